@@ -1,0 +1,13 @@
+/* cmds.h - the subcommands of the canon binary.
+ *
+ * Each subcommand is one function taking the arguments after its name (argv[0] is the
+ * subcommand name) and returning a process exit code: 0 success, 1 failure, 2 usage
+ * error. Each prints its own help for -h/--help. */
+#ifndef CANON_CMDS_H
+#define CANON_CMDS_H
+
+int cmd_registry(int argc, char **argv); /* cmd_registry.c */
+int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
+int cmd_check(int argc, char **argv);    /* cmd_check.c */
+
+#endif

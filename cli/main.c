@@ -1,0 +1,61 @@
+/* main.c - the canon binary: one program, one subcommand per job.
+ *
+ * Dispatch only; each subcommand lives in its own cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+#ifndef CANON_VERSION
+#define CANON_VERSION "0.1.0"
+#endif
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"serve", cmd_serve, "run the registry and the canon aggregator in one process"},
+    {"registry", cmd_registry, "run the schema registry alone (HTTP, Confluent API)"},
+    {"check", cmd_check, "validate an Avro schema file; print its canonical form and fingerprint"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: canon <command> [options]\n"
+                 "\n"
+                 "Canongate: one canonical Kafka topic per real-world thing, with a schema\n"
+                 "registry, generated bindings and a single-producer aggregator.\n"
+                 "\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n"
+                 "Run 'canon <command> --help' for the options of one command.\n"
+                 "  canon --version   print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("canon %s\n", CANON_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "canon: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,57 @@
+/* compat.h - Avro schema compatibility (reader/writer resolution) and the registry's
+ * compatibility levels.
+ *
+ * Implements the resolution rules of the Avro specification, section "Schema
+ * Resolution", and the registry's levels on top of them. A check walks both schemas
+ * together and reports every difference it finds, each with the field path and the rule,
+ * in the style of Confluent's verbose messages.
+ */
+#ifndef REG_COMPAT_H
+#define REG_COMPAT_H
+
+#include <stddef.h>
+
+#include "../common/err.h"
+#include "schema.h"
+
+typedef enum reg_compat_level {
+    REG_COMPAT_NONE,
+    REG_COMPAT_BACKWARD,
+    REG_COMPAT_BACKWARD_TRANSITIVE,
+    REG_COMPAT_FORWARD,
+    REG_COMPAT_FORWARD_TRANSITIVE,
+    REG_COMPAT_FULL,
+    REG_COMPAT_FULL_TRANSITIVE,
+} reg_compat_level;
+
+/* "BACKWARD" etc. Static string. */
+const char *reg_compat_level_name(reg_compat_level l);
+/* Parses a level name (case-insensitive). Returns 0 on success, -1 if unknown. */
+int reg_compat_level_parse(const char *name, reg_compat_level *out);
+
+/* The list of incompatibilities a check found; empty means compatible. */
+typedef struct reg_compat_result reg_compat_result;
+
+reg_compat_result *reg_compat_result_new(void);
+void reg_compat_result_free(reg_compat_result *r); /* NULL is fine */
+size_t reg_compat_result_count(const reg_compat_result *r);
+/* One message per incompatibility, e.g.
+ * "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'email' at
+ * path '/fields/2' in the new schema has no default value and is missing in the old
+ * schema', additionalInfo:'email', version: 3, ...}". Belongs to r. */
+const char *reg_compat_result_message(const reg_compat_result *r, size_t i);
+
+/* Can data written with `writer` be read with `reader`? Appends each problem to r,
+ * tagged with version (the registered version of the other schema, for messages; 0 when
+ * not applicable). Returns the number of problems appended. */
+size_t reg_compat_can_read(const reg_schema *reader, const reg_schema *writer, int version,
+                           reg_compat_result *r);
+
+/* Checks a new schema against existing ones under a level. existing[] is in version
+ * order (oldest first), versions[] gives their version numbers. Non-transitive levels
+ * check against the last one only. Appends problems to r; returns r's count. */
+size_t reg_compat_check(reg_compat_level level, const reg_schema *candidate,
+                        const reg_schema *const *existing, const int *versions, size_t n,
+                        reg_compat_result *r);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test.sh - the README's test command: install, build, and run every test.
+#
+#   1. deps (idempotent)            scripts/deps.sh
+#   2. release build (-O2)          unit tests (cmocka via ctest)
+#   3. ASan + UBSan build           unit tests again
+#   4. HTTP, client and crash tests (pytest) against the ASan+UBSan binary and the
+#      release binary, over real HTTP
+#   5. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
+# Fails on the first failing stage; each runner prints its own summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "dependencies"
+scripts/deps.sh
+
+stage "release build"
+scripts/build.sh release
+stage "unit tests (release)"
+ctest --test-dir build --output-on-failure -j 2
+
+stage "ASan + UBSan build"
+scripts/build.sh asan
+stage "unit tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j 2
+
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+stage "HTTP, client and crash tests (ASan + UBSan binary)"
+CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q tests/python
+stage "HTTP, client and crash tests (release binary)"
+CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/python
+
+if [ -f tests/clients/node/package.json ]; then
+    stage "JavaScript client (@kafkajs/confluent-schema-registry)"
+    CANON_BIN="$root/build/canon" node --test tests/clients/node/
+fi
+stage "all tests passed"

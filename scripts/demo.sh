@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# demo.sh - the README's first command: build, start `canon serve` on its embedded
+# defaults, and walk through what the registry does for a canonical schema.
+#
+# It finishes by itself (the server is stopped at the end). Set KEEP=1 to leave the
+# server running afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/deps.sh >/dev/null
+scripts/build.sh release >/dev/null
+
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+"$root/build/canon" serve --listen 127.0.0.1:0 --db "$work/canon.db" --quiet >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do
+    url=$(grep -o 'http://[0-9.:]*' "$work/out" | head -1 || true)
+    [ -n "$url" ] && break
+    kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "demo: canon serve did not start" >&2; cat "$work/err" >&2; exit 1; }
+
+CT='Content-Type: application/vnd.schemaregistry.v1+json'
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { # METHOD PATH [BODY-FILE]: print the request and the pretty answer
+    local m=$1 p=$2 body=${3:-}
+    printf '$ %s %s\n' "$m" "$p"
+    if [ -n "$body" ]; then
+        curl -s -X "$m" -H "$CT" --data-binary @"$body" "$url$p"
+    else
+        curl -s -X "$m" "$url$p"
+    fi | python3 -c 'import json,sys; t=sys.stdin.read(); print(json.dumps(json.loads(t), indent=2) if t.strip() else "")'
+}
+wrap() { # wrap an .avsc file as a registration body
+    python3 -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$1"
+}
+
+head -n 20 "$work/out"
+say "Register the canonical schemas of schemas/ (subject canon.<entity>-value)"
+for f in schemas/*.avsc; do
+    e=$(basename "$f" .avsc)
+    wrap "$f" >"$work/$e.json"
+    show POST "/subjects/canon.$e-value/versions" "$work/$e.json"
+done
+
+say "What the registry knows about the 'person' entity: key, writers per field, versions"
+show GET /canon/entities/person
+
+say "Canonical subjects default to FULL_TRANSITIVE"
+show GET "/config/canon.person-value?defaultToGlobal=true"
+
+say "Same schema with other whitespace and key order: same id, no new version"
+python3 - "$work/person.json" >"$work/person2.json" <<'PY'
+import json, sys
+s = json.loads(json.load(open(sys.argv[1]))["schema"])
+print(json.dumps({"schema": json.dumps(s, sort_keys=True, indent=7)}))
+PY
+show POST /subjects/canon.person-value/versions "$work/person2.json"
+
+say "An incompatible change is refused, naming the field and the rule"
+python3 - "$work/person.json" >"$work/bad.json" <<'PY'
+import json, sys
+s = json.loads(json.load(open(sys.argv[1]))["schema"])
+s["fields"].append({"name": "nickname", "type": "string"})  # required, no default
+print(json.dumps({"schema": json.dumps(s)}))
+PY
+show POST "/compatibility/subjects/canon.person-value/versions/latest?verbose=true" "$work/bad.json"
+show POST /subjects/canon.person-value/versions "$work/bad.json"
+
+say "A canonical schema without a universal identifier (canon.key) is refused"
+echo '{"schema": "{\"type\":\"record\",\"name\":\"Thing\",\"fields\":[{\"name\":\"id\",\"type\":\"string\"}]}"}' >"$work/nokey.json"
+show POST /subjects/canon.thing-value/versions "$work/nokey.json"
+
+say "Any Confluent client works unchanged, e.g. the schema by id"
+show GET /schemas/ids/1
+
+say "Try next"
+cat <<EOF
+  KEEP=1 scripts/demo.sh                  leave the server running after the demo
+  build/canon serve --help                all options of the main job
+  build/canon check schemas/person.avsc   canonical form and fingerprint of a schema
+  docs/api.md                             the registry's REST API
+EOF
+if [ "${KEEP:-0}" = 1 ]; then
+    echo "canon serve is running at $url (Ctrl-C to stop)"
+    wait $pid
+fi

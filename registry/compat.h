@@ -54,4 +54,31 @@ size_t reg_compat_check(reg_compat_level level, const reg_schema *candidate,
                         const reg_schema *const *existing, const int *versions, size_t n,
                         reg_compat_result *r);
 
+/* Flags for the _ex forms.
+ *   REG_COMPAT_STRICT_LOGICAL: two different logical types on the two sides (e.g.
+ *     timestamp-millis vs timestamp-micros, time-millis vs timestamp-millis) are a
+ *     TYPE_MISMATCH. Off by default: the specification resolves on the underlying types
+ *     and compares only decimal precision and scale (always checked). See compat.c.
+ *   REG_COMPAT_READER_IS_OLD: wording only; the reader is called the "old" schema and
+ *     the writer the "new" one in messages (a FORWARD check). reg_compat_check_ex sets
+ *     it itself per direction. */
+enum {
+    REG_COMPAT_STRICT_LOGICAL = 1u << 0,
+    REG_COMPAT_READER_IS_OLD = 1u << 1,
+};
+
+/* reg_compat_can_read with flags. Messages call the reader "new" unless
+ * REG_COMPAT_READER_IS_OLD. r may be NULL to get only the count (no messages built). */
+size_t reg_compat_can_read_ex(const reg_schema *reader, const reg_schema *writer, int version,
+                              unsigned flags, reg_compat_result *r);
+
+/* reg_compat_check with flags (REG_COMPAT_STRICT_LOGICAL). versions may be NULL (then
+ * 1..n). Transitive levels check every existing version, oldest first, and report the
+ * problems of each (each message names its version: "version: 2").
+ * r may be NULL: then nothing is formatted and the number of problems is returned (this
+ * holds for reg_compat_check too). */
+size_t reg_compat_check_ex(reg_compat_level level, const reg_schema *candidate,
+                           const reg_schema *const *existing, const int *versions, size_t n,
+                           unsigned flags, reg_compat_result *r);
+
 #endif

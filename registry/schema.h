@@ -103,6 +103,8 @@ struct reg_node {
     size_t size;
 
     json_t *props; /* custom properties of this type (e.g. canon.key); owned; may be NULL */
+
+    int is_error; /* record declared as "error" (Avro protocols); kept for canonical form */
 };
 
 typedef struct reg_schema reg_schema;
@@ -163,5 +165,42 @@ const char *reg_type_name(reg_type t);
 /* Checks a JSON default value against a type (as for a field default). Returns NULL when
  * it matches; else an error (CG_EINVALID_SCHEMA) naming path. */
 cg_err *reg_default_check(const reg_node *type, const json_t *value, const char *path);
+
+/* ---- additions (schema engineer) ----------------------------------------------- */
+
+/* Node identity: within one schema every attribute-less primitive ("string" or
+ * {"type": "string"}) is one shared node (memory: thousands of schemas are held), so a
+ * node pointer identifies a type, not a position; named types are one node each, as
+ * always. Nodes are never shared between schemas, except a referenced schema's. */
+
+/* The logicalType name ("decimal", "timestamp-millis", ...), or NULL for REG_LT_NONE.
+ * Static string. */
+const char *reg_logical_name(reg_logical l);
+
+/* 1 if name is a valid Avro name ([A-Za-z_][A-Za-z0-9_]*), else 0. */
+int reg_name_valid(const char *name);
+
+/* Named types defined by s itself (not its references), in order of definition. */
+size_t reg_schema_named_count(const reg_schema *s);
+const reg_node *reg_schema_named_at(const reg_schema *s, size_t i); /* belongs to s */
+
+/* The Parsing Canonical Form / normalized form of the type rooted at n, as a new
+ * NUL-terminated string the caller frees; NULL when memory is short. */
+char *reg_node_canonical(const reg_node *n);
+char *reg_node_normalized(const reg_node *n);
+
+/* The Avro JSON of the type rooted at n: every named type written in full at its first
+ * occurrence (with its full name as "name", no "namespace") and by full name after;
+ * with defaults, aliases, order, logical types and custom properties; with doc when
+ * flags has REG_JSON_DOC. A standalone schema (references inlined) that any Avro parser
+ * accepts; useful to build derived schemas. Returns a new reference (caller decrefs), or
+ * NULL when memory is short. */
+#define REG_JSON_DOC 1
+json_t *reg_node_json(const reg_node *n, int flags);
+
+/* The default of a field as JSON normalized against its type (numbers of float/double
+ * as reals, record defaults with keys in field order and missing fields filled from
+ * their defaults). Returns a new reference, or NULL if value does not match type. */
+json_t *reg_default_normalize(const reg_node *type, const json_t *value);
 
 #endif

@@ -1,0 +1,170 @@
+/* cmd_registry.c - `canon registry`: the schema registry alone.
+ *
+ * Flags --listen HOST:PORT and --db FILE are an external interface (scripts and outside
+ * checks start the registry with them): keep their names and defaults. Port 0 binds a
+ * free port; the ready line printed on stdout carries the real one, so a test can start
+ * the binary and read where it listens. SIGTERM and SIGINT stop it gracefully. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../registry/http.h"
+#include "cmds.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: canon registry [options]\n"
+            "\n"
+            "Run the schema registry alone: the Confluent Schema Registry REST API for Avro,\n"
+            "stored in SQLite.\n"
+            "\n"
+            "options:\n"
+            "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8081; port 0 picks\n"
+            "                      a free port, printed on the ready line)\n"
+            "  --db FILE           SQLite database file (default canon.db)\n"
+            "  --threads N         HTTP worker threads (default: number of CPUs)\n"
+            "  --max-body BYTES    largest request body accepted, with k/m suffix\n"
+            "                      (default 16m); larger bodies get 413\n"
+            "  --quiet             no access log on stderr\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "When ready it prints: canon registry: listening on http://HOST:PORT (db FILE)\n"
+            "It stops on SIGTERM or SIGINT after finishing the requests in flight.\n");
+}
+
+/* Splits HOST:PORT (or [v6]:PORT). host is written into hbuf. */
+static int parse_listen(const char *s, char *hbuf, size_t cap, unsigned *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= cap)
+        return -1;
+    memcpy(hbuf, h, hl);
+    hbuf[hl] = '\0';
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p > 65535)
+        return -1;
+    *port = (unsigned)p;
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024, end++;
+    if (*end || v == 0)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+int cmd_registry(int argc, char **argv)
+{
+    char host[256] = "127.0.0.1";
+    unsigned port = 8081;
+    reg_server_config cfg = {0};
+    cfg.db_path = "canon.db";
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = (i + 1 < argc) ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--quiet")) {
+            cfg.quiet = 1;
+        } else if (!strcmp(a, "--listen") && val) {
+            if (parse_listen(val, host, sizeof(host), &port)) {
+                fprintf(stderr, "canon registry: --listen wants HOST:PORT, got '%s'\n", val);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--db") && val) {
+            cfg.db_path = val;
+            i++;
+        } else if (!strcmp(a, "--threads") && val) {
+            char *end = NULL;
+            long n = strtol(val, &end, 10);
+            if (*end || n < 1 || n > 1024) {
+                fprintf(stderr, "canon registry: --threads wants 1..1024, got '%s'\n", val);
+                return 2;
+            }
+            cfg.threads = (unsigned)n;
+            i++;
+        } else if (!strcmp(a, "--max-body") && val) {
+            if (parse_size(val, &cfg.max_body)) {
+                fprintf(stderr, "canon registry: --max-body wants a size such as 16m, got '%s'\n",
+                        val);
+                return 2;
+            }
+            i++;
+        } else {
+            fprintf(stderr, "canon registry: unknown or incomplete option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    cfg.host = host;
+    cfg.port = (uint16_t)port;
+
+    /* Block the stop signals before any thread starts, so every thread inherits the mask
+     * and sigwait() below is the only place they are taken. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    reg_server *srv = NULL;
+    cg_err *err = reg_server_new(&cfg, &srv);
+    if (!err)
+        err = reg_server_start(srv);
+    if (err) {
+        fprintf(stderr, "canon registry: %s\n", cg_err_msg(err));
+        cg_err_free(err);
+        reg_server_free(srv);
+        return 1;
+    }
+    if (strchr(host, ':'))
+        printf("canon registry: listening on http://[%s]:%u (db %s)\n", host,
+               (unsigned)reg_server_port(srv), cfg.db_path);
+    else
+        printf("canon registry: listening on http://%s:%u (db %s)\n", host,
+               (unsigned)reg_server_port(srv), cfg.db_path);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "canon registry: %s received, stopping\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    reg_server_free(srv);
+    return 0;
+}

@@ -1,0 +1,259 @@
+/* canon_contract.c - the canon contract on canonical subjects (see canon_contract.h).
+ *
+ * A canonical schema is what every domain writes into and every consumer reads, so the
+ * registry refuses, at registration, what would break the aggregator later: a missing or
+ * dangling canon.key, a key that could be absent (nullable) or is not text, writer lists
+ * that cannot be matched against a domain name. The rules for names are in the header.
+ */
+#include "canon_contract.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENTITY_MAX 64
+#define DOMAIN_MAX 64
+
+static int entity_char(char c, int first)
+{
+    if (c >= 'a' && c <= 'z')
+        return 1;
+    return !first && ((c >= '0' && c <= '9') || c == '_');
+}
+
+int reg_canon_entity_valid(const char *entity, size_t len)
+{
+    if (len == 0 || len > ENTITY_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!entity_char(entity[i], i == 0))
+            return 0;
+    }
+    return 1;
+}
+
+int reg_canon_domain_valid(const char *domain)
+{
+    size_t len = domain ? strlen(domain) : 0;
+    if (len == 0 || len > DOMAIN_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = domain[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+            return 0;
+    }
+    return 1;
+}
+
+int reg_canon_subject_entity(const char *subject, char *entity, size_t cap)
+{
+    static const char prefix[] = "canon.";
+    static const char suffix[] = "-value";
+    if (!subject)
+        return 0;
+    size_t len = strlen(subject);
+    size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1;
+    if (len <= pl + sl || strncmp(subject, prefix, pl) != 0 ||
+        strcmp(subject + len - sl, suffix) != 0)
+        return 0;
+    const char *e = subject + pl;
+    size_t el = len - pl - sl;
+    /* A dot would make it a derived subject (canon.person.updates-value). */
+    if (!reg_canon_entity_valid(e, el))
+        return 0;
+    if (entity) {
+        if (el + 1 > cap)
+            return 0;
+        memcpy(entity, e, el);
+        entity[el] = '\0';
+    }
+    return 1;
+}
+
+static const reg_field *find_field(const reg_node *rec, const char *name)
+{
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        if (strcmp(rec->fields[i].name, name) == 0)
+            return &rec->fields[i];
+    }
+    return NULL;
+}
+
+/* Checks one field's canon.writers property, if any. */
+static cg_err *check_writers(const reg_node *rec, const reg_field *f)
+{
+    json_t *w = f->props ? json_object_get(f->props, "canon.writers") : NULL;
+    if (!w)
+        return NULL;
+    if (!json_is_array(w) || json_array_size(w) == 0)
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "field '%s.%s': canon.writers must be a non-empty array of domain names "
+                          "(leave it out to let any domain write the field)",
+                          rec->fullname, f->name);
+    for (size_t i = 0; i < json_array_size(w); i++) {
+        json_t *d = json_array_get(w, i);
+        if (!json_is_string(d) || !reg_canon_domain_valid(json_string_value(d))) {
+            char *v = json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT);
+            cg_err *e = cg_err_new(CG_EINVALID_SCHEMA,
+                                   "field '%s.%s': canon.writers entry %s is not a domain name "
+                                   "(lower-case letters and digits, then also '_', '.', '-'; at "
+                                   "most %d characters)",
+                                   rec->fullname, f->name, v ? v : "?", DOMAIN_MAX);
+            free(v);
+            return e;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (json_equal(d, json_array_get(w, k)))
+                return cg_err_new(CG_EINVALID_SCHEMA,
+                                  "field '%s.%s': canon.writers names '%s' twice", rec->fullname,
+                                  f->name, json_string_value(d));
+        }
+    }
+    return NULL;
+}
+
+typedef struct visited {
+    const reg_node **v;
+    size_t n, cap;
+} visited;
+
+/* canon.writers only has a meaning on the canonical record's own fields; anywhere else
+ * it would look like a restriction while restricting nothing. Walks every type reachable
+ * from n once (the graph may be recursive). */
+static cg_err *no_nested_writers(const reg_node *root, const reg_node *n, visited *vis, int depth)
+{
+    if (depth > 512)
+        return NULL;
+    if (n->fullname) {
+        for (size_t i = 0; i < vis->n; i++) {
+            if (vis->v[i] == n)
+                return NULL;
+        }
+        if (vis->n == vis->cap) {
+            size_t cap = vis->cap ? vis->cap * 2 : 16;
+            const reg_node **nv = realloc(vis->v, cap * sizeof(*nv));
+            if (!nv)
+                return cg_err_new(CG_ENOMEM, "out of memory");
+            vis->v = nv;
+            vis->cap = cap;
+        }
+        vis->v[vis->n++] = n;
+    }
+    cg_err *e = NULL;
+    switch (n->type) {
+    case REG_RECORD:
+        for (size_t k = 0; !e && k < n->n_fields; k++) {
+            if (n != root && n->fields[k].props &&
+                json_object_get(n->fields[k].props, "canon.writers"))
+                return cg_err_new(CG_EINVALID_SCHEMA,
+                                  "field '%s.%s': canon.writers is only allowed on the fields of "
+                                  "the canonical record '%s'",
+                                  n->fullname, n->fields[k].name, root->fullname);
+            e = no_nested_writers(root, n->fields[k].type, vis, depth + 1);
+        }
+        break;
+    case REG_ARRAY:
+    case REG_MAP:
+        e = no_nested_writers(root, n->items, vis, depth + 1);
+        break;
+    case REG_UNION:
+        for (size_t k = 0; !e && k < n->n_branches; k++)
+            e = no_nested_writers(root, n->branches[k], vis, depth + 1);
+        break;
+    default:
+        break;
+    }
+    return e;
+}
+
+cg_err *reg_canon_validate(const reg_schema *s)
+{
+    const reg_node *r = s ? reg_schema_root(s) : NULL;
+    if (!r || r->type != REG_RECORD)
+        return cg_err_new(CG_EINVALID_SCHEMA, "a canonical schema must be a record, not %s",
+                          r ? reg_type_name(r->type) : "nothing");
+    json_t *kj = r->props ? json_object_get(r->props, "canon.key") : NULL;
+    if (!kj)
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "record '%s' has no \"canon.key\" property naming its universal "
+                          "identifier field",
+                          r->fullname);
+    if (!json_is_string(kj))
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "record '%s': canon.key must be a string (a field name)", r->fullname);
+    const char *key = json_string_value(kj);
+    const reg_field *kf = find_field(r, key);
+    if (!kf)
+        return cg_err_new(CG_EINVALID_SCHEMA, "canon.key '%s' names no field of record '%s'", key,
+                          r->fullname);
+    if (kf->type->type != REG_STRING) {
+        const char *why = kf->type->type == REG_UNION
+                              ? ": a union would let the key be null or of another type"
+                              : "";
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "canon.key field '%s.%s' must be a string (or a string with logicalType "
+                          "uuid), not %s%s",
+                          r->fullname, key,
+                          kf->type->fullname ? kf->type->fullname : reg_type_name(kf->type->type),
+                          why);
+    }
+    if (kf->props && json_object_get(kf->props, "canon.writers"))
+        return cg_err_new(
+            CG_EINVALID_SCHEMA,
+            "canon.key field '%s.%s' may not have canon.writers: every update carries "
+            "the key",
+            r->fullname, key);
+    for (size_t i = 0; i < r->n_fields; i++) {
+        cg_err *e = check_writers(r, &r->fields[i]);
+        if (e)
+            return e;
+    }
+    visited vis = {0};
+    cg_err *e = no_nested_writers(r, r, &vis, 0);
+    free(vis.v);
+    return e;
+}
+
+json_t *reg_canon_entity_json(const char *entity, const reg_schema *s)
+{
+    cg_err *e = reg_canon_validate(s);
+    if (e) {
+        cg_err_free(e);
+        return NULL;
+    }
+    const reg_node *r = reg_schema_root(s);
+    const char *key = json_string_value(json_object_get(r->props, "canon.key"));
+    json_t *out = json_object();
+    json_t *fields = json_array();
+    int rc = !out || !fields;
+    if (!rc) {
+        rc |= json_object_set_new(out, "entity", json_string(entity ? entity : ""));
+        rc |= json_object_set_new(out, "record", json_string(r->fullname));
+        rc |= json_object_set_new(out, "keyField", json_string(key));
+    }
+    for (size_t i = 0; !rc && i < r->n_fields; i++) {
+        const reg_field *f = &r->fields[i];
+        json_t *fo = json_object();
+        json_t *t = reg_node_json(f->type, REG_JSON_DOC);
+        json_t *w = f->props ? json_object_get(f->props, "canon.writers") : NULL;
+        if (!fo || !t) {
+            json_decref(fo);
+            json_decref(t);
+            rc = 1;
+            break;
+        }
+        rc |= json_object_set_new(fo, "name", json_string(f->name));
+        rc |= json_object_set_new(fo, "type", t);
+        rc |= json_object_set_new(fo, "writers", w ? json_deep_copy(w) : json_null());
+        rc |= json_array_append_new(fields, fo);
+    }
+    if (!rc)
+        rc |= json_object_set(out, "fields", fields);
+    json_decref(fields);
+    if (rc) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}

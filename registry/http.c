@@ -1,0 +1,682 @@
+/* http.c - the registry's HTTP server on libmicrohttpd (see http.h).
+ *
+ * Request path: libmicrohttpd calls handle() once with the headers, then with each
+ * chunk of the body, then once more when the body is complete; we accumulate the body
+ * (up to max_body, answering 413 past it), route on the raw URL (we install a no-op
+ * unescape callback so %2F in a subject is not turned into a path separator before we
+ * split), negotiate the content type as Confluent does, run the route and queue the
+ * answer. The hot reads end in one malloc'd copy handed to libmicrohttpd.
+ *
+ * Access log: lines are appended to a buffer under a mutex and written to stderr by a
+ * flusher thread every 100 ms (or by the appender when the buffer is full), so serving
+ * never waits on a write per request.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+
+#define LOG_BUF_SIZE (64 * 1024)
+#define MAX_SEGMENTS 16
+
+/* ---- access log ---- */
+
+typedef struct access_log {
+    pthread_mutex_t mu; /* guards buf, len, stop, time cache */
+    pthread_cond_t cv;
+    char *buf;
+    size_t len;
+    int stop;
+    pthread_t thread;
+    int started;
+    time_t cached_sec;
+    char cached_time[40];
+} access_log;
+
+static void log_write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *log_flusher(void *arg)
+{
+    access_log *l = arg;
+    char *out = malloc(LOG_BUF_SIZE);
+    if (!out)
+        return NULL;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!l->stop)
+            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        size_t n = l->len;
+        if (n) {
+            memcpy(out, l->buf, n);
+            l->len = 0;
+        }
+        int stop = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        if (n)
+            log_write_all(out, n);
+        pthread_mutex_lock(&l->mu);
+        if (stop && !l->len)
+            break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(out);
+    return NULL;
+}
+
+static int log_start(access_log *l)
+{
+    memset(l, 0, sizeof(*l));
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    l->buf = malloc(LOG_BUF_SIZE);
+    if (!l->buf)
+        return -1;
+    if (pthread_create(&l->thread, NULL, log_flusher, l))
+        return -1;
+    l->started = 1;
+    return 0;
+}
+
+static void log_stop(access_log *l)
+{
+    if (l->started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = 1;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+        l->started = 0;
+    }
+    free(l->buf);
+    l->buf = NULL;
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+}
+
+static void log_append(access_log *l, const char *client, const char *method, const char *url,
+                       int status, size_t bytes, double seconds)
+{
+    char line[1024];
+    pthread_mutex_lock(&l->mu);
+    time_t now = time(NULL);
+    if (now != l->cached_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(l->cached_time, sizeof(l->cached_time), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        l->cached_sec = now;
+    }
+    /* Integer microseconds: floating-point formatting is a visible cost per request. */
+    int n = snprintf(line, sizeof(line), "%s %s \"%s %.700s\" %d %zu %ldus\n", l->cached_time,
+                     client, method, url, status, bytes, (long)(seconds * 1e6));
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(line))
+        n = sizeof(line) - 1;
+    if (l->len + (size_t)n > LOG_BUF_SIZE) {
+        /* Full: write it out here rather than drop lines. */
+        log_write_all(l->buf, l->len);
+        l->len = 0;
+    }
+    memcpy(l->buf + l->len, line, (size_t)n);
+    l->len += (size_t)n;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- server ---- */
+
+struct reg_server {
+    reg_server_config cfg;
+    char *host;
+    char *db_path;
+    reg_registry *reg;
+    reg_metrics *metrics;
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    access_log log;
+    int log_on;
+    _Atomic long in_flight; /* requests between first callback and completion */
+};
+
+typedef struct req_state {
+    struct timespec t0;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    size_t declared; /* Content-Length, 0 when absent */
+} req_state;
+
+static double elapsed(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into a new string; plus_space for query strings. */
+static char *url_decode(const char *s, size_t n, int plus_space)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (plus_space && s[i] == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static int truthy(const char *v)
+{
+    return v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !*v);
+}
+
+struct query_ctx {
+    reg_opts *o;
+    char **owned; /* decoded strings to free */
+    size_t n_owned;
+};
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    struct query_ctx *qc = cls;
+    (void)kind;
+    if (qc->n_owned >= 2 * 16)
+        return MHD_NO;
+    char *k = url_decode(key, strlen(key), 1);
+    char *v = value ? url_decode(value, strlen(value), 1) : NULL;
+    if (!k) {
+        free(v);
+        return MHD_YES;
+    }
+    reg_opts *o = qc->o;
+    int keep_v = 0;
+    if (!strcmp(k, "deleted"))
+        o->deleted = truthy(v);
+    else if (!strcmp(k, "deletedOnly"))
+        o->deleted_only = truthy(v);
+    else if (!strcmp(k, "permanent"))
+        o->permanent = truthy(v);
+    else if (!strcmp(k, "normalize"))
+        o->normalize = truthy(v);
+    else if (!strcmp(k, "verbose"))
+        o->verbose = truthy(v);
+    else if (!strcmp(k, "defaultToGlobal"))
+        o->default_to_global = truthy(v);
+    else if (!strcmp(k, "fetchMaxId"))
+        o->fetch_max_id = truthy(v);
+    else if (!strcmp(k, "force"))
+        o->force = truthy(v);
+    else if (!strcmp(k, "latestOnly"))
+        o->latest_only = truthy(v);
+    else if (!strcmp(k, "subjectPrefix") && v) {
+        o->subject_prefix = v;
+        keep_v = 1;
+    } else if (!strcmp(k, "subject") && v) {
+        o->subject = v;
+        keep_v = 1;
+    }
+    free(k);
+    if (keep_v)
+        qc->owned[qc->n_owned++] = v;
+    else
+        free(v);
+    return MHD_YES;
+}
+
+/* Splits the raw path into decoded segments (empty segments dropped). */
+static int split_path(const char *url, char **seg, size_t *nseg)
+{
+    *nseg = 0;
+    const char *p = url;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (*nseg == MAX_SEGMENTS)
+            return -1;
+        seg[*nseg] = url_decode(p, n, 0);
+        if (!seg[*nseg])
+            return -1;
+        (*nseg)++;
+        p += n;
+    }
+    return 0;
+}
+
+/* Content negotiation as Confluent's resources declare it: the server prefers
+ * v1+json (qs 1.0), then vnd.schemaregistry+json (0.9), then application/json (0.5);
+ * the client's q values multiply. NULL when nothing acceptable. */
+static const char *negotiate(const char *accept)
+{
+    static const char *const types[] = {"application/vnd.schemaregistry.v1+json",
+                                        "application/vnd.schemaregistry+json", "application/json"};
+    static const double qs[] = {1.0, 0.9, 0.5};
+    if (!accept || !*accept)
+        return types[0];
+    double best = 0;
+    const char *chosen = NULL;
+    const char *p = accept;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[256];
+        if (n >= sizeof(item))
+            n = sizeof(item) - 1;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        double q = 1.0;
+        char *semi = strchr(item, ';');
+        if (semi) {
+            *semi = '\0';
+            char *qp = strstr(semi + 1, "q=");
+            if (qp)
+                q = strtod(qp + 2, NULL);
+        }
+        char *t = item;
+        while (*t == ' ' || *t == '\t')
+            t++;
+        size_t tl = strlen(t);
+        while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+            t[--tl] = '\0';
+        for (size_t i = 0; i < 3; i++) {
+            int match =
+                !strcasecmp(t, types[i]) || !strcmp(t, "*/*") || !strcasecmp(t, "application/*");
+            if (match && q > 0 && q * qs[i] > best) {
+                best = q * qs[i];
+                chosen = types[i];
+            }
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return chosen;
+}
+
+static int content_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/vnd.schemaregistry.v1+json",
+                                     "application/vnd.schemaregistry+json", "application/json",
+                                     "application/octet-stream"};
+    if (!ct || !*ct)
+        return 1;
+    size_t n = strcspn(ct, "; \t");
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strlen(ok[i]) == n && !strncasecmp(ct, ok[i], n))
+            return 1;
+    return 0;
+}
+
+static unsigned method_bit(const char *m)
+{
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+        return RM_GET;
+    if (!strcmp(m, "POST"))
+        return RM_POST;
+    if (!strcmp(m, "PUT"))
+        return RM_PUT;
+    if (!strcmp(m, "DELETE"))
+        return RM_DELETE;
+    return 0;
+}
+
+static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req_state *st,
+                               const char *method, const char *url, int route, reg_http_resp *resp,
+                               const char *ctype)
+{
+    size_t len = resp->body.len;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, resp->body.data ? resp->body.data : (void *)"",
+        resp->body.data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(resp->body.data);
+        return MHD_NO;
+    }
+    resp->body.data = NULL;
+    if (resp->kind == RB_TEXT)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8");
+    else
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                ctype ? ctype : "application/vnd.schemaregistry.v1+json");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+
+    double secs = elapsed(&st->t0);
+    reg_metrics_observe(srv->metrics, (size_t)route, resp->status, secs);
+    if (srv->log_on) {
+        char client[INET6_ADDRSTRLEN] = "-";
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                          client, sizeof(client));
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                          client, sizeof(client));
+        }
+        log_append(&srv->log, client, method, url, resp->status, len, secs);
+    }
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    reg_server *srv = cls;
+    req_state *st = *con_cls;
+    (void)version;
+
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &st->t0);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            unsigned long long v = strtoull(cl, NULL, 10);
+            st->declared = (size_t)v;
+            if (v > srv->cfg.max_body)
+                st->too_large = 1;
+        }
+        atomic_fetch_add(&srv->in_flight, 1);
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (st->too_large || st->len + n > srv->cfg.max_body) {
+            st->too_large = 1;
+            free(st->body);
+            st->body = NULL;
+            st->len = st->cap = 0;
+            return MHD_YES;
+        }
+        if (st->len + n + 1 > st->cap) {
+            size_t nc = st->cap ? st->cap : 1024;
+            while (nc < st->len + n + 1)
+                nc *= 2;
+            char *nb = realloc(st->body, nc);
+            if (!nb)
+                return MHD_NO;
+            st->body = nb;
+            st->cap = nc;
+        }
+        memcpy(st->body + st->len, upload_data, n);
+        st->len += n;
+        st->body[st->len] = '\0';
+        return MHD_YES;
+    }
+
+    /* Whole request read: route it. */
+    reg_http_resp resp = {0};
+    reg_http_req q = {0};
+    char *seg[MAX_SEGMENTS];
+    char *owned[32];
+    size_t nseg = 0;
+    int route = RT_UNKNOWN;
+    const char *ctype = NULL;
+    q.method = method;
+    q.seg = seg;
+    q.body = st->body;
+    q.body_len = st->len;
+    q.content_type =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    struct query_ctx qc = {&q.opts, owned, 0};
+    const char *qmark = strchr(url, '?'); /* defensive: MHD strips the query */
+    char *path = qmark ? strndup(url, (size_t)(qmark - url)) : NULL;
+
+    if (split_path(path ? path : url, seg, &nseg)) {
+        reg_http_error(&resp, 404, "HTTP 404 Not Found");
+        goto send;
+    }
+    q.nseg = nseg;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, on_arg, &qc);
+
+    unsigned allowed;
+    if (!reg_route_match(&q, &route, &allowed)) {
+        reg_http_error(&resp, 404, "HTTP 404 Not Found");
+        goto send;
+    }
+    if (!(allowed & method_bit(method))) {
+        reg_http_error(&resp, 405, "HTTP 405 Method Not Allowed");
+        goto send;
+    }
+    if (st->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Request body exceeds the limit of %zu bytes",
+                 srv->cfg.max_body);
+        reg_http_error(&resp, 413, msg);
+        goto send;
+    }
+    if ((!strcmp(method, "POST") || !strcmp(method, "PUT")) && !content_type_ok(q.content_type)) {
+        reg_http_error(&resp, 415, "HTTP 415 Unsupported Media Type");
+        goto send;
+    }
+    if (route != RT_METRICS && route != RT_HEALTH) {
+        ctype =
+            negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+        if (!ctype) {
+            reg_http_error(&resp, 406, "HTTP 406 Not Acceptable");
+            goto send;
+        }
+    } else {
+        ctype = "application/json";
+    }
+    reg_route_ctx ctx = {srv->reg, srv->metrics};
+    reg_route_run(&ctx, route, &q, &resp);
+
+send:;
+    enum MHD_Result ret = respond(srv, conn, st, method, path ? path : url, route, &resp, ctype);
+    for (size_t i = 0; i < nseg; i++)
+        free(seg[i]);
+    for (size_t i = 0; i < qc.n_owned; i++)
+        free(owned[i]);
+    free(path);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    reg_server *srv = cls;
+    (void)conn;
+    (void)toe;
+    req_state *st = *con_cls;
+    if (!st)
+        return;
+    free(st->body);
+    free(st);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+cg_err *reg_server_new(const reg_server_config *cfg, reg_server **out)
+{
+    cg_err *err = NULL;
+    reg_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
+    s->db_path = strdup(cfg->db_path ? cfg->db_path : "canon.db");
+    if (!s->host || !s->db_path) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    s->cfg.host = s->host;
+    s->cfg.db_path = s->db_path;
+    if (!s->cfg.max_body)
+        s->cfg.max_body = REG_DEFAULT_MAX_BODY;
+    if (!s->cfg.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->cfg.threads = n > 0 ? (unsigned)n : 1;
+    }
+    s->metrics = reg_metrics_new(reg_route_names, RT_COUNT);
+    if (!s->metrics) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    err = reg_registry_open(s->db_path, &s->reg);
+    if (err)
+        goto done;
+    *out = s;
+    s = NULL;
+done:
+    reg_server_free(s);
+    return err;
+}
+
+cg_err *reg_server_start(reg_server *s)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%u", (unsigned)s->cfg.port);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int rc = getaddrinfo(s->host, portstr, &hints, &ai);
+    if (rc || !ai)
+        return cg_err_new(CG_EINVAL, "cannot resolve listen address '%s': %s", s->host,
+                          gai_strerror(rc));
+    if (!s->cfg.quiet) {
+        if (log_start(&s->log)) {
+            freeaddrinfo(ai);
+            return cg_err_new(CG_ENOMEM, "cannot start the access log");
+        }
+        s->log_on = 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, s->cfg.port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
+        /* libmicrohttpd clears a connection's whole memory pool between keep-alive
+         * requests; 16 KiB (half the default) still holds any sane header block, while
+         * bodies are streamed to us, so the pool size does not limit them. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_UNESCAPE_CALLBACK,
+        no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        if (s->log_on) {
+            log_stop(&s->log);
+            s->log_on = 0;
+        }
+        return cg_err_new(CG_EIO, "cannot listen on %s:%u (address in use or not available)",
+                          s->host, (unsigned)s->cfg.port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->cfg.port;
+    return NULL;
+}
+
+uint16_t reg_server_port(const reg_server *s)
+{
+    return s->port;
+}
+
+reg_registry *reg_server_registry(reg_server *s)
+{
+    return s->reg;
+}
+
+void reg_server_stop(reg_server *s)
+{
+    if (!s || !s->daemon)
+        return;
+    MHD_quiesce_daemon(s->daemon);
+    /* Let requests already being read or answered finish. */
+    for (int i = 0; i < 500 && atomic_load(&s->in_flight) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    if (s->log_on) {
+        log_stop(&s->log);
+        s->log_on = 0;
+    }
+}
+
+void reg_server_free(reg_server *s)
+{
+    if (!s)
+        return;
+    reg_server_stop(s);
+    reg_registry_free(s->reg);
+    reg_metrics_free(s->metrics);
+    free(s->host);
+    free(s->db_path);
+    free(s);
+}

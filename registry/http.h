@@ -1,0 +1,52 @@
+/* http.h - the registry's HTTP server: the Confluent Schema Registry REST API.
+ *
+ * A reg_server owns a libmicrohttpd daemon (epoll, an internal pool of threads, keep-
+ * alive) and a reg_registry. It can run alone (`canon registry`) or be embedded
+ * (`canon serve`): new, start, then stop and free from the thread that started it.
+ *
+ * Threads: requests are served on libmicrohttpd's pool threads; the access log is
+ * written to stderr by one flusher thread, at most every 100 ms, never per request.
+ */
+#ifndef REG_HTTP_H
+#define REG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "registry.h"
+
+typedef struct reg_server_config {
+    const char *host;    /* listen address; NULL: "127.0.0.1" */
+    uint16_t port;       /* 0 picks a free port (see reg_server_port()) */
+    const char *db_path; /* SQLite file; NULL: "canon.db" */
+    unsigned threads;    /* 0: number of online CPUs */
+    size_t max_body;     /* request body limit in bytes; 0: REG_DEFAULT_MAX_BODY */
+    int quiet;           /* no access log */
+} reg_server_config;
+
+#define REG_DEFAULT_MAX_BODY (16u * 1024 * 1024)
+
+typedef struct reg_server reg_server;
+
+/* Opens the database and loads the registry; does not listen yet. On success *out is a
+ * server the caller owns (reg_server_free()). cfg is copied. */
+cg_err *reg_server_new(const reg_server_config *cfg, reg_server **out);
+
+/* Starts listening and serving. */
+cg_err *reg_server_start(reg_server *s);
+
+/* The port actually bound (useful with port 0), valid after a successful start. */
+uint16_t reg_server_port(const reg_server *s);
+
+/* The registry behind the server (belongs to s), for embedding processes. */
+reg_registry *reg_server_registry(reg_server *s);
+
+/* Graceful stop: stops accepting, lets requests in flight finish (up to ~5 s), closes
+ * connections and flushes the access log. Safe to call twice. */
+void reg_server_stop(reg_server *s);
+
+/* Stops if needed, closes the database. NULL is fine. */
+void reg_server_free(reg_server *s);
+
+#endif

@@ -1,0 +1,85 @@
+/* http_internal.h - what http.c (server, framing, logging) and routes.c (the API's
+ * routes) share. Not for other modules. */
+#ifndef REG_HTTP_INTERNAL_H
+#define REG_HTTP_INTERNAL_H
+
+#include <stddef.h>
+
+#include "../common/err.h"
+#include "metrics.h"
+#include "registry.h"
+
+/* Route templates, for metrics and logs. */
+enum reg_route {
+    RT_UNKNOWN,
+    RT_ROOT,
+    RT_HEALTH,
+    RT_METRICS,
+    RT_SUBJECTS,
+    RT_SUBJECT,
+    RT_VERSIONS,
+    RT_VERSION,
+    RT_VERSION_SCHEMA,
+    RT_VERSION_REFERENCEDBY,
+    RT_SCHEMAS,
+    RT_SCHEMA_ID,
+    RT_SCHEMA_ID_SCHEMA,
+    RT_SCHEMA_ID_SUBJECTS,
+    RT_SCHEMA_ID_VERSIONS,
+    RT_SCHEMA_TYPES,
+    RT_CONFIG,
+    RT_CONFIG_SUBJECT,
+    RT_MODE,
+    RT_MODE_SUBJECT,
+    RT_COMPAT_VERSION,
+    RT_COMPAT_VERSIONS,
+    RT_CONTEXTS,
+    RT_CANON_ENTITIES,
+    RT_CANON_ENTITY,
+    RT_COUNT
+};
+
+extern const char *const reg_route_names[RT_COUNT];
+
+/* A request as routes.c sees it: path segments already URL-decoded. */
+typedef struct reg_http_req {
+    const char *method;
+    char **seg;
+    size_t nseg;
+    reg_opts opts;
+    const char *body;
+    size_t body_len;
+    const char *content_type; /* NULL when absent */
+} reg_http_req;
+
+typedef enum reg_body_kind {
+    RB_JSON, /* negotiated JSON type */
+    RB_TEXT, /* text/plain (metrics) */
+} reg_body_kind;
+
+typedef struct reg_http_resp {
+    int status;
+    reg_body body; /* owned; handed to libmicrohttpd */
+    reg_body_kind kind;
+} reg_http_resp;
+
+/* Context the routes need. */
+typedef struct reg_route_ctx {
+    reg_registry *reg;
+    reg_metrics *metrics;
+} reg_route_ctx;
+
+/* Matches the route (sets *route). Returns 1 if the path exists, 0 if not. *methods
+ * gets a bit set of the methods the path allows (RM_*). */
+enum { RM_GET = 1, RM_POST = 2, RM_PUT = 4, RM_DELETE = 8 };
+int reg_route_match(const reg_http_req *q, int *route, unsigned *methods);
+
+/* Runs a matched route. On error fills resp with the error status and body. */
+void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, reg_http_resp *resp);
+
+/* Fills resp with a Confluent-style error {"error_code": code, "message": msg}. */
+void reg_http_error(reg_http_resp *resp, int code, const char *msg);
+/* The same from an error object; frees e. */
+void reg_http_error_from(reg_http_resp *resp, cg_err *e);
+
+#endif

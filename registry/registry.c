@@ -1,0 +1,1913 @@
+/* registry.c - the schema registry core (see registry.h).
+ *
+ * State: subjects (name -> subject_ent with its versions in ascending order), schemas by
+ * id, schemas by identity and by exact registered text (the text index lets a lookup of
+ * the text a client registered skip parsing). Schema entries are never freed while the
+ * registry lives, so version entries and parsed references can point at them freely.
+ *
+ * Parsed schemas (reg_schema) are made lazily, under the write lock, when a compatibility
+ * check or the canon endpoints need them; the read paths never need them.
+ *
+ * Write order: validate, then persist in one SQLite transaction, then change memory. A
+ * store failure leaves memory as it was, so memory never holds what disk does not.
+ */
+#include "registry.h"
+
+#include <jansson.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "canon_contract.h"
+#include "compat.h"
+#include "hmap.h"
+#include "schema.h"
+#include "store.h"
+
+#define ERR_BAD_REQUEST 400 /* malformed JSON body, as Confluent's rest layer answers */
+#define MAX_REF_DEPTH   32
+
+typedef struct schema_ent schema_ent;
+struct schema_ent {
+    int32_t id;
+    char *type;
+    char *text;
+    char *identity;
+    char *refs_json;     /* compact JSON array or NULL when none */
+    char *metadata_json; /* compact JSON or NULL */
+    char *ruleset_json;
+    reg_schema *parsed; /* lazily, under the write lock */
+    char *body;         /* GET /schemas/ids/{id} answer */
+    size_t body_len;
+    size_t n_rows; /* version rows (soft-deleted included) pointing here */
+};
+
+typedef struct version_ent {
+    int32_t version;
+    int deleted;
+    schema_ent *schema;
+    char *body; /* the version object */
+    size_t body_len;
+} version_ent;
+
+typedef struct subject_ent {
+    char *name;
+    version_ent *v; /* ascending by version */
+    size_t n, cap;
+    int level; /* reg_compat_level, -1 when not set */
+    int mode;  /* reg mode, -1 when not set */
+} subject_ent;
+
+enum { MODE_READWRITE, MODE_READONLY, MODE_READONLY_OVERRIDE, MODE_IMPORT };
+static const char *const mode_names[] = {"READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"};
+
+struct reg_registry {
+    pthread_rwlock_t lock; /* guards everything below */
+    reg_store *store;      /* used only under the write lock */
+    reg_hmap *subjects;    /* name -> subject_ent */
+    reg_hmap *by_id;       /* id -> schema_ent */
+    reg_hmap *by_identity; /* identity -> schema_ent */
+    reg_hmap *by_text;     /* text key -> schema_ent */
+    int32_t next_id;
+    int global_level;
+    int global_mode;
+};
+
+/* ---- small helpers ---- */
+
+static cg_err *oom(void)
+{
+    return cg_err_new(CG_ENOMEM, "out of memory");
+}
+
+static int body_from_json(json_t *j, reg_body *out)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!s)
+        return -1;
+    out->data = s;
+    out->len = strlen(s);
+    return 0;
+}
+
+static cg_err *reply_json(json_t *j, reg_body *out)
+{
+    if (!j || body_from_json(j, out))
+        return oom();
+    return NULL;
+}
+
+static cg_err *reply_copy(const char *data, size_t len, reg_body *out)
+{
+    out->data = malloc(len + 1);
+    if (!out->data)
+        return oom();
+    memcpy(out->data, data, len);
+    out->data[len] = '\0';
+    out->len = len;
+    return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Parses "latest", "-1" or a version number. *v = -1 for latest. */
+static cg_err *parse_version(const char *s, int32_t *v)
+{
+    if (!strcmp(s, "latest")) {
+        *v = -1;
+        return NULL;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (*s && end && !*end && errno == 0 && (n == -1 || (n >= 1 && n <= INT32_MAX))) {
+        *v = (int32_t)n;
+        return NULL;
+    }
+    return cg_err_new(CG_EINVALID_VERSION,
+                      "The specified version '%s' is not a valid version id. Allowed values "
+                      "are between [1, 2^31-1] and the string \"latest\"",
+                      s);
+}
+
+static cg_err *subject_not_found(const char *subject)
+{
+    return cg_err_new(CG_ESUBJECT_NOT_FOUND, "Subject '%s' not found.", subject);
+}
+
+static size_t live_count(const subject_ent *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += !s->v[i].deleted;
+    return n;
+}
+
+/* The subject if it has versions visible under `deleted`, else NULL. */
+static subject_ent *visible_subject(reg_registry *r, const char *name, int deleted)
+{
+    subject_ent *s = reg_hmap_gets(r->subjects, name);
+    if (!s || !s->n)
+        return NULL;
+    if (!deleted && !live_count(s))
+        return NULL;
+    return s;
+}
+
+static version_ent *find_version(subject_ent *s, int32_t v, int deleted)
+{
+    if (v == -1) {
+        for (size_t i = s->n; i-- > 0;)
+            if (deleted || !s->v[i].deleted)
+                return &s->v[i];
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].version == v)
+            return (deleted || !s->v[i].deleted) ? &s->v[i] : NULL;
+    return NULL;
+}
+
+static int is_canon_subject(const char *subject)
+{
+    char entity[256];
+    return reg_canon_subject_entity(subject, entity, sizeof(entity));
+}
+
+static reg_compat_level effective_level(reg_registry *r, const subject_ent *s, const char *name)
+{
+    if (s && s->level >= 0)
+        return (reg_compat_level)s->level;
+    if (is_canon_subject(name))
+        return REG_COMPAT_FULL_TRANSITIVE;
+    return (reg_compat_level)r->global_level;
+}
+
+static int effective_mode(reg_registry *r, const subject_ent *s)
+{
+    if (s && s->mode >= 0)
+        return s->mode;
+    return r->global_mode;
+}
+
+static int mode_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+        if (!strcasecmp(name, mode_names[i]))
+            return (int)i;
+    return -1;
+}
+
+static cg_err *writable(reg_registry *r, const subject_ent *s, const char *subject)
+{
+    int m = effective_mode(r, s);
+    if (m == MODE_READONLY || m == MODE_READONLY_OVERRIDE)
+        return cg_err_new(CG_EOPERATION_NOT_PERMITTED, "Subject %s is in read-only mode", subject);
+    return NULL;
+}
+
+/* ---- rendering ---- */
+
+static void add_extras(json_t *o, const schema_ent *e)
+{
+    if (e->type && strcmp(e->type, "AVRO"))
+        json_object_set_new(o, "schemaType", json_string(e->type));
+    if (e->refs_json) {
+        json_t *j = json_loads(e->refs_json, 0, NULL);
+        if (j)
+            json_object_set_new(o, "references", j);
+    }
+    if (e->metadata_json) {
+        json_t *j = json_loads(e->metadata_json, 0, NULL);
+        if (j)
+            json_object_set_new(o, "metadata", j);
+    }
+    if (e->ruleset_json) {
+        json_t *j = json_loads(e->ruleset_json, 0, NULL);
+        if (j)
+            json_object_set_new(o, "ruleSet", j);
+    }
+}
+
+static json_t *schema_object(const schema_ent *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "schema", json_string(e->text));
+    add_extras(o, e);
+    return o;
+}
+
+static json_t *version_object(const char *subject, const version_ent *v)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "subject", json_string(subject));
+    json_object_set_new(o, "version", json_integer(v->version));
+    json_object_set_new(o, "id", json_integer(v->schema->id));
+    add_extras(o, v->schema);
+    json_object_set_new(o, "schema", json_string(v->schema->text));
+    return o;
+}
+
+static int render_schema(schema_ent *e)
+{
+    reg_body b = {0};
+    if (body_from_json(schema_object(e), &b))
+        return -1;
+    free(e->body);
+    e->body = b.data;
+    e->body_len = b.len;
+    return 0;
+}
+
+static int render_version(const char *subject, version_ent *v)
+{
+    reg_body b = {0};
+    if (body_from_json(version_object(subject, v), &b))
+        return -1;
+    free(v->body);
+    v->body = b.data;
+    v->body_len = b.len;
+    return 0;
+}
+
+/* ---- entries ---- */
+
+static void schema_ent_free(schema_ent *e)
+{
+    if (!e)
+        return;
+    free(e->type);
+    free(e->text);
+    free(e->identity);
+    free(e->refs_json);
+    free(e->metadata_json);
+    free(e->ruleset_json);
+    reg_schema_free(e->parsed);
+    free(e->body);
+    free(e);
+}
+
+static subject_ent *subject_get_or_add(reg_registry *r, const char *name)
+{
+    subject_ent *s = reg_hmap_gets(r->subjects, name);
+    if (s)
+        return s;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->name = strdup(name);
+    s->level = -1;
+    s->mode = -1;
+    if (!s->name || reg_hmap_puts(r->subjects, name, s)) {
+        free(s->name);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Inserts a version keeping ascending order; replaces an existing one. */
+static version_ent *subject_put_version(subject_ent *s, int32_t version, schema_ent *e, int deleted)
+{
+    size_t i = 0;
+    while (i < s->n && s->v[i].version < version)
+        i++;
+    if (i < s->n && s->v[i].version == version) {
+        s->v[i].schema->n_rows--;
+    } else {
+        if (s->n == s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 4;
+            version_ent *nv = realloc(s->v, nc * sizeof(*nv));
+            if (!nv)
+                return NULL;
+            s->v = nv;
+            s->cap = nc;
+        }
+        memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
+        s->n++;
+        s->v[i].body = NULL;
+        s->v[i].body_len = 0;
+    }
+    s->v[i].version = version;
+    s->v[i].schema = e;
+    s->v[i].deleted = deleted;
+    e->n_rows++;
+    if (render_version(s->name, &s->v[i]))
+        return NULL;
+    return &s->v[i];
+}
+
+static void subject_remove_version(subject_ent *s, version_ent *v)
+{
+    size_t i = (size_t)(v - s->v);
+    v->schema->n_rows--;
+    free(v->body);
+    memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+    s->n--;
+}
+
+static int32_t max_version(const subject_ent *s)
+{
+    return s && s->n ? s->v[s->n - 1].version : 0;
+}
+
+/* Text key: type, text, refs, metadata, ruleSet, separated by bytes JSON never holds
+ * unescaped. */
+static char *make_key(const char *type, const char *form, const char *refs, const char *meta,
+                      const char *rules)
+{
+    size_t n = strlen(type) + strlen(form) + (refs ? strlen(refs) : 0) + (meta ? strlen(meta) : 0) +
+               (rules ? strlen(rules) : 0) + 8;
+    char *k = malloc(n);
+    if (!k)
+        return NULL;
+    snprintf(k, n, "%s\x01%s\x01%s\x01%s\x01%s", type, form, refs ? refs : "", meta ? meta : "",
+             rules ? rules : "");
+    return k;
+}
+
+static char *text_key_of(const schema_ent *e)
+{
+    return make_key(e->type, e->text, e->refs_json, e->metadata_json, e->ruleset_json);
+}
+
+static int index_schema(reg_registry *r, schema_ent *e)
+{
+    char *tk = text_key_of(e);
+    if (!tk)
+        return -1;
+    int rc = reg_hmap_puti(r->by_id, e->id, e);
+    if (!rc && !reg_hmap_gets(r->by_identity, e->identity))
+        rc = reg_hmap_puts(r->by_identity, e->identity, e);
+    if (!rc && !reg_hmap_gets(r->by_text, tk))
+        rc = reg_hmap_puts(r->by_text, tk, e);
+    free(tk);
+    return rc;
+}
+
+/* ---- parsing with references ---- */
+
+static cg_err *ensure_parsed(reg_registry *r, schema_ent *e, int depth);
+
+/* Resolves a references array to parsed schemas. refs_out gets n entries (caller frees
+ * the array, not the schemas, which belong to their entries). */
+static cg_err *resolve_refs(reg_registry *r, json_t *refs, int depth, const reg_schema ***out,
+                            size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (!refs || !json_array_size(refs))
+        return NULL;
+    if (depth > MAX_REF_DEPTH)
+        return cg_err_new(CG_EINVALID_SCHEMA, "Invalid schema: references nested too deeply");
+    size_t n = json_array_size(refs);
+    const reg_schema **arr = calloc(n, sizeof(*arr));
+    if (!arr)
+        return oom();
+    for (size_t i = 0; i < n; i++) {
+        json_t *ref = json_array_get(refs, i);
+        const char *subj = json_string_value(json_object_get(ref, "subject"));
+        json_t *jv = json_object_get(ref, "version");
+        if (!json_is_object(ref) || !subj || !json_is_string(json_object_get(ref, "name")) ||
+            !json_is_integer(jv)) {
+            free(arr);
+            return cg_err_new(CG_EINVALID_SCHEMA,
+                              "Invalid schema: a reference needs \"name\", \"subject\" and "
+                              "\"version\"");
+        }
+        subject_ent *s = reg_hmap_gets(r->subjects, subj);
+        json_int_t want = json_integer_value(jv);
+        version_ent *v = s ? find_version(s, want == -1 ? -1 : (int32_t)want, 1) : NULL;
+        if (!v || want == 0 || want < -1 || want > INT32_MAX) {
+            free(arr);
+            return cg_err_new(CG_EINVALID_SCHEMA,
+                              "Invalid schema: reference '%s' names subject '%s' version %lld, "
+                              "which does not exist",
+                              json_string_value(json_object_get(ref, "name")), subj,
+                              (long long)want);
+        }
+        cg_err *err = ensure_parsed(r, v->schema, depth + 1);
+        if (err) {
+            free(arr);
+            return err;
+        }
+        arr[i] = v->schema->parsed;
+    }
+    *out = arr;
+    *n_out = n;
+    return NULL;
+}
+
+static cg_err *parse_with_refs(reg_registry *r, const char *text, json_t *refs, int depth,
+                               reg_schema **out)
+{
+    const reg_schema **arr = NULL;
+    size_t n = 0;
+    cg_err *err = resolve_refs(r, refs, depth, &arr, &n);
+    if (err)
+        return err;
+    err = reg_schema_parse(text, strlen(text), arr, n, out);
+    free(arr);
+    if (err && cg_err_code(err) != CG_EINVALID_SCHEMA && cg_err_code(err) != CG_ENOMEM) {
+        /* Any parse failure is the client's schema being invalid. */
+        cg_err *e2 = cg_err_new(CG_EINVALID_SCHEMA, "Invalid schema: %s", cg_err_msg(err));
+        cg_err_free(err);
+        err = e2;
+    }
+    return err;
+}
+
+static cg_err *ensure_parsed(reg_registry *r, schema_ent *e, int depth)
+{
+    if (e->parsed)
+        return NULL;
+    json_t *refs = e->refs_json ? json_loads(e->refs_json, 0, NULL) : NULL;
+    cg_err *err = parse_with_refs(r, e->text, refs, depth, &e->parsed);
+    json_decref(refs);
+    if (err)
+        err = cg_err_wrap(err, "stored schema %d: ", (int)e->id);
+    return err;
+}
+
+/* ---- request bodies ---- */
+
+typedef struct schema_req {
+    json_t *root;
+    const char *text;
+    const char *type;
+    json_t *refs; /* borrowed from root; NULL when none */
+    char *refs_json, *metadata_json, *ruleset_json;
+    int64_t id;      /* 0 when absent */
+    int64_t version; /* 0 when absent */
+} schema_req;
+
+static void schema_req_clear(schema_req *q)
+{
+    json_decref(q->root);
+    free(q->refs_json);
+    free(q->metadata_json);
+    free(q->ruleset_json);
+    memset(q, 0, sizeof(*q));
+}
+
+static char *compact(json_t *j)
+{
+    if (!j || json_is_null(j))
+        return NULL;
+    return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+static cg_err *body_root(const char *body, size_t len, json_t **out)
+{
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", len, JSON_DECODE_ANY, &je);
+    if (!root)
+        return cg_err_new(ERR_BAD_REQUEST,
+                          "Unexpected character in request body: %s (line %d, "
+                          "column %d)",
+                          je.text, je.line, je.column);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return cg_err_new(CG_EHTTP_UNPROCESSABLE, "The request body must be a JSON object");
+    }
+    *out = root;
+    return NULL;
+}
+
+static cg_err *parse_schema_req(const char *body, size_t len, schema_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    cg_err *err = body_root(body, len, &q->root);
+    if (err)
+        return err;
+    json_t *js = json_object_get(q->root, "schema");
+    if (!js || json_is_null(js)) {
+        err = cg_err_new(CG_EINVALID_SCHEMA, "Empty schema");
+        goto fail;
+    }
+    if (!json_is_string(js)) {
+        err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"schema\" must be a string");
+        goto fail;
+    }
+    q->text = json_string_value(js);
+    json_t *jt = json_object_get(q->root, "schemaType");
+    if (jt && !json_is_null(jt)) {
+        if (!json_is_string(jt)) {
+            err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"schemaType\" must be a string");
+            goto fail;
+        }
+        q->type = json_string_value(jt);
+    } else {
+        q->type = "AVRO";
+    }
+    if (strcmp(q->type, "AVRO")) {
+        if (!strcmp(q->type, "JSON") || !strcmp(q->type, "PROTOBUF"))
+            err = cg_err_new(CG_EINVALID_SCHEMA,
+                             "Invalid schema type %s: this registry supports AVRO only", q->type);
+        else
+            err = cg_err_new(CG_EINVALID_SCHEMA, "Invalid schema type %s", q->type);
+        goto fail;
+    }
+    json_t *jr = json_object_get(q->root, "references");
+    if (jr && !json_is_null(jr)) {
+        if (!json_is_array(jr)) {
+            err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"references\" must be an array");
+            goto fail;
+        }
+        if (json_array_size(jr)) {
+            q->refs = jr;
+            q->refs_json = json_dumps(jr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        }
+    }
+    json_t *jm = json_object_get(q->root, "metadata");
+    if (jm && !json_is_null(jm) && !json_is_object(jm)) {
+        err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"metadata\" must be an object");
+        goto fail;
+    }
+    q->metadata_json = compact(jm);
+    json_t *jrs = json_object_get(q->root, "ruleSet");
+    if (jrs && !json_is_null(jrs) && !json_is_object(jrs)) {
+        err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"ruleSet\" must be an object");
+        goto fail;
+    }
+    q->ruleset_json = compact(jrs);
+    json_t *jid = json_object_get(q->root, "id");
+    if (jid && json_is_integer(jid) && json_integer_value(jid) > 0)
+        q->id = json_integer_value(jid);
+    json_t *jv = json_object_get(q->root, "version");
+    if (jv && json_is_integer(jv) && json_integer_value(jv) > 0)
+        q->version = json_integer_value(jv);
+    if (q->id > INT32_MAX || q->version > INT32_MAX) {
+        err = cg_err_new(CG_EHTTP_UNPROCESSABLE, "\"id\" and \"version\" must fit in 31 bits");
+        goto fail;
+    }
+    return NULL;
+fail:
+    schema_req_clear(q);
+    return err;
+}
+
+/* The entry whose exact text matches the request, if any (no parse needed). */
+static schema_ent *by_text(reg_registry *r, const schema_req *q)
+{
+    char *k = make_key(q->type, q->text, q->refs_json, q->metadata_json, q->ruleset_json);
+    if (!k)
+        return NULL;
+    schema_ent *e = reg_hmap_gets(r->by_text, k);
+    free(k);
+    return e;
+}
+
+static version_ent *subject_version_of(subject_ent *s, int32_t id, int deleted)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = s->n; i-- > 0;)
+        if (s->v[i].schema->id == id && (deleted || !s->v[i].deleted))
+            return &s->v[i];
+    return NULL;
+}
+
+/* Parses the request's schema and computes its identity. Write lock held. */
+static cg_err *parse_candidate(reg_registry *r, const schema_req *q, reg_schema **parsed,
+                               char **identity)
+{
+    cg_err *err = parse_with_refs(r, q->text, q->refs, 0, parsed);
+    if (err)
+        return err;
+    *identity = make_key(q->type, reg_schema_normalized(*parsed), q->refs_json, q->metadata_json,
+                         q->ruleset_json);
+    if (!*identity) {
+        reg_schema_free(*parsed);
+        *parsed = NULL;
+        return oom();
+    }
+    return NULL;
+}
+
+/* ---- compatibility ---- */
+
+static void append_detail(json_t *msgs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append_detail(json_t *msgs, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_array_append_new(msgs, json_string(buf));
+}
+
+static reg_compat_level direction_of(reg_compat_level level)
+{
+    switch (level) {
+    case REG_COMPAT_BACKWARD_TRANSITIVE:
+        return REG_COMPAT_BACKWARD;
+    case REG_COMPAT_FORWARD_TRANSITIVE:
+        return REG_COMPAT_FORWARD;
+    case REG_COMPAT_FULL_TRANSITIVE:
+        return REG_COMPAT_FULL;
+    default:
+        return level;
+    }
+}
+
+/* Checks candidate against the subject's live versions under level: the latest one for a
+ * non-transitive level, all of them (newest first) for a transitive one, or only `only`
+ * when given (a version named in the request: the level's direction, not its
+ * transitivity, as Confluent does). Stops at the first version that fails, like
+ * Confluent, and names it: *msgs gets the problems, then "{oldSchemaVersion: N}",
+ * "{oldSchema: '...'}" and "{compatibility: 'LEVEL'}"; it is empty when compatible.
+ * Write lock held (existing versions may need parsing). */
+static cg_err *check_compat(reg_registry *r, subject_ent *s, reg_compat_level level,
+                            const reg_schema *candidate, version_ent *only, json_t **msgs)
+{
+    cg_err *err = NULL;
+    reg_compat_result *res = NULL;
+
+    *msgs = json_array();
+    if (!*msgs)
+        return oom();
+    if (level == REG_COMPAT_NONE || !s)
+        return NULL;
+    reg_compat_level dir = direction_of(level);
+    int transitive = dir != level && !only;
+    for (size_t i = s->n; i-- > 0;) {
+        version_ent *v = &s->v[i];
+        if (v->deleted || (only && v != only))
+            continue;
+        err = ensure_parsed(r, v->schema, 0);
+        if (err)
+            goto done;
+        reg_compat_result_free(res);
+        res = reg_compat_result_new();
+        if (!res) {
+            err = oom();
+            goto done;
+        }
+        const reg_schema *prev = v->schema->parsed;
+        int ver = v->version;
+        size_t count = reg_compat_check(dir, candidate, &prev, &ver, 1, res);
+        if (count) {
+            for (size_t k = 0; k < count; k++)
+                json_array_append_new(*msgs, json_string(reg_compat_result_message(res, k)));
+            append_detail(*msgs, "{oldSchemaVersion: %d}", ver);
+            char *old = malloc(strlen(v->schema->text) + 32);
+            if (old) {
+                sprintf(old, "{oldSchema: '%s'}", v->schema->text);
+                json_array_append_new(*msgs, json_string(old));
+                free(old);
+            }
+            append_detail(*msgs, "{compatibility: '%s'}", reg_compat_level_name(level));
+            break;
+        }
+        if (!transitive && !only)
+            break; /* non-transitive: the latest live version only */
+    }
+done:
+    reg_compat_result_free(res);
+    if (err) {
+        json_decref(*msgs);
+        *msgs = NULL;
+    }
+    return err;
+}
+
+static cg_err *incompatible_error(const char *subject, json_t *msgs)
+{
+    char *details = json_dumps(msgs, JSON_COMPACT);
+    cg_err *e = cg_err_new(CG_EINCOMPATIBLE,
+                           "Schema being registered is incompatible with an earlier schema for "
+                           "subject \"%s\", details: %s",
+                           subject, details ? details : "[]");
+    free(details);
+    return e;
+}
+
+/* ---- loading ---- */
+
+static cg_err *load_schema(void *ctx, const reg_store_schema *row)
+{
+    reg_registry *r = ctx;
+    schema_ent *e = calloc(1, sizeof(*e));
+    if (!e)
+        return oom();
+    e->id = row->id;
+    e->type = strdup(row->type ? row->type : "AVRO");
+    e->text = strdup(row->text ? row->text : "");
+    e->identity = strdup(row->identity ? row->identity : "");
+    e->refs_json = dup_or_null(row->refs);
+    e->metadata_json = dup_or_null(row->metadata);
+    e->ruleset_json = dup_or_null(row->ruleset);
+    if (!e->type || !e->text || !e->identity || render_schema(e) || index_schema(r, e)) {
+        reg_hmap_del(r->by_id, &e->id, sizeof(e->id));
+        schema_ent_free(e);
+        return oom();
+    }
+    return NULL;
+}
+
+static cg_err *load_version(void *ctx, const char *subject, int32_t version, int32_t id,
+                            int deleted)
+{
+    reg_registry *r = ctx;
+    schema_ent *e = reg_hmap_geti(r->by_id, id);
+    if (!e)
+        return cg_err_new(CG_ESTORE, "store: %s version %d names unknown schema id %d", subject,
+                          (int)version, (int)id);
+    subject_ent *s = subject_get_or_add(r, subject);
+    if (!s || !subject_put_version(s, version, e, deleted))
+        return oom();
+    return NULL;
+}
+
+static cg_err *load_config(void *ctx, const char *subject, const char *level)
+{
+    reg_registry *r = ctx;
+    reg_compat_level l;
+    if (reg_compat_level_parse(level, &l))
+        return NULL; /* an unknown stored value is ignored rather than fatal */
+    if (!subject) {
+        r->global_level = (int)l;
+        return NULL;
+    }
+    subject_ent *s = subject_get_or_add(r, subject);
+    if (!s)
+        return oom();
+    s->level = (int)l;
+    return NULL;
+}
+
+static cg_err *load_mode(void *ctx, const char *subject, const char *mode)
+{
+    reg_registry *r = ctx;
+    int m = mode_parse(mode);
+    if (m < 0)
+        return NULL;
+    if (!subject) {
+        r->global_mode = m;
+        return NULL;
+    }
+    subject_ent *s = subject_get_or_add(r, subject);
+    if (!s)
+        return oom();
+    s->mode = m;
+    return NULL;
+}
+
+cg_err *reg_registry_open(const char *db_path, reg_registry **out)
+{
+    cg_err *err = NULL;
+    reg_registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return oom();
+    pthread_rwlock_init(&r->lock, NULL);
+    r->global_level = REG_COMPAT_BACKWARD;
+    r->global_mode = MODE_READWRITE;
+    r->subjects = reg_hmap_new();
+    r->by_id = reg_hmap_new();
+    r->by_identity = reg_hmap_new();
+    r->by_text = reg_hmap_new();
+    if (!r->subjects || !r->by_id || !r->by_identity || !r->by_text) {
+        err = oom();
+        goto done;
+    }
+    err = reg_store_open(db_path, &r->store);
+    if (err)
+        goto done;
+    reg_store_loader l = {r, load_schema, load_version, load_config, load_mode};
+    err = reg_store_load(r->store, &l, &r->next_id);
+    if (err)
+        goto done;
+    *out = r;
+    r = NULL;
+done:
+    reg_registry_free(r);
+    return err;
+}
+
+void reg_registry_free(reg_registry *r)
+{
+    if (!r)
+        return;
+    void *v;
+    if (r->subjects) {
+        for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &v);) {
+            subject_ent *s = v;
+            for (size_t i = 0; i < s->n; i++)
+                free(s->v[i].body);
+            free(s->v);
+            free(s->name);
+            free(s);
+        }
+    }
+    /* Free referrers before what they reference does not matter: parsed schemas only
+     * borrow references, and all are freed here together. */
+    if (r->by_id)
+        for (size_t pos = 0; reg_hmap_next(r->by_id, &pos, NULL, NULL, &v);)
+            schema_ent_free(v);
+    reg_hmap_free(r->subjects);
+    reg_hmap_free(r->by_id);
+    reg_hmap_free(r->by_identity);
+    reg_hmap_free(r->by_text);
+    reg_store_close(r->store);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+}
+
+/* ---- reads ---- */
+
+static int prefix_ok(const char *name, const reg_opts *o)
+{
+    return !o->subject_prefix || !strncmp(name, o->subject_prefix, strlen(o->subject_prefix));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+cg_err *reg_subjects(reg_registry *r, const reg_opts *o, reg_body *out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t cap = reg_hmap_count(r->subjects), n = 0;
+    const char **names = calloc(cap + 1, sizeof(*names));
+    if (!names) {
+        pthread_rwlock_unlock(&r->lock);
+        return oom();
+    }
+    void *v;
+    for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &v);) {
+        subject_ent *s = v;
+        if (!s->n || !prefix_ok(s->name, o))
+            continue;
+        size_t live = live_count(s);
+        int show = o->deleted_only ? live < s->n && !live : (o->deleted ? 1 : live > 0);
+        if (show)
+            names[n++] = s->name;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(names[i]));
+    pthread_rwlock_unlock(&r->lock);
+    free(names);
+    return reply_json(arr, out);
+}
+
+cg_err *reg_versions(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    subject_ent *s = visible_subject(r, subject, o->deleted || o->deleted_only);
+    if (!s) {
+        pthread_rwlock_unlock(&r->lock);
+        return subject_not_found(subject);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->n; i++) {
+        int d = s->v[i].deleted;
+        if (o->deleted_only ? d : (o->deleted || !d))
+            json_array_append_new(arr, json_integer(s->v[i].version));
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return reply_json(arr, out);
+}
+
+/* Looks up subject/version for a read. Read lock held. */
+static cg_err *locate(reg_registry *r, const char *subject, const char *version, int deleted,
+                      subject_ent **so, version_ent **vo)
+{
+    int32_t v;
+    cg_err *err = parse_version(version, &v);
+    if (err)
+        return err;
+    subject_ent *s = visible_subject(r, subject, deleted);
+    if (!s)
+        return subject_not_found(subject);
+    version_ent *ve = find_version(s, v, deleted);
+    if (!ve)
+        return cg_err_new(CG_EVERSION_NOT_FOUND, "Version %s not found.", version);
+    *so = s;
+    *vo = ve;
+    return NULL;
+}
+
+cg_err *reg_version_get(reg_registry *r, const char *subject, const char *version,
+                        const reg_opts *o, int raw, reg_body *out)
+{
+    subject_ent *s;
+    version_ent *v;
+    pthread_rwlock_rdlock(&r->lock);
+    cg_err *err = locate(r, subject, version, o->deleted, &s, &v);
+    if (!err) {
+        if (raw)
+            err = reply_copy(v->schema->text, strlen(v->schema->text), out);
+        else
+            err = reply_copy(v->body, v->body_len, out);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+/* Ids of schemas whose references name subject/version. live_only: only referrers with
+ * a live (not soft-deleted) version. Lock held. */
+static json_t *referrers(reg_registry *r, const char *subject, int32_t version, int live_only)
+{
+    json_t *ids = json_array();
+    void *val;
+    for (size_t pos = 0; reg_hmap_next(r->by_id, &pos, NULL, NULL, &val);) {
+        schema_ent *e = val;
+        if (!e->refs_json || !e->n_rows)
+            continue;
+        json_t *refs = json_loads(e->refs_json, 0, NULL);
+        size_t i;
+        json_t *ref;
+        int hit = 0;
+        json_array_foreach(refs, i, ref)
+        {
+            const char *rs = json_string_value(json_object_get(ref, "subject"));
+            json_int_t rv = json_integer_value(json_object_get(ref, "version"));
+            if (rs && !strcmp(rs, subject) && rv == version)
+                hit = 1;
+        }
+        json_decref(refs);
+        if (!hit)
+            continue;
+        if (live_only) {
+            int live = 0;
+            void *sv;
+            for (size_t p2 = 0; !live && reg_hmap_next(r->subjects, &p2, NULL, NULL, &sv);)
+                live = subject_version_of(sv, e->id, 0) != NULL;
+            if (!live)
+                continue;
+        }
+        json_array_append_new(ids, json_integer(e->id));
+    }
+    /* Ascending ids for a stable answer. */
+    size_t n = json_array_size(ids);
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && json_integer_value(json_array_get(ids, b - 1)) >
+                                        json_integer_value(json_array_get(ids, b));
+             b--) {
+            json_t *x = json_incref(json_array_get(ids, b - 1));
+            json_array_set(ids, b - 1, json_array_get(ids, b));
+            json_array_set_new(ids, b, x);
+        }
+    return ids;
+}
+
+cg_err *reg_referenced_by(reg_registry *r, const char *subject, const char *version, reg_body *out)
+{
+    subject_ent *s;
+    version_ent *v;
+    pthread_rwlock_rdlock(&r->lock);
+    cg_err *err = locate(r, subject, version, 0, &s, &v);
+    json_t *ids = err ? NULL : referrers(r, s->name, v->version, 0);
+    pthread_rwlock_unlock(&r->lock);
+    if (err)
+        return err;
+    return reply_json(ids, out);
+}
+
+static schema_ent *visible_schema(reg_registry *r, int64_t id)
+{
+    if (id < 0 || id > INT32_MAX)
+        return NULL;
+    schema_ent *e = reg_hmap_geti(r->by_id, (int32_t)id);
+    return e && e->n_rows ? e : NULL;
+}
+
+cg_err *reg_schema_get(reg_registry *r, int64_t id, const reg_opts *o, int raw, reg_body *out)
+{
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    schema_ent *e = visible_schema(r, id);
+    if (!e) {
+        err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %lld not found", (long long)id);
+    } else if (raw) {
+        err = reply_copy(e->text, strlen(e->text), out);
+    } else if (o && o->fetch_max_id) {
+        json_t *obj = schema_object(e);
+        json_object_set_new(obj, "maxId", json_integer(r->next_id - 1));
+        err = reply_json(obj, out);
+    } else {
+        err = reply_copy(e->body, e->body_len, out);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+static cg_err *schema_usage(reg_registry *r, int64_t id, const reg_opts *o, int with_versions,
+                            reg_body *out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    schema_ent *e = visible_schema(r, id);
+    if (!e) {
+        pthread_rwlock_unlock(&r->lock);
+        return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %lld not found", (long long)id);
+    }
+    size_t cap = reg_hmap_count(r->subjects), n = 0;
+    const char **names = calloc(cap + 1, sizeof(*names));
+    void *val;
+    for (size_t pos = 0; names && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
+        subject_ent *s = val;
+        if (subject_version_of(s, e->id, o->deleted) && prefix_ok(s->name, o))
+            names[n++] = s->name;
+    }
+    if (!names) {
+        pthread_rwlock_unlock(&r->lock);
+        return oom();
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!with_versions) {
+            json_array_append_new(arr, json_string(names[i]));
+            continue;
+        }
+        subject_ent *s = reg_hmap_gets(r->subjects, names[i]);
+        for (size_t k = 0; k < s->n; k++) {
+            if (s->v[k].schema != e || (s->v[k].deleted && !o->deleted))
+                continue;
+            json_t *pair = json_object();
+            json_object_set_new(pair, "subject", json_string(s->name));
+            json_object_set_new(pair, "version", json_integer(s->v[k].version));
+            json_array_append_new(arr, pair);
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    free(names);
+    return reply_json(arr, out);
+}
+
+cg_err *reg_schema_subjects(reg_registry *r, int64_t id, const reg_opts *o, reg_body *out)
+{
+    return schema_usage(r, id, o, 0, out);
+}
+
+cg_err *reg_schema_versions(reg_registry *r, int64_t id, const reg_opts *o, reg_body *out)
+{
+    return schema_usage(r, id, o, 1, out);
+}
+
+cg_err *reg_schemas_list(reg_registry *r, const reg_opts *o, reg_body *out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t cap = reg_hmap_count(r->subjects), n = 0;
+    const char **names = calloc(cap + 1, sizeof(*names));
+    void *val;
+    for (size_t pos = 0; names && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
+        subject_ent *s = val;
+        if (s->n && prefix_ok(s->name, o))
+            names[n++] = s->name;
+    }
+    if (!names) {
+        pthread_rwlock_unlock(&r->lock);
+        return oom();
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        subject_ent *s = reg_hmap_gets(r->subjects, names[i]);
+        if (o->latest_only) {
+            version_ent *v = find_version(s, -1, o->deleted);
+            if (v)
+                json_array_append_new(arr, version_object(s->name, v));
+            continue;
+        }
+        for (size_t k = 0; k < s->n; k++)
+            if (!s->v[k].deleted || o->deleted)
+                json_array_append_new(arr, version_object(s->name, &s->v[k]));
+    }
+    pthread_rwlock_unlock(&r->lock);
+    free(names);
+    return reply_json(arr, out);
+}
+
+cg_err *reg_schema_types(reg_registry *r, reg_body *out)
+{
+    (void)r;
+    static const char types[] = "[\"AVRO\"]";
+    return reply_copy(types, sizeof(types) - 1, out);
+}
+
+/* ---- registration and lookup ---- */
+
+static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_ent *newe,
+                                 int32_t version, schema_ent *e)
+{
+    cg_err *err = reg_store_begin(r->store);
+    if (err)
+        return err;
+    if (newe) {
+        reg_store_schema row = {newe->id,          newe->type,      newe->text,
+                                newe->identity,    newe->refs_json, newe->metadata_json,
+                                newe->ruleset_json};
+        err = reg_store_put_schema(r->store, &row);
+        if (!err && r->next_id <= newe->id)
+            err = reg_store_bump_next_id(r->store, newe->id + 1);
+    }
+    if (!err)
+        err = reg_store_put_version(r->store, subject, version, e->id, 0);
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        return err;
+    }
+    /* Durable now; memory follows. An allocation failure from here on would leave memory
+     * behind disk until restart, which loses nothing. */
+    if (newe) {
+        if (render_schema(newe) || index_schema(r, newe))
+            return oom();
+        if (r->next_id <= newe->id)
+            r->next_id = newe->id + 1;
+    }
+    subject_ent *s = subject_get_or_add(r, subject);
+    if (!s || !subject_put_version(s, version, e, 0))
+        return oom();
+    return NULL;
+}
+
+cg_err *reg_register(reg_registry *r, const char *subject, const char *body, size_t len,
+                     const reg_opts *o, reg_body *out)
+{
+    schema_req q;
+    cg_err *err = parse_schema_req(body, len, &q);
+    if (err)
+        return err;
+    reg_schema *parsed = NULL;
+    char *identity = NULL;
+    schema_ent *newe = NULL;
+    json_t *msgs = NULL;
+    int32_t id = 0;
+
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = reg_hmap_gets(r->subjects, subject);
+    err = writable(r, s, subject);
+    if (err)
+        goto done;
+    int mode = effective_mode(r, s);
+    if (mode == MODE_IMPORT && !q.id) {
+        /* As Confluent: IMPORT takes registrations that say their id, nothing else. */
+        err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                         "Subject %s is not in read-write mode; in IMPORT mode a registration "
+                         "must give its \"id\"",
+                         subject);
+        goto done;
+    }
+
+    /* Already in the subject (same text): its id, no check (CSR#2430). */
+    schema_ent *e = by_text(r, &q);
+    version_ent *have = e ? subject_version_of(s, e->id, 0) : NULL;
+    if (have && (!q.id || q.id == e->id)) {
+        id = e->id;
+        goto done;
+    }
+    err = parse_candidate(r, &q, &parsed, &identity);
+    if (err)
+        goto done;
+    if (is_canon_subject(subject)) {
+        err = reg_canon_validate(parsed);
+        if (err)
+            goto done;
+    }
+    e = reg_hmap_gets(r->by_identity, identity);
+    have = e ? subject_version_of(s, e->id, 0) : NULL;
+    if (have && (!q.id || q.id == e->id)) {
+        id = e->id;
+        goto done;
+    }
+
+    int32_t version = max_version(s) + 1;
+    if (mode == MODE_IMPORT) {
+        if (q.id) {
+            schema_ent *at = reg_hmap_geti(r->by_id, (int32_t)q.id);
+            if (at && strcmp(at->identity, identity)) {
+                err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                                 "Overwrite new schema with id %lld is not permitted: the id "
+                                 "is already used by a different schema",
+                                 (long long)q.id);
+                goto done;
+            }
+            if (e && e->id != q.id) {
+                err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                                 "This schema is already registered with id %d, not %lld",
+                                 (int)e->id, (long long)q.id);
+                goto done;
+            }
+            e = at ? at : e;
+        }
+        if (q.version) {
+            version_ent *vv = s ? find_version(s, (int32_t)q.version, 1) : NULL;
+            if (vv) {
+                if (e && vv->schema == e && !vv->deleted) {
+                    id = e->id;
+                    goto done;
+                }
+                err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                                 "Version %lld of subject %s already exists with another schema",
+                                 (long long)q.version, subject);
+                goto done;
+            }
+            version = (int32_t)q.version;
+        }
+    } else {
+        if (q.id && (!e || e->id != q.id)) {
+            err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                             "Subject %s is not in import mode; a schema id may not be given",
+                             subject);
+            goto done;
+        }
+        err = check_compat(r, s, effective_level(r, s, subject), parsed, NULL, &msgs);
+        if (err)
+            goto done;
+        if (json_array_size(msgs)) {
+            err = incompatible_error(subject, msgs);
+            goto done;
+        }
+    }
+
+    if (!e) {
+        newe = calloc(1, sizeof(*newe));
+        if (!newe) {
+            err = oom();
+            goto done;
+        }
+        newe->id = q.id ? (int32_t)q.id : r->next_id;
+        newe->type = strdup(q.type);
+        newe->text = strdup(q.text);
+        newe->identity = identity;
+        identity = NULL;
+        newe->refs_json = dup_or_null(q.refs_json);
+        newe->metadata_json = dup_or_null(q.metadata_json);
+        newe->ruleset_json = dup_or_null(q.ruleset_json);
+        /* The parse is not kept: with many subjects, keeping every schema parsed would
+         * dominate memory, and the next check that needs it parses it again (once; then
+         * it stays cached, see ensure_parsed()). Nothing can reference it yet, so
+         * dropping it is safe. */
+        if (!newe->type || !newe->text) {
+            err = oom();
+            goto done;
+        }
+        e = newe;
+    }
+    err = persist_and_apply(r, subject, newe, version, e);
+    if (err)
+        goto done;
+    newe = NULL; /* now owned by the maps */
+    id = e->id;
+done:
+    pthread_rwlock_unlock(&r->lock);
+    schema_ent_free(newe);
+    reg_schema_free(parsed);
+    free(identity);
+    json_decref(msgs);
+    schema_req_clear(&q);
+    if (err)
+        return err;
+    json_t *ans = json_object();
+    json_object_set_new(ans, "id", json_integer(id));
+    return reply_json(ans, out);
+}
+
+cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_t len,
+                   const reg_opts *o, reg_body *out)
+{
+    schema_req q;
+    cg_err *err = parse_schema_req(body, len, &q);
+    if (err)
+        return err;
+    reg_schema *parsed = NULL;
+    char *identity = NULL;
+
+    /* Fast path: the exact text a client registered, under the read lock. */
+    pthread_rwlock_rdlock(&r->lock);
+    subject_ent *s = visible_subject(r, subject, o->deleted);
+    if (!s) {
+        pthread_rwlock_unlock(&r->lock);
+        schema_req_clear(&q);
+        return subject_not_found(subject);
+    }
+    schema_ent *e = by_text(r, &q);
+    version_ent *v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
+    if (v) {
+        err = reply_copy(v->body, v->body_len, out);
+        pthread_rwlock_unlock(&r->lock);
+        schema_req_clear(&q);
+        return err;
+    }
+    pthread_rwlock_unlock(&r->lock);
+
+    /* Slow path: parse (references may need parsing too, hence the write lock). */
+    pthread_rwlock_wrlock(&r->lock);
+    s = visible_subject(r, subject, o->deleted);
+    if (!s) {
+        err = subject_not_found(subject);
+        goto done;
+    }
+    err = parse_candidate(r, &q, &parsed, &identity);
+    if (err)
+        goto done;
+    e = reg_hmap_gets(r->by_identity, identity);
+    v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
+    if (!v) {
+        err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
+        goto done;
+    }
+    err = reply_copy(v->body, v->body_len, out);
+done:
+    pthread_rwlock_unlock(&r->lock);
+    reg_schema_free(parsed);
+    free(identity);
+    schema_req_clear(&q);
+    return err;
+}
+
+/* ---- deletes ---- */
+
+static cg_err *reference_exists(const char *subject, int32_t version)
+{
+    return cg_err_new(CG_EREFERENCE_EXISTS,
+                      "One or more references exist to the schema {subject=%s,version=%d}", subject,
+                      (int)version);
+}
+
+cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *version,
+                           const reg_opts *o, reg_body *out)
+{
+    int32_t vn;
+    cg_err *err = parse_version(version, &vn);
+    if (err)
+        return err;
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = reg_hmap_gets(r->subjects, subject);
+    err = writable(r, s, subject);
+    if (err)
+        goto done;
+    if (!s || !s->n || (!o->permanent && !live_count(s))) {
+        err = subject_not_found(subject);
+        goto done;
+    }
+    /* A numbered version is found even when soft-deleted, to answer 40406 for a second
+     * soft delete; "latest" means the latest live one for a soft delete. */
+    version_ent *v = find_version(s, vn, o->permanent || vn != -1);
+    if (!v) {
+        err = cg_err_new(CG_EVERSION_NOT_FOUND, "Version %s not found.", version);
+        goto done;
+    }
+    int32_t number = v->version;
+    json_t *refs = referrers(r, s->name, number, !o->permanent);
+    size_t nrefs = json_array_size(refs);
+    json_decref(refs);
+    if (!o->permanent) {
+        if (v->deleted) {
+            err = cg_err_new(CG_EVERSION_SOFT_DELETED,
+                             "Subject '%s' Version %d was soft deleted. Set permanent=true to "
+                             "delete permanently",
+                             subject, (int)number);
+            goto done;
+        }
+        if (nrefs) {
+            err = reference_exists(subject, number);
+            goto done;
+        }
+        err = reg_store_begin(r->store);
+        if (!err)
+            err = reg_store_put_version(r->store, subject, number, v->schema->id, 1);
+        if (!err)
+            err = reg_store_commit(r->store);
+        if (err) {
+            reg_store_rollback(r->store);
+            goto done;
+        }
+        v->deleted = 1;
+    } else {
+        if (!v->deleted) {
+            err = cg_err_new(CG_EVERSION_NOT_SOFT_DELETED,
+                             "Subject '%s' Version %d was not deleted first before being "
+                             "permanently deleted",
+                             subject, (int)number);
+            goto done;
+        }
+        if (nrefs) {
+            err = reference_exists(subject, number);
+            goto done;
+        }
+        err = reg_store_begin(r->store);
+        if (!err)
+            err = reg_store_delete_version(r->store, subject, number);
+        if (!err)
+            err = reg_store_commit(r->store);
+        if (err) {
+            reg_store_rollback(r->store);
+            goto done;
+        }
+        subject_remove_version(s, v);
+    }
+    json_t *ans = json_integer(number);
+    err = reply_json(ans, out);
+done:
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+cg_err *reg_delete_subject(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
+{
+    cg_err *err = NULL;
+    json_t *arr = NULL;
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = reg_hmap_gets(r->subjects, subject);
+    err = writable(r, s, subject);
+    if (err)
+        goto done;
+    if (!s || !s->n) {
+        err = subject_not_found(subject);
+        goto done;
+    }
+    size_t live = live_count(s);
+    if (!o->permanent && !live) {
+        err = cg_err_new(CG_ESUBJECT_SOFT_DELETED,
+                         "Subject '%s' was soft deleted. Set permanent=true to delete "
+                         "permanently",
+                         subject);
+        goto done;
+    }
+    if (o->permanent && live) {
+        err = cg_err_new(CG_ESUBJECT_NOT_SOFT_DELETED,
+                         "Subject '%s' was not deleted first before being permanently deleted",
+                         subject);
+        goto done;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (!o->permanent && s->v[i].deleted)
+            continue;
+        json_t *refs = referrers(r, s->name, s->v[i].version, !o->permanent);
+        size_t nrefs = json_array_size(refs);
+        json_decref(refs);
+        if (nrefs) {
+            err = reference_exists(subject, s->v[i].version);
+            goto done;
+        }
+    }
+    arr = json_array();
+    err = reg_store_begin(r->store);
+    for (size_t i = 0; !err && i < s->n; i++) {
+        if (o->permanent)
+            err = reg_store_delete_version(r->store, subject, s->v[i].version);
+        else if (!s->v[i].deleted)
+            err = reg_store_put_version(r->store, subject, s->v[i].version, s->v[i].schema->id, 1);
+    }
+    if (!err) {
+        /* Confluent drops the subject-level config and mode with the subject. */
+        err = reg_store_set_config(r->store, subject, NULL);
+        if (!err)
+            err = reg_store_set_mode(r->store, subject, NULL);
+    }
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        goto done;
+    }
+    if (o->permanent) {
+        while (s->n) {
+            json_array_insert_new(arr, 0, json_integer(s->v[s->n - 1].version));
+            subject_remove_version(s, &s->v[s->n - 1]);
+        }
+    } else {
+        for (size_t i = 0; i < s->n; i++) {
+            if (!s->v[i].deleted) {
+                s->v[i].deleted = 1;
+                json_array_append_new(arr, json_integer(s->v[i].version));
+            }
+        }
+    }
+    s->level = -1;
+    s->mode = -1;
+    err = reply_json(arr, out);
+    arr = NULL;
+done:
+    pthread_rwlock_unlock(&r->lock);
+    json_decref(arr);
+    return err;
+}
+
+/* ---- config and mode ---- */
+
+static cg_err *level_body(const char *field, int level, reg_body *out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, field, json_string(reg_compat_level_name((reg_compat_level)level)));
+    return reply_json(o, out);
+}
+
+cg_err *reg_config_get(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
+{
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    int level = r->global_level;
+    if (subject) {
+        subject_ent *s = reg_hmap_gets(r->subjects, subject);
+        if (s && s->level >= 0)
+            level = s->level;
+        else if (is_canon_subject(subject))
+            level = REG_COMPAT_FULL_TRANSITIVE;
+        else if (!o->default_to_global)
+            err = cg_err_new(CG_ESUBJECT_COMPAT_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level compatibility configured",
+                             subject);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err ? err : level_body("compatibilityLevel", level, out);
+}
+
+cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, size_t len,
+                       reg_body *out)
+{
+    json_t *root = NULL;
+    cg_err *err = body_root(body, len, &root);
+    if (err)
+        return err;
+    const char *name = json_string_value(json_object_get(root, "compatibility"));
+    if (!name)
+        name = json_string_value(json_object_get(root, "compatibilityLevel"));
+    reg_compat_level level;
+    if (!name || reg_compat_level_parse(name, &level)) {
+        json_decref(root);
+        return cg_err_new(CG_EINVALID_COMPAT,
+                          "Invalid compatibility level. Valid values are none, backward, "
+                          "forward, full, backward_transitive, forward_transitive, and "
+                          "full_transitive");
+    }
+    json_decref(root);
+    pthread_rwlock_wrlock(&r->lock);
+    err = reg_store_begin(r->store);
+    if (!err)
+        err = reg_store_set_config(r->store, subject, reg_compat_level_name(level));
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+    } else if (subject) {
+        subject_ent *s = subject_get_or_add(r, subject);
+        if (!s)
+            err = oom();
+        else
+            s->level = (int)level;
+    } else {
+        r->global_level = (int)level;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err ? err : level_body("compatibility", (int)level, out);
+}
+
+cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
+{
+    cg_err *err = NULL;
+    int old;
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
+    if (subject && (!s || s->level < 0)) {
+        /* Confluent answers "subject not found" here, not 40408. */
+        err = subject_not_found(subject);
+        goto done;
+    }
+    old = subject ? s->level : r->global_level;
+    err = reg_store_begin(r->store);
+    if (!err)
+        err = reg_store_set_config(r->store, subject, NULL);
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        goto done;
+    }
+    if (subject)
+        s->level = -1;
+    else
+        r->global_level = REG_COMPAT_BACKWARD;
+    err = level_body("compatibilityLevel", old, out);
+done:
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+static cg_err *mode_body(int mode, reg_body *out)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "mode", json_string(mode_names[mode]));
+    return reply_json(o, out);
+}
+
+cg_err *reg_mode_get(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
+{
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    int mode = r->global_mode;
+    if (subject) {
+        subject_ent *s = reg_hmap_gets(r->subjects, subject);
+        if (s && s->mode >= 0)
+            mode = s->mode;
+        else if (!o->default_to_global)
+            err = cg_err_new(CG_ESUBJECT_MODE_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level mode configured", subject);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err ? err : mode_body(mode, out);
+}
+
+cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, size_t len,
+                     const reg_opts *o, reg_body *out)
+{
+    json_t *root = NULL;
+    cg_err *err = body_root(body, len, &root);
+    if (err)
+        return err;
+    const char *name = json_string_value(json_object_get(root, "mode"));
+    int mode = name ? mode_parse(name) : -1;
+    json_decref(root);
+    if (mode < 0)
+        return cg_err_new(CG_EINVALID_MODE, "Invalid mode. Valid values are READWRITE, "
+                                            "READONLY, and IMPORT.");
+    pthread_rwlock_wrlock(&r->lock);
+    if (mode == MODE_IMPORT && !o->force) {
+        /* Importing into a non-empty registry or subject could collide with live ids. */
+        if (subject) {
+            subject_ent *s = reg_hmap_gets(r->subjects, subject);
+            if (s && s->n && effective_mode(r, s) != MODE_IMPORT) {
+                err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                                 "Cannot import since found existing subjects");
+                goto done;
+            }
+        } else if (r->global_mode != MODE_IMPORT) {
+            void *val;
+            for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
+                if (((subject_ent *)val)->n) {
+                    err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                                     "Cannot import since found existing subjects");
+                    goto done;
+                }
+            }
+        }
+    }
+    err = reg_store_begin(r->store);
+    if (!err)
+        err = reg_store_set_mode(r->store, subject, mode_names[mode]);
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        goto done;
+    }
+    if (subject) {
+        subject_ent *s = subject_get_or_add(r, subject);
+        if (!s) {
+            err = oom();
+            goto done;
+        }
+        s->mode = mode;
+    } else {
+        r->global_mode = mode;
+    }
+    err = mode_body(mode, out);
+done:
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
+{
+    cg_err *err = NULL;
+    int old;
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
+    if (subject && (!s || s->mode < 0)) {
+        err = subject_not_found(subject);
+        goto done;
+    }
+    old = subject ? s->mode : r->global_mode;
+    err = reg_store_begin(r->store);
+    if (!err)
+        err = reg_store_set_mode(r->store, subject, NULL);
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        goto done;
+    }
+    if (subject)
+        s->mode = -1;
+    else
+        r->global_mode = MODE_READWRITE;
+    err = mode_body(old, out);
+done:
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+/* ---- compatibility test ---- */
+
+cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *version, const char *body,
+                        size_t len, const reg_opts *o, reg_body *out)
+{
+    int32_t vn = -1;
+    cg_err *err = NULL;
+    if (version) {
+        err = parse_version(version, &vn);
+        if (err)
+            return err;
+    }
+    schema_req q;
+    err = parse_schema_req(body, len, &q);
+    if (err)
+        return err;
+    reg_schema *parsed = NULL;
+    char *identity = NULL;
+    json_t *msgs = NULL;
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = visible_subject(r, subject, 0);
+    version_ent *only = NULL;
+    err = parse_candidate(r, &q, &parsed, &identity);
+    if (err)
+        goto done;
+    if (version) {
+        if (!s && vn == -1) {
+            /* "latest" of a subject with no schema: nothing to be incompatible with. */
+            msgs = json_array();
+            goto done;
+        }
+        if (!s) {
+            err = subject_not_found(subject);
+            goto done;
+        }
+        if (vn != -1) {
+            only = find_version(s, vn, 0);
+            if (!only) {
+                err = cg_err_new(CG_EVERSION_NOT_FOUND, "Version %s not found.", version);
+                goto done;
+            }
+        }
+    }
+    schema_ent *e = reg_hmap_gets(r->by_identity, identity);
+    if (!only && e && subject_version_of(s, e->id, 0)) {
+        /* Registration would return the existing id without a check. */
+        msgs = json_array();
+    } else {
+        err = check_compat(r, s, effective_level(r, s, subject), parsed, only, &msgs);
+        if (err)
+            goto done;
+    }
+done:
+    pthread_rwlock_unlock(&r->lock);
+    reg_schema_free(parsed);
+    free(identity);
+    schema_req_clear(&q);
+    if (err) {
+        json_decref(msgs);
+        return err;
+    }
+    json_t *ans = json_object();
+    json_object_set_new(ans, "is_compatible", json_boolean(json_array_size(msgs) == 0));
+    if (o->verbose)
+        json_object_set(ans, "messages", msgs);
+    json_decref(msgs);
+    return reply_json(ans, out);
+}
+
+/* ---- canon entities ---- */
+
+/* Entity description with versions; write lock held (parsing is lazy). NULL if the
+ * subject has no live version or its latest does not hold the contract. */
+static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
+{
+    version_ent *latest = find_version(s, -1, 0);
+    if (!latest)
+        return NULL;
+    cg_err *err = ensure_parsed(r, latest->schema, 0);
+    if (err) {
+        cg_err_free(err);
+        return NULL;
+    }
+    json_t *j = reg_canon_entity_json(entity, latest->schema->parsed);
+    if (!j)
+        return NULL;
+    json_object_set_new(j, "subject", json_string(s->name));
+    json_object_set_new(j, "id", json_integer(latest->schema->id));
+    json_object_set_new(j, "version", json_integer(latest->version));
+    json_t *vs = json_array();
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->v[i].deleted)
+            json_array_append_new(vs, json_integer(s->v[i].version));
+    json_object_set_new(j, "versions", vs);
+    return j;
+}
+
+cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
+{
+    pthread_rwlock_wrlock(&r->lock);
+    size_t cap = reg_hmap_count(r->subjects), n = 0;
+    const char **names = calloc(cap + 1, sizeof(*names));
+    void *val;
+    char entity[256];
+    for (size_t pos = 0; names && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
+        subject_ent *s = val;
+        if (s->n && reg_canon_subject_entity(s->name, entity, sizeof(entity)))
+            names[n++] = s->name;
+    }
+    if (!names) {
+        pthread_rwlock_unlock(&r->lock);
+        return oom();
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        reg_canon_subject_entity(names[i], entity, sizeof(entity));
+        json_t *j = entity_json(r, entity, reg_hmap_gets(r->subjects, names[i]));
+        if (j)
+            json_array_append_new(arr, j);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    free(names);
+    return reply_json(arr, out);
+}
+
+cg_err *reg_canon_entity(reg_registry *r, const char *entity, reg_body *out)
+{
+    size_t n = strlen(entity) + 16;
+    char *subject = malloc(n);
+    if (!subject)
+        return oom();
+    snprintf(subject, n, "canon.%s-value", entity);
+    pthread_rwlock_wrlock(&r->lock);
+    subject_ent *s = reg_hmap_gets(r->subjects, subject);
+    json_t *j = s ? entity_json(r, entity, s) : NULL;
+    pthread_rwlock_unlock(&r->lock);
+    free(subject);
+    if (!j)
+        return cg_err_new(CG_ESUBJECT_NOT_FOUND, "Canonical entity '%s' not found.", entity);
+    return reply_json(j, out);
+}
+
+void reg_registry_stats(reg_registry *r, size_t *n_schemas, size_t *n_subjects)
+{
+    size_t ns = 0, nsub = 0;
+    void *val;
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t pos = 0; reg_hmap_next(r->by_id, &pos, NULL, NULL, &val);)
+        ns += ((schema_ent *)val)->n_rows > 0;
+    for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);)
+        nsub += live_count(val) > 0;
+    pthread_rwlock_unlock(&r->lock);
+    *n_schemas = ns;
+    *n_subjects = nsub;
+}

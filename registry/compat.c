@@ -4,9 +4,10 @@
  * Implements the resolution rules of the Avro specification, section "Schema
  * Resolution", and the seven registry levels on top of them. A check walks the reader
  * and the writer schema together and reports every difference it finds (it does not
- * stop at the first), each as one message in the style of Confluent's verbose
- * incompatibility messages, naming the rule, the path in both schemas, the reader and
- * writer fragments and the version of the registered schema it was compared with.
+ * stop at the first; at most MAX_MESSAGES are listed, the rest counted), each as one
+ * message in the style of Confluent's verbose incompatibility messages, naming the
+ * rule, the path in both schemas, the field, the reader and writer fragments and the
+ * version of the registered schema it was compared with.
  *
  * The rules, as implemented here (reader = the schema that decodes, writer = the schema
  * the data was written with):
@@ -30,11 +31,15 @@
  *     then checked in depth, so a record nested in a union reports its own field-level
  *     problem (READER_FIELD_MISSING_DEFAULT_VALUE at /fields/1/type/1/fields/2) instead
  *     of a bare "union lacking writer type". No selectable branch: MISSING_UNION_BRANCH.
- *   - Recursive types: each (reader record, writer record) pair is memoized. A pair met
- *     again while it is still being checked is assumed compatible (the coinductive
- *     reading of the rules: a recursive type resolves if every finite unfolding does).
- *     A "compatible" verdict that relied on such an assumption of an enclosing pair is
- *     only kept once that pair is settled, so memoized verdicts are never wrong.
+ *   - Recursive types: each (reader record, writer record) pair is walked once per
+ *     check. A pair met again while it is being checked is assumed compatible (the
+ *     coinductive reading of the rules: a recursive type resolves if every finite
+ *     unfolding does); a pair met again after its check is not walked again, so its
+ *     problems are reported once, at the first path that reached it (a type used by
+ *     two fields is reported under the first). This keeps a check linear in the number
+ *     of (reader, writer) edges: re-walking would be exponential for records that reach
+ *     a shared record through several fields at every level. A check whose record pairs
+ *     nest more than MAX_PAIR_DEPTH deep gives up with NESTING_TOO_DEEP (fail closed).
  *
  * Logical types: decision and reasons.
  *   The specification defines resolution on the underlying Avro types only; logical
@@ -71,15 +76,14 @@
  * MISSING_UNION_BRANCH (writer union), whose sentences name a place in the writer.
  *
  * Performance: one allocation per public call (the walk state, reused for every version
- * a transitive check visits), one small memo table once a pair of records is met (grown
- * by doubling), and nothing else unless a problem is found: paths are kept as a stack of
- * segments and rendered only for a message. Field lookup tries the same position first,
+ * a transitive check visits), one small table of visited record pairs once a pair of
+ * records is met (grown by doubling), and nothing else unless a problem is found: paths are kept as
+ * a stack of segments and rendered only for a message. Field lookup tries the same position first,
  * so the common case of an evolving record is linear. FULL_TRANSITIVE against 100
  * versions of a 20-field record takes about 1 ms (test_compat checks < 20 ms).
  */
 #include "compat.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -350,11 +354,17 @@ static void sb_field_names(sbuf *b, const path *p)
 /* ---------------------------------------------------------------------------------- */
 /* The walk.                                                                           */
 
-enum memo_state { M_EMPTY, M_UNKNOWN, M_ACTIVE, M_OK, M_BAD };
+enum memo_state { M_EMPTY, M_NEW, M_ACTIVE, M_DONE };
+
+/* Messages listed per pair of schemas; further problems are counted in one summary
+ * message, so that a pathological pair cannot produce megabytes of text. */
+#define MAX_MESSAGES 100
+
+/* Record pairs being checked at once, nested; see record_pair(). */
+#define MAX_PAIR_DEPTH 500 /* about 300 bytes of stack each (measured, -O2) */
 
 typedef struct memo_ent {
     const reg_node *r, *w;
-    unsigned depth; /* nesting depth of the pair while M_ACTIVE */
     unsigned char state;
 } memo_ent;
 
@@ -368,9 +378,9 @@ typedef struct walk {
     memo_ent *memo;
     size_t memo_cap, memo_used;
     unsigned depth; /* record pairs being checked, nested */
-    unsigned low;   /* lowest depth of an active pair the current subtree assumed */
     size_t problems;
-    int oom;
+    size_t shown, hidden; /* messages appended, problems not listed (MAX_MESSAGES) */
+    int stop;             /* out of memory or too deep: give up (a problem has been counted) */
 } walk;
 
 static const char *const type_upper[] = {
@@ -430,6 +440,11 @@ static void problem(walk *wk, const char *type, const char *desc, const char *in
     wk->problems++;
     if (!wk->res)
         return;
+    if (wk->shown >= MAX_MESSAGES && strcmp(type, "NESTING_TOO_DEEP") != 0) {
+        wk->hidden++; /* summarised at the end of the check */
+        return;
+    }
+    wk->shown++;
     sbuf b = {0};
     seen_set seen = {0};
     sb_printf(&b,
@@ -467,8 +482,9 @@ static void problem(walk *wk, const char *type, const char *desc, const char *in
 static void problemf(walk *wk, const char *type, const char *info, const reg_node *rn,
                      const reg_field *rfield, const reg_node *wn, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
-static void problemf(walk *wk, const char *type, const char *info, const reg_node *rn,
-                     const reg_field *rfield, const reg_node *wn, const char *fmt, ...)
+static __attribute__((noinline)) void problemf(walk *wk, const char *type, const char *info,
+                                               const reg_node *rn, const reg_field *rfield,
+                                               const reg_node *wn, const char *fmt, ...)
 {
     char desc[4096];
     va_list ap;
@@ -478,7 +494,9 @@ static void problemf(walk *wk, const char *type, const char *info, const reg_nod
     problem(wk, type, desc, info, rn, rfield, wn);
 }
 
-static void type_mismatch(walk *wk, const reg_node *r, const reg_node *w, const char *info)
+/* Not inlined: its buffers must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void type_mismatch(walk *wk, const reg_node *r, const reg_node *w,
+                                                    const char *info)
 {
     char buf[160];
     if (!info) {
@@ -535,7 +553,8 @@ static int names_match(const reg_node *r, const reg_node *w)
     return 0;
 }
 
-static void check_names(walk *wk, const reg_node *r, const reg_node *w)
+/* Not inlined: its buffers must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void check_names(walk *wk, const reg_node *r, const reg_node *w)
 {
     if (names_match(r, w))
         return;
@@ -549,7 +568,8 @@ static void check_names(walk *wk, const reg_node *r, const reg_node *w)
 }
 
 /* Logical type rules; see the decision at the top of this file. */
-static void check_logical(walk *wk, const reg_node *r, const reg_node *w)
+/* Not inlined: its buffers must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void check_logical(walk *wk, const reg_node *r, const reg_node *w)
 {
     char info[256];
     if (r->logical == REG_LT_DECIMAL && w->logical == REG_LT_DECIMAL) {
@@ -585,7 +605,8 @@ static int has_symbol(const reg_node *e, const char *sym)
     return 0;
 }
 
-static void check_symbols(walk *wk, const reg_node *r, const reg_node *w)
+/* Not inlined: its buffers must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void check_symbols(walk *wk, const reg_node *r, const reg_node *w)
 {
     if (r->enum_default)
         return; /* unknown writer symbols read as the reader's default */
@@ -620,7 +641,8 @@ static void check_symbols(walk *wk, const reg_node *r, const reg_node *w)
     free(info.p);
 }
 
-static void check_size(walk *wk, const reg_node *r, const reg_node *w)
+/* Not inlined: its buffers must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void check_size(walk *wk, const reg_node *r, const reg_node *w)
 {
     if (r->size == w->size)
         return;
@@ -654,7 +676,7 @@ static memo_ent *memo_find_slot(memo_ent *tab, size_t cap, const reg_node *r, co
     return &tab[i];
 }
 
-/* The entry for (r, w), created in state M_UNKNOWN if new. NULL when out of memory.
+/* The entry for (r, w), created in state M_NEW if new. NULL when out of memory.
  * The pointer is valid until the next call (the table may grow). */
 static memo_ent *memo_get(walk *wk, const reg_node *r, const reg_node *w)
 {
@@ -675,7 +697,7 @@ static memo_ent *memo_get(walk *wk, const reg_node *r, const reg_node *w)
     if (e->state == M_EMPTY) {
         e->r = r;
         e->w = w;
-        e->state = M_UNKNOWN;
+        e->state = M_NEW;
         wk->memo_used++;
     }
     return e;
@@ -703,7 +725,7 @@ static const reg_field *writer_field(const reg_field *rf, size_t i, const reg_no
 static void check_fields(walk *wk, const reg_node *r, const reg_node *w)
 {
     size_t ro = path_push(&wk->rp, "fields");
-    for (size_t i = 0; i < r->n_fields && !wk->oom; i++) {
+    for (size_t i = 0; i < r->n_fields && !wk->stop; i++) {
         const reg_field *rf = &r->fields[i];
         size_t ro2 = path_push_index(&wk->rp, i, rf->name);
         const reg_field *wf = writer_field(rf, i, w);
@@ -727,47 +749,44 @@ static void check_fields(walk *wk, const reg_node *r, const reg_node *w)
     path_pop(&wk->rp, ro);
 }
 
+/* Two cycles of coprime lengths nest up to n * m distinct record pairs: refuse rather
+ * than exhaust the stack of a server thread. Not inlined, like the checks above. */
+static __attribute__((noinline)) void too_deep(walk *wk, const reg_node *r, const reg_node *w)
+{
+    wk->stop = 1;
+    char info[96];
+    snprintf(info, sizeof info, "more than %d nested record pairs", MAX_PAIR_DEPTH);
+    problemf(wk, "NESTING_TOO_DEEP", info, r, NULL, w,
+             "The %s and %s schemas nest records too deeply to be compared (path '%s')", wk->rword,
+             wk->wword, rpath(wk));
+}
+
 static void record_pair(walk *wk, const reg_node *r, const reg_node *w)
 {
     memo_ent *e = memo_get(wk, r, w);
     if (!e) {
         /* Without the memo a recursive type would not terminate: fail closed. */
-        wk->oom = 1;
-        problem(wk, "TYPE_MISMATCH", "out of memory during the compatibility check",
+        wk->stop = 1;
+        problem(wk, "OUT_OF_MEMORY", "out of memory during the compatibility check",
                 "out of memory", r, NULL, w);
         return;
     }
-    if (e->state == M_OK)
+    /* M_ACTIVE: recursion; the pair is assumed compatible, its own walk reports its
+     * problems. M_DONE: checked at another path, its problems reported there. */
+    if (e->state != M_NEW)
         return;
-    if (e->state == M_ACTIVE) {
-        /* Recursion: assume compatible; the pair's own walk reports its problems. */
-        if (e->depth < wk->low)
-            wk->low = e->depth;
+    if (wk->depth >= MAX_PAIR_DEPTH) {
+        too_deep(wk, r, w);
         return;
     }
-    /* M_UNKNOWN, or M_BAD met at another path: walk it so problems name this path too. */
-    unsigned depth = ++wk->depth;
-    unsigned saved_low = wk->low;
-    size_t before = wk->problems;
     e->state = M_ACTIVE;
-    e->depth = depth;
-    wk->low = UINT_MAX;
-
+    wk->depth++;
     check_names(wk, r, w);
     check_fields(wk, r, w);
-
-    unsigned low = wk->low;
-    e = memo_get(wk, r, w); /* cannot fail: the entry exists */
-    if (e) {
-        if (wk->problems > before)
-            e->state = M_BAD;
-        else if (low >= depth)
-            e->state = M_OK;
-        else
-            e->state = M_UNKNOWN; /* relied on an enclosing pair not yet settled */
-    }
     wk->depth--;
-    wk->low = low < saved_low ? low : saved_low;
+    e = memo_get(wk, r, w); /* the table may have moved; the entry exists, so no failure */
+    if (e)
+        e->state = M_DONE;
 }
 
 /* The reader union branch that resolution selects for writer type w (not a union), or
@@ -793,22 +812,29 @@ static long select_branch(const reg_node *r, const reg_node *w)
     return -1;
 }
 
+/* Not inlined: its buffer must not sit in the frames of the recursive walk. */
+static __attribute__((noinline)) void missing_branch(walk *wk, const reg_node *r, const reg_node *w,
+                                                     int writer_in_union)
+{
+    char info[80];
+    snprintf(info, sizeof info, "reader union lacking writer type: %s", tname(w));
+    if (writer_in_union)
+        problemf(wk, "MISSING_UNION_BRANCH", info, r, NULL, w,
+                 "The %s schema is missing a type inside a union field at path '%s' in the "
+                 "%s schema",
+                 wk->rword, wpath(wk), wk->wword);
+    else
+        problemf(wk, "MISSING_UNION_BRANCH", info, r, NULL, w,
+                 "The union at path '%s' in the %s schema has no branch that can read the "
+                 "type at path '%s' in the %s schema",
+                 rpath(wk), wk->rword, wpath(wk), wk->wword);
+}
+
 static void reader_union(walk *wk, const reg_node *r, const reg_node *w, int writer_in_union)
 {
     long i = select_branch(r, w);
     if (i < 0) {
-        char info[80];
-        snprintf(info, sizeof info, "reader union lacking writer type: %s", tname(w));
-        if (writer_in_union)
-            problemf(wk, "MISSING_UNION_BRANCH", info, r, NULL, w,
-                     "The %s schema is missing a type inside a union field at path '%s' in the "
-                     "%s schema",
-                     wk->rword, wpath(wk), wk->wword);
-        else
-            problemf(wk, "MISSING_UNION_BRANCH", info, r, NULL, w,
-                     "The union at path '%s' in the %s schema has no branch that can read the "
-                     "type at path '%s' in the %s schema",
-                     rpath(wk), wk->rword, wpath(wk), wk->wword);
+        missing_branch(wk, r, w, writer_in_union);
         return;
     }
     size_t ro = path_push_index(&wk->rp, (size_t)i, NULL);
@@ -818,7 +844,7 @@ static void reader_union(walk *wk, const reg_node *r, const reg_node *w, int wri
 
 static void writer_union(walk *wk, const reg_node *r, const reg_node *w)
 {
-    for (size_t i = 0; i < w->n_branches && !wk->oom; i++) {
+    for (size_t i = 0; i < w->n_branches && !wk->stop; i++) {
         size_t wo = path_push_index(&wk->wp, i, NULL);
         if (r->type == REG_UNION)
             reader_union(wk, r, w->branches[i], 1);
@@ -830,7 +856,7 @@ static void writer_union(walk *wk, const reg_node *r, const reg_node *w)
 
 static void cmp(walk *wk, const reg_node *r, const reg_node *w)
 {
-    if (wk->oom)
+    if (wk->stop)
         return;
     if (w->type == REG_UNION) {
         writer_union(wk, r, w);
@@ -920,9 +946,10 @@ static size_t can_read(walk *wk, const reg_schema *reader, const reg_schema *wri
         memset(wk->memo, 0, wk->memo_cap * sizeof *wk->memo); /* M_EMPTY is 0 */
     wk->memo_used = 0;
     wk->depth = 0;
-    wk->low = UINT_MAX;
     wk->problems = 0;
-    wk->oom = 0;
+    wk->shown = 0;
+    wk->hidden = 0;
+    wk->stop = 0;
     wk->res = res;
     wk->version = version;
     wk->flags = flags;
@@ -930,6 +957,20 @@ static size_t can_read(walk *wk, const reg_schema *reader, const reg_schema *wri
     wk->rword = reader_is_new ? "new" : "old";
     wk->wword = reader_is_new ? "old" : "new";
     cmp(wk, reg_schema_root(reader), reg_schema_root(writer));
+    if (res && wk->hidden) {
+        sbuf b = {0};
+        sb_printf(&b,
+                  "{errorType:'MORE_PROBLEMS', description:'%zu more problems found comparing the "
+                  "%s schema with the %s schema are not listed', additionalInfo:'%zu'",
+                  wk->hidden, wk->rword, wk->wword, wk->hidden);
+        if (version > 0)
+            sb_printf(&b, ", version: %d", version);
+        sb_puts(&b, "}");
+        char *msg = sb_take(&b);
+        if (result_push(res, msg) != 0)
+            free(msg);
+        return wk->shown + 1;
+    }
     return wk->problems;
 }
 

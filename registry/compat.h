@@ -68,7 +68,10 @@ enum {
 };
 
 /* reg_compat_can_read with flags. Messages call the reader "new" unless
- * REG_COMPAT_READER_IS_OLD. r may be NULL to get only the count (no messages built). */
+ * REG_COMPAT_READER_IS_OLD. r may be NULL to get only the count (no messages built).
+ * At most 100 problems are listed per pair; more are counted in one last message with
+ * errorType 'MORE_PROBLEMS' (the return value counts messages appended, so it is > 0
+ * exactly when the schemas are incompatible). */
 size_t reg_compat_can_read_ex(const reg_schema *reader, const reg_schema *writer, int version,
                               unsigned flags, reg_compat_result *r);
 

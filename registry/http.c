@@ -5,7 +5,9 @@
  * (up to max_body, answering 413 past it), route on the raw URL (we install a no-op
  * unescape callback so %2F in a subject is not turned into a path separator before we
  * split), negotiate the content type as Confluent does, run the route and queue the
- * answer. The hot reads end in one malloc'd copy handed to libmicrohttpd.
+ * answer. GET /schemas/ids/{id} sends the registry's pre-rendered bytes without a copy
+ * (they live as long as the registry, which outlives the daemon); other reads hand one
+ * malloc'd copy to libmicrohttpd.
  *
  * Access log: lines are appended to a buffer under a mutex and written to stderr by a
  * flusher thread every 100 ms (or by the appender when the buffer is full), so serving
@@ -126,10 +128,49 @@ static void log_stop(access_log *l)
     pthread_cond_destroy(&l->cv);
 }
 
+/* Tiny appenders: the access line is built without printf, whose formatting showed up
+ * as a few percent of the hot path. Each stops at the end of the buffer. */
+static char *put_str(char *p, char *end, const char *s, size_t max)
+{
+    while (*s && max-- && p < end)
+        *p++ = *s++;
+    return p;
+}
+
+static char *put_uint(char *p, char *end, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && p < end)
+        *p++ = tmp[--n];
+    return p;
+}
+
 static void log_append(access_log *l, const char *client, const char *method, const char *url,
                        int status, size_t bytes, double seconds)
 {
     char line[1024];
+    char *p = line, *end = line + sizeof(line) - 1;
+    p = put_str(p, end, " ", 1);
+    p = put_str(p, end, client, 64);
+    p = put_str(p, end, " \"", 2);
+    p = put_str(p, end, method, 16);
+    p = put_str(p, end, " ", 1);
+    p = put_str(p, end, url, 700);
+    p = put_str(p, end, "\" ", 2);
+    p = put_uint(p, end, (unsigned long long)(status > 0 ? status : 0));
+    p = put_str(p, end, " ", 1);
+    p = put_uint(p, end, bytes);
+    p = put_str(p, end, " ", 1);
+    p = put_uint(p, end, (unsigned long long)(seconds * 1e6));
+    p = put_str(p, end, "us", 2);
+    *p++ = '\n';
+    size_t n = (size_t)(p - line);
+
     pthread_mutex_lock(&l->mu);
     time_t now = time(NULL);
     if (now != l->cached_sec) {
@@ -138,20 +179,15 @@ static void log_append(access_log *l, const char *client, const char *method, co
         strftime(l->cached_time, sizeof(l->cached_time), "%Y-%m-%dT%H:%M:%SZ", &tm);
         l->cached_sec = now;
     }
-    /* Integer microseconds: floating-point formatting is a visible cost per request. */
-    int n = snprintf(line, sizeof(line), "%s %s \"%s %.700s\" %d %zu %ldus\n", l->cached_time,
-                     client, method, url, status, bytes, (long)(seconds * 1e6));
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(line))
-        n = sizeof(line) - 1;
-    if (l->len + (size_t)n > LOG_BUF_SIZE) {
+    size_t tn = strlen(l->cached_time);
+    if (l->len + tn + n > LOG_BUF_SIZE) {
         /* Full: write it out here rather than drop lines. */
         log_write_all(l->buf, l->len);
         l->len = 0;
     }
-    memcpy(l->buf + l->len, line, (size_t)n);
-    l->len += (size_t)n;
+    memcpy(l->buf + l->len, l->cached_time, tn);
+    memcpy(l->buf + l->len + tn, line, n);
+    l->len += tn + n;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -282,25 +318,30 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
     return MHD_YES;
 }
 
-/* Splits the raw path into decoded segments (empty segments dropped). */
-static int split_path(const char *url, char **seg, size_t *nseg)
+/* Splits the raw path into percent-decoded segments (empty segments dropped), decoding
+ * into buf (at least strlen(url) + 1 bytes): no allocation per segment. */
+static int split_path(const char *url, char *buf, char **seg, size_t *nseg)
 {
     *nseg = 0;
     const char *p = url;
+    char *o = buf;
     while (*p) {
         while (*p == '/')
             p++;
         if (!*p)
             break;
-        const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
         if (*nseg == MAX_SEGMENTS)
             return -1;
-        seg[*nseg] = url_decode(p, n, 0);
-        if (!seg[*nseg])
-            return -1;
-        (*nseg)++;
-        p += n;
+        seg[(*nseg)++] = o;
+        for (; *p && *p != '/'; p++) {
+            if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+                p += 2;
+            } else {
+                *o++ = *p;
+            }
+        }
+        *o++ = '\0';
     }
     return 0;
 }
@@ -387,11 +428,14 @@ static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req
                                const char *ctype)
 {
     size_t len = resp->body.len;
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, resp->body.data ? resp->body.data : (void *)"",
-        resp->body.data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    /* A borrowed body outlives the daemon (the registry is freed after it stops). */
+    enum MHD_ResponseMemoryMode mode =
+        (resp->body.data && !resp->borrowed) ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, resp->body.data ? resp->body.data : (void *)"", mode);
     if (!r) {
-        free(resp->body.data);
+        if (!resp->borrowed)
+            free(resp->body.data);
         return MHD_NO;
     }
     resp->body.data = NULL;
@@ -412,10 +456,19 @@ static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (ci && ci->client_addr) {
             const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                          client, sizeof(client));
-            else if (sa->sa_family == AF_INET6)
+            if (sa->sa_family == AF_INET) {
+                /* By hand: glibc's inet_ntop formats IPv4 with sprintf. */
+                const unsigned char *b =
+                    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
+                        ->sin_addr;
+                char *p = client, *end = client + sizeof(client) - 1;
+                for (int i = 0; i < 4; i++) {
+                    if (i)
+                        *p++ = '.';
+                    p = put_uint(p, end, b[i]);
+                }
+                *p = '\0';
+            } else if (sa->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                           client, sizeof(client));
         }
@@ -480,6 +533,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     reg_http_req q = {0};
     char *seg[MAX_SEGMENTS];
     char *owned[32];
+    char stackbuf[512];
+    char *pathbuf = NULL;
     size_t nseg = 0;
     int route = RT_UNKNOWN;
     const char *ctype = NULL;
@@ -494,7 +549,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     const char *qmark = strchr(url, '?'); /* defensive: MHD strips the query */
     char *path = qmark ? strndup(url, (size_t)(qmark - url)) : NULL;
 
-    if (split_path(path ? path : url, seg, &nseg)) {
+    const char *raw = path ? path : url;
+    size_t rawlen = strlen(raw);
+    pathbuf = rawlen < sizeof(stackbuf) ? stackbuf : malloc(rawlen + 1);
+    if (!pathbuf || split_path(raw, pathbuf, seg, &nseg)) {
         reg_http_error(&resp, 404, "HTTP 404 Not Found");
         goto send;
     }
@@ -536,8 +594,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 send:;
     enum MHD_Result ret = respond(srv, conn, st, method, path ? path : url, route, &resp, ctype);
-    for (size_t i = 0; i < nseg; i++)
-        free(seg[i]);
+    if (pathbuf && pathbuf != stackbuf)
+        free(pathbuf);
     for (size_t i = 0; i < qc.n_owned; i++)
         free(owned[i]);
     free(path);

@@ -59,7 +59,8 @@ typedef enum reg_body_kind {
 
 typedef struct reg_http_resp {
     int status;
-    reg_body body; /* owned; handed to libmicrohttpd */
+    reg_body body; /* owned and handed to libmicrohttpd, unless borrowed */
+    int borrowed;  /* body.data lives as long as the registry: sent without a copy */
     reg_body_kind kind;
 } reg_http_resp;
 

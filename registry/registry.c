@@ -66,7 +66,13 @@ typedef struct subject_ent {
 enum { MODE_READWRITE, MODE_READONLY, MODE_READONLY_OVERRIDE, MODE_IMPORT };
 static const char *const mode_names[] = {"READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"};
 
+/* Locking: every change takes write_mu first (so changes are serialised and a writer
+ * may read the state without `lock`), then `lock` for writing only while it changes what
+ * readers see. Readers take `lock` for reading and never wait on SQLite: a registration
+ * computes and fsyncs under write_mu alone. Lazily parsed schemas (schema_ent.parsed) are
+ * touched only under write_mu; readers never look at them. */
 struct reg_registry {
+    pthread_mutex_t write_mu;
     pthread_rwlock_t lock; /* guards everything below */
     reg_store *store;      /* used only under the write lock */
     reg_hmap *subjects;    /* name -> subject_ent */
@@ -79,6 +85,18 @@ struct reg_registry {
 };
 
 /* ---- small helpers ---- */
+
+static void write_lock(reg_registry *r)
+{
+    pthread_mutex_lock(&r->write_mu);
+    pthread_rwlock_wrlock(&r->lock);
+}
+
+static void write_unlock(reg_registry *r)
+{
+    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
+}
 
 static cg_err *oom(void)
 {
@@ -478,6 +496,39 @@ static cg_err *ensure_parsed(reg_registry *r, schema_ent *e, int depth)
     return err;
 }
 
+/* A subject is stored and echoed in JSON, so it must be non-empty UTF-8 without control
+ * characters. */
+static int subject_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (!*p)
+        return 0;
+    while (*p) {
+        unsigned c = *p;
+        size_t n;
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+        if (c < 0x80)
+            n = 0;
+        else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+            n = 1;
+        else if ((c & 0xf0) == 0xe0)
+            n = 2;
+        else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+            n = 3;
+        else
+            return 0;
+        p++;
+        for (size_t i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return 0;
+    }
+    /* jansson's own check also refuses overlong forms and surrogates. */
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
 /* ---- request bodies ---- */
 
 typedef struct schema_req {
@@ -605,6 +656,24 @@ static schema_ent *by_text(reg_registry *r, const schema_req *q)
     schema_ent *e = reg_hmap_gets(r->by_text, k);
     free(k);
     return e;
+}
+
+/* Adds the request's text as another spelling of e, so that the next lookup or
+ * registration of it skips parsing. Bounded, so that clients sending ever new spellings
+ * cannot grow memory without limit. Caller holds write_mu (e stays valid: entries are
+ * never freed). */
+static void remember_text(reg_registry *r, const schema_req *q, schema_ent *e)
+{
+    if (reg_hmap_count(r->by_text) >= 2 * reg_hmap_count(r->by_id) + 1024)
+        return;
+    char *k = make_key(q->type, q->text, q->refs_json, q->metadata_json, q->ruleset_json);
+    if (!k)
+        return;
+    pthread_rwlock_wrlock(&r->lock);
+    if (!reg_hmap_gets(r->by_text, k))
+        (void)reg_hmap_puts(r->by_text, k, e); /* out of memory: just not remembered */
+    pthread_rwlock_unlock(&r->lock);
+    free(k);
 }
 
 static version_ent *subject_version_of(subject_ent *s, int32_t id, int deleted)
@@ -810,6 +879,7 @@ cg_err *reg_registry_open(const char *db_path, reg_registry **out)
     reg_registry *r = calloc(1, sizeof(*r));
     if (!r)
         return oom();
+    pthread_mutex_init(&r->write_mu, NULL);
     pthread_rwlock_init(&r->lock, NULL);
     r->global_level = REG_COMPAT_BACKWARD;
     r->global_mode = MODE_READWRITE;
@@ -861,6 +931,7 @@ void reg_registry_free(reg_registry *r)
     reg_hmap_free(r->by_text);
     reg_store_close(r->store);
     pthread_rwlock_destroy(&r->lock);
+    pthread_mutex_destroy(&r->write_mu);
     free(r);
 }
 
@@ -868,7 +939,10 @@ void reg_registry_free(reg_registry *r)
 
 static int prefix_ok(const char *name, const reg_opts *o)
 {
-    return !o->subject_prefix || !strncmp(name, o->subject_prefix, strlen(o->subject_prefix));
+    /* ":*:" is Confluent's "all contexts" default prefix: no filter here. */
+    if (!o->subject_prefix || !strcmp(o->subject_prefix, ":*:"))
+        return 1;
+    return !strncmp(name, o->subject_prefix, strlen(o->subject_prefix));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1046,6 +1120,22 @@ cg_err *reg_schema_get(reg_registry *r, int64_t id, const reg_opts *o, int raw, 
     return err;
 }
 
+cg_err *reg_schema_body_ref(reg_registry *r, int64_t id, const char **data, size_t *len)
+{
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    schema_ent *e = visible_schema(r, id);
+    if (!e) {
+        err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %lld not found", (long long)id);
+    } else {
+        /* e->body is rendered once when the entry is made and never changed. */
+        *data = e->body;
+        *len = e->body_len;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
 static cg_err *schema_usage(reg_registry *r, int64_t id, const reg_opts *o, int with_versions,
                             reg_body *out)
 {
@@ -1142,9 +1232,13 @@ cg_err *reg_schema_types(reg_registry *r, reg_body *out)
 
 /* ---- registration and lookup ---- */
 
-static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_ent *newe,
+static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_ent **newp,
                                  int32_t version, schema_ent *e)
 {
+    schema_ent *newe = *newp;
+    if (newe && render_schema(newe))
+        return oom();
+    /* Disk first, with only write_mu held: readers go on during the fsync. */
     cg_err *err = reg_store_begin(r->store);
     if (err)
         return err;
@@ -1164,18 +1258,24 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
         reg_store_rollback(r->store);
         return err;
     }
-    /* Durable now; memory follows. An allocation failure from here on would leave memory
-     * behind disk until restart, which loses nothing. */
+    /* Durable now; memory follows under the write lock. The registry owns newe from here,
+     * even if indexing fails for lack of memory (memory would then lag disk until a
+     * restart, which loses nothing). */
+    *newp = NULL;
+    pthread_rwlock_wrlock(&r->lock);
     if (newe) {
-        if (render_schema(newe) || index_schema(r, newe))
-            return oom();
-        if (r->next_id <= newe->id)
+        if (index_schema(r, newe))
+            err = oom();
+        else if (r->next_id <= newe->id)
             r->next_id = newe->id + 1;
     }
-    subject_ent *s = subject_get_or_add(r, subject);
-    if (!s || !subject_put_version(s, version, e, 0))
-        return oom();
-    return NULL;
+    if (!err) {
+        subject_ent *s = subject_get_or_add(r, subject);
+        if (!s || !subject_put_version(s, version, e, 0))
+            err = oom();
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err;
 }
 
 cg_err *reg_register(reg_registry *r, const char *subject, const char *body, size_t len,
@@ -1191,7 +1291,13 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     json_t *msgs = NULL;
     int32_t id = 0;
 
-    pthread_rwlock_wrlock(&r->lock);
+    if (!subject_valid(subject)) {
+        schema_req_clear(&q);
+        return cg_err_new(CG_EINVALID_SUBJECT,
+                          "Invalid subject: a subject is non-empty UTF-8 without control "
+                          "characters");
+    }
+    pthread_mutex_lock(&r->write_mu);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     err = writable(r, s, subject);
     if (err)
@@ -1224,6 +1330,7 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     e = reg_hmap_gets(r->by_identity, identity);
     have = e ? subject_version_of(s, e->id, 0) : NULL;
     if (have && (!q.id || q.id == e->id)) {
+        remember_text(r, &q, e);
         id = e->id;
         goto done;
     }
@@ -1268,6 +1375,11 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
                              subject);
             goto done;
         }
+        if (q.version && q.version != version) {
+            /* Outside IMPORT an explicit version may only be the next one (Confluent). */
+            err = cg_err_new(CG_EINVALID_SCHEMA, "Version is not one more than previous version");
+            goto done;
+        }
         err = check_compat(r, s, effective_level(r, s, subject), parsed, NULL, &msgs);
         if (err)
             goto done;
@@ -1301,13 +1413,12 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
         }
         e = newe;
     }
-    err = persist_and_apply(r, subject, newe, version, e);
+    err = persist_and_apply(r, subject, &newe, version, e);
     if (err)
         goto done;
-    newe = NULL; /* now owned by the maps */
     id = e->id;
 done:
-    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
     schema_ent_free(newe);
     reg_schema_free(parsed);
     free(identity);
@@ -1348,25 +1459,33 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
     }
     pthread_rwlock_unlock(&r->lock);
 
-    /* Slow path: parse (references may need parsing too, hence the write lock). */
-    pthread_rwlock_wrlock(&r->lock);
-    s = visible_subject(r, subject, o->deleted);
-    if (!s) {
-        err = subject_not_found(subject);
-        goto done;
-    }
+    /* Slow path: parse. A schema without references parses without any registry state;
+     * one with references may need them parsed (a cache only writers touch). */
+    if (q.refs)
+        pthread_mutex_lock(&r->write_mu);
     err = parse_candidate(r, &q, &parsed, &identity);
+    if (q.refs)
+        pthread_mutex_unlock(&r->write_mu);
     if (err)
         goto done;
+    pthread_rwlock_rdlock(&r->lock);
+    s = visible_subject(r, subject, o->deleted);
     e = reg_hmap_gets(r->by_identity, identity);
-    v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
-    if (!v) {
+    v = s && e ? subject_version_of(s, e->id, o->deleted) : NULL;
+    if (!s)
+        err = subject_not_found(subject);
+    else if (!v)
         err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
-        goto done;
-    }
-    err = reply_copy(v->body, v->body_len, out);
-done:
+    else
+        err = reply_copy(v->body, v->body_len, out);
     pthread_rwlock_unlock(&r->lock);
+    if (!err) {
+        /* Remember this spelling: the client will send it again. */
+        pthread_mutex_lock(&r->write_mu);
+        remember_text(r, &q, e);
+        pthread_mutex_unlock(&r->write_mu);
+    }
+done:
     reg_schema_free(parsed);
     free(identity);
     schema_req_clear(&q);
@@ -1389,7 +1508,7 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
     cg_err *err = parse_version(version, &vn);
     if (err)
         return err;
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     err = writable(r, s, subject);
     if (err)
@@ -1411,8 +1530,9 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
     json_decref(refs);
     if (!o->permanent) {
         if (v->deleted) {
+            /* Confluent's text, missing space included: clients match on it. */
             err = cg_err_new(CG_EVERSION_SOFT_DELETED,
-                             "Subject '%s' Version %d was soft deleted. Set permanent=true to "
+                             "Subject '%s' Version %d was soft deleted.Set permanent=true to "
                              "delete permanently",
                              subject, (int)number);
             goto done;
@@ -1421,9 +1541,16 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
             err = reference_exists(subject, number);
             goto done;
         }
+        /* Deleting the last live version deletes the subject, and with it (as Confluent
+         * does) its subject-level config and mode. */
+        int last = live_count(s) == 1;
         err = reg_store_begin(r->store);
         if (!err)
             err = reg_store_put_version(r->store, subject, number, v->schema->id, 1);
+        if (!err && last)
+            err = reg_store_set_config(r->store, subject, NULL);
+        if (!err && last)
+            err = reg_store_set_mode(r->store, subject, NULL);
         if (!err)
             err = reg_store_commit(r->store);
         if (err) {
@@ -1431,6 +1558,10 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
             goto done;
         }
         v->deleted = 1;
+        if (last) {
+            s->level = -1;
+            s->mode = -1;
+        }
     } else {
         if (!v->deleted) {
             err = cg_err_new(CG_EVERSION_NOT_SOFT_DELETED,
@@ -1457,7 +1588,7 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
     json_t *ans = json_integer(number);
     err = reply_json(ans, out);
 done:
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     return err;
 }
 
@@ -1465,7 +1596,7 @@ cg_err *reg_delete_subject(reg_registry *r, const char *subject, const reg_opts 
 {
     cg_err *err = NULL;
     json_t *arr = NULL;
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     err = writable(r, s, subject);
     if (err)
@@ -1477,7 +1608,7 @@ cg_err *reg_delete_subject(reg_registry *r, const char *subject, const reg_opts 
     size_t live = live_count(s);
     if (!o->permanent && !live) {
         err = cg_err_new(CG_ESUBJECT_SOFT_DELETED,
-                         "Subject '%s' was soft deleted. Set permanent=true to delete "
+                         "Subject '%s' was soft deleted.Set permanent=true to delete "
                          "permanently",
                          subject);
         goto done;
@@ -1537,7 +1668,7 @@ cg_err *reg_delete_subject(reg_registry *r, const char *subject, const reg_opts 
     err = reply_json(arr, out);
     arr = NULL;
 done:
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     json_decref(arr);
     return err;
 }
@@ -1574,6 +1705,9 @@ cg_err *reg_config_get(reg_registry *r, const char *subject, const reg_opts *o, 
 cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, size_t len,
                        reg_body *out)
 {
+    if (subject && !subject_valid(subject))
+        return cg_err_new(CG_EINVALID_SUBJECT, "Invalid subject: a subject is non-empty UTF-8 "
+                                               "without control characters");
     json_t *root = NULL;
     cg_err *err = body_root(body, len, &root);
     if (err)
@@ -1590,7 +1724,7 @@ cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, s
                           "full_transitive");
     }
     json_decref(root);
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     err = reg_store_begin(r->store);
     if (!err)
         err = reg_store_set_config(r->store, subject, reg_compat_level_name(level));
@@ -1607,7 +1741,7 @@ cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, s
     } else {
         r->global_level = (int)level;
     }
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     return err ? err : level_body("compatibility", (int)level, out);
 }
 
@@ -1615,7 +1749,7 @@ cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
 {
     cg_err *err = NULL;
     int old;
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
     if (subject && (!s || s->level < 0)) {
         /* Confluent answers "subject not found" here, not 40408. */
@@ -1638,7 +1772,7 @@ cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
         r->global_level = REG_COMPAT_BACKWARD;
     err = level_body("compatibilityLevel", old, out);
 done:
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     return err;
 }
 
@@ -1669,6 +1803,9 @@ cg_err *reg_mode_get(reg_registry *r, const char *subject, const reg_opts *o, re
 cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, size_t len,
                      const reg_opts *o, reg_body *out)
 {
+    if (subject && !subject_valid(subject))
+        return cg_err_new(CG_EINVALID_SUBJECT, "Invalid subject: a subject is non-empty UTF-8 "
+                                               "without control characters");
     json_t *root = NULL;
     cg_err *err = body_root(body, len, &root);
     if (err)
@@ -1679,7 +1816,7 @@ cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, siz
     if (mode < 0)
         return cg_err_new(CG_EINVALID_MODE, "Invalid mode. Valid values are READWRITE, "
                                             "READONLY, and IMPORT.");
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     if (mode == MODE_IMPORT && !o->force) {
         /* Importing into a non-empty registry or subject could collide with live ids. */
         if (subject) {
@@ -1721,7 +1858,7 @@ cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, siz
     }
     err = mode_body(mode, out);
 done:
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     return err;
 }
 
@@ -1729,7 +1866,7 @@ cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
 {
     cg_err *err = NULL;
     int old;
-    pthread_rwlock_wrlock(&r->lock);
+    write_lock(r);
     subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
     if (subject && (!s || s->mode < 0)) {
         err = subject_not_found(subject);
@@ -1751,7 +1888,7 @@ cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
         r->global_mode = MODE_READWRITE;
     err = mode_body(old, out);
 done:
-    pthread_rwlock_unlock(&r->lock);
+    write_unlock(r);
     return err;
 }
 
@@ -1774,7 +1911,7 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
     reg_schema *parsed = NULL;
     char *identity = NULL;
     json_t *msgs = NULL;
-    pthread_rwlock_wrlock(&r->lock);
+    pthread_mutex_lock(&r->write_mu);
     subject_ent *s = visible_subject(r, subject, 0);
     version_ent *only = NULL;
     err = parse_candidate(r, &q, &parsed, &identity);
@@ -1808,7 +1945,7 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
             goto done;
     }
 done:
-    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
     reg_schema_free(parsed);
     free(identity);
     schema_req_clear(&q);
@@ -1854,7 +1991,7 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
 
 cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
 {
-    pthread_rwlock_wrlock(&r->lock);
+    pthread_mutex_lock(&r->write_mu);
     size_t cap = reg_hmap_count(r->subjects), n = 0;
     const char **names = calloc(cap + 1, sizeof(*names));
     void *val;
@@ -1865,7 +2002,7 @@ cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
             names[n++] = s->name;
     }
     if (!names) {
-        pthread_rwlock_unlock(&r->lock);
+        pthread_mutex_unlock(&r->write_mu);
         return oom();
     }
     qsort(names, n, sizeof(*names), cmp_str);
@@ -1876,7 +2013,7 @@ cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
         if (j)
             json_array_append_new(arr, j);
     }
-    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
     free(names);
     return reply_json(arr, out);
 }
@@ -1888,10 +2025,10 @@ cg_err *reg_canon_entity(reg_registry *r, const char *entity, reg_body *out)
     if (!subject)
         return oom();
     snprintf(subject, n, "canon.%s-value", entity);
-    pthread_rwlock_wrlock(&r->lock);
+    pthread_mutex_lock(&r->write_mu);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     json_t *j = s ? entity_json(r, entity, s) : NULL;
-    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
     free(subject);
     if (!j)
         return cg_err_new(CG_ESUBJECT_NOT_FOUND, "Canonical entity '%s' not found.", entity);

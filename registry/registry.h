@@ -9,9 +9,11 @@
  *
  * Concurrency: one pthread_rwlock guards the whole state. Reads take the read lock and
  * never touch SQLite; hot answers (GET /schemas/ids/{id}, version objects) are rendered
- * once at write time, so a read is a hash lookup and a copy. Writes take the write lock,
- * compute, persist in one SQLite transaction, then apply in memory: concurrent
- * registrations of one schema yield one id. All functions may be called from any thread.
+ * once at write time, so a read is a hash lookup and a copy. Writes are serialised by a
+ * writer mutex: a registration computes and persists in one SQLite transaction holding
+ * only that mutex (readers go on during the fsync), then takes the write lock briefly to
+ * apply the change in memory: concurrent registrations of one schema yield one id. All
+ * functions may be called from any thread.
  *
  * Identity: a schema's identity is its type, its normalized form (reg_schema_normalized),
  * its references, metadata and ruleSet; the same identity under any subject gets the same
@@ -79,6 +81,10 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
 cg_err *reg_delete_subject(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out);
 /* GET /schemas/ids/{id} (raw=0) and .../schema (raw=1) */
 cg_err *reg_schema_get(reg_registry *r, int64_t id, const reg_opts *o, int raw, reg_body *out);
+/* The hot path of GET /schemas/ids/{id} without options: no copy. On success *data points
+ * at the rendered answer, which is immutable and stays valid until reg_registry_free()
+ * (schema entries are never freed while the registry lives). */
+cg_err *reg_schema_body_ref(reg_registry *r, int64_t id, const char **data, size_t *len);
 /* GET /schemas/ids/{id}/subjects and .../versions */
 cg_err *reg_schema_subjects(reg_registry *r, int64_t id, const reg_opts *o, reg_body *out);
 cg_err *reg_schema_versions(reg_registry *r, int64_t id, const reg_opts *o, reg_body *out);

@@ -152,10 +152,23 @@ void reg_http_error(reg_http_resp *resp, int code, const char *msg)
         code = 400;
     json_t *o = json_object();
     json_object_set_new(o, "error_code", json_integer(code));
-    json_object_set_new(o, "message", json_string(msg ? msg : ""));
+    json_t *m = json_string(msg ? msg : "");
+    if (!m && msg) {
+        /* A message quoting bytes that are not UTF-8 (a subject from the URL): replace
+         * them rather than lose the message. */
+        char *copy = strdup(msg);
+        for (char *p = copy; p && *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        m = json_string(copy ? copy : "");
+        free(copy);
+    }
+    json_object_set_new(o, "message", m);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    free(resp->body.data);
+    if (!resp->borrowed)
+        free(resp->body.data);
+    resp->borrowed = 0;
     resp->body.data = s;
     resp->body.len = s ? strlen(s) : 0;
     resp->status = status;
@@ -266,7 +279,16 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
         err = parse_id(s[2], &id);
         if (err)
             break;
-        if (route == RT_SCHEMA_ID)
+        if (route == RT_SCHEMA_ID && !o->fetch_max_id) {
+            const char *data = NULL;
+            size_t len = 0;
+            err = reg_schema_body_ref(r, id, &data, &len);
+            if (!err) {
+                resp->body.data = (char *)data;
+                resp->body.len = len;
+                resp->borrowed = 1;
+            }
+        } else if (route == RT_SCHEMA_ID)
             err = reg_schema_get(r, id, o, 0, &resp->body);
         else if (route == RT_SCHEMA_ID_SCHEMA)
             err = reg_schema_get(r, id, o, 1, &resp->body);

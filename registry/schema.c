@@ -19,7 +19,7 @@
  * - A short name resolves only in the enclosing namespace, as the specification and Avro C
  *   say. Apache Avro Java (and so Confluent) also falls back to the null namespace; such
  *   schemas are refused here, with a message saying why.
- - \u0000 is allowed in string values only inside defaults (a bytes default may need it);
+ * - \u0000 is allowed in string values only inside defaults (a bytes default may need it);
  *   anywhere else (names, symbols, properties) it is refused, since C strings would
  *   silently cut the value short.
  * - {"type": "SomeNamedType"} is a reference to that named type (Java and Avro C agree).
@@ -34,7 +34,7 @@
  * malloc each), and a primitive type without attributes is one shared node per schema
  * (every "string" of a schema is the same reg_node).
  */
-#define _GNU_SOURCE /* asprintf, strndup */
+#define _GNU_SOURCE /* vasprintf */
 #include "schema.h"
 
 #include <avro.h>
@@ -65,7 +65,7 @@ struct reg_schema {
     size_t chunk_size;               /* for new chunks; from the text's length */
     reg_node *prims[REG_STRING + 1]; /* shared attribute-less primitives */
 
-    reg_node **owned; /* every node this schema allocated */
+    reg_node **owned; /* every node but the shared primitives (those hold no json_t) */
     size_t n_owned, cap_owned;
 
     reg_node **named; /* named types defined by this schema, in definition order */
@@ -252,8 +252,8 @@ static void *arena_alloc_aligned(reg_schema *s, size_t n, size_t align)
  * alignment. */
 static void *arena_alloc(reg_schema *s, size_t n)
 {
-    return arena_alloc_aligned(s, n, sizeof(void *) > sizeof(double) ? sizeof(void *)
-                                                                       : sizeof(double));
+    return arena_alloc_aligned(s, n,
+                               sizeof(void *) > sizeof(double) ? sizeof(void *) : sizeof(double));
 }
 
 static char *arena_strndup(reg_schema *s, const char *str, size_t len)
@@ -958,9 +958,12 @@ done:
 
 static cg_err *parse_object(parser *p, json_t *j, const char *ns, const char *ctx, reg_node **out)
 {
-    static const char *const prim_reserved[] = {"type", NULL};
-    static const char *const array_reserved[] = {"type", "items", NULL};
-    static const char *const map_reserved[] = {"type", "values", NULL};
+    /* "doc" is not an attribute of these types in the specification, but people write
+     * it; it is dropped rather than kept as a property, so that it cannot become part of
+     * the schema's identity (doc never is). */
+    static const char *const prim_reserved[] = {"type", "doc", NULL};
+    static const char *const array_reserved[] = {"type", "items", "doc", NULL};
+    static const char *const map_reserved[] = {"type", "values", "doc", NULL};
     json_t *tj = json_object_get(j, "type");
     if (!tj)
         return invalid("%s: schema object has no \"type\"", ctx);

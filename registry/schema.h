@@ -5,7 +5,9 @@
  * parser keeps everything the registry needs and Avro C throws away: field defaults,
  * aliases, doc, logical types, enum defaults and custom properties (canon.key,
  * canon.writers). Schema text is checked by Avro C as well as by our own rules, so that
- * what we accept the reference library also accepts.
+ * what we accept the reference library also accepts, except where Avro C 1.11.1
+ * contradicts the specification (schema.c, avroc_known_bug(): such a schema is accepted
+ * with a warning saying so).
  *
  * Ownership: every reg_node belongs to the reg_schema that parsed it (or to a schema it
  * references, see reg_schema_parse()); nodes live until reg_schema_free(). A parsed
@@ -60,9 +62,9 @@ typedef struct reg_node reg_node;
 
 typedef struct reg_field {
     char *name;
-    char **aliases;     /* NULL-terminated; NULL when none */
+    char **aliases; /* NULL-terminated; NULL when none */
     size_t n_aliases;
-    char *doc;          /* NULL when absent */
+    char *doc; /* NULL when absent */
     reg_node *type;
     json_t *default_json; /* NULL when the field has no default; owned */
     int order;            /* 1 ascending (default), -1 descending, 0 ignore */
@@ -73,13 +75,13 @@ typedef struct reg_field {
 struct reg_node {
     reg_type type;
     reg_logical logical;
-    int precision, scale;   /* decimal */
+    int precision, scale; /* decimal */
 
     /* named types (record, enum, fixed) */
-    char *name;             /* short name */
-    char *namespace_;       /* NULL or "" when none */
-    char *fullname;         /* namespace.name, or name */
-    char **aliases;         /* fullnames, NULL-terminated; NULL when none */
+    char *name;       /* short name */
+    char *namespace_; /* NULL or "" when none */
+    char *fullname;   /* namespace.name, or name */
+    char **aliases;   /* fullnames, NULL-terminated; NULL when none */
     size_t n_aliases;
     char *doc;
 
@@ -122,9 +124,14 @@ typedef struct reg_schema reg_schema;
  * whose message names what is wrong and where ("field 'person.email': default 1 does not
  * match type string").
  *
+ * Where the specification is silent or other implementations differ (duplicate JSON
+ * keys: refused; a short name resolves only in the enclosing namespace, without Java's
+ * fallback to the null namespace; ...), the choices are listed at the top of schema.c.
+ * Thread-safe: may be called from several threads at once.
+ *
  * On success *out is a new schema the caller owns (reg_schema_free()). */
-cg_err *reg_schema_parse(const char *text, size_t len, const reg_schema *const *refs,
-                         size_t n_refs, reg_schema **out);
+cg_err *reg_schema_parse(const char *text, size_t len, const reg_schema *const *refs, size_t n_refs,
+                         reg_schema **out);
 
 void reg_schema_free(reg_schema *s); /* NULL is fine */
 
@@ -197,6 +204,21 @@ char *reg_node_normalized(const reg_node *n);
  * NULL when memory is short. */
 #define REG_JSON_DOC 1
 json_t *reg_node_json(const reg_node *n, int flags);
+
+/* A writer of several types or fields that end up in one schema (e.g. a derived record
+ * whose fields are a canonical record's): a named type is written in full the first
+ * time the writer meets it and by full name after, so the pieces assemble into a valid
+ * schema. Same output as reg_node_json() otherwise. One writer per thread; _new returns
+ * NULL when memory is short; the json_t results are new references (caller decrefs),
+ * NULL when memory is short. _mark records a named type as already written (e.g. the
+ * record being built, so that a recursive field refers to it by name): 0, or -1 when
+ * memory is short. */
+typedef struct reg_json_writer reg_json_writer;
+reg_json_writer *reg_json_writer_new(int flags);
+json_t *reg_json_writer_type(reg_json_writer *w, const reg_node *n);
+json_t *reg_json_writer_field(reg_json_writer *w, const reg_field *f);
+int reg_json_writer_mark(reg_json_writer *w, const reg_node *n);
+void reg_json_writer_free(reg_json_writer *w); /* NULL is fine */
 
 /* The default of a field as JSON normalized against its type (numbers of float/double
  * as reals, record defaults with keys in field order and missing fields filled from

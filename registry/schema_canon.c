@@ -23,10 +23,8 @@
  * full name after; that is also what makes the output of a schema with references stand
  * alone.
  */
-#define _GNU_SOURCE /* asprintf, strndup */
 #include "schema.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +441,41 @@ json_t *reg_node_json(const reg_node *n, int flags)
     json_t *j = to_json(&c, n);
     free(c.sn.v);
     return j;
+}
+
+struct reg_json_writer {
+    jctx c;
+};
+
+reg_json_writer *reg_json_writer_new(int flags)
+{
+    reg_json_writer *w = calloc(1, sizeof(*w));
+    if (w)
+        w->c.flags = flags;
+    return w;
+}
+
+json_t *reg_json_writer_type(reg_json_writer *w, const reg_node *n)
+{
+    return to_json(&w->c, n);
+}
+
+json_t *reg_json_writer_field(reg_json_writer *w, const reg_field *f)
+{
+    return field_json(&w->c, f);
+}
+
+int reg_json_writer_mark(reg_json_writer *w, const reg_node *n)
+{
+    return n->fullname && seen_add(&w->c.sn, n) < 0 ? -1 : 0;
+}
+
+void reg_json_writer_free(reg_json_writer *w)
+{
+    if (!w)
+        return;
+    free(w->c.sn.v);
+    free(w);
 }
 
 char *reg_node_normalized(const reg_node *n)

@@ -15,7 +15,7 @@
  * the normalized form). Integer-valued reals (1.0) are not ints: JSON's number model
  * leaves that open, and Java refuses them too.
  */
-#define _GNU_SOURCE /* asprintf, strndup */
+#define _GNU_SOURCE /* asprintf */
 #include "schema.h"
 
 #include <stdio.h>

@@ -37,9 +37,8 @@ typedef struct bare_ctx {
  * then once per chunk of body, then once with *upload_data_size 0: we answer only then,
  * so that the bare server reads the body exactly as the registry must. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     static int marker; /* address only: "headers seen" for this request */
     const bare_ctx *ctx = cls;
@@ -190,16 +189,16 @@ int main(int argc, char **argv)
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                          MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &ctx, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned int)threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
+                         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
                          MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "bare_server: cannot listen on %s\n", listen);
         goto done;
     }
-    printf("bare_server: listening on http://%s (%ld threads, %zu-byte body)\n", listen,
-           threads, body_len);
+    printf("bare_server: listening on http://%s (%ld threads, %zu-byte body)\n", listen, threads,
+           body_len);
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

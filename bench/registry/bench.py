@@ -131,7 +131,7 @@ def vm_status(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0]) / 1024.0  # kB -> MiB
     return out
 
@@ -507,6 +507,10 @@ class Bench:
              "< 50 MB", verdict(after_reg["VmRSS"] < 50))
         )
         self.rows.append(
+            ("  of which anonymous (heap) / file-backed MB", "",
+             "%.1f / %.1f" % (after_reg["RssAnon"], after_reg["RssFile"]), "", "-", "")
+        )
+        self.rows.append(
             ("VmRSS after reading each once MB (VmHWM)", "",
              "%.1f (%.1f)" % (after_read["VmRSS"], after_read["VmHWM"]), "", "< 50 MB",
              verdict(after_read["VmRSS"] < 50))
@@ -518,15 +522,22 @@ class Bench:
         cl.json("GET", "/schemas/ids/%d" % ids[-1])
         cl.close()
         restarted = vm_status(p2.pid)
+        empty = self.empty_rss
         self.rows.append(
             ("VmRSS after restart on that db MB", "", "%.1f" % restarted["VmRSS"], "",
              "< 50 MB", verdict(restarted["VmRSS"] < 50))
         )
+        if empty:
+            self.rows.append(
+                ("  (an empty registry: VmRSS MB)", "", "%.1f" % empty["VmRSS"], "", "-", "")
+            )
         self.stop(p2)
 
     def run(self):
         db = os.path.join(self.tmp, "bench.db")
         canon, port = self.start_canon(db)
+        # The baseline: what the process holds before any schema exists.
+        self.empty_rss = vm_status(canon.pid)
         try:
             if "reads" in self.a.phases:
                 self.phase_reads(port)
@@ -560,7 +571,6 @@ def verdict(ok):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--canon", default=os.environ.get("CANON_BIN"), help="canon binary ($CANON_BIN)")
     ap.add_argument("--bare", default=os.environ.get("BARE_BIN"), help="bare_server binary ($BARE_BIN)")
@@ -568,9 +578,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="bare/canon wrk pairs per endpoint, best kept (default 1)")
     ap.add_argument("--reg-samples", type=int, default=20, help="registrations timed (default 20)")
-    ap.add_argument("--mem-schemas", type=int, default=10000)
-    ap.add_argument("--mem-clients", type=int, default=4)
-    ap.add_argument("--phases", default="reads,register,memory")
+    ap.add_argument("--mem-schemas", type=int, default=10000,
+                    help="distinct schemas registered for the memory figure (default 10000)")
+    ap.add_argument("--mem-clients", type=int, default=4,
+                    help="concurrent clients registering them (default 4)")
+    ap.add_argument("--phases", default="reads,register,memory",
+                    help="comma-separated subset of reads,register,memory")
     ap.add_argument("--quiet", action="store_true", help="pass --quiet to canon registry")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="print wrk's output")
@@ -580,7 +593,6 @@ def main():
     if not shutil.which("wrk"):
         ap.error("wrk not found (apt-get install wrk)")
     a.phases = set(a.phases.split(","))
-    del here
     Bench(a).run()
 
 

@@ -178,7 +178,7 @@ def test_check_and_register_agree(api, subj, level, pair):
 
 
 # Three-version chains where the verdict against the latest differs from the verdict against
-# all versions. (v1, v2, v3, verdicts per level for v3 against all / against latest only)
+# all versions: (v1, v2, v3, verdict per level for registering v3 after v1 and v2).
 CHAINS = {
     # v3 drops a field that had no default in v1 but a default in v2: old readers of v1
     # cannot read v3 data, readers of v2 can.

@@ -61,6 +61,23 @@ def test_hard_delete_version(api, subj):
                  404, 40402)
 
 
+def test_deleting_every_version_deletes_the_subject(api, subj):
+    """Confluent: when the last live version is deleted the subject is gone (40401), and its
+    subject-level config and mode go with it."""
+    s = subj()
+    api.register_ok(s, V1)
+    api.register_ok(s, V2)
+    api.set_config(s, "FULL")
+    api.delete(f"/subjects/{q(s)}/versions/1")
+    assert api.get(f"/config/{q(s)}").json()["compatibilityLevel"] == "FULL"
+    api.delete(f"/subjects/{q(s)}/versions/2")
+    assert_error(api.versions(s), 404, 40401)
+    assert_error(api.get(f"/subjects/{q(s)}/versions/latest"), 404, 40401)
+    assert s not in api.get("/subjects").json()
+    assert s in api.get("/subjects", params={"deleted": "true"}).json()
+    assert_error(api.get(f"/config/{q(s)}"), 404, 40408)
+
+
 def test_delete_version_errors(api, subj):
     s = subj()
     assert_error(api.delete(f"/subjects/{q(s)}/versions/1"), 404, 40401)
@@ -215,3 +232,33 @@ def test_reference_to_missing_version_is_invalid(api, subj):
     refs = [{"name": "com.ex2.Address", "subject": subj("nowhere"), "version": 1}]
     assert_error(api.register(s, person, references=refs), 422, 42201)
     assert_error(api.versions(s), 404, 40401)
+
+
+def test_delete_error_messages_match_confluent(api, subj):
+    """Confluent's exact messages (Errors.java) for the delete and config/mode errors."""
+    s = subj()
+    api.register_ok(s, record("Msg", [field("k", "string")]))
+    api.register_ok(s, record("Msg", [field("k", "string"), field("j", "int", default=0)]))
+    body = assert_error(api.delete(f"/subjects/{q(s)}/versions/2", params={"permanent": "true"}),
+                        404, 40407)
+    assert body["message"] == (f"Subject '{s}' Version 2 was not deleted first before being "
+                               "permanently deleted")
+    api.delete(f"/subjects/{q(s)}/versions/1")
+    body = assert_error(api.delete(f"/subjects/{q(s)}/versions/1"), 404, 40406)
+    assert body["message"] == (f"Subject '{s}' Version 1 was soft deleted.Set permanent=true to "
+                               "delete permanently")
+    body = assert_error(api.delete(f"/subjects/{q(s)}", params={"permanent": "true"}), 404, 40405)
+    assert body["message"] == (f"Subject '{s}' was not deleted first before being permanently "
+                               "deleted")
+    api.delete(f"/subjects/{q(s)}")
+    body = assert_error(api.delete(f"/subjects/{q(s)}"), 404, 40404)
+    assert body["message"] == (f"Subject '{s}' was soft deleted.Set permanent=true to delete "
+                               "permanently")
+    other = subj("cfg")
+    body = assert_error(api.get(f"/config/{q(other)}"), 404, 40408)
+    assert body["message"] == f"Subject '{other}' does not have subject-level compatibility configured"
+    body = assert_error(api.get(f"/mode/{q(other)}"), 404, 40409)
+    assert body["message"] == f"Subject '{other}' does not have subject-level mode configured"
+    api.set_mode(other, "READONLY")
+    body = assert_error(api.register(other, '"string"'), 422, 42205)
+    assert body["message"] == f"Subject {other} is in read-only mode"

@@ -42,7 +42,7 @@ def raw_get(api, path, headers):
 def test_accept_negotiation(api, subj, accept, expect):
     s = subj()
     sid = api.register_ok(s, SCHEMA)
-    headers = {} if accept is None else {"Accept": accept}
+    headers = {"Accept": None} if accept is None else {"Accept": accept}  # None: no header
     for path in ("/subjects", f"/schemas/ids/{sid}", f"/subjects/{q(s)}/versions/1", "/config"):
         r = raw_get(api, path, headers)
         assert r.status_code == 200, (path, r.status_code, r.text)
@@ -299,3 +299,9 @@ def test_metrics(fresh):
     # requests are counted by status: the 404 above is visible
     assert any("request" in n and "404" in lab.values() for n, lab, _ in samples), \
         "no request counter labelled with status 404"
+    # a soft-deleted subject no longer counts as a subject
+    fresh.delete("/subjects/metrics-subject")
+    types, samples = scrape(fresh)
+    g2 = gauges(samples)
+    for k in subject_gauges:
+        assert g2[k] == g1[k] - 1, (k, g1[k], g2[k])

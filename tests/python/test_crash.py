@@ -36,6 +36,7 @@ def test_acknowledged_registrations_survive_kill9(fresh_registry):
     api.set_config(None, "NONE")
     rnd = random.Random(1234)
     acked = []  # (subject, id, text) in ack order
+    seen_version = {}  # id -> version read back right after the acknowledgement
     kills = 0
     i = 0
     deadline = time.monotonic() + TIME_BUDGET
@@ -66,8 +67,14 @@ def test_acknowledged_registrations_survive_kill9(fresh_registry):
         except requests.RequestException:
             r = None
         if r is not None and r.status_code == 200:
-            acked.append((subject, r.json()["id"], text))
+            sid = r.json()["id"]
+            acked.append((subject, sid, text))
             i += 1
+            try:  # the version it got, if the registry is still up to tell
+                pairs = api.s.get(api.url(f"/schemas/ids/{sid}/versions"), timeout=10).json()
+                seen_version[sid] = [p["version"] for p in pairs if p["subject"] == subject][0]
+            except (requests.RequestException, ValueError, IndexError):
+                pass
             continue
         if r is not None and reg.proc.poll() is None:
             raise AssertionError(f"registration failed while the registry was up: "
@@ -91,6 +98,7 @@ def test_acknowledged_registrations_survive_kill9(fresh_registry):
     reg.start()
     api = Api(reg.url)
     assert len(acked) >= REGISTRATIONS * 0.8, f"only {len(acked)} acknowledged"
+    assert len(seen_version) >= len(acked) * 0.8, "versions were not read back"
     assert api.get("/config").json()["compatibilityLevel"] == "NONE"
 
     seen_ids = {}
@@ -102,6 +110,8 @@ def test_acknowledged_registrations_survive_kill9(fresh_registry):
         pairs = api.get(f"/schemas/ids/{sid}/versions").json()
         assert [p["subject"] for p in pairs] == [subject], pairs
         v = pairs[0]["version"]
+        if sid in seen_version:
+            assert v == seen_version[sid], f"id {sid} moved from version {seen_version[sid]} to {v}"
         body = api.get(f"/subjects/{q(subject)}/versions/{v}").json()
         assert (body["id"], body["schema"]) == (sid, text)
 
@@ -175,3 +185,22 @@ def test_concurrent_different_schemas_distinct_ids(fresh):
     for s in range(4):
         assert fresh.versions(f"conc-diff-{s}-value").json() == list(range(1, 9))
     assert_error(fresh.get("/schemas/ids/0"), 404, 40403)
+
+
+def test_concurrent_versions_of_one_subject_under_full_transitive(fresh):
+    """32 clients each add a different optional field to one subject at the same moment:
+    every schema is compatible with every other, so all 32 register, with versions 1..32 and
+    32 distinct ids, whatever order the registry serialises them in."""
+    fresh.set_config("conc-one-value", "FULL_TRANSITIVE")
+
+    def text(k):
+        return json.dumps({"type": "record", "name": "Shared", "fields": [
+            {"name": "id", "type": "string"},
+            {"name": f"opt{k}", "type": ["null", "string"], "default": None}]})
+
+    ids = _parallel(32, lambda k: _post(fresh.base, "conc-one-value", text(k)))
+    assert len(set(ids)) == 32, ids
+    assert fresh.versions("conc-one-value").json() == list(range(1, 33))
+    by_version = {fresh.get(f"/subjects/conc-one-value/versions/{v}").json()["id"]: v
+                  for v in range(1, 33)}
+    assert set(by_version) == set(ids)

@@ -491,6 +491,71 @@ static void test_concurrent_registrations_of_one_schema_yield_one_id(void **stat
     }
 }
 
+struct mixed {
+    reg_registry *r;
+    int index;
+    int failures;
+};
+
+/* Looks REC_A up by another spelling (the slow path, then the remembered one) while other
+ * threads register new versions. */
+static void *mixed_worker(void *arg)
+{
+    struct mixed *x = arg;
+    for (int i = 0; i < 40; i++) {
+        reg_body out = {0};
+        cg_err *err;
+        if (x->index % 2) {
+            char *b = req(REC_A2, NULL);
+            err = reg_lookup(x->r, "s", b, strlen(b), &no_opts, &out);
+            free(b);
+        } else {
+            char text[160];
+            snprintf(text, sizeof(text), "{\"type\":\"record\",\"name\":\"N%d_%d\",\"fields\":[]}",
+                     x->index, i);
+            char *b = req(text, NULL);
+            char subject[16];
+            snprintf(subject, sizeof(subject), "w%d", x->index);
+            err = reg_register(x->r, subject, b, strlen(b), &no_opts, &out);
+            free(b);
+        }
+        if (err) {
+            x->failures++;
+            cg_err_free(err);
+        }
+        free(out.data);
+    }
+    return NULL;
+}
+
+static void test_lookups_and_registrations_run_concurrently(void **state)
+{
+    fixture *f = *state;
+    reg_ok(f->r, "s", REC_A);
+    const char *none = "{\"compatibility\":\"NONE\"}";
+    reg_body out = {0};
+    assert_null(reg_config_put(f->r, NULL, none, strlen(none), &out));
+    free(out.data);
+    enum { N = 6 };
+    pthread_t t[N];
+    struct mixed x[N];
+    for (int i = 0; i < N; i++) {
+        x[i].r = f->r;
+        x[i].index = i;
+        x[i].failures = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, mixed_worker, &x[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(x[i].failures, 0);
+    /* 3 writers x 40 new schemas, plus REC_A: ids 1..121, all distinct. */
+    size_t ns, nsub;
+    reg_registry_stats(f->r, &ns, &nsub);
+    assert_int_equal(ns, 121);
+    assert_int_equal(nsub, 4);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -509,6 +574,7 @@ int main(void)
         T(test_config_defaults_and_canon_subjects_default_to_full_transitive),
         T(test_references_resolve_and_block_deletes),
         T(test_concurrent_registrations_of_one_schema_yield_one_id),
+        T(test_lookups_and_registrations_run_concurrently),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

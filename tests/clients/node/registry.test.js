@@ -76,7 +76,7 @@ after(async () => {
   proc.kill('SIGTERM');
   const [code, sig] = await Promise.race([
     exited,
-    new Promise((resolve) => setTimeout(() => resolve(['timeout', null]), 20000)),
+    new Promise((resolve) => setTimeout(() => resolve(['timeout', null]), 20000).unref()),
   ]);
   const log = fs.readFileSync(stderrPath, 'utf8');
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -765,7 +765,10 @@ static cg_err *check_compat(reg_registry *r, subject_ent *s, reg_compat_level le
         }
         const reg_schema *prev = v->schema->parsed;
         int ver = v->version;
-        size_t count = reg_compat_check(dir, candidate, &prev, &ver, 1, res);
+        /* On canonical subjects a change of logical type (timestamp-millis to -micros)
+         * changes what every consumer reads, so it counts as incompatible there. */
+        unsigned flags = is_canon_subject(s->name) ? REG_COMPAT_STRICT_LOGICAL : 0;
+        size_t count = reg_compat_check_ex(dir, candidate, &prev, &ver, 1, flags, res);
         if (count) {
             for (size_t k = 0; k < count; k++)
                 json_array_append_new(*msgs, json_string(reg_compat_result_message(res, k)));

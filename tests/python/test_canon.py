@@ -159,3 +159,25 @@ def test_canon_entities(api):
 
 def test_canon_entity_not_found(api):
     assert_error(api.get("/canon/entities/nobody_here"), 404, 40401)
+
+
+def _with_ts(unit):
+    s = person()
+    s["fields"].append(field("updated_at", ["null", {"type": "long", "logicalType": unit}],
+                             default=None))
+    return s
+
+
+def test_logical_type_change_is_incompatible_on_canonical_subjects_only(api):
+    # timestamp-millis -> timestamp-micros keeps the bytes readable but changes what every
+    # consumer of the canon reads, so canonical subjects refuse it; other subjects follow
+    # Avro Java and Confluent, which do not compare logical types.
+    canon = canon_subject("ts_strict")
+    api.register_ok(canon, _with_ts("timestamp-millis"))
+    r = api.register(canon, _with_ts("timestamp-micros"))
+    assert_error(r, 409)
+    assert "TYPE_MISMATCH" in r.json()["message"]
+
+    plain = "plain-ts-value"
+    api.register_ok(plain, _with_ts("timestamp-millis"))
+    api.register_ok(plain, _with_ts("timestamp-micros"))

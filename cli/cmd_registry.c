@@ -14,15 +14,9 @@
 #include "../registry/http.h"
 #include "cmds.h"
 
-static void usage(FILE *out)
+void registry_options_help(FILE *out)
 {
     fprintf(out,
-            "usage: canon registry [options]\n"
-            "\n"
-            "Run the schema registry alone: the Confluent Schema Registry REST API for Avro,\n"
-            "stored in SQLite.\n"
-            "\n"
-            "options:\n"
             "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8081; port 0 picks\n"
             "                      a free port, printed on the ready line)\n"
             "  --db FILE           SQLite database file (default canon.db)\n"
@@ -34,6 +28,17 @@ static void usage(FILE *out)
             "\n"
             "When ready it prints: canon registry: listening on http://HOST:PORT (db FILE)\n"
             "It stops on SIGTERM or SIGINT after finishing the requests in flight.\n");
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: canon registry [options]\n"
+                 "\n"
+                 "Run the schema registry alone: the Confluent Schema Registry REST API for Avro,\n"
+                 "stored in SQLite.\n"
+                 "\n"
+                 "options:\n");
+    registry_options_help(out);
 }
 
 /* Splits HOST:PORT (or [v6]:PORT). host is written into hbuf. */

@@ -10,22 +10,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: canon serve [options]\n"
-            "\n"
-            "Run Canongate's services in one process: the schema registry (HTTP, the\n"
-            "Confluent Schema Registry API for Avro, SQLite storage).\n"
-            "\n"
-            "options (as for 'canon registry'):\n"
-            "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8081; port 0 picks\n"
-            "                      a free port, printed on the ready line)\n"
-            "  --db FILE           SQLite database file (default canon.db)\n"
-            "  --threads N         HTTP worker threads (default: number of CPUs)\n"
-            "  --max-body BYTES    largest request body accepted, k/m suffix (default 16m)\n"
-            "  --quiet             no access log on stderr\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "It stops on SIGTERM or SIGINT after finishing the requests in flight.\n");
+    fprintf(out, "usage: canon serve [options]\n"
+                 "\n"
+                 "Run Canongate's services in one process: the schema registry (HTTP, the\n"
+                 "Confluent Schema Registry API for Avro, SQLite storage).\n"
+                 "\n"
+                 "options (as for 'canon registry'):\n");
+    registry_options_help(out);
 }
 
 int cmd_serve(int argc, char **argv)

@@ -10,4 +10,8 @@ int cmd_registry(int argc, char **argv); /* cmd_registry.c */
 int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_check(int argc, char **argv);    /* cmd_check.c */
 
+/* The options shared by `canon registry` and `canon serve`, one help text for both. */
+#include <stdio.h>
+void registry_options_help(FILE *out); /* cmd_registry.c */
+
 #endif

@@ -1705,6 +1705,23 @@ cg_err *reg_config_get(reg_registry *r, const char *subject, const reg_opts *o, 
     return err ? err : level_body("compatibilityLevel", level, out);
 }
 
+/* Writes one compatibility or mode setting (NULL value: remove it) in its own store
+ * transaction. Write lock held. */
+typedef cg_err *(*setting_writer)(reg_store *, const char *, const char *);
+
+static cg_err *store_setting(reg_registry *r, setting_writer set, const char *subject,
+                             const char *value)
+{
+    cg_err *err = reg_store_begin(r->store);
+    if (!err)
+        err = set(r->store, subject, value);
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err)
+        reg_store_rollback(r->store);
+    return err;
+}
+
 cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, size_t len,
                        reg_body *out)
 {
@@ -1728,20 +1745,14 @@ cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, s
     }
     json_decref(root);
     write_lock(r);
-    err = reg_store_begin(r->store);
-    if (!err)
-        err = reg_store_set_config(r->store, subject, reg_compat_level_name(level));
-    if (!err)
-        err = reg_store_commit(r->store);
-    if (err) {
-        reg_store_rollback(r->store);
-    } else if (subject) {
+    err = store_setting(r, reg_store_set_config, subject, reg_compat_level_name(level));
+    if (!err && subject) {
         subject_ent *s = subject_get_or_add(r, subject);
         if (!s)
             err = oom();
         else
             s->level = (int)level;
-    } else {
+    } else if (!err) {
         r->global_level = (int)level;
     }
     write_unlock(r);
@@ -1760,15 +1771,9 @@ cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
         goto done;
     }
     old = subject ? s->level : r->global_level;
-    err = reg_store_begin(r->store);
-    if (!err)
-        err = reg_store_set_config(r->store, subject, NULL);
-    if (!err)
-        err = reg_store_commit(r->store);
-    if (err) {
-        reg_store_rollback(r->store);
+    err = store_setting(r, reg_store_set_config, subject, NULL);
+    if (err)
         goto done;
-    }
     if (subject)
         s->level = -1;
     else
@@ -1840,15 +1845,9 @@ cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, siz
             }
         }
     }
-    err = reg_store_begin(r->store);
-    if (!err)
-        err = reg_store_set_mode(r->store, subject, mode_names[mode]);
-    if (!err)
-        err = reg_store_commit(r->store);
-    if (err) {
-        reg_store_rollback(r->store);
+    err = store_setting(r, reg_store_set_mode, subject, mode_names[mode]);
+    if (err)
         goto done;
-    }
     if (subject) {
         subject_ent *s = subject_get_or_add(r, subject);
         if (!s) {
@@ -1876,15 +1875,9 @@ cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
         goto done;
     }
     old = subject ? s->mode : r->global_mode;
-    err = reg_store_begin(r->store);
-    if (!err)
-        err = reg_store_set_mode(r->store, subject, NULL);
-    if (!err)
-        err = reg_store_commit(r->store);
-    if (err) {
-        reg_store_rollback(r->store);
+    err = store_setting(r, reg_store_set_mode, subject, NULL);
+    if (err)
         goto done;
-    }
     if (subject)
         s->mode = -1;
     else

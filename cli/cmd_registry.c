@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../codegen/gen_bindings.h"
 #include "../registry/http.h"
 #include "cmds.h"
 
@@ -138,6 +139,7 @@ int cmd_registry(int argc, char **argv)
     }
     cfg.host = host;
     cfg.port = (uint16_t)port;
+    cfg.bindings = gen_bindings_hook(); /* GET /canon/bindings/{lang} */
 
     /* Block the stop signals before any thread starts, so every thread inherits the mask
      * and sigwait() below is the only place they are taken. */

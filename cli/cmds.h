@@ -9,6 +9,7 @@
 int cmd_registry(int argc, char **argv); /* cmd_registry.c */
 int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_check(int argc, char **argv);    /* cmd_check.c */
+int cmd_gen(int argc, char **argv);      /* cmd_gen.c */
 
 /* The options shared by `canon registry` and `canon serve`, one help text for both. */
 #include <stdio.h>

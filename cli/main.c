@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the registry and the canon aggregator in one process"},
     {"registry", cmd_registry, "run the schema registry alone (HTTP, Confluent API)"},
     {"check", cmd_check, "validate an Avro schema file; print its canonical form and fingerprint"},
+    {"gen", cmd_gen, "generate a C, Python or Java binding for a schema (file or registry)"},
 };
 
 static void usage(FILE *out)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "gen.h"
+#include "gen_internal.h"
 
 struct gen_file {
     char *path;
@@ -139,6 +140,25 @@ void gen_files_printf(gen_files *f, const char *path, const char *fmt, ...)
     g->len += (size_t)n;
 }
 
+int gen_files_failed(const gen_files *f)
+{
+    return f->oom;
+}
+
+int gen_files_path_ok(const char *path)
+{
+    if (!*path || path[0] == '/')
+        return 0;
+    for (const char *c = path;;) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (!c[n])
+            return 1;
+        c += n + 1;
+    }
+}
+
 size_t gen_files_count(const gen_files *f)
 {
     return f->n;
@@ -179,6 +199,8 @@ cg_err *gen_files_write_dir(const gen_files *f, const char *dir)
         return cg_err_new(CG_ENOMEM, "out of memory while generating files");
     for (size_t i = 0; i < f->n; i++) {
         const struct gen_file *g = &f->files[i];
+        if (!gen_files_path_ok(g->path))
+            return cg_err_new(CG_EINVAL, "refusing to write path '%s'", g->path);
         size_t n = strlen(dir) + strlen(g->path) + 2;
         char *full = malloc(n);
         if (!full)
@@ -202,6 +224,10 @@ cg_err *gen_files_write_dir(const gen_files *f, const char *dir)
             free(full);
             return e;
         }
+        /* Scripts (roundtrip.sh, build helpers) get the mode the archive gives them. */
+        size_t pl = strlen(g->path);
+        if (pl > 3 && !strcmp(g->path + pl - 3, ".sh"))
+            chmod(full, 0755);
         free(full);
     }
     return NULL;

@@ -1,4 +1,5 @@
-/* canon_contract.c - the canon contract on canonical subjects (see canon_contract.h).
+/* canon_contract.c - the canon contract on canonical subjects (see canon_contract.h),
+ * and the names of an entity's subjects.
  *
  * A canonical schema is what every domain writes into and every consumer reads, so the
  * registry refuses, at registration, what would break the aggregator later: a missing or
@@ -46,29 +47,65 @@ int reg_canon_domain_valid(const char *domain)
     return 1;
 }
 
-int reg_canon_subject_entity(const char *subject, char *entity, size_t cap)
+static const struct {
+    reg_canon_subject_kind kind;
+    const char *suffix;
+} subject_suffixes[] = {
+    {REG_CANON_SUBJECT_ENTITY, ".entity"},
+    {REG_CANON_SUBJECT_UPDATES, ".updates-value"},
+    {REG_CANON_SUBJECT_ENVELOPE, "-value"},
+};
+
+reg_canon_subject_kind reg_canon_subject_parse(const char *subject, char *entity, size_t cap)
 {
     static const char prefix[] = "canon.";
-    static const char suffix[] = "-value";
-    if (!subject)
-        return 0;
+    size_t pl = sizeof(prefix) - 1;
+    if (!subject || strncmp(subject, prefix, pl) != 0)
+        return REG_CANON_SUBJECT_NONE;
     size_t len = strlen(subject);
-    size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1;
-    if (len <= pl + sl || strncmp(subject, prefix, pl) != 0 ||
-        strcmp(subject + len - sl, suffix) != 0)
-        return 0;
-    const char *e = subject + pl;
-    size_t el = len - pl - sl;
-    /* A dot would make it a derived subject (canon.person.updates-value). */
-    if (!reg_canon_entity_valid(e, el))
-        return 0;
-    if (entity) {
-        if (el + 1 > cap)
-            return 0;
-        memcpy(entity, e, el);
-        entity[el] = '\0';
+    for (size_t k = 0; k < sizeof(subject_suffixes) / sizeof(subject_suffixes[0]); k++) {
+        size_t sl = strlen(subject_suffixes[k].suffix);
+        if (len <= pl + sl || strcmp(subject + len - sl, subject_suffixes[k].suffix) != 0)
+            continue;
+        const char *e = subject + pl;
+        size_t el = len - pl - sl;
+        /* The entity name has no '.' or '-', so at most one suffix can leave a valid
+         * name ("canon.person.updates-value" is not the envelope of "person.updates"). */
+        if (!reg_canon_entity_valid(e, el))
+            continue;
+        if (entity || cap) {
+            if (!entity || el + 1 > cap)
+                return REG_CANON_SUBJECT_NONE;
+            memcpy(entity, e, el);
+            entity[el] = '\0';
+        }
+        return subject_suffixes[k].kind;
     }
-    return 1;
+    return REG_CANON_SUBJECT_NONE;
+}
+
+int reg_canon_subject_name(reg_canon_subject_kind kind, const char *entity, char *buf, size_t cap)
+{
+    if (!entity || !reg_canon_entity_valid(entity, strlen(entity)))
+        return -1;
+    for (size_t k = 0; k < sizeof(subject_suffixes) / sizeof(subject_suffixes[0]); k++) {
+        if (subject_suffixes[k].kind != kind)
+            continue;
+        int n = snprintf(buf, cap, "canon.%s%s", entity, subject_suffixes[k].suffix);
+        return n < 0 || (size_t)n >= cap ? -1 : 0;
+    }
+    return -1;
+}
+
+int reg_canon_subject_entity(const char *subject, char *entity, size_t cap)
+{
+    return reg_canon_subject_parse(subject, entity, cap) != REG_CANON_SUBJECT_NONE;
+}
+
+int reg_canon_has_key(const reg_schema *s)
+{
+    const reg_node *r = s ? reg_schema_root(s) : NULL;
+    return r && r->type == REG_RECORD && r->props && json_object_get(r->props, "canon.key");
 }
 
 static const reg_field *find_field(const reg_node *rec, const char *name)

@@ -16,12 +16,14 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,10 +267,25 @@ static int truthy(const char *v)
 }
 
 struct query_ctx {
-    reg_opts *o;
+    reg_http_req *q;
     char **owned; /* decoded strings to free */
     size_t n_owned;
 };
+
+/* ?offset= / ?limit=: a decimal 32-bit integer, as JAX-RS parses an int parameter; an
+ * empty value counts as absent. Anything else marks the request (404, as Confluent). */
+static void paging_arg(reg_http_req *q, const char *v, long long *out)
+{
+    if (!v || !*v)
+        return;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end || errno || n < INT32_MIN || n > INT32_MAX || isspace((unsigned char)*v))
+        q->bad_paging = 1;
+    else
+        *out = n;
+}
 
 static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                               const char *value)
@@ -283,7 +300,7 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
         free(v);
         return MHD_YES;
     }
-    reg_opts *o = qc->o;
+    reg_opts *o = &qc->q->opts;
     int keep_v = 0;
     if (!strcmp(k, "deleted"))
         o->deleted = truthy(v);
@@ -303,11 +320,18 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
         o->force = truthy(v);
     else if (!strcmp(k, "latestOnly"))
         o->latest_only = truthy(v);
+    else if (!strcmp(k, "offset"))
+        paging_arg(qc->q, v, &qc->q->offset);
+    else if (!strcmp(k, "limit"))
+        paging_arg(qc->q, v, &qc->q->limit);
     else if (!strcmp(k, "subjectPrefix") && v) {
         o->subject_prefix = v;
         keep_v = 1;
     } else if (!strcmp(k, "subject") && v) {
         o->subject = v;
+        keep_v = 1;
+    } else if (!strcmp(k, "version") && v) {
+        qc->q->version = v;
         keep_v = 1;
     }
     free(k);
@@ -436,13 +460,20 @@ static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req
     if (!r) {
         if (!resp->borrowed)
             free(resp->body.data);
+        free(resp->disposition);
         return MHD_NO;
     }
     resp->body.data = NULL;
     if (resp->kind == RB_TEXT)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "text/plain; version=0.0.4; charset=utf-8");
-    else
+    else if (resp->kind == RB_BINARY) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+        if (resp->disposition)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, resp->disposition);
+        free(resp->disposition); /* libmicrohttpd copied it */
+        resp->disposition = NULL;
+    } else
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 ctype ? ctype : "application/vnd.schemaregistry.v1+json");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
@@ -545,7 +576,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     q.content_type =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
-    struct query_ctx qc = {&q.opts, owned, 0};
+    struct query_ctx qc = {&q, owned, 0};
     const char *qmark = strchr(url, '?'); /* defensive: MHD strips the query */
     char *path = qmark ? strndup(url, (size_t)(qmark - url)) : NULL;
 
@@ -579,7 +610,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         reg_http_error(&resp, 415, "HTTP 415 Unsupported Media Type");
         goto send;
     }
-    if (route != RT_METRICS && route != RT_HEALTH) {
+    /* The bindings archive is not JSON: a client asks for application/gzip. */
+    if (route != RT_METRICS && route != RT_HEALTH && route != RT_CANON_BINDINGS) {
         ctype =
             negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
         if (!ctype) {
@@ -589,7 +621,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     } else {
         ctype = "application/json";
     }
-    reg_route_ctx ctx = {srv->reg, srv->metrics};
+    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings};
     reg_route_run(&ctx, route, &q, &resp);
 
 send:;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "canon_bindings.h"
 #include "registry.h"
 
 typedef struct reg_server_config {
@@ -23,6 +24,9 @@ typedef struct reg_server_config {
     unsigned threads;    /* 0: number of online CPUs */
     size_t max_body;     /* request body limit in bytes; 0: REG_DEFAULT_MAX_BODY */
     int quiet;           /* no access log */
+    /* GET /canon/bindings/{lang}: the generators, installed by the program (the
+     * registry does not link codegen/); zeroed: the route answers 404. */
+    reg_bindings_hook bindings;
 } reg_server_config;
 
 #define REG_DEFAULT_MAX_BODY (16u * 1024 * 1024)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "../common/err.h"
+#include "canon_bindings.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -36,6 +37,7 @@ enum reg_route {
     RT_CONTEXTS,
     RT_CANON_ENTITIES,
     RT_CANON_ENTITY,
+    RT_CANON_BINDINGS, /* canon_bindings.c */
     RT_COUNT
 };
 
@@ -50,11 +52,18 @@ typedef struct reg_http_req {
     const char *body;
     size_t body_len;
     const char *content_type; /* NULL when absent */
+    /* Confluent's pagination of list answers (?offset=, ?limit=): offset 0 and limit <= 0
+     * when absent (no limit). bad_paging: a value that is not a 32-bit integer, which
+     * Confluent's JAX-RS layer answers with 404. */
+    long long offset, limit;
+    int bad_paging;
+    const char *version; /* ?version= (GET /canon/bindings); NULL when absent */
 } reg_http_req;
 
 typedef enum reg_body_kind {
-    RB_JSON, /* negotiated JSON type */
-    RB_TEXT, /* text/plain (metrics) */
+    RB_JSON,   /* negotiated JSON type */
+    RB_TEXT,   /* text/plain (metrics) */
+    RB_BINARY, /* content_type below (bindings archives) */
 } reg_body_kind;
 
 typedef struct reg_http_resp {
@@ -62,12 +71,15 @@ typedef struct reg_http_resp {
     reg_body body; /* owned and handed to libmicrohttpd, unless borrowed */
     int borrowed;  /* body.data lives as long as the registry: sent without a copy */
     reg_body_kind kind;
+    const char *content_type; /* RB_BINARY: the Content-Type; static string */
+    char *disposition;        /* RB_BINARY: Content-Disposition or NULL; owned */
 } reg_http_resp;
 
 /* Context the routes need. */
 typedef struct reg_route_ctx {
     reg_registry *reg;
     reg_metrics *metrics;
+    const reg_bindings_hook *bindings; /* GET /canon/bindings; may be NULL */
 } reg_route_ctx;
 
 /* Matches the route (sets *route). Returns 1 if the path exists, 0 if not. *methods
@@ -82,5 +94,8 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
 void reg_http_error(reg_http_resp *resp, int code, const char *msg);
 /* The same from an error object; frees e. */
 void reg_http_error_from(reg_http_resp *resp, cg_err *e);
+
+/* GET /canon/bindings/{lang} (canon_bindings.c). */
+void reg_canon_bindings_route(const reg_route_ctx *ctx, const reg_http_req *q, reg_http_resp *resp);
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "registry.h"
 
+#include <gnutls/crypto.h>
 #include <jansson.h>
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +25,7 @@
 #include <strings.h>
 
 #include "canon_contract.h"
+#include "canon_derive.h"
 #include "compat.h"
 #include "hmap.h"
 #include "schema.h"
@@ -32,36 +34,67 @@
 #define ERR_BAD_REQUEST 400 /* malformed JSON body, as Confluent's rest layer answers */
 #define MAX_REF_DEPTH   32
 
+#define IDENT_LEN 32 /* SHA-256 of a schema's identity string */
+
+/* The GET /schemas/ids/{id} body starts with this; the JSON string of the text follows. */
+#define SCHEMA_PREFIX     "{\"schema\":"
+#define SCHEMA_PREFIX_LEN (sizeof(SCHEMA_PREFIX) - 1)
+
 typedef struct schema_ent schema_ent;
 struct schema_ent {
     int32_t id;
+    uint32_t esc_len; /* length of the JSON string of text in body, quotes included */
     char *type;
-    char *text;
-    char *identity;
+    char *text;          /* exactly as registered: the one raw copy */
     char *refs_json;     /* compact JSON array or NULL when none */
     char *metadata_json; /* compact JSON or NULL */
     char *ruleset_json;
+    /* The identity text, only on a new entry until persist_and_apply() has stored it and
+     * set ident from it; NULL on every entry of the registry. */
+    char *identity;
     reg_schema *parsed; /* lazily, under the write lock */
-    char *body;         /* GET /schemas/ids/{id} answer */
+    char *body;         /* GET /schemas/ids/{id} answer: SCHEMA_PREFIX, text as JSON, extras */
     size_t body_len;
-    size_t n_rows; /* version rows (soft-deleted included) pointing here */
+    size_t n_rows;         /* version rows (soft-deleted included) pointing here */
+    schema_ent *text_next; /* next entry in by_text whose text has the same hash */
+    unsigned char ident[IDENT_LEN]; /* the by_identity key; the identity text is on disk */
 };
 
 typedef struct version_ent {
     int32_t version;
     int deleted;
     schema_ent *schema;
-    char *body; /* the version object */
-    size_t body_len;
 } version_ent;
 
+/* Every change to a subject's versions (added, soft-deleted, removed) goes through
+ * subject_put_version(), subject_remove_version() or happens between write_lock() and
+ * write_unlock(): the first two bump gen, the last bumps the registry's gen, and the
+ * lookup cache checks both (see the comment at the top). */
 typedef struct subject_ent {
-    char *name;
-    version_ent *v; /* ascending by version */
+    char *name;      /* also the subjects map's key (borrowed) */
+    char *name_json; /* name as a JSON string, for rendering version objects; NULL: use jansson */
+    version_ent *v;  /* ascending by version */
     size_t n, cap;
-    int level; /* reg_compat_level, -1 when not set */
-    int mode;  /* reg mode, -1 when not set */
+    uint64_t gen; /* bumped on every change to v (write lock held) */
+    int level;    /* reg_compat_level, -1 when not set */
+    int mode;     /* reg mode, -1 when not set */
 } subject_ent;
+
+/* One remembered lookup (POST /subjects/{s}): the exact request body and flags that got
+ * version vi of subject s while s->gen was sgen and the registry's gen was gen. */
+typedef struct lookup_ent {
+    uint64_t hash; /* lookup_hash(subject, flags, body) */
+    char *body;    /* the request body, byte for byte; NULL: slot empty */
+    size_t len;
+    subject_ent *s; /* subjects are never freed while the registry lives */
+    size_t vi;
+    uint64_t sgen, gen;
+    unsigned flags;
+} lookup_ent;
+
+#define LOOKUP_SLOTS    4096              /* direct-mapped by hash */
+#define LOOKUP_MAX_BODY (64 * 1024)       /* larger bodies are not remembered */
+#define LOOKUP_BUDGET   (4 * 1024 * 1024) /* request bytes held; past it, start afresh */
 
 enum { MODE_READWRITE, MODE_READONLY, MODE_READONLY_OVERRIDE, MODE_IMPORT };
 static const char *const mode_names[] = {"READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"};
@@ -77,11 +110,17 @@ struct reg_registry {
     reg_store *store;      /* used only under the write lock */
     reg_hmap *subjects;    /* name -> subject_ent */
     reg_hmap *by_id;       /* id -> schema_ent */
-    reg_hmap *by_identity; /* identity -> schema_ent */
-    reg_hmap *by_text;     /* text key -> schema_ent */
+    reg_hmap *by_identity; /* SHA-256 of identity -> schema_ent (key borrowed from it) */
+    reg_hmap *by_text;     /* reg_hash64(text) -> schema_ent, chained by text_next */
     int32_t next_id;
     int global_level;
     int global_mode;
+    uint64_t gen; /* bumped by write_unlock(): deletes, config and mode changes */
+    /* The lookup cache. cache_mu is taken with `lock` held (for reading is enough),
+     * never the other way round. */
+    pthread_mutex_t cache_mu;
+    lookup_ent *cache; /* LOOKUP_SLOTS */
+    size_t cache_bytes;
 };
 
 /* ---- small helpers ---- */
@@ -94,6 +133,9 @@ static void write_lock(reg_registry *r)
 
 static void write_unlock(reg_registry *r)
 {
+    /* Whatever changed under the lock (a delete, a mode), no remembered lookup answer
+     * survives it: cheap, since such changes are rare, and safe whatever they touched. */
+    r->gen++;
     pthread_rwlock_unlock(&r->lock);
     pthread_mutex_unlock(&r->write_mu);
 }
@@ -275,26 +317,109 @@ static json_t *version_object(const char *subject, const version_ent *v)
     return o;
 }
 
+/* Renders e->body, the GET /schemas/ids/{id} answer, as SCHEMA_PREFIX, the text as a
+ * JSON string, then the extras: the bytes json_dumps(schema_object(e)) gives, laid out
+ * so that version_body() can take the JSON string and the extras from it. */
 static int render_schema(schema_ent *e)
 {
-    reg_body b = {0};
-    if (body_from_json(schema_object(e), &b))
-        return -1;
+    int rc = -1;
+    json_t *js = json_string(e->text);
+    json_t *x = json_object();
+    char *esc = js ? json_dumps(js, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *xs = NULL;
+    if (!esc || !x)
+        goto done;
+    add_extras(x, e);
+    xs = json_dumps(x, JSON_COMPACT);
+    if (!xs)
+        goto done;
+    size_t el = strlen(esc), xl = strlen(xs) - 2; /* extras without their braces */
+    size_t n = SCHEMA_PREFIX_LEN + el + (xl ? 1 + xl : 0) + 1;
+    char *b = malloc(n + 1);
+    if (!b || el > UINT32_MAX) {
+        free(b);
+        goto done;
+    }
+    char *p = b;
+    memcpy(p, SCHEMA_PREFIX, SCHEMA_PREFIX_LEN);
+    p += SCHEMA_PREFIX_LEN;
+    memcpy(p, esc, el);
+    p += el;
+    if (xl) {
+        *p++ = ',';
+        memcpy(p, xs + 1, xl);
+        p += xl;
+    }
+    *p++ = '}';
+    *p = '\0';
     free(e->body);
-    e->body = b.data;
-    e->body_len = b.len;
-    return 0;
+    e->body = b;
+    e->body_len = n;
+    e->esc_len = (uint32_t)el;
+    rc = 0;
+done:
+    json_decref(js);
+    json_decref(x);
+    free(esc);
+    free(xs);
+    return rc;
 }
 
-static int render_version(const char *subject, version_ent *v)
+static char *put_int(char *p, long long v)
 {
-    reg_body b = {0};
-    if (body_from_json(version_object(subject, v), &b))
-        return -1;
-    free(v->body);
-    v->body = b.data;
-    v->body_len = b.len;
-    return 0;
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* The version object of v (GET /subjects/{s}/versions/{v}, lookup):
+ * {"subject":S,"version":N,"id":I<extras>,"schema":T}, the bytes
+ * json_dumps(version_object()) gives, assembled from the subject's name as JSON and the
+ * pieces of the schema's rendered body instead of being kept per version. Lock held. */
+static cg_err *version_body(const subject_ent *s, const version_ent *v, reg_body *out)
+{
+    static const char head[] = "{\"subject\":", ver[] = ",\"version\":", idk[] = ",\"id\":",
+                      sch[] = ",\"schema\":";
+    const schema_ent *e = v->schema;
+    if (!s->name_json)
+        return reply_json(version_object(s->name, v), out);
+    const char *esc = e->body + SCHEMA_PREFIX_LEN;
+    const char *extras = esc + e->esc_len; /* "" or ",..." up to the closing brace */
+    size_t xl = e->body_len - SCHEMA_PREFIX_LEN - e->esc_len - 1;
+    size_t nl = strlen(s->name_json);
+    size_t cap = sizeof(head) + nl + sizeof(ver) + sizeof(idk) + 48 + xl + sizeof(sch) +
+                 e->esc_len + 2;
+    char *b = malloc(cap), *p = b;
+    if (!b)
+        return oom();
+    memcpy(p, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    memcpy(p, s->name_json, nl);
+    p += nl;
+    memcpy(p, ver, sizeof(ver) - 1);
+    p = put_int(p + sizeof(ver) - 1, v->version);
+    memcpy(p, idk, sizeof(idk) - 1);
+    p = put_int(p + sizeof(idk) - 1, e->id);
+    memcpy(p, extras, xl);
+    p += xl;
+    memcpy(p, sch, sizeof(sch) - 1);
+    p += sizeof(sch) - 1;
+    memcpy(p, esc, e->esc_len);
+    p += e->esc_len;
+    *p++ = '}';
+    *p = '\0';
+    out->data = b;
+    out->len = (size_t)(p - b);
+    return NULL;
 }
 
 /* ---- entries ---- */
@@ -325,8 +450,12 @@ static subject_ent *subject_get_or_add(reg_registry *r, const char *name)
     s->name = strdup(name);
     s->level = -1;
     s->mode = -1;
-    if (!s->name || reg_hmap_puts(r->subjects, name, s)) {
+    json_t *js = json_string(name); /* NULL for a name that is not UTF-8 */
+    s->name_json = js ? json_dumps(js, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(js);
+    if (!s->name || reg_hmap_put_ref(r->subjects, s->name, strlen(s->name), s)) {
         free(s->name);
+        free(s->name_json);
         free(s);
         return NULL;
     }
@@ -352,15 +481,12 @@ static version_ent *subject_put_version(subject_ent *s, int32_t version, schema_
         }
         memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
         s->n++;
-        s->v[i].body = NULL;
-        s->v[i].body_len = 0;
     }
     s->v[i].version = version;
     s->v[i].schema = e;
     s->v[i].deleted = deleted;
     e->n_rows++;
-    if (render_version(s->name, &s->v[i]))
-        return NULL;
+    s->gen++;
     return &s->v[i];
 }
 
@@ -368,9 +494,9 @@ static void subject_remove_version(subject_ent *s, version_ent *v)
 {
     size_t i = (size_t)(v - s->v);
     v->schema->n_rows--;
-    free(v->body);
     memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
     s->n--;
+    s->gen++;
 }
 
 static int32_t max_version(const subject_ent *s)
@@ -378,8 +504,8 @@ static int32_t max_version(const subject_ent *s)
     return s && s->n ? s->v[s->n - 1].version : 0;
 }
 
-/* Text key: type, text, refs, metadata, ruleSet, separated by bytes JSON never holds
- * unescaped. */
+/* Identity key: type, normalized form, refs, metadata, ruleSet, separated by bytes JSON
+ * never holds unescaped. Stored on disk; in memory only its SHA-256 (by_identity). */
 static char *make_key(const char *type, const char *form, const char *refs, const char *meta,
                       const char *rules)
 {
@@ -393,22 +519,63 @@ static char *make_key(const char *type, const char *form, const char *refs, cons
     return k;
 }
 
-static char *text_key_of(const schema_ent *e)
+static cg_err *identity_digest(const char *identity, unsigned char out[IDENT_LEN])
 {
-    return make_key(e->type, e->text, e->refs_json, e->metadata_json, e->ruleset_json);
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, identity, strlen(identity), out))
+        return cg_err_new(CG_EINVAL, "gnutls_hash_fast failed");
+    return NULL;
+}
+
+static schema_ent *by_identity(reg_registry *r, const unsigned char digest[IDENT_LEN])
+{
+    return reg_hmap_get(r->by_identity, digest, IDENT_LEN);
+}
+
+/* The entry with this identity (make_key() of the normalized form), or *out = NULL.
+ * Lock held. */
+static cg_err *find_identity(reg_registry *r, const char *identity, schema_ent **out)
+{
+    unsigned char d[IDENT_LEN];
+    cg_err *err = identity_digest(identity, d);
+    *out = err ? NULL : by_identity(r, d);
+    return err;
+}
+
+static uint64_t text_hash(const char *text)
+{
+    return reg_hash64(text, strlen(text), 0x7465787400ULL);
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* The entry registered with exactly this text, type, references, metadata and ruleSet
+ * (the same five an identity is made of, text instead of normalized form). Lock held. */
+static schema_ent *find_text(reg_registry *r, const char *type, const char *text,
+                             const char *refs, const char *meta, const char *rules)
+{
+    for (schema_ent *e = reg_hmap_getu64(r->by_text, text_hash(text)); e; e = e->text_next)
+        if (!strcmp(e->text, text) && !strcmp(e->type, type) && !strcmp(nz(e->refs_json), nz(refs)) &&
+            !strcmp(nz(e->metadata_json), nz(meta)) && !strcmp(nz(e->ruleset_json), nz(rules)))
+            return e;
+    return NULL;
 }
 
 static int index_schema(reg_registry *r, schema_ent *e)
 {
-    char *tk = text_key_of(e);
-    if (!tk)
-        return -1;
     int rc = reg_hmap_puti(r->by_id, e->id, e);
-    if (!rc && !reg_hmap_gets(r->by_identity, e->identity))
-        rc = reg_hmap_puts(r->by_identity, e->identity, e);
-    if (!rc && !reg_hmap_gets(r->by_text, tk))
-        rc = reg_hmap_puts(r->by_text, tk, e);
-    free(tk);
+    if (!rc && !by_identity(r, e->ident))
+        rc = reg_hmap_put_ref(r->by_identity, e->ident, IDENT_LEN, e);
+    if (!rc && !find_text(r, e->type, e->text, e->refs_json, e->metadata_json, e->ruleset_json)) {
+        uint64_t h = text_hash(e->text);
+        schema_ent *head = reg_hmap_getu64(r->by_text, h);
+        e->text_next = head;
+        rc = reg_hmap_putu64(r->by_text, h, e);
+        if (rc)
+            e->text_next = NULL;
+    }
     return rc;
 }
 
@@ -647,33 +814,12 @@ fail:
     return err;
 }
 
-/* The entry whose exact text matches the request, if any (no parse needed). */
+/* The entry whose exact text matches the request, if any (no parse needed). Other
+ * spellings of a schema are not indexed: a lookup remembers them in the lookup cache,
+ * and a registration of one parses it (as a new version would be). */
 static schema_ent *by_text(reg_registry *r, const schema_req *q)
 {
-    char *k = make_key(q->type, q->text, q->refs_json, q->metadata_json, q->ruleset_json);
-    if (!k)
-        return NULL;
-    schema_ent *e = reg_hmap_gets(r->by_text, k);
-    free(k);
-    return e;
-}
-
-/* Adds the request's text as another spelling of e, so that the next lookup or
- * registration of it skips parsing. Bounded, so that clients sending ever new spellings
- * cannot grow memory without limit. Caller holds write_mu (e stays valid: entries are
- * never freed). */
-static void remember_text(reg_registry *r, const schema_req *q, schema_ent *e)
-{
-    if (reg_hmap_count(r->by_text) >= 2 * reg_hmap_count(r->by_id) + 1024)
-        return;
-    char *k = make_key(q->type, q->text, q->refs_json, q->metadata_json, q->ruleset_json);
-    if (!k)
-        return;
-    pthread_rwlock_wrlock(&r->lock);
-    if (!reg_hmap_gets(r->by_text, k))
-        (void)reg_hmap_puts(r->by_text, k, e); /* out of memory: just not remembered */
-    pthread_rwlock_unlock(&r->lock);
-    free(k);
+    return find_text(r, q->type, q->text, q->refs_json, q->metadata_json, q->ruleset_json);
 }
 
 static version_ent *subject_version_of(subject_ent *s, int32_t id, int deleted)
@@ -816,11 +962,15 @@ static cg_err *load_schema(void *ctx, const reg_store_schema *row)
     e->id = row->id;
     e->type = strdup(row->type ? row->type : "AVRO");
     e->text = strdup(row->text ? row->text : "");
-    e->identity = strdup(row->identity ? row->identity : "");
     e->refs_json = dup_or_null(row->refs);
     e->metadata_json = dup_or_null(row->metadata);
     e->ruleset_json = dup_or_null(row->ruleset);
-    if (!e->type || !e->text || !e->identity || render_schema(e) || index_schema(r, e)) {
+    cg_err *err = identity_digest(row->identity ? row->identity : "", e->ident);
+    if (err) {
+        schema_ent_free(e);
+        return err;
+    }
+    if (!e->type || !e->text || render_schema(e) || index_schema(r, e)) {
         reg_hmap_del(r->by_id, &e->id, sizeof(e->id));
         schema_ent_free(e);
         return oom();
@@ -884,13 +1034,15 @@ cg_err *reg_registry_open(const char *db_path, reg_registry **out)
         return oom();
     pthread_mutex_init(&r->write_mu, NULL);
     pthread_rwlock_init(&r->lock, NULL);
+    pthread_mutex_init(&r->cache_mu, NULL);
     r->global_level = REG_COMPAT_BACKWARD;
     r->global_mode = MODE_READWRITE;
     r->subjects = reg_hmap_new();
     r->by_id = reg_hmap_new();
     r->by_identity = reg_hmap_new();
     r->by_text = reg_hmap_new();
-    if (!r->subjects || !r->by_id || !r->by_identity || !r->by_text) {
+    r->cache = calloc(LOOKUP_SLOTS, sizeof(*r->cache));
+    if (!r->subjects || !r->by_id || !r->by_identity || !r->by_text || !r->cache) {
         err = oom();
         goto done;
     }
@@ -916,9 +1068,8 @@ void reg_registry_free(reg_registry *r)
     if (r->subjects) {
         for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &v);) {
             subject_ent *s = v;
-            for (size_t i = 0; i < s->n; i++)
-                free(s->v[i].body);
             free(s->v);
+            free(s->name_json);
             free(s->name);
             free(s);
         }
@@ -932,6 +1083,11 @@ void reg_registry_free(reg_registry *r)
     reg_hmap_free(r->by_id);
     reg_hmap_free(r->by_identity);
     reg_hmap_free(r->by_text);
+    if (r->cache)
+        for (size_t i = 0; i < LOOKUP_SLOTS; i++)
+            free(r->cache[i].body);
+    free(r->cache);
+    pthread_mutex_destroy(&r->cache_mu);
     reg_store_close(r->store);
     pthread_rwlock_destroy(&r->lock);
     pthread_mutex_destroy(&r->write_mu);
@@ -1029,7 +1185,7 @@ cg_err *reg_version_get(reg_registry *r, const char *subject, const char *versio
         if (raw)
             err = reply_copy(v->schema->text, strlen(v->schema->text), out);
         else
-            err = reply_copy(v->body, v->body_len, out);
+            err = version_body(s, v, out);
     }
     pthread_rwlock_unlock(&r->lock);
     return err;
@@ -1241,8 +1397,11 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
     schema_ent *newe = *newp;
     if (newe && render_schema(newe))
         return oom();
+    cg_err *err = newe ? identity_digest(nz(newe->identity), newe->ident) : NULL;
+    if (err)
+        return err;
     /* Disk first, with only write_mu held: readers go on during the fsync. */
-    cg_err *err = reg_store_begin(r->store);
+    err = reg_store_begin(r->store);
     if (err)
         return err;
     if (newe) {
@@ -1265,6 +1424,10 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
      * even if indexing fails for lack of memory (memory would then lag disk until a
      * restart, which loses nothing). */
     *newp = NULL;
+    if (newe) {
+        free(newe->identity); /* on disk now; memory keys it by ident */
+        newe->identity = NULL;
+    }
     pthread_rwlock_wrlock(&r->lock);
     if (newe) {
         if (index_schema(r, newe))
@@ -1280,6 +1443,12 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
     pthread_rwlock_unlock(&r->lock);
     return err;
 }
+
+static cg_err *canon_route(reg_registry *r, const char *subject, const schema_req *q,
+                           const reg_schema *parsed, const char *identity, int import,
+                           int *handled, int32_t *id);
+static cg_err *canon_check_derived(reg_registry *r, const char *subject, const reg_schema *parsed,
+                                   int only_latest, json_t **msgs);
 
 cg_err *reg_register(reg_registry *r, const char *subject, const char *body, size_t len,
                      const reg_opts *o, reg_body *out)
@@ -1326,14 +1495,20 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     if (err)
         goto done;
     if (is_canon_subject(subject)) {
-        err = reg_canon_validate(parsed);
-        if (err)
+        /* An entity's subjects (docs/wire.md): a canonical schema is registered with the
+         * schemas derived from it, all or nothing; see canon_route(). */
+        int handled = 0;
+        err = canon_route(r, subject, &q, parsed, identity, mode == MODE_IMPORT, &handled, &id);
+        if (err || handled)
             goto done;
     }
-    e = reg_hmap_gets(r->by_identity, identity);
+    unsigned char digest[IDENT_LEN];
+    err = identity_digest(identity, digest);
+    if (err)
+        goto done;
+    e = by_identity(r, digest);
     have = e ? subject_version_of(s, e->id, 0) : NULL;
     if (have && (!q.id || q.id == e->id)) {
-        remember_text(r, &q, e);
         id = e->id;
         goto done;
     }
@@ -1342,7 +1517,7 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     if (mode == MODE_IMPORT) {
         if (q.id) {
             schema_ent *at = reg_hmap_geti(r->by_id, (int32_t)q.id);
-            if (at && strcmp(at->identity, identity)) {
+            if (at && memcmp(at->ident, digest, IDENT_LEN)) {
                 err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
                                  "Overwrite new schema with id %lld is not permitted: the id "
                                  "is already used by a different schema",
@@ -1434,11 +1609,99 @@ done:
     return reply_json(ans, out);
 }
 
+/* ---- the lookup cache (see the comment at the top) ---- */
+
+/* The options a lookup answer depends on. Add here any option reg_lookup() comes to
+ * read, or the cache would answer one option's request with another's answer. */
+static unsigned lookup_flags(const reg_opts *o)
+{
+    return (o->deleted ? 1u : 0u) | (o->normalize ? 2u : 0u);
+}
+
+static uint64_t lookup_hash(const char *subject, unsigned flags, const char *body, size_t len)
+{
+    uint64_t h = reg_hash64(subject, strlen(subject), 0x6c6f6f6b7570ULL + flags);
+    return reg_hash64(body ? body : "", len, h);
+}
+
+/* The remembered answer to this exact request, if it is still right: *out is filled
+ * and 1 returned. Lock held (reading is enough). */
+static int lookup_cached(reg_registry *r, uint64_t h, const char *subject, unsigned flags,
+                         const char *body, size_t len, reg_body *out, cg_err **err)
+{
+    subject_ent *s = NULL;
+    size_t vi = 0;
+    pthread_mutex_lock(&r->cache_mu);
+    const lookup_ent *c = &r->cache[h & (LOOKUP_SLOTS - 1)];
+    /* The bytes are compared, not just the hash: a collision cannot answer wrongly. */
+    if (c->body && c->hash == h && c->flags == flags && c->len == len && c->gen == r->gen &&
+        c->sgen == c->s->gen && c->vi < c->s->n && !memcmp(c->body, body, len) &&
+        !strcmp(c->s->name, subject)) {
+        s = c->s;
+        vi = c->vi;
+    }
+    pthread_mutex_unlock(&r->cache_mu);
+    if (!s)
+        return 0;
+    *err = version_body(s, &s->v[vi], out);
+    return 1;
+}
+
+/* Remembers that this request got version v of s. Lock held (reading is enough), the
+ * same hold in which v was found, so the generations stored match what v was found in.
+ * Out of memory: just not remembered. */
+static void lookup_remember(reg_registry *r, uint64_t h, unsigned flags, const char *body,
+                            size_t len, subject_ent *s, const version_ent *v)
+{
+    if (len > LOOKUP_MAX_BODY)
+        return;
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    if (len)
+        memcpy(copy, body, len);
+    pthread_mutex_lock(&r->cache_mu);
+    lookup_ent *c = &r->cache[h & (LOOKUP_SLOTS - 1)];
+    if (c->body) {
+        r->cache_bytes -= c->len;
+        free(c->body);
+        c->body = NULL;
+    }
+    if (r->cache_bytes + len > LOOKUP_BUDGET) {
+        /* Full of one-off requests: start afresh rather than track ages. */
+        for (size_t i = 0; i < LOOKUP_SLOTS; i++) {
+            free(r->cache[i].body);
+            r->cache[i].body = NULL;
+        }
+        r->cache_bytes = 0;
+    }
+    c->hash = h;
+    c->body = copy;
+    c->len = len;
+    c->s = s;
+    c->vi = (size_t)(v - s->v);
+    c->sgen = s->gen;
+    c->gen = r->gen;
+    c->flags = flags;
+    r->cache_bytes += len;
+    pthread_mutex_unlock(&r->cache_mu);
+}
+
 cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_t len,
                    const reg_opts *o, reg_body *out)
 {
+    /* Clients send the same bytes again and again: answer those before any parsing. */
+    unsigned flags = lookup_flags(o);
+    uint64_t h = lookup_hash(subject, flags, body, len);
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    int hit = lookup_cached(r, h, subject, flags, body, len, out, &err);
+    pthread_rwlock_unlock(&r->lock);
+    if (hit)
+        return err;
+
     schema_req q;
-    cg_err *err = parse_schema_req(body, len, &q);
+    err = parse_schema_req(body, len, &q);
     if (err)
         return err;
     reg_schema *parsed = NULL;
@@ -1455,7 +1718,9 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
     schema_ent *e = by_text(r, &q);
     version_ent *v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
     if (v) {
-        err = reply_copy(v->body, v->body_len, out);
+        err = version_body(s, v, out);
+        if (!err)
+            lookup_remember(r, h, flags, body, len, s, v);
         pthread_rwlock_unlock(&r->lock);
         schema_req_clear(&q);
         return err;
@@ -1473,21 +1738,17 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
         goto done;
     pthread_rwlock_rdlock(&r->lock);
     s = visible_subject(r, subject, o->deleted);
-    e = reg_hmap_gets(r->by_identity, identity);
+    err = find_identity(r, identity, &e);
     v = s && e ? subject_version_of(s, e->id, o->deleted) : NULL;
-    if (!s)
+    if (!err && !s)
         err = subject_not_found(subject);
-    else if (!v)
+    else if (!err && !v)
         err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
-    else
-        err = reply_copy(v->body, v->body_len, out);
+    else if (!err)
+        err = version_body(s, v, out);
+    if (!err)
+        lookup_remember(r, h, flags, body, len, s, v); /* this spelling will come again */
     pthread_rwlock_unlock(&r->lock);
-    if (!err) {
-        /* Remember this spelling: the client will send it again. */
-        pthread_mutex_lock(&r->write_mu);
-        remember_text(r, &q, e);
-        pthread_mutex_unlock(&r->write_mu);
-    }
 done:
     reg_schema_free(parsed);
     free(identity);
@@ -1516,13 +1777,14 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
     err = writable(r, s, subject);
     if (err)
         goto done;
-    if (!s || !s->n || (!o->permanent && !live_count(s))) {
+    if (!s || !s->n) {
         err = subject_not_found(subject);
         goto done;
     }
-    /* A numbered version is found even when soft-deleted, to answer 40406 for a second
-     * soft delete; "latest" means the latest live one for a soft delete. */
-    version_ent *v = find_version(s, vn, o->permanent || vn != -1);
+    /* As Confluent: a subject with only soft-deleted versions still exists here, so a
+     * second soft delete of a numbered version is 40406 even when it was the last one;
+     * "latest" is always the latest live version (40402 when there is none). */
+    version_ent *v = find_version(s, vn, vn != -1);
     if (!v) {
         err = cg_err_new(CG_EVERSION_NOT_FOUND, "Version %s not found.", version);
         goto done;
@@ -1531,6 +1793,11 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
     json_t *refs = referrers(r, s->name, number, !o->permanent);
     size_t nrefs = json_array_size(refs);
     json_decref(refs);
+    if (o->permanent && nrefs) {
+        /* Confluent checks references before the soft-delete state. */
+        err = reference_exists(subject, number);
+        goto done;
+    }
     if (!o->permanent) {
         if (v->deleted) {
             /* Confluent's text, missing space included: clients match on it. */
@@ -1571,10 +1838,6 @@ cg_err *reg_delete_version(reg_registry *r, const char *subject, const char *ver
                              "Subject '%s' Version %d was not deleted first before being "
                              "permanently deleted",
                              subject, (int)number);
-            goto done;
-        }
-        if (nrefs) {
-            err = reference_exists(subject, number);
             goto done;
         }
         err = reg_store_begin(r->store);
@@ -1676,39 +1939,50 @@ done:
     return err;
 }
 
-/* ---- config and mode ---- */
+/* ---- config and mode ----
+ *
+ * The compatibility level and the mode are one kind of setting: a global value and an
+ * optional value per subject (-1 when not set), persisted by reg_store, read by GET
+ * (40408 / 40409 when the subject has none, unless ?defaultToGlobal), set by PUT and
+ * removed by DELETE. One descriptor per setting holds what differs; the three operations
+ * are shared, so the two endpoints cannot drift apart. */
 
-static cg_err *level_body(const char *field, int level, reg_body *out)
+/* Writes one setting (NULL value: remove it). */
+typedef cg_err *(*setting_writer)(reg_store *, const char *, const char *);
+
+typedef struct setting_kind {
+    const char *what;           /* in the 40408 / 40409 message */
+    const char *get_field;      /* the answer's field for GET and DELETE */
+    const char *put_field;      /* the answer's field for PUT */
+    const char *body_fields[2]; /* PUT body fields, tried in order; NULL ends */
+    setting_writer store;
+    size_t subject_off, global_off; /* the int in subject_ent and in reg_registry */
+    int global_default;             /* the global value after DELETE */
+    int not_configured;             /* error code: the subject has no value */
+    int invalid;                    /* error code: PUT of an unknown value */
+    const char *invalid_msg;
+    int (*parse)(const char *name); /* -1 when unknown */
+    const char *(*name)(int value);
+    /* The value a subject has without its own (canon subjects' level), or -1. NULL: none. */
+    int (*subject_default)(const char *subject);
+    /* Checked under the write lock before a PUT changes anything. NULL: none. */
+    cg_err *(*put_check)(reg_registry *r, const char *subject, int value, const reg_opts *o);
+} setting_kind;
+
+static int *setting_slot(const setting_kind *k, reg_registry *r, subject_ent *s)
+{
+    return s ? (int *)(void *)((char *)s + k->subject_off)
+             : (int *)(void *)((char *)r + k->global_off);
+}
+
+static cg_err *setting_body(const char *field, const char *value, reg_body *out)
 {
     json_t *o = json_object();
-    json_object_set_new(o, field, json_string(reg_compat_level_name((reg_compat_level)level)));
+    json_object_set_new(o, field, json_string(value));
     return reply_json(o, out);
 }
 
-cg_err *reg_config_get(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
-{
-    cg_err *err = NULL;
-    pthread_rwlock_rdlock(&r->lock);
-    int level = r->global_level;
-    if (subject) {
-        subject_ent *s = reg_hmap_gets(r->subjects, subject);
-        if (s && s->level >= 0)
-            level = s->level;
-        else if (is_canon_subject(subject))
-            level = REG_COMPAT_FULL_TRANSITIVE;
-        else if (!o->default_to_global)
-            err = cg_err_new(CG_ESUBJECT_COMPAT_NOT_CONFIGURED,
-                             "Subject '%s' does not have subject-level compatibility configured",
-                             subject);
-    }
-    pthread_rwlock_unlock(&r->lock);
-    return err ? err : level_body("compatibilityLevel", level, out);
-}
-
-/* Writes one compatibility or mode setting (NULL value: remove it) in its own store
- * transaction. Write lock held. */
-typedef cg_err *(*setting_writer)(reg_store *, const char *, const char *);
-
+/* Stores one setting in its own store transaction. Write lock held. */
 static cg_err *store_setting(reg_registry *r, setting_writer set, const char *subject,
                              const char *value)
 {
@@ -1722,8 +1996,29 @@ static cg_err *store_setting(reg_registry *r, setting_writer set, const char *su
     return err;
 }
 
-cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, size_t len,
-                       reg_body *out)
+static cg_err *setting_get(reg_registry *r, const setting_kind *k, const char *subject,
+                           const reg_opts *o, reg_body *out)
+{
+    cg_err *err = NULL;
+    pthread_rwlock_rdlock(&r->lock);
+    int v = *setting_slot(k, r, NULL), d;
+    if (subject) {
+        subject_ent *s = reg_hmap_gets(r->subjects, subject);
+        if (s && *setting_slot(k, r, s) >= 0)
+            v = *setting_slot(k, r, s);
+        else if (k->subject_default && (d = k->subject_default(subject)) >= 0)
+            v = d;
+        else if (!o->default_to_global)
+            err = cg_err_new(k->not_configured,
+                             "Subject '%s' does not have subject-level %s configured", subject,
+                             k->what);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err ? err : setting_body(k->get_field, k->name(v), out);
+}
+
+static cg_err *setting_put(reg_registry *r, const setting_kind *k, const char *subject,
+                           const char *body, size_t len, const reg_opts *o, reg_body *out)
 {
     if (subject && !subject_valid(subject))
         return cg_err_new(CG_EINVALID_SUBJECT, "Invalid subject: a subject is non-empty UTF-8 "
@@ -1732,160 +2027,187 @@ cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, s
     cg_err *err = body_root(body, len, &root);
     if (err)
         return err;
-    const char *name = json_string_value(json_object_get(root, "compatibility"));
-    if (!name)
-        name = json_string_value(json_object_get(root, "compatibilityLevel"));
-    reg_compat_level level;
-    if (!name || reg_compat_level_parse(name, &level)) {
-        json_decref(root);
-        return cg_err_new(CG_EINVALID_COMPAT,
-                          "Invalid compatibility level. Valid values are none, backward, "
-                          "forward, full, backward_transitive, forward_transitive, and "
-                          "full_transitive");
-    }
+    const char *name = NULL;
+    for (size_t i = 0; !name && i < 2 && k->body_fields[i]; i++)
+        name = json_string_value(json_object_get(root, k->body_fields[i]));
+    int v = name ? k->parse(name) : -1;
     json_decref(root);
+    if (v < 0)
+        return cg_err_new(k->invalid, "%s", k->invalid_msg);
+    subject_ent *s = NULL;
     write_lock(r);
-    err = store_setting(r, reg_store_set_config, subject, reg_compat_level_name(level));
-    if (!err && subject) {
-        subject_ent *s = subject_get_or_add(r, subject);
-        if (!s)
-            err = oom();
-        else
-            s->level = (int)level;
-    } else if (!err) {
-        r->global_level = (int)level;
+    if (k->put_check) {
+        err = k->put_check(r, subject, v, o);
+        if (err)
+            goto done;
     }
-    write_unlock(r);
-    return err ? err : level_body("compatibility", (int)level, out);
-}
-
-cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
-{
-    cg_err *err = NULL;
-    int old;
-    write_lock(r);
-    subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
-    if (subject && (!s || s->level < 0)) {
-        /* Confluent answers "subject not found" here, not 40408. */
-        err = subject_not_found(subject);
-        goto done;
-    }
-    old = subject ? s->level : r->global_level;
-    err = store_setting(r, reg_store_set_config, subject, NULL);
+    err = store_setting(r, k->store, subject, k->name(v));
     if (err)
         goto done;
-    if (subject)
-        s->level = -1;
-    else
-        r->global_level = REG_COMPAT_BACKWARD;
-    err = level_body("compatibilityLevel", old, out);
+    if (subject && !(s = subject_get_or_add(r, subject))) {
+        err = oom();
+        goto done;
+    }
+    *setting_slot(k, r, s) = v;
+    err = setting_body(k->put_field, k->name(v), out);
 done:
     write_unlock(r);
     return err;
 }
 
-static cg_err *mode_body(int mode, reg_body *out)
+static cg_err *setting_delete(reg_registry *r, const setting_kind *k, const char *subject,
+                              reg_body *out)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "mode", json_string(mode_names[mode]));
-    return reply_json(o, out);
+    cg_err *err = NULL;
+    int *slot, old;
+    write_lock(r);
+    subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
+    if (subject && (!s || *setting_slot(k, r, s) < 0)) {
+        /* Confluent answers "subject not found" here, not 40408 / 40409. */
+        err = subject_not_found(subject);
+        goto done;
+    }
+    slot = setting_slot(k, r, s);
+    old = *slot;
+    err = store_setting(r, k->store, subject, NULL);
+    if (err)
+        goto done;
+    *slot = subject ? -1 : k->global_default;
+    err = setting_body(k->get_field, k->name(old), out);
+done:
+    write_unlock(r);
+    return err;
+}
+
+static int level_parse(const char *name)
+{
+    reg_compat_level l;
+    return reg_compat_level_parse(name, &l) ? -1 : (int)l;
+}
+
+static const char *level_name(int v)
+{
+    return reg_compat_level_name((reg_compat_level)v);
+}
+
+static int canon_default_level(const char *subject)
+{
+    return is_canon_subject(subject) ? REG_COMPAT_FULL_TRANSITIVE : -1;
+}
+
+static const char *mode_name(int v)
+{
+    return mode_names[v];
+}
+
+/* Importing into a non-empty registry or subject could collide with live ids: IMPORT
+ * needs ?force=true there, as Confluent. */
+static cg_err *import_check(reg_registry *r, const char *subject, int mode, const reg_opts *o)
+{
+    if (mode != MODE_IMPORT || o->force)
+        return NULL;
+    int busy = 0;
+    if (subject) {
+        subject_ent *s = reg_hmap_gets(r->subjects, subject);
+        busy = s && s->n && effective_mode(r, s) != MODE_IMPORT;
+    } else if (r->global_mode != MODE_IMPORT) {
+        void *val;
+        for (size_t pos = 0; !busy && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);)
+            busy = ((subject_ent *)val)->n > 0;
+    }
+    return busy ? cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                             "Cannot import since found existing subjects")
+                : NULL;
+}
+
+static const setting_kind compat_setting = {
+    .what = "compatibility",
+    .get_field = "compatibilityLevel",
+    .put_field = "compatibility",
+    .body_fields = {"compatibility", "compatibilityLevel"},
+    .store = reg_store_set_config,
+    .subject_off = offsetof(subject_ent, level),
+    .global_off = offsetof(reg_registry, global_level),
+    .global_default = REG_COMPAT_BACKWARD,
+    .not_configured = CG_ESUBJECT_COMPAT_NOT_CONFIGURED,
+    .invalid = CG_EINVALID_COMPAT,
+    .invalid_msg = "Invalid compatibility level. Valid values are none, backward, forward, full, "
+                   "backward_transitive, forward_transitive, and full_transitive",
+    .parse = level_parse,
+    .name = level_name,
+    .subject_default = canon_default_level,
+};
+
+static const setting_kind mode_setting = {
+    .what = "mode",
+    .get_field = "mode",
+    .put_field = "mode",
+    .body_fields = {"mode", NULL},
+    .store = reg_store_set_mode,
+    .subject_off = offsetof(subject_ent, mode),
+    .global_off = offsetof(reg_registry, global_mode),
+    .global_default = MODE_READWRITE,
+    .not_configured = CG_ESUBJECT_MODE_NOT_CONFIGURED,
+    .invalid = CG_EINVALID_MODE,
+    .invalid_msg = "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT.",
+    .parse = mode_parse,
+    .name = mode_name,
+    .put_check = import_check,
+};
+
+static const setting_kind *setting_of(reg_setting which)
+{
+    return which == REG_SETTING_MODE ? &mode_setting : &compat_setting;
+}
+
+cg_err *reg_setting_get(reg_registry *r, reg_setting which, const char *subject, const reg_opts *o,
+                        reg_body *out)
+{
+    return setting_get(r, setting_of(which), subject, o, out);
+}
+
+cg_err *reg_setting_put(reg_registry *r, reg_setting which, const char *subject, const char *body,
+                        size_t len, const reg_opts *o, reg_body *out)
+{
+    return setting_put(r, setting_of(which), subject, body, len, o, out);
+}
+
+cg_err *reg_setting_delete(reg_registry *r, reg_setting which, const char *subject, reg_body *out)
+{
+    return setting_delete(r, setting_of(which), subject, out);
+}
+
+cg_err *reg_config_get(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
+{
+    return setting_get(r, &compat_setting, subject, o, out);
+}
+
+cg_err *reg_config_put(reg_registry *r, const char *subject, const char *body, size_t len,
+                       reg_body *out)
+{
+    static const reg_opts no_opts;
+    return setting_put(r, &compat_setting, subject, body, len, &no_opts, out);
+}
+
+cg_err *reg_config_delete(reg_registry *r, const char *subject, reg_body *out)
+{
+    return setting_delete(r, &compat_setting, subject, out);
 }
 
 cg_err *reg_mode_get(reg_registry *r, const char *subject, const reg_opts *o, reg_body *out)
 {
-    cg_err *err = NULL;
-    pthread_rwlock_rdlock(&r->lock);
-    int mode = r->global_mode;
-    if (subject) {
-        subject_ent *s = reg_hmap_gets(r->subjects, subject);
-        if (s && s->mode >= 0)
-            mode = s->mode;
-        else if (!o->default_to_global)
-            err = cg_err_new(CG_ESUBJECT_MODE_NOT_CONFIGURED,
-                             "Subject '%s' does not have subject-level mode configured", subject);
-    }
-    pthread_rwlock_unlock(&r->lock);
-    return err ? err : mode_body(mode, out);
+    return setting_get(r, &mode_setting, subject, o, out);
 }
 
 cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, size_t len,
                      const reg_opts *o, reg_body *out)
 {
-    if (subject && !subject_valid(subject))
-        return cg_err_new(CG_EINVALID_SUBJECT, "Invalid subject: a subject is non-empty UTF-8 "
-                                               "without control characters");
-    json_t *root = NULL;
-    cg_err *err = body_root(body, len, &root);
-    if (err)
-        return err;
-    const char *name = json_string_value(json_object_get(root, "mode"));
-    int mode = name ? mode_parse(name) : -1;
-    json_decref(root);
-    if (mode < 0)
-        return cg_err_new(CG_EINVALID_MODE, "Invalid mode. Valid values are READWRITE, "
-                                            "READONLY, and IMPORT.");
-    write_lock(r);
-    if (mode == MODE_IMPORT && !o->force) {
-        /* Importing into a non-empty registry or subject could collide with live ids. */
-        if (subject) {
-            subject_ent *s = reg_hmap_gets(r->subjects, subject);
-            if (s && s->n && effective_mode(r, s) != MODE_IMPORT) {
-                err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
-                                 "Cannot import since found existing subjects");
-                goto done;
-            }
-        } else if (r->global_mode != MODE_IMPORT) {
-            void *val;
-            for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
-                if (((subject_ent *)val)->n) {
-                    err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
-                                     "Cannot import since found existing subjects");
-                    goto done;
-                }
-            }
-        }
-    }
-    err = store_setting(r, reg_store_set_mode, subject, mode_names[mode]);
-    if (err)
-        goto done;
-    if (subject) {
-        subject_ent *s = subject_get_or_add(r, subject);
-        if (!s) {
-            err = oom();
-            goto done;
-        }
-        s->mode = mode;
-    } else {
-        r->global_mode = mode;
-    }
-    err = mode_body(mode, out);
-done:
-    write_unlock(r);
-    return err;
+    return setting_put(r, &mode_setting, subject, body, len, o, out);
 }
 
 cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
 {
-    cg_err *err = NULL;
-    int old;
-    write_lock(r);
-    subject_ent *s = subject ? reg_hmap_gets(r->subjects, subject) : NULL;
-    if (subject && (!s || s->mode < 0)) {
-        err = subject_not_found(subject);
-        goto done;
-    }
-    old = subject ? s->mode : r->global_mode;
-    err = store_setting(r, reg_store_set_mode, subject, NULL);
-    if (err)
-        goto done;
-    if (subject)
-        s->mode = -1;
-    else
-        r->global_mode = MODE_READWRITE;
-    err = mode_body(old, out);
-done:
-    write_unlock(r);
-    return err;
+    return setting_delete(r, &mode_setting, subject, out);
 }
 
 /* ---- compatibility test ---- */
@@ -1931,7 +2253,10 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
             }
         }
     }
-    schema_ent *e = reg_hmap_gets(r->by_identity, identity);
+    schema_ent *e = NULL;
+    err = find_identity(r, identity, &e);
+    if (err)
+        goto done;
     if (!only && e && subject_version_of(s, e->id, 0)) {
         /* Registration would return the existing id without a check. */
         msgs = json_array();
@@ -1939,6 +2264,9 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
         err = check_compat(r, s, effective_level(r, s, subject), parsed, only, &msgs);
         if (err)
             goto done;
+        /* At canon.<e>.entity, registration also checks the derived schemas. */
+        if (!only && !json_array_size(msgs) && is_canon_subject(subject))
+            err = canon_check_derived(r, subject, parsed, 0, &msgs);
     }
 done:
     pthread_mutex_unlock(&r->write_mu);
@@ -1958,6 +2286,301 @@ done:
 }
 
 /* ---- canon entities ---- */
+
+/* A canonical change registers up to three versions (docs/wire.md): the canonical schema
+ * at canon.<e>.entity, the update and envelope schemas derived from it at their subjects
+ * (reg_canon_plan_make() in canon_derive.c decides what and where). Each is checked
+ * against its own subject's history under that subject's level, then all are written in
+ * one store transaction, so a refused or failed change leaves all three subjects as they
+ * were. Item i is plan subject i; 0 is the canonical schema. */
+typedef struct canon_item {
+    subject_ent *s;
+    const reg_schema *parsed;
+    reg_schema *own_parsed; /* the derived schemas' parse */
+    char *identity;         /* make_key() of the schema; owned */
+    schema_ent *e;          /* the entry this becomes a version of: existing, or newe */
+    schema_ent *newe;       /* a new entry, owned until persisted */
+    int32_t version;
+    int skip; /* already a live version of its subject: nothing to write */
+} canon_item;
+
+static void canon_items_clear(canon_item *it)
+{
+    for (size_t i = 0; i < 3; i++) {
+        schema_ent_free(it[i].newe);
+        reg_schema_free(it[i].own_parsed);
+        free(it[i].identity);
+    }
+    memset(it, 0, 3 * sizeof(*it));
+}
+
+/* Fills it[] for plan p: subjects, parses, identities, existing entries. Write lock held. */
+static cg_err *canon_items_make(reg_registry *r, const reg_canon_plan *p, const reg_schema *parsed,
+                                const char *identity, canon_item *it)
+{
+    cg_err *err = NULL;
+    memset(it, 0, 3 * sizeof(*it));
+    for (size_t i = 0; !err && i < 3; i++) {
+        it[i].s = reg_hmap_gets(r->subjects, p->subject[i]);
+        if (i == 0) {
+            it[i].parsed = parsed;
+            it[i].identity = strdup(identity);
+        } else {
+            err = reg_schema_parse(p->text[i], strlen(p->text[i]), NULL, 0, &it[i].own_parsed);
+            if (err)
+                break;
+            it[i].parsed = it[i].own_parsed;
+            it[i].identity =
+                make_key("AVRO", reg_schema_normalized(it[i].own_parsed), NULL, NULL, NULL);
+        }
+        if (!it[i].identity) {
+            err = oom();
+            break;
+        }
+        err = find_identity(r, it[i].identity, &it[i].e);
+        it[i].skip = it[i].e && subject_version_of(it[i].s, it[i].e->id, 0);
+        it[i].version = max_version(it[i].s) + 1;
+    }
+    return err;
+}
+
+/* Checks every item that is not already in its subject; the first incompatible one
+ * leaves its messages in *msgs (non-empty) and its index in *bad. only_latest: against
+ * each subject's latest live version only (the check endpoint's "latest"). */
+static cg_err *canon_items_check(reg_registry *r, const reg_canon_plan *p, canon_item *it,
+                                 size_t from, int only_latest, json_t **msgs, size_t *bad)
+{
+    for (size_t i = from; i < 3; i++) {
+        if (it[i].skip)
+            continue;
+        version_ent *only = only_latest && it[i].s ? find_version(it[i].s, -1, 0) : NULL;
+        if (only_latest && !only)
+            continue;
+        json_decref(*msgs);
+        *msgs = NULL;
+        cg_err *err = check_compat(r, it[i].s, effective_level(r, it[i].s, p->subject[i]),
+                                   it[i].parsed, only, msgs);
+        if (err)
+            return err;
+        if (json_array_size(*msgs)) {
+            *bad = i;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Writes the items in one transaction, then applies them to memory (as
+ * persist_and_apply() does for one). Write lock held. */
+static cg_err *canon_items_persist(reg_registry *r, const reg_canon_plan *p, canon_item *it)
+{
+    cg_err *err = NULL;
+    for (size_t i = 0; !err && i < 3; i++) {
+        schema_ent *n = it[i].newe;
+        if (n && render_schema(n))
+            err = oom();
+        if (!err && n)
+            err = identity_digest(n->identity, n->ident);
+    }
+    if (!err)
+        err = reg_store_begin(r->store);
+    if (err)
+        return err;
+    int32_t next = r->next_id;
+    for (size_t i = 0; !err && i < 3; i++) {
+        schema_ent *n = it[i].newe;
+        if (it[i].skip)
+            continue;
+        if (n) {
+            reg_store_schema row = {n->id,        n->type,          n->text,        n->identity,
+                                    n->refs_json, n->metadata_json, n->ruleset_json};
+            err = reg_store_put_schema(r->store, &row);
+            if (!err && next <= n->id) {
+                next = n->id + 1;
+                err = reg_store_bump_next_id(r->store, next);
+            }
+        }
+        if (!err)
+            err = reg_store_put_version(r->store, p->subject[i], it[i].version, it[i].e->id, 0);
+    }
+    if (!err)
+        err = reg_store_commit(r->store);
+    if (err) {
+        reg_store_rollback(r->store);
+        return err;
+    }
+    /* Durable; the registry owns the new entries from here (see persist_and_apply()). */
+    pthread_rwlock_wrlock(&r->lock);
+    for (size_t i = 0; i < 3; i++) {
+        schema_ent *n = it[i].newe;
+        it[i].newe = NULL;
+        if (it[i].skip || err)
+            continue;
+        if (n) {
+            free(n->identity); /* on disk now; memory keys it by ident */
+            n->identity = NULL;
+            if (index_schema(r, n))
+                err = oom();
+            else if (r->next_id <= n->id)
+                r->next_id = n->id + 1;
+        }
+        if (!err) {
+            subject_ent *s = subject_get_or_add(r, p->subject[i]);
+            if (!s || !subject_put_version(s, it[i].version, it[i].e, 0))
+                err = oom();
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return err;
+}
+
+static cg_err *canon_register(reg_registry *r, const reg_canon_plan *p, const schema_req *q,
+                              const reg_schema *parsed, const char *identity, int32_t *id)
+{
+    canon_item it[3];
+    json_t *msgs = NULL;
+    size_t bad = 0;
+    cg_err *err = canon_items_make(r, p, parsed, identity, it);
+    for (size_t i = 0; !err && i < 3; i++) {
+        err = writable(r, it[i].s, p->subject[i]);
+        if (!err && effective_mode(r, it[i].s) == MODE_IMPORT)
+            err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                             "Subject %s is in IMPORT mode: a canonical schema of entity '%s' "
+                             "cannot be registered with its derived schemas; in IMPORT mode "
+                             "register each of the entity's subjects as exported, with ids",
+                             p->subject[i], p->entity);
+    }
+    if (err)
+        goto done;
+    /* An explicit id or version applies to the canonical schema, with the usual rules. */
+    if (q->id && (!it[0].e || it[0].e->id != q->id)) {
+        err = cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                         "Subject %s is not in import mode; a schema id may not be given",
+                         p->subject[0]);
+        goto done;
+    }
+    if (q->version && !it[0].skip && q->version != it[0].version) {
+        err = cg_err_new(CG_EINVALID_SCHEMA, "Version is not one more than previous version");
+        goto done;
+    }
+    err = canon_items_check(r, p, it, 0, 0, &msgs, &bad);
+    if (err)
+        goto done;
+    if (json_array_size(msgs)) {
+        err = incompatible_error(p->subject[bad], msgs);
+        if (bad > 0)
+            err = cg_err_wrap(err,
+                              "The %s schema derived from this canonical schema (docs/wire.md) "
+                              "is incompatible with subject %s, so nothing was registered: ",
+                              p->role[bad], p->subject[bad]);
+        goto done;
+    }
+    int32_t next = r->next_id;
+    int writes = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (it[i].skip)
+            continue;
+        writes++;
+        if (it[i].e)
+            continue;
+        schema_ent *n = calloc(1, sizeof(*n));
+        if (!n) {
+            err = oom();
+            goto done;
+        }
+        it[i].newe = it[i].e = n;
+        n->id = next++;
+        n->type = strdup(i == 0 ? q->type : "AVRO");
+        n->text = strdup(i == 0 ? q->text : p->text[i]);
+        n->identity = it[i].identity;
+        it[i].identity = NULL;
+        if (i == 0) {
+            n->refs_json = dup_or_null(q->refs_json);
+            n->metadata_json = dup_or_null(q->metadata_json);
+            n->ruleset_json = dup_or_null(q->ruleset_json);
+        }
+        if (!n->type || !n->text) {
+            err = oom();
+            goto done;
+        }
+    }
+    if (writes)
+        err = canon_items_persist(r, p, it);
+    if (!err)
+        *id = it[0].e->id;
+done:
+    canon_items_clear(it);
+    json_decref(msgs);
+    return err;
+}
+
+/* Registration at one of an entity's subjects (docs/wire.md). Write lock held. Sets
+ * *handled when it registered (or refused) everything itself; else the caller goes on
+ * as for any subject (IMPORT mode). */
+static cg_err *canon_route(reg_registry *r, const char *subject, const schema_req *q,
+                           const reg_schema *parsed, const char *identity, int import,
+                           int *handled, int32_t *id)
+{
+    *handled = 0;
+    if (!import && reg_canon_subject_parse(subject, NULL, 0) != REG_CANON_SUBJECT_ENTITY) {
+        /* A serializer that auto-registers posts the schema it writes with: a derived
+         * schema the subject already has answers with its id, as on any subject. */
+        schema_ent *e = NULL;
+        cg_err *err = find_identity(r, identity, &e);
+        if (err)
+            return err;
+        if (e && subject_version_of(reg_hmap_gets(r->subjects, subject), e->id, 0) &&
+            (!q->id || q->id == e->id)) {
+            *handled = 1;
+            *id = e->id;
+            return NULL;
+        }
+    }
+    reg_canon_plan plan;
+    cg_err *err = reg_canon_plan_make(subject, parsed, import, &plan);
+    if (err)
+        return err;
+    if (plan.derived) {
+        *handled = 1;
+        err = canon_register(r, &plan, q, parsed, identity, id);
+    }
+    reg_canon_plan_clear(&plan);
+    return err;
+}
+
+/* The check endpoint's part of the above: for a canonical schema posted to
+ * canon.<e>.entity, checks the derived schemas against their subjects too (all versions
+ * per their levels, or each one's latest when only_latest), so that the endpoint and a
+ * registration give the same verdict. Appends to *msgs (left as is when compatible or
+ * when the schema is no valid canonical schema: registration would say why). */
+static cg_err *canon_check_derived(reg_registry *r, const char *subject, const reg_schema *parsed,
+                                   int only_latest, json_t **msgs)
+{
+    if (reg_canon_subject_parse(subject, NULL, 0) != REG_CANON_SUBJECT_ENTITY)
+        return NULL;
+    reg_canon_plan plan;
+    cg_err *err = reg_canon_plan_make(subject, parsed, 0, &plan);
+    if (err) {
+        cg_err_free(err);
+        return NULL;
+    }
+    canon_item it[3];
+    json_t *dm = NULL;
+    size_t bad = 0;
+    /* Item 0 (the canonical schema) was checked by the caller. */
+    err = canon_items_make(r, &plan, parsed, "", it);
+    if (!err)
+        err = canon_items_check(r, &plan, it, 1, only_latest, &dm, &bad);
+    if (!err && json_array_size(dm)) {
+        append_detail(dm, "{derivedSubject: '%s', derivedSchema: '%s'}", plan.subject[bad],
+                      plan.role[bad]);
+        json_array_extend(*msgs, dm);
+    }
+    json_decref(dm);
+    canon_items_clear(it);
+    reg_canon_plan_clear(&plan);
+    return err;
+}
 
 /* Entity description with versions; write lock held (parsing is lazy). NULL if the
  * subject has no live version or its latest does not hold the contract. */
@@ -1982,6 +2605,22 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
         if (!s->v[i].deleted)
             json_array_append_new(vs, json_integer(s->v[i].version));
     json_object_set_new(j, "versions", vs);
+    /* The derived subjects' latest versions (docs/wire.md), null while there is none. */
+    static const struct {
+        const char *key;
+        reg_canon_subject_kind kind;
+    } derived[] = {{"updates", REG_CANON_SUBJECT_UPDATES}, {"envelope", REG_CANON_SUBJECT_ENVELOPE}};
+    for (size_t k = 0; k < sizeof(derived) / sizeof(derived[0]); k++) {
+        char name[REG_CANON_SUBJECT_MAX];
+        subject_ent *ds = reg_canon_subject_name(derived[k].kind, entity, name, sizeof(name))
+                              ? NULL
+                              : reg_hmap_gets(r->subjects, name);
+        version_ent *dv = ds ? find_version(ds, -1, 0) : NULL;
+        json_t *o = dv ? json_pack("{s:s, s:i, s:i}", "subject", name, "id", (int)dv->schema->id,
+                                   "version", (int)dv->version)
+                       : json_null();
+        json_object_set_new(j, derived[k].key, o);
+    }
     return j;
 }
 
@@ -1994,7 +2633,8 @@ cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
     char entity[256];
     for (size_t pos = 0; names && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
         subject_ent *s = val;
-        if (s->n && reg_canon_subject_entity(s->name, entity, sizeof(entity)))
+        if (s->n && reg_canon_subject_parse(s->name, entity, sizeof(entity)) ==
+                        REG_CANON_SUBJECT_ENTITY)
             names[n++] = s->name;
     }
     if (!names) {
@@ -2016,16 +2656,13 @@ cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
 
 cg_err *reg_canon_entity(reg_registry *r, const char *entity, reg_body *out)
 {
-    size_t n = strlen(entity) + 16;
-    char *subject = malloc(n);
-    if (!subject)
-        return oom();
-    snprintf(subject, n, "canon.%s-value", entity);
+    char subject[REG_CANON_SUBJECT_MAX];
+    if (reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, entity, subject, sizeof(subject)))
+        return cg_err_new(CG_ESUBJECT_NOT_FOUND, "Canonical entity '%s' not found.", entity);
     pthread_mutex_lock(&r->write_mu);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     json_t *j = s ? entity_json(r, entity, s) : NULL;
     pthread_mutex_unlock(&r->write_mu);
-    free(subject);
     if (!j)
         return cg_err_new(CG_ESUBJECT_NOT_FOUND, "Canonical entity '%s' not found.", entity);
     return reply_json(j, out);

@@ -103,6 +103,14 @@ cg_err *reg_mode_get(reg_registry *r, const char *subject, const reg_opts *o, re
 cg_err *reg_mode_put(reg_registry *r, const char *subject, const char *body, size_t len,
                      const reg_opts *o, reg_body *out);
 cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out);
+/* The same six operations through one entry point per method (the HTTP routes use these):
+ * `which` picks the setting; ?force applies to the mode only. */
+typedef enum reg_setting { REG_SETTING_COMPAT, REG_SETTING_MODE } reg_setting;
+cg_err *reg_setting_get(reg_registry *r, reg_setting which, const char *subject, const reg_opts *o,
+                        reg_body *out);
+cg_err *reg_setting_put(reg_registry *r, reg_setting which, const char *subject, const char *body,
+                        size_t len, const reg_opts *o, reg_body *out);
+cg_err *reg_setting_delete(reg_registry *r, reg_setting which, const char *subject, reg_body *out);
 
 /* POST /compatibility/subjects/{s}/versions/{v} (version "latest" or a number) and
  * /compatibility/subjects/{s}/versions (version NULL: every version the level names).

@@ -35,6 +35,7 @@ const char *const reg_route_names[RT_COUNT] = {
     [RT_CONTEXTS] = "/contexts",
     [RT_CANON_ENTITIES] = "/canon/entities",
     [RT_CANON_ENTITY] = "/canon/entities/{entity}",
+    [RT_CANON_BINDINGS] = "/canon/bindings/{lang}",
 };
 
 static int seg_is(const reg_http_req *q, size_t i, const char *s)
@@ -128,6 +129,9 @@ int reg_route_match(const reg_http_req *q, int *route, unsigned *methods)
             *route = RT_CANON_ENTITY;
         if (*route != RT_UNKNOWN)
             *methods = RM_GET;
+    } else if (seg_is(q, 0, "canon") && seg_is(q, 1, "bindings") && n == 3) {
+        *route = RT_CANON_BINDINGS;
+        *methods = RM_GET;
     }
     return *route != RT_UNKNOWN;
 }
@@ -200,6 +204,183 @@ static cg_err *text_body(const char *text, reg_body *out)
     return NULL;
 }
 
+/* ---- pagination ---- */
+
+/* Renders j (consumed) as the answer body; out's old data is freed. */
+static cg_err *json_body(json_t *j, reg_body *out)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    free(out->data);
+    out->data = s;
+    out->len = strlen(s);
+    return NULL;
+}
+
+/* Confluent's ?offset=&limit= on list answers: skip offset entries, then keep at most
+ * limit (limit <= 0: no limit; a negative offset counts as 0). Applied to the rendered
+ * array, so the registry's list functions stay unaware of it. */
+static cg_err *page_body(reg_body *b, long long offset, long long limit)
+{
+    if (offset <= 0 && limit <= 0)
+        return NULL;
+    json_t *arr = json_loadb(b->data, b->len, 0, NULL);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    size_t n = json_array_size(arr);
+    size_t from = offset > 0 ? (size_t)offset : 0;
+    size_t to = limit > 0 && from + (size_t)limit < n ? from + (size_t)limit : n;
+    json_t *page = json_array();
+    for (size_t i = from; page && i < to; i++)
+        json_array_append(page, json_array_get(arr, i));
+    json_decref(arr);
+    return json_body(page, b);
+}
+
+/* ---- contexts ---- */
+
+/* Confluent qualifies a subject with a context as ":.ctx:name" (the default context is
+ * "."; ":.:name" is the plain name). Returns the length of the ":.ctx:" prefix when
+ * subject names a context other than the default, else 0. */
+static size_t context_prefix_len(const char *subject)
+{
+    if (strncmp(subject, ":.", 2) != 0)
+        return 0;
+    const char *end = strchr(subject + 2, ':');
+    if (!end || end == subject + 2)
+        return 0;
+    return (size_t)(end - subject) + 1;
+}
+
+/* Fetches a registry list (a JSON array) into a jansson array; NULL err on success. */
+static cg_err *list_json(cg_err *err, reg_body *b, json_t **out)
+{
+    *out = NULL;
+    if (!err) {
+        *out = json_loadb(b->data, b->len, 0, NULL);
+        if (!json_is_array(*out))
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    free(b->data);
+    *b = (reg_body){0};
+    return err;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* GET /contexts: this registry keeps no contexts of its own, but a client that
+ * registers Confluent-qualified subject names (":.ctx:name") sees their contexts
+ * listed after the default one, sorted by name, as Confluent lists the contexts it
+ * holds. */
+static cg_err *contexts_body(reg_registry *r, reg_body *out)
+{
+    reg_opts all = {.deleted = 1};
+    reg_body b = {0};
+    json_t *subjects = NULL, *v;
+    cg_err *err = list_json(reg_subjects(r, &all, &b), &b, &subjects);
+    if (err)
+        return err;
+    size_t n = 0, i;
+    char **ctx = calloc(json_array_size(subjects) + 1, sizeof *ctx);
+    json_t *arr = json_array();
+    if (!ctx || !arr)
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+    json_array_foreach(subjects, i, v)
+    {
+        const char *name = json_string_value(v);
+        size_t len = err || !name ? 0 : context_prefix_len(name);
+        if (len && !(ctx[n++] = strndup(name + 1, len - 2)))
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    json_decref(subjects);
+    if (!err) {
+        qsort(ctx, n, sizeof *ctx, cmp_cstr);
+        json_array_append_new(arr, json_string("."));
+        for (i = 0; i < n; i++)
+            if (ctx[i] && (!i || !ctx[i - 1] || strcmp(ctx[i], ctx[i - 1])))
+                json_array_append_new(arr, json_string(ctx[i]));
+    }
+    for (i = 0; ctx && i < n; i++)
+        free(ctx[i]);
+    free(ctx);
+    if (err) {
+        json_decref(arr);
+        return err;
+    }
+    return json_body(arr, out);
+}
+
+/* The subject of an element of /schemas/ids/{id}/subjects or .../versions. */
+static const char *usage_subject(json_t *e)
+{
+    return json_is_string(e) ? json_string_value(e)
+                             : json_string_value(json_object_get(e, "subject"));
+}
+
+/* ?subject= on /schemas/ids/{id}[/schema|/subjects|/versions]. In Confluent it names
+ * the context to look the id up in, not a filter: an unqualified subject (every
+ * subject of this registry is in the default context) changes nothing, even when it
+ * does not hold the id. A subject qualified with another context (":.ctx:name") finds
+ * the id only if that subject holds it (":.ctx:" alone: any subject of the context),
+ * else 40403; the lists then hold only that context's subjects, as Confluent lists a
+ * schema's subject-versions within one context. *filter_len gets the prefix length to
+ * keep in lists (0: no filtering). */
+static cg_err *check_subject_context(reg_registry *r, int64_t id, const reg_opts *o,
+                                     size_t *filter_len)
+{
+    *filter_len = 0;
+    size_t n = o->subject ? context_prefix_len(o->subject) : 0;
+    if (!n)
+        return NULL;
+    reg_opts all = {.deleted = 1};
+    reg_body b = {0};
+    json_t *uses = NULL;
+    cg_err *err = list_json(reg_schema_versions(r, id, &all, &b), &b, &uses);
+    if (err)
+        return err;
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(uses, i, e)
+    {
+        const char *name = usage_subject(e);
+        if (name && (o->subject[n] ? !strcmp(name, o->subject) : !strncmp(name, o->subject, n)))
+            found = 1;
+    }
+    json_decref(uses);
+    if (!found)
+        return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %lld not found", (long long)id);
+    *filter_len = n;
+    return NULL;
+}
+
+/* Keeps the elements of a usage list whose subject starts with prefix[0..n). */
+static cg_err *filter_usage(reg_body *b, const char *prefix, size_t n)
+{
+    json_t *arr = NULL;
+    cg_err *err = list_json(NULL, b, &arr);
+    if (err)
+        return err;
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const char *name = usage_subject(json_array_get(arr, i));
+        if (!name || strncmp(name, prefix, n))
+            json_array_remove(arr, i);
+    }
+    return json_body(arr, b);
+}
+
+static int is_paged(int route)
+{
+    return route == RT_SUBJECTS || route == RT_SCHEMAS || route == RT_CONTEXTS;
+}
+
 void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, reg_http_resp *resp)
 {
     reg_registry *r = ctx->reg;
@@ -209,10 +390,16 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
     int del = !strcmp(m, "DELETE");
     cg_err *err = NULL;
     int64_t id = 0;
+    size_t ctx_len = 0;
     char *const *s = q->seg;
 
     resp->status = 200;
     resp->kind = RB_JSON;
+    if (q->bad_paging && is_paged(route)) {
+        /* JAX-RS cannot convert the int parameter: Confluent answers 404. */
+        reg_http_error(resp, 404, "HTTP 404 Not Found");
+        return;
+    }
     switch (route) {
     case RT_ROOT:
         err = text_body("{}", &resp->body);
@@ -237,7 +424,7 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
         break;
     }
     case RT_CONTEXTS:
-        err = text_body("[\".\"]", &resp->body);
+        err = contexts_body(r, &resp->body);
         break;
     case RT_SUBJECTS:
         err = reg_subjects(r, o, &resp->body);
@@ -277,6 +464,8 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
     case RT_SCHEMA_ID_SUBJECTS:
     case RT_SCHEMA_ID_VERSIONS:
         err = parse_id(s[2], &id);
+        if (!err)
+            err = check_subject_context(r, id, o, &ctx_len);
         if (err)
             break;
         if (route == RT_SCHEMA_ID && !o->fetch_max_id) {
@@ -296,27 +485,22 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
             err = reg_schema_subjects(r, id, o, &resp->body);
         else
             err = reg_schema_versions(r, id, o, &resp->body);
+        if (!err && ctx_len && (route == RT_SCHEMA_ID_SUBJECTS || route == RT_SCHEMA_ID_VERSIONS))
+            err = filter_usage(&resp->body, o->subject, ctx_len);
         break;
     case RT_CONFIG:
-    case RT_CONFIG_SUBJECT: {
-        const char *subj = route == RT_CONFIG ? NULL : s[1];
-        if (get)
-            err = reg_config_get(r, subj, o, &resp->body);
-        else if (put)
-            err = reg_config_put(r, subj, q->body, q->body_len, &resp->body);
-        else if (del)
-            err = reg_config_delete(r, subj, &resp->body);
-        break;
-    }
+    case RT_CONFIG_SUBJECT:
     case RT_MODE:
     case RT_MODE_SUBJECT: {
-        const char *subj = route == RT_MODE ? NULL : s[1];
+        reg_setting which = route == RT_CONFIG || route == RT_CONFIG_SUBJECT ? REG_SETTING_COMPAT
+                                                                             : REG_SETTING_MODE;
+        const char *subj = route == RT_CONFIG || route == RT_MODE ? NULL : s[1];
         if (get)
-            err = reg_mode_get(r, subj, o, &resp->body);
+            err = reg_setting_get(r, which, subj, o, &resp->body);
         else if (put)
-            err = reg_mode_put(r, subj, q->body, q->body_len, o, &resp->body);
+            err = reg_setting_put(r, which, subj, q->body, q->body_len, o, &resp->body);
         else if (del)
-            err = reg_mode_delete(r, subj, &resp->body);
+            err = reg_setting_delete(r, which, subj, &resp->body);
         break;
     }
     case RT_COMPAT_VERSION:
@@ -331,10 +515,15 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
     case RT_CANON_ENTITY:
         err = reg_canon_entity(r, s[2], &resp->body);
         break;
+    case RT_CANON_BINDINGS:
+        reg_canon_bindings_route(ctx, q, resp); /* answers errors itself */
+        return;
     default:
         reg_http_error(resp, 404, "HTTP 404 Not Found");
         return;
     }
+    if (!err && is_paged(route))
+        err = page_body(&resp->body, q->offset, q->limit);
     if (err)
         reg_http_error_from(resp, err);
 }

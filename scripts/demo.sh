@@ -16,7 +16,7 @@ trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' E
 "$root/build/canon" serve --listen 127.0.0.1:0 --db "$work/canon.db" --quiet >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 100); do
-    url=$(grep -o 'http://[0-9.:]*' "$work/out" | head -1 || true)
+    url=$(grep -so 'http://[0-9.:]*' "$work/out" | head -1 || true)
     [ -n "$url" ] && break
     kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
     sleep 0.1
@@ -39,18 +39,24 @@ wrap() { # wrap an .avsc file as a registration body
 }
 
 head -n 20 "$work/out"
-say "Register the canonical schemas of schemas/ (subject canon.<entity>-value)"
+say "Register the canonical schemas of schemas/ (subject canon.<entity>.entity)"
 for f in schemas/*.avsc; do
     e=$(basename "$f" .avsc)
     wrap "$f" >"$work/$e.json"
-    show POST "/subjects/canon.$e-value/versions" "$work/$e.json"
+    show POST "/subjects/canon.$e.entity/versions" "$work/$e.json"
 done
+
+say "The registry derived the update schema and the canon topic's envelope (docs/wire.md)"
+show GET /subjects
+printf '$ GET /subjects/canon.person.updates-value/versions/latest/schema  (fields only)\n'
+curl -s "$url/subjects/canon.person.updates-value/versions/latest/schema" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["name"], [f["name"] for f in s["fields"]])'
 
 say "What the registry knows about the 'person' entity: key, writers per field, versions"
 show GET /canon/entities/person
 
-say "Canonical subjects default to FULL_TRANSITIVE"
-show GET "/config/canon.person-value?defaultToGlobal=true"
+say "An entity's subjects default to FULL_TRANSITIVE"
+show GET "/config/canon.person.entity?defaultToGlobal=true"
 
 say "Same schema with other whitespace and key order: same id, no new version"
 python3 - "$work/person.json" >"$work/person2.json" <<'PY'
@@ -58,7 +64,7 @@ import json, sys
 s = json.loads(json.load(open(sys.argv[1]))["schema"])
 print(json.dumps({"schema": json.dumps(s, sort_keys=True, indent=7)}))
 PY
-show POST /subjects/canon.person-value/versions "$work/person2.json"
+show POST /subjects/canon.person.entity/versions "$work/person2.json"
 
 say "An incompatible change is refused, naming the field and the rule"
 python3 - "$work/person.json" >"$work/bad.json" <<'PY'
@@ -67,12 +73,15 @@ s = json.loads(json.load(open(sys.argv[1]))["schema"])
 s["fields"].append({"name": "nickname", "type": "string"})  # required, no default
 print(json.dumps({"schema": json.dumps(s)}))
 PY
-show POST "/compatibility/subjects/canon.person-value/versions/latest?verbose=true" "$work/bad.json"
-show POST /subjects/canon.person-value/versions "$work/bad.json"
+show POST "/compatibility/subjects/canon.person.entity/versions/latest?verbose=true" "$work/bad.json"
+show POST /subjects/canon.person.entity/versions "$work/bad.json"
 
 say "A canonical schema without a universal identifier (canon.key) is refused"
 echo '{"schema": "{\"type\":\"record\",\"name\":\"Thing\",\"fields\":[{\"name\":\"id\",\"type\":\"string\"}]}"}' >"$work/nokey.json"
-show POST /subjects/canon.thing-value/versions "$work/nokey.json"
+show POST /subjects/canon.thing.entity/versions "$work/nokey.json"
+
+say "The derived subjects are written by the registry only"
+show POST /subjects/canon.person.updates-value/versions "$work/nokey.json"
 
 say "Any Confluent client works unchanged, e.g. the schema by id"
 show GET /schemas/ids/1

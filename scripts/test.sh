@@ -6,7 +6,9 @@
 #   3. ASan + UBSan build           unit tests again
 #   4. HTTP, client and crash tests (pytest) against the ASan+UBSan binary and the
 #      release binary, over real HTTP
-#   5. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
+#   5. generated bindings (tests/bindings): C, Python and Java against tests/vectors and
+#      the shared vectors, checked by Avro C, fastavro and Apache Avro Java
+#   6. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
 # Fails on the first failing stage; each runner prints its own summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,9 @@ stage "HTTP, client and crash tests (ASan + UBSan binary)"
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q tests/python
 stage "HTTP, client and crash tests (release binary)"
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/python
+
+stage "generated bindings: C, Python, Java vs Avro C, fastavro, Avro Java"
+CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
 
 if [ -f tests/clients/node/package.json ]; then
     stage "JavaScript client (@kafkajs/confluent-schema-registry)"

@@ -262,3 +262,75 @@ def test_delete_error_messages_match_confluent(api, subj):
     api.set_mode(other, "READONLY")
     body = assert_error(api.register(other, '"string"'), 422, 42205)
     assert body["message"] == f"Subject {other} is in read-only mode"
+
+
+def test_second_soft_delete_of_the_last_version_is_40406(api, subj):
+    """Confluent checks the version (soft-deleted: 40406) before the subject's live
+    versions: a second soft delete of the only version is 40406, not 40401."""
+    s = subj()
+    api.register_ok(s, V1)
+    assert api.delete(f"/subjects/{q(s)}/versions/1").json() == 1
+    assert_error(api.versions(s), 404, 40401)  # the subject is gone for readers
+    body = assert_error(api.delete(f"/subjects/{q(s)}/versions/1"), 404, 40406)
+    assert body["message"] == (f"Subject '{s}' Version 1 was soft deleted.Set permanent=true to "
+                               "delete permanently")
+    # a version that never existed in a subject with only deleted versions: 40402
+    assert_error(api.delete(f"/subjects/{q(s)}/versions/7"), 404, 40402)
+    # "latest" is the latest live version: there is none
+    assert_error(api.delete(f"/subjects/{q(s)}/versions/latest"), 404, 40402)
+    assert_error(api.delete(f"/subjects/{q(s)}/versions/latest", params={"permanent": "true"}),
+                 404, 40402)
+    # the permanent delete still works, then the subject is unknown
+    assert api.delete(f"/subjects/{q(s)}/versions/1", params={"permanent": "true"}).json() == 1
+    assert_error(api.delete(f"/subjects/{q(s)}/versions/1"), 404, 40401)
+    assert_error(api.delete(f"/subjects/{q(s)}/versions/1", params={"permanent": "true"}),
+                 404, 40401)
+
+
+def test_second_soft_delete_after_subject_delete_is_40406(api, subj):
+    s = subj()
+    api.register_ok(s, V1)
+    api.register_ok(s, V2)
+    assert api.delete(f"/subjects/{q(s)}").json() == [1, 2]
+    for v in (1, 2):
+        assert_error(api.delete(f"/subjects/{q(s)}/versions/{v}"), 404, 40406)
+    assert_error(api.delete(f"/subjects/{q(s)}"), 404, 40404)
+
+
+def test_permanent_delete_of_latest_names_the_latest_live_version(api, subj):
+    """"latest" never names a soft-deleted version: a permanent delete of "latest" while
+    the latest live version is not soft-deleted is 40407, even if a newer version was
+    soft-deleted."""
+    s = subj()
+    api.register_ok(s, V1)
+    api.register_ok(s, V2)
+    api.delete(f"/subjects/{q(s)}/versions/2")
+    body = assert_error(api.delete(f"/subjects/{q(s)}/versions/latest",
+                                   params={"permanent": "true"}), 404, 40407)
+    assert "Version 1 " in body["message"]
+    assert api.versions(s, params={"deleted": "true"}).json() == [1, 2]
+
+
+def test_subject_level_delete_codes(api, subj):
+    s = subj()
+    assert_error(api.delete(f"/subjects/{q(s)}"), 404, 40401)
+    assert_error(api.delete(f"/subjects/{q(s)}", params={"permanent": "true"}), 404, 40401)
+    api.register_ok(s, V1)
+    assert_error(api.delete(f"/subjects/{q(s)}", params={"permanent": "true"}), 404, 40405)
+    assert api.delete(f"/subjects/{q(s)}").json() == [1]
+    assert_error(api.delete(f"/subjects/{q(s)}"), 404, 40404)
+    assert api.delete(f"/subjects/{q(s)}", params={"permanent": "true"}).json() == [1]
+    assert_error(api.delete(f"/subjects/{q(s)}"), 404, 40401)
+    assert_error(api.delete(f"/subjects/{q(s)}", params={"permanent": "true"}), 404, 40401)
+
+
+def test_permanent_delete_of_a_referenced_live_version_is_42206(api, subj):
+    """Confluent checks references before the soft-delete state on a permanent delete."""
+    addr_s, person_s = subj("addr"), subj("person")
+    addr = record("Address", [field("street", "string")], namespace="com.ex9")
+    api.register_ok(addr_s, addr)
+    person = record("Person", [field("home", "com.ex9.Address")], namespace="com.ex9")
+    refs = [{"name": "com.ex9.Address", "subject": addr_s, "version": 1}]
+    api.register_ok(person_s, person, references=refs)
+    assert_error(api.delete(f"/subjects/{q(addr_s)}/versions/1", params={"permanent": "true"}),
+                 422, 42206)

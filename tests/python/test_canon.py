@@ -1,12 +1,13 @@
 """The canon contract on canonical subjects, and the /canon/entities endpoints.
 
-Reference: ../shared/DESIGN.md, "The canon contract": a subject canon.<entity>-value only
-accepts an Avro record whose record property "canon.key" names its universal-identifier
-field (a string, or a string with logicalType uuid), and whose optional field property
-"canon.writers" is a well-formed list of domains; anything else is a clear 422 (42201).
-Such subjects default to FULL_TRANSITIVE. GET /canon/entities and /canon/entities/{entity}
-list the entities with key field, writers per field and versions (issue 3, item 8;
-registry/canon_contract.h for the entity object).
+Reference: ../shared/DESIGN.md, "The canon contract", and docs/wire.md for the subjects: the
+canonical subject canon.<entity>.entity only accepts an Avro record whose record property
+"canon.key" names its universal-identifier field (a string, or a string with logicalType
+uuid), and whose optional field property "canon.writers" is a well-formed list of domains;
+anything else is a clear 422 (42201). An entity's subjects default to FULL_TRANSITIVE.
+GET /canon/entities and /canon/entities/{entity} list the entities with key field, writers
+per field and versions (issue 3, item 8; registry/canon_contract.h for the entity object).
+The derived subjects themselves are tested in test_canon_derived.py.
 """
 import copy
 import json
@@ -42,7 +43,7 @@ def with_field(schema, name, **changes):
 
 
 def canon_subject(entity):
-    return f"canon.{entity}-value"
+    return f"canon.{entity}.entity"
 
 
 def test_good_canonical_schema_accepted(api):
@@ -93,14 +94,23 @@ def test_contract_violations_refused(api, case):
     body = assert_error(api.register(s, BAD[case]()), 422, 42201)
     assert "canon" in body["message"], body["message"]
     assert_error(api.versions(s), 404, 40401)
+    # the same through the envelope subject (a schema with canon.key is taken there as a
+    # canonical schema; one without is refused as not canonical)
+    env = f"canon.bad_{case}-value"
+    body = assert_error(api.register(env, BAD[case]()), 422, 42201)
+    assert "canon" in body["message"], body["message"]
+    for sub in (s, env, f"canon.bad_{case}.updates-value"):
+        assert_error(api.versions(sub), 404, 40401)
 
 
 def test_contract_only_on_canonical_subjects(api):
     no_key = {k: v for k, v in person().items() if k != "canon.key"}
     api.register_ok("person-value", no_key)
-    # derived subjects such as the updates topic's are not canonical schemas
-    api.register_ok("canon.person.updates-value", no_key)
     api.register_ok("canon.person-key", '"string"')
+    api.register_ok("canon.person.entity-value", no_key)  # not an entity's subject
+    # the derived subjects are written by the registry only
+    assert_error(api.register("canon.person.updates-value", no_key), 422, 42201,
+                 message_contains="derived subject")
 
 
 def test_canonical_subject_defaults_to_full_transitive(api):
@@ -122,8 +132,14 @@ def test_canonical_subject_defaults_to_full_transitive(api):
     plain = "people-value"
     for v in (v1, v2, v3):
         api.register_ok(plain, v)
-    # an explicit subject level still wins
+    # an explicit subject level still wins, but only on its own subject: the envelope
+    # (which carries the canonical record) keeps FULL_TRANSITIVE and refuses v3 ...
     api.set_config(s, "BACKWARD")
+    body = assert_error(api.register(s, v3), 409, (409, 40901))
+    assert "canon.compat-value" in body["message"], body["message"]
+    # ... until its level is relaxed too; the update schema is unaffected by dropping an
+    # optional field
+    api.set_config("canon.compat-value", "BACKWARD")
     assert api.register(s, v3).status_code == 200
 
 
@@ -152,6 +168,11 @@ def test_canon_entities(api):
     assert e["subject"] == s
     assert e["versions"] == [1, 2]
     assert e["version"] == 2 and e["id"] == sid2
+    # the derived subjects and their latest versions (docs/wire.md)
+    for key, sub in (("updates", "canon.listed.updates-value"), ("envelope", "canon.listed-value")):
+        latest = api.get(f"/subjects/{q(sub)}/versions/latest").json()
+        assert e[key] == {"subject": sub, "id": latest["id"], "version": latest["version"]}, e
+        assert latest["version"] == 2
     writers = {f["name"]: f["writers"] for f in e["fields"]}
     assert writers == {"person_id": None, "given_name": ["hr", "crm"], "email": None,
                        "phone": ["crm"], "tier": ["support"]}

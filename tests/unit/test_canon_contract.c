@@ -142,40 +142,101 @@ static void test_recursive_canonical_schema_is_walked_once(void **state)
     reg_schema_free(s);
 }
 
-static void test_subject_names_give_the_entity(void **state)
+static void test_subject_names_give_the_entity_and_kind(void **state)
 {
     (void)state;
     char e[65];
-    assert_int_equal(reg_canon_subject_entity("canon.person-value", e, sizeof(e)), 1);
-    assert_string_equal(e, "person");
-    assert_int_equal(reg_canon_subject_entity("canon.bank_account2-value", e, sizeof(e)), 1);
-    assert_string_equal(e, "bank_account2");
+    static const struct {
+        const char *subject, *entity;
+        reg_canon_subject_kind kind;
+    } good[] = {
+        {"canon.person.entity", "person", REG_CANON_SUBJECT_ENTITY},
+        {"canon.person.updates-value", "person", REG_CANON_SUBJECT_UPDATES},
+        {"canon.person-value", "person", REG_CANON_SUBJECT_ENVELOPE},
+        {"canon.bank_account2.entity", "bank_account2", REG_CANON_SUBJECT_ENTITY},
+        {"canon.bank_account2-value", "bank_account2", REG_CANON_SUBJECT_ENVELOPE},
+        /* An entity may be called "updates" or "entity": the suffix decides. */
+        {"canon.updates-value", "updates", REG_CANON_SUBJECT_ENVELOPE},
+        {"canon.updates.updates-value", "updates", REG_CANON_SUBJECT_UPDATES},
+        {"canon.entity.entity", "entity", REG_CANON_SUBJECT_ENTITY},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        memset(e, 'x', sizeof(e));
+        if (reg_canon_subject_parse(good[i].subject, e, sizeof(e)) != good[i].kind)
+            fail_msg("'%s' not parsed as kind %d", good[i].subject, (int)good[i].kind);
+        assert_string_equal(e, good[i].entity);
+        assert_int_equal(reg_canon_subject_entity(good[i].subject, e, sizeof(e)), 1);
+        /* The name goes back to the subject. */
+        char name[128];
+        assert_int_equal(reg_canon_subject_name(good[i].kind, good[i].entity, name, sizeof(name)),
+                         0);
+        assert_string_equal(name, good[i].subject);
+    }
     static const char *const not_canonical[] = {
-        "canon.person.updates-value", /* derived */
+        "canon.person.updates-key",
         "canon.person-key",
+        "canon.person.envelope-value",
+        "canon.person.entity-value",
+        "canon.person.Entity",
+        "canon.person.entity.entity",
+        "canon..entity",
         "canon.-value",
+        "canon..updates-value",
         "person-value",
+        "person.entity",
         "canon.Person-value",
         "canon.2person-value",
         "canon.per-son-value",
+        "canon.per-son.entity",
         "canon.person-value-value",
         "xcanon.person-value",
         "canon.person",
         "",
         "canon.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-value", /* 65 */
+        "canon.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.entity",
     };
     for (size_t i = 0; i < sizeof(not_canonical) / sizeof(not_canonical[0]); i++) {
         if (reg_canon_subject_entity(not_canonical[i], e, sizeof(e)))
             fail_msg("'%s' taken as canonical", not_canonical[i]);
+        assert_int_equal(reg_canon_subject_parse(not_canonical[i], e, sizeof(e)),
+                         REG_CANON_SUBJECT_NONE);
     }
     assert_int_equal(reg_canon_subject_entity(NULL, e, sizeof(e)), 0);
     /* The entity must fit the caller's buffer, NUL included. */
     char small[6];
     assert_int_equal(reg_canon_subject_entity("canon.person-value", small, sizeof(small)), 0);
+    assert_int_equal(reg_canon_subject_parse("canon.person.entity", small, sizeof(small)),
+                     REG_CANON_SUBJECT_NONE);
     char exact[7];
     assert_int_equal(reg_canon_subject_entity("canon.person-value", exact, sizeof(exact)), 1);
     assert_string_equal(exact, "person");
     assert_int_equal(reg_canon_subject_entity("canon.person-value", NULL, 0), 1);
+    assert_int_equal(reg_canon_subject_parse("canon.person.entity", NULL, 0),
+                     REG_CANON_SUBJECT_ENTITY);
+    /* Names that do not fit, or of no entity, are refused. */
+    char name[20];
+    assert_int_equal(reg_canon_subject_name(REG_CANON_SUBJECT_UPDATES, "person", name, 20), -1);
+    assert_int_equal(reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, "per-son", name, 20), -1);
+    assert_int_equal(reg_canon_subject_name(REG_CANON_SUBJECT_NONE, "person", name, 20), -1);
+    assert_int_equal(reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, "person", name, 20), 0);
+    assert_string_equal(name, "canon.person.entity");
+}
+
+static void test_has_key_tells_canonical_from_envelope(void **state)
+{
+    (void)state;
+    reg_schema *s = parse_text("{\"type\": \"record\", \"name\": \"P\", \"canon.key\": \"x\", "
+                               "\"fields\": [{\"name\": \"id\", \"type\": \"string\"}]}");
+    assert_int_equal(reg_canon_has_key(s), 1); /* even though the contract does not hold */
+    reg_schema_free(s);
+    s = parse_text("{\"type\": \"record\", \"name\": \"PEnvelope\", "
+                   "\"fields\": [{\"name\": \"key\", \"type\": \"string\"}]}");
+    assert_int_equal(reg_canon_has_key(s), 0);
+    reg_schema_free(s);
+    s = parse_text("\"string\"");
+    assert_int_equal(reg_canon_has_key(s), 0);
+    reg_schema_free(s);
+    assert_int_equal(reg_canon_has_key(NULL), 0);
 }
 
 static void test_entity_json_describes_key_fields_and_writers(void **state)
@@ -240,7 +301,8 @@ int main(void)
         cmocka_unit_test(test_canon_key_must_name_a_string_field),
         cmocka_unit_test(test_canon_writers_is_a_nonempty_list_of_distinct_domains),
         cmocka_unit_test(test_recursive_canonical_schema_is_walked_once),
-        cmocka_unit_test(test_subject_names_give_the_entity),
+        cmocka_unit_test(test_subject_names_give_the_entity_and_kind),
+        cmocka_unit_test(test_has_key_tells_canonical_from_envelope),
         cmocka_unit_test(test_entity_json_describes_key_fields_and_writers),
         cmocka_unit_test(test_example_files_differing_in_layout_have_one_identity),
     };

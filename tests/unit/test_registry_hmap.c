@@ -93,11 +93,70 @@ static void test_random_puts_and_deletes_match_a_model(void **state)
     reg_hmap_free(m);
 }
 
+/* Keys longer than a slot holds: copied ones must not depend on the caller's buffer,
+ * borrowed ones are the caller's memory; both survive growth and backward shifts. */
+static void test_long_keys_copied_and_borrowed(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    static char borrowed[N][40];
+    static int values[N];
+    reg_hmap *m = reg_hmap_new();
+    assert_non_null(m);
+    for (int i = 0; i < N; i++) {
+        snprintf(borrowed[i], sizeof(borrowed[i]), "a-rather-long-subject-name-%d", i);
+        if (i % 2) {
+            char tmp[40];
+            memcpy(tmp, borrowed[i], sizeof(tmp));
+            assert_int_equal(reg_hmap_puts(m, tmp, &values[i]), 0);
+            memset(tmp, 'x', sizeof(tmp)); /* the map kept its own copy */
+        } else {
+            assert_int_equal(reg_hmap_put_ref(m, borrowed[i], strlen(borrowed[i]), &values[i]), 0);
+        }
+    }
+    for (int i = 0; i < N; i += 3)
+        assert_ptr_equal(reg_hmap_del(m, borrowed[i], strlen(borrowed[i])), &values[i]);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(reg_hmap_gets(m, borrowed[i]), i % 3 ? &values[i] : NULL);
+    /* 64-bit keys live in the slot */
+    assert_int_equal(reg_hmap_putu64(m, 0x0123456789abcdefULL, &values[1]), 0);
+    assert_ptr_equal(reg_hmap_getu64(m, 0x0123456789abcdefULL), &values[1]);
+    assert_null(reg_hmap_getu64(m, 0x0123456789abcdeeULL));
+    reg_hmap_free(m);
+}
+
+/* reg_hash64 keys the lookup cache and the text index: it must depend on every byte,
+ * on the length and on the seed, and not on where the bytes sit in memory. */
+static void test_hash64_depends_on_every_byte(void **state)
+{
+    (void)state;
+    unsigned char buf[130], copy[131];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    for (size_t len = 0; len <= 129; len++) {
+        uint64_t h = reg_hash64(buf, len, 0);
+        memcpy(copy + 1, buf, len); /* unaligned */
+        assert_true(h == reg_hash64(copy + 1, len, 0));
+        assert_true(h != reg_hash64(buf, len, 1));
+        if (len < 129)
+            assert_true(h != reg_hash64(buf, len + 1, 0));
+        for (size_t i = 0; i < len; i++) {
+            for (int bit = 0; bit < 8; bit += 3) {
+                buf[i] ^= (unsigned char)(1u << bit);
+                assert_true(h != reg_hash64(buf, len, 0));
+                buf[i] ^= (unsigned char)(1u << bit);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace_and_string_and_int_keys),
         cmocka_unit_test(test_random_puts_and_deletes_match_a_model),
+        cmocka_unit_test(test_long_keys_copied_and_borrowed),
+        cmocka_unit_test(test_hash64_depends_on_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

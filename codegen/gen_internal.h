@@ -1,0 +1,15 @@
+/* gen_internal.h - what the files of codegen/ share beyond the public gen.h.
+ * Not for other modules. */
+#ifndef GEN_INTERNAL_H
+#define GEN_INTERNAL_H
+
+#include "gen.h"
+
+/* 1 when an append to f failed for lack of memory (the set is then incomplete). */
+int gen_files_failed(const gen_files *f);
+
+/* 1 when path is one a file set may hold: relative, non-empty, no empty, "." or ".."
+ * component, so writing it under a directory cannot escape that directory. */
+int gen_files_path_ok(const char *path);
+
+#endif

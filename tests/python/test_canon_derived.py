@@ -1,0 +1,431 @@
+"""An entity's three subjects over HTTP (docs/wire.md, "Subjects and topics of one entity").
+
+Registering a canonical schema at canon.<entity>.entity (or, as a convenience, at
+canon.<entity>-value) also registers the update schema at canon.<entity>.updates-value and
+the envelope schema at canon.<entity>-value, in one transaction: a change that any of the
+three subjects refuses leaves all three unchanged. The derived subjects refuse direct
+writes except in IMPORT mode.
+
+The expected derived schemas are computed here from docs/wire.md by a small independent
+implementation (derive_update / derive_envelope below) and compared as JSON values; the
+exact bytes are checked by tests/unit/test_canon_derive.c.
+"""
+import copy
+import json
+import os
+
+import pytest
+
+from helpers import assert_error, field, q, record
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+def read_schema(name):
+    with open(os.path.join(ROOT, "schemas", name)) as f:
+        return f.read()
+
+
+# ---- docs/wire.md, written again in Python ------------------------------------------------
+
+def _fullname(name, namespace):
+    if "." in name or not namespace:
+        return name
+    return f"{namespace}.{name}"
+
+
+class _Writer:
+    """Writes canonical types the way the registry does: a named type in full (full name
+    as "name", no "namespace") where it first appears, by full name after."""
+
+    def __init__(self, canonical):
+        self.seen = set()
+        self.defs = {}
+        self._collect(canonical, canonical.get("namespace"))
+
+    def _collect(self, t, ns):
+        if isinstance(t, list):
+            for b in t:
+                self._collect(b, ns)
+        elif isinstance(t, dict):
+            kind = t["type"]
+            if kind in ("record", "error", "enum", "fixed"):
+                full = _fullname(t["name"], t.get("namespace", ns))
+                self.defs[full] = t
+                inner = full.rpartition(".")[0] or None
+                for f in t.get("fields", []):
+                    self._collect(f["type"], inner)
+            elif kind == "array":
+                self._collect(t["items"], ns)
+            elif kind == "map":
+                self._collect(t["values"], ns)
+
+    def type(self, t, ns):
+        if isinstance(t, str):
+            if t in PRIMITIVES:
+                return t
+            return self.type(self.defs[_fullname(t, ns)], ns)
+        if isinstance(t, list):
+            return [self.type(b, ns) for b in t]
+        kind = t["type"]
+        if kind in ("record", "error", "enum", "fixed"):
+            full = _fullname(t["name"], t.get("namespace", ns))
+            if full in self.seen:
+                return full
+            self.seen.add(full)
+            out = {"name": full, "type": kind}
+            for k, v in t.items():
+                if k in ("name", "type", "namespace", "fields"):
+                    continue
+                out[k] = v
+            if "fields" in t:
+                inner = full.rpartition(".")[0] or None
+                out["fields"] = [self.field(f, inner) for f in t["fields"]]
+            return out
+        if kind == "array":
+            return {"type": "array", "items": self.type(t["items"], ns)}
+        if kind == "map":
+            return {"type": "map", "values": self.type(t["values"], ns)}
+        if kind in PRIMITIVES and set(t) == {"type"}:
+            return kind
+        return dict(t)
+
+    def field(self, f, ns):
+        out = dict(f)
+        out["type"] = self.type(f["type"], ns)
+        return out
+
+
+def _optional(w, t, ns):
+    if isinstance(t, list):
+        return ["null"] + [w.type(b, ns) for b in t if b != "null"]
+    return ["null", w.type(t, ns)]
+
+
+def _named(kind, name, namespace, **rest):
+    out = {"type": kind, "name": name}
+    if namespace:
+        out["namespace"] = namespace
+    out.update(rest)
+    return out
+
+
+TS = {"type": "long", "logicalType": "timestamp-millis"}
+
+
+def derive_update(canonical):
+    ns, name = canonical.get("namespace"), canonical["name"]
+    key = canonical["canon.key"]
+    w = _Writer(canonical)
+    kf = next(f for f in canonical["fields"] if f["name"] == key)
+    kout = {"name": key, "type": w.type(kf["type"], ns)}
+    kout.update({k: kf[k] for k in ("aliases", "doc") if k in kf})
+    values = []
+    for f in canonical["fields"]:
+        if f["name"] == key:
+            continue
+        v = {"name": f["name"], "type": _optional(w, f["type"], ns), "default": None}
+        v.update({k: f[k] for k in ("aliases", "doc", "canon.writers") if k in f})
+        values.append(v)
+    return _named("record", name + "Update", ns, fields=[
+        kout,
+        {"name": "source", "type": "string"},
+        {"name": "event_time", "type": TS},
+        {"name": "seq", "type": "long", "default": 0},
+        {"name": "op", "type": _named("enum", "UpdateOp", "canongate",
+                                      symbols=["UPSERT", "DELETE"]), "default": "UPSERT"},
+        {"name": "provided", "type": {"type": "array", "items": "string"}, "default": []},
+        {"name": "values", "type": _named("record", name + "Values", ns, fields=values)},
+    ])
+
+
+def derive_envelope(canonical):
+    ns, name = canonical.get("namespace"), canonical["name"]
+    key = canonical["canon.key"]
+    w = _Writer(canonical)
+    kf = next(f for f in canonical["fields"] if f["name"] == key)
+    fv = _named("record", "FieldVersion", "canongate", fields=[
+        {"name": "source", "type": "string"}, {"name": "event_time", "type": TS},
+        {"name": "seq", "type": "long"}])
+    cause = _named("record", "Cause", "canongate", fields=[
+        {"name": "topic", "type": "string"}, {"name": "partition", "type": "int"},
+        {"name": "offset", "type": "long"}])
+    return _named("record", name + "Envelope", ns, fields=[
+        {"name": "key", "type": w.type(kf["type"], ns)},
+        {"name": "version", "type": "long"},
+        {"name": "op", "type": _named("enum", "ChangeOp", "canongate",
+                                      symbols=["CREATE", "UPDATE", "DELETE"])},
+        {"name": "before", "type": ["null", w.type(canonical, ns)], "default": None},
+        {"name": "after", "type": ["null", _fullname(name, ns)], "default": None},
+        {"name": "changed", "type": {"type": "array", "items": "string"}, "default": []},
+        {"name": "provenance", "type": {"type": "map", "values": fv}, "default": {}},
+        {"name": "deleted", "type": ["null", "canongate.FieldVersion"], "default": None},
+        {"name": "cause", "type": cause},
+    ])
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def subjects_of(entity):
+    return (f"canon.{entity}.entity", f"canon.{entity}.updates-value", f"canon.{entity}-value")
+
+
+def versions(api, subject):
+    r = api.versions(subject)
+    if r.status_code == 404:
+        return []
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def latest(api, subject):
+    r = api.get(f"/subjects/{q(subject)}/versions/latest")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def state(api, entity):
+    """Everything a refused change must leave as it was."""
+    out = {}
+    for s in subjects_of(entity):
+        vs = versions(api, s)
+        out[s] = (vs, [api.get(f"/subjects/{q(s)}/versions/{v}").json() for v in vs])
+    return out
+
+
+def small(entity_record="Item", namespace="t.derived", extra=()):
+    return record(entity_record, [
+        field("id", "string"),
+        field("name", ["null", "string"], default=None, **{"canon.writers": ["crm"]}),
+        *extra,
+    ], namespace=namespace, **{"canon.key": "id"})
+
+
+# ---- tests --------------------------------------------------------------------------------
+
+def test_registering_person_creates_three_subjects(api):
+    text = read_schema("person.avsc")
+    canonical = json.loads(text)
+    entity, upd_s, env_s = subjects_of("dperson")
+    sid = api.register_ok(entity, text)
+
+    for s in (entity, upd_s, env_s):
+        assert versions(api, s) == [1], s
+    e = latest(api, entity)
+    assert e["id"] == sid and json.loads(e["schema"]) == canonical
+
+    u = latest(api, upd_s)
+    assert json.loads(u["schema"]) == derive_update(canonical)
+    v = latest(api, env_s)
+    assert json.loads(v["schema"]) == derive_envelope(canonical)
+    assert len({sid, u["id"], v["id"]}) == 3
+    # the ids serve the same texts
+    for x in (u, v):
+        assert api.get(f"/schemas/ids/{x['id']}").json()["schema"] == x["schema"]
+
+    # registering the same canonical schema again changes nothing
+    assert api.register_ok(entity, text) == sid
+    assert api.register_ok(entity, json.dumps(canonical, indent=1)) == sid
+    for s in (entity, upd_s, env_s):
+        assert versions(api, s) == [1], s
+
+    # all three default to FULL_TRANSITIVE
+    for s in (entity, upd_s, env_s):
+        r = api.get(f"/config/{q(s)}", params={"defaultToGlobal": "true"})
+        assert r.json()["compatibilityLevel"] == "FULL_TRANSITIVE", s
+
+
+def test_account_and_evolution(api):
+    text = read_schema("account.avsc")
+    v1 = json.loads(text)
+    entity, upd_s, env_s = subjects_of("daccount")
+    api.register_ok(entity, text)
+    v2 = copy.deepcopy(v1)
+    v2["fields"].append(field("vat_id", ["null", "string"], default=None,
+                              **{"canon.writers": ["billing"]}))
+    api.register_ok(entity, v2)
+    for s in (entity, upd_s, env_s):
+        assert versions(api, s) == [1, 2], s
+    assert json.loads(latest(api, upd_s)["schema"]) == derive_update(v2)
+    assert json.loads(latest(api, env_s)["schema"]) == derive_envelope(v2)
+    assert json.loads(api.get(f"/subjects/{q(upd_s)}/versions/1").json()["schema"]) == \
+        derive_update(v1)
+
+    # a change that leaves the update schema as it is (canonical field defaults are not
+    # in it: every values field defaults to null) adds a version to the entity and
+    # envelope subjects only
+    v3 = copy.deepcopy(v2)
+    status = next(f for f in v3["fields"] if f["name"] == "status")
+    status["default"] = "OPEN"
+    assert derive_update(v3) == derive_update(v2)
+    api.register_ok(entity, v3)
+    assert versions(api, entity) == [1, 2, 3]
+    assert versions(api, env_s) == [1, 2, 3]
+    assert versions(api, upd_s) == [1, 2]
+
+
+def test_incompatible_canonical_change_leaves_all_three_unchanged(api):
+    ent = "dincompat"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1 = small()
+    api.register_ok(entity, v1)
+    before = state(api, ent)
+    ids_before = api.get("/schemas", params={"deleted": "true"}).json()
+
+    # incompatible for the canonical subject itself
+    bad = copy.deepcopy(v1)
+    bad["fields"][1]["type"] = ["null", "int"]
+    body = assert_error(api.register(entity, bad), 409)
+    assert entity in body["message"]
+    assert state(api, ent) == before
+
+    # accepted by the canonical subject (level NONE) but not by the envelope subject,
+    # which carries the canonical record: refused, nothing written anywhere
+    api.set_config(entity, "NONE")
+    body = assert_error(api.register(entity, bad), 409)
+    assert env_s in body["message"] or upd_s in body["message"], body["message"]
+    assert "derived" in body["message"]
+    assert state(api, ent) == before
+
+    # the check endpoint gives the same verdict as registration
+    r = api.post(f"/compatibility/subjects/{q(entity)}/versions", {"schema": json.dumps(bad)},
+                 params={"verbose": "true"})
+    assert r.status_code == 200 and r.json()["is_compatible"] is False, r.text
+
+    # a new field without a default: fine for the update schema (every values field is
+    # optional), not for the envelope (a reader of the new envelope needs the field)
+    no_default = small(extra=[field("age", "int")])
+    body = assert_error(api.register(entity, no_default), 409)
+    assert env_s in body["message"], body["message"]
+    assert state(api, ent) == before
+    assert api.get("/schemas", params={"deleted": "true"}).json() == ids_before
+
+    # with the envelope's level relaxed too, it goes through, all three together
+    api.set_config(env_s, "NONE")
+    api.register_ok(entity, no_default)
+    for s in subjects_of(ent):
+        assert versions(api, s) == [1, 2], s
+
+
+def test_derived_subjects_refuse_direct_writes(api):
+    ent = "ddirect"
+    entity, upd_s, env_s = subjects_of(ent)
+    api.register_ok(entity, small())
+    upd = latest(api, upd_s)
+    env = latest(api, env_s)
+    before = state(api, ent)
+
+    other = record("Other", [field("x", "string")], namespace="t")
+    assert_error(api.register(upd_s, other), 422, 42201, message_contains="derived subject")
+    # a schema without canon.key at the envelope subject: what is missing is said
+    body = assert_error(api.register(env_s, other), 422, 42201)
+    assert "canon.key" in body["message"], body["message"]
+    # a changed envelope or update schema is refused too
+    env2 = json.loads(env["schema"])
+    env2["fields"].append(field("extra", ["null", "string"], default=None))
+    assert_error(api.register(env_s, env2), 422, 42201)
+    upd2 = json.loads(upd["schema"])
+    upd2["doc"] = "changed"
+    upd2["fields"].append(field("extra", ["null", "string"], default=None))
+    assert_error(api.register(upd_s, upd2), 422, 42201)
+    assert state(api, ent) == before
+
+    # posting what the subject already has (as a serializer that auto-registers does)
+    # answers with its id, as on any subject, and writes nothing
+    assert api.register_ok(upd_s, upd["schema"]) == upd["id"]
+    assert api.register_ok(env_s, json.dumps(json.loads(env["schema"]), indent=2)) == env["id"]
+    assert state(api, ent) == before
+
+
+def test_import_mode_takes_each_subject_as_posted(fresh):
+    api = fresh
+    ent = "dimport"
+    entity, upd_s, env_s = subjects_of(ent)
+    canonical = small()
+    upd = derive_update(canonical)
+    env = derive_envelope(canonical)
+    assert api.set_mode(None, "IMPORT").status_code == 200
+    assert api.register_ok(entity, canonical, id=100, version=1) == 100
+    assert api.register_ok(upd_s, upd, id=101, version=1) == 101
+    assert api.register_ok(env_s, env, id=102, version=1) == 102
+    # nothing is derived in IMPORT mode
+    assert versions(api, upd_s) == [1] and versions(api, env_s) == [1]
+    # the canonical subject still checks the contract
+    no_key = {k: v for k, v in canonical.items() if k != "canon.key"}
+    assert_error(api.register(entity, no_key, id=103), 422, 42201)
+    assert api.set_mode(None, "READWRITE").status_code == 200
+    # back in READWRITE, a canonical change derives as usual, next to the imported ones
+    v2 = small(extra=[field("tier", ["null", "string"], default=None)])
+    sid = api.register_ok(entity, v2)
+    assert sid > 102
+    for s in (entity, upd_s, env_s):
+        assert versions(api, s) == [1, 2], s
+    # a derived subject in IMPORT mode blocks a canonical change (no ids to import)
+    assert api.set_mode(upd_s, "IMPORT", params={"force": "true"}).status_code == 200
+    v3 = small(extra=[field("tier", ["null", "string"], default=None),
+                      field("note", ["null", "string"], default=None)])
+    assert_error(api.register(entity, v3), 422, 42205)
+    assert versions(api, entity) == [1, 2]
+
+
+def test_readonly_derived_subject_blocks_the_change(api):
+    ent = "dreadonly"
+    entity, upd_s, env_s = subjects_of(ent)
+    api.register_ok(entity, small())
+    before = state(api, ent)
+    assert api.set_mode(env_s, "READONLY").status_code == 200
+    v2 = small(extra=[field("tier", ["null", "string"], default=None)])
+    assert_error(api.register(entity, v2), 422, 42205)
+    assert state(api, ent) == before
+    assert api.set_mode(env_s, "READWRITE").status_code == 200
+    api.register_ok(entity, v2)
+    assert versions(api, upd_s) == [1, 2]
+
+
+def test_convenience_path_through_the_envelope_subject(api):
+    ent = "dconv"
+    entity, upd_s, env_s = subjects_of(ent)
+    text = read_schema("person.avsc")
+    canonical = json.loads(text)
+    sid = api.register_ok(env_s, text)
+    # the answer is the canonical schema's id; the envelope subject holds the envelope
+    assert latest(api, entity)["id"] == sid
+    assert json.loads(latest(api, entity)["schema"]) == canonical
+    assert json.loads(latest(api, env_s)["schema"]) == derive_envelope(canonical)
+    assert json.loads(latest(api, upd_s)["schema"]) == derive_update(canonical)
+    assert latest(api, env_s)["id"] != sid
+    # again through either subject: the same id, nothing new
+    assert api.register_ok(env_s, text) == sid
+    assert api.register_ok(entity, text) == sid
+    for s in subjects_of(ent):
+        assert versions(api, s) == [1], s
+    # the contract applies there too
+    bad = copy.deepcopy(canonical)
+    bad["canon.key"] = "nope"
+    assert_error(api.register(env_s, bad), 422, 42201, message_contains="canon.key 'nope'")
+
+
+def test_name_clash_refused(api):
+    ent = "dclash"
+    clash = small(extra=[field("u", {"type": "record", "name": "ItemUpdate", "fields": []})])
+    body = assert_error(api.register(f"canon.{ent}.entity", clash), 422, 42201)
+    assert "t.derived.ItemUpdate" in body["message"], body["message"]
+    fw = small(extra=[field("c", {"type": "enum", "name": "ChangeOp", "namespace": "canongate",
+                                  "symbols": ["X"]})])
+    body = assert_error(api.register(f"canon.{ent}.entity", fw), 422, 42201)
+    assert "canongate" in body["message"], body["message"]
+    for s in subjects_of(ent):
+        assert versions(api, s) == [], s
+
+
+def test_entities_list_the_derived_subjects(api):
+    ent = "dlisted"
+    entity, upd_s, env_s = subjects_of(ent)
+    api.register_ok(entity, small())
+    e = api.get(f"/canon/entities/{ent}").json()
+    assert e["subject"] == entity
+    assert e["updates"] == {"subject": upd_s, "id": latest(api, upd_s)["id"], "version": 1}
+    assert e["envelope"] == {"subject": env_s, "id": latest(api, env_s)["id"], "version": 1}
+    listed = [x["entity"] for x in api.get("/canon/entities").json()]
+    assert listed.count(ent) == 1

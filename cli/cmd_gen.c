@@ -35,37 +35,36 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: canon gen --lang c|python|java --out DIR --schema FILE.avsc [options]\n"
-            "       canon gen --lang c|python|java --out DIR --registry URL --subject S\n"
-            "                 [--version V] [options]\n"
-            "\n"
-            "Writes a binding for an Avro schema into DIR: the types, Avro binary encode and\n"
-            "decode, Confluent framing, Avro JSON conversion and, for a canonical entity\n"
-            "(a record with canon.key), the update builder, the envelope decoder and the\n"
-            "Kafka producer/consumer helpers. See docs/bindings.md.\n"
-            "\n"
-            "options:\n"
-            "  --lang L            c, python or java\n"
-            "  --out DIR           output directory (created; files in it are replaced)\n"
-            "  --schema FILE       the schema, from a file ('-' reads stdin)\n"
-            "  -r, --ref FILE      a schema FILE references (repeatable; each may use the\n"
-            "                      ones before it)\n"
-            "  --registry URL      fetch the schema from a registry (http://HOST:PORT)\n"
-            "  --subject S         the subject to fetch (with --registry)\n"
-            "  --version V         the version to fetch: a number or latest (default latest)\n"
-            "  --root-name N       name of the generated type when the root schema is not a\n"
-            "                      named type, e.g. \"int\" or a union (default Root)\n"
-            "  --harness           also write roundtrip.sh, the program the cross-language\n"
-            "                      tests drive (tests/bindings/roundtrip)\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "exit status: 0 written, 1 failure, 2 usage error\n"
-            "\n"
-            "examples:\n"
-            "  canon gen --lang c --schema schemas/person.avsc --out gen/person-c\n"
-            "  canon gen --lang java --registry http://127.0.0.1:8081 \\\n"
-            "            --subject canon.person.entity --out gen/person-java\n");
+    fprintf(out, "usage: canon gen --lang c|python|java --out DIR --schema FILE.avsc [options]\n"
+                 "       canon gen --lang c|python|java --out DIR --registry URL --subject S\n"
+                 "                 [--version V] [options]\n"
+                 "\n"
+                 "Writes a binding for an Avro schema into DIR: the types, Avro binary encode and\n"
+                 "decode, Confluent framing, Avro JSON conversion and, for a canonical entity\n"
+                 "(a record with canon.key), the update builder, the envelope decoder and the\n"
+                 "Kafka producer/consumer helpers. See docs/bindings.md.\n"
+                 "\n"
+                 "options:\n"
+                 "  --lang L            c, python or java\n"
+                 "  --out DIR           output directory (created; files in it are replaced)\n"
+                 "  --schema FILE       the schema, from a file ('-' reads stdin)\n"
+                 "  -r, --ref FILE      a schema FILE references (repeatable; each may use the\n"
+                 "                      ones before it)\n"
+                 "  --registry URL      fetch the schema from a registry (http://HOST:PORT)\n"
+                 "  --subject S         the subject to fetch (with --registry)\n"
+                 "  --version V         the version to fetch: a number or latest (default latest)\n"
+                 "  --root-name N       name of the generated type when the root schema is not a\n"
+                 "                      named type, e.g. \"int\" or a union (default Root)\n"
+                 "  --harness           also write roundtrip.sh, the program the cross-language\n"
+                 "                      tests drive (tests/bindings/roundtrip)\n"
+                 "  -h, --help          this help\n"
+                 "\n"
+                 "exit status: 0 written, 1 failure, 2 usage error\n"
+                 "\n"
+                 "examples:\n"
+                 "  canon gen --lang c --schema schemas/person.avsc --out gen/person-c\n"
+                 "  canon gen --lang java --registry http://127.0.0.1:8081 \\\n"
+                 "            --subject canon.person.entity --out gen/person-java\n");
 }
 
 /* Reads a whole file (or stdin for "-") into a new NUL-terminated buffer. */
@@ -96,8 +95,7 @@ static cg_err *read_all(const char *path, char **out, size_t *len)
         }
         if (got == 0) {
             if (ferror(f))
-                err = cg_err_new(CG_EIO, "cannot read schema file '%s': %s", path,
-                                 strerror(errno));
+                err = cg_err_new(CG_EIO, "cannot read schema file '%s': %s", path, strerror(errno));
             break;
         }
     }
@@ -285,8 +283,7 @@ static cg_err *http_get(const char *url, const char *path, int *status, char **b
             break;
         len += (size_t)r;
         if (len > MAX_RESPONSE) {
-            err = cg_err_new(CG_EIO, "registry %s: answer larger than %u bytes", url,
-                             MAX_RESPONSE);
+            err = cg_err_new(CG_EIO, "registry %s: answer larger than %u bytes", url, MAX_RESPONSE);
             goto done;
         }
     }
@@ -353,9 +350,8 @@ typedef struct fetched {
     size_t n_refs;
 } fetched;
 
-static cg_err *fetch_version(const char *url, const char *subject, const char *version,
-                             fetched *fx, int depth, reg_schema **out, char **text_out,
-                             int *version_out)
+static cg_err *fetch_version(const char *url, const char *subject, const char *version, fetched *fx,
+                             int depth, reg_schema **out, char **text_out, int *version_out)
 {
     cg_err *err = NULL;
     char path[2048], subj_enc[1536], ver_enc[64];
@@ -378,9 +374,8 @@ static cg_err *fetch_version(const char *url, const char *subject, const char *v
         json_t *code = doc ? json_object_get(doc, "error_code") : NULL;
         json_t *msg = doc ? json_object_get(doc, "message") : NULL;
         int c = json_is_integer(code) ? (int)json_integer_value(code) : status;
-        err = cg_err_new(c, "registry %s: subject '%s' version %s: %s (error %d)", url,
-                         subject, version,
-                         json_is_string(msg) ? json_string_value(msg) : "HTTP error", c);
+        err = cg_err_new(c, "registry %s: subject '%s' version %s: %s (error %d)", url, subject,
+                         version, json_is_string(msg) ? json_string_value(msg) : "HTTP error", c);
         goto done;
     }
     const char *text = doc ? json_string_value(json_object_get(doc, "schema")) : NULL;
@@ -391,8 +386,8 @@ static cg_err *fetch_version(const char *url, const char *subject, const char *v
     }
     const char *type = json_string_value(json_object_get(doc, "schemaType"));
     if (type && strcmp(type, "AVRO")) {
-        err = cg_err_new(CG_EINVALID_SCHEMA, "subject '%s' holds a %s schema, not Avro",
-                         subject, type);
+        err = cg_err_new(CG_EINVALID_SCHEMA, "subject '%s' holds a %s schema, not Avro", subject,
+                         type);
         goto done;
     }
     /* References first, in the order given, each parsed with the ones fetched so far. */
@@ -420,8 +415,7 @@ static cg_err *fetch_version(const char *url, const char *subject, const char *v
         }
         fx->refs[fx->n_refs++] = rsch;
     }
-    err = reg_schema_parse(text, strlen(text), (const reg_schema *const *)fx->refs, fx->n_refs,
-                           &s);
+    err = reg_schema_parse(text, strlen(text), (const reg_schema *const *)fx->refs, fx->n_refs, &s);
     if (err) {
         err = cg_err_wrap(err, "subject '%s' version %s: ", subject, version);
         goto done;
@@ -505,8 +499,7 @@ int cmd_gen(int argc, char **argv)
         return 2;
     }
     if (gen_lang_parse(lang_name, &lang)) {
-        fprintf(stderr, "canon gen: unknown language '%s' (want c, python or java)\n",
-                lang_name);
+        fprintf(stderr, "canon gen: unknown language '%s' (want c, python or java)\n", lang_name);
         return 2;
     }
     if (!out_dir) {

@@ -1,37 +1,28 @@
-/* gen.c - gen_run(): the one entry point that picks a language's generator.
+/* gen.c - gen_run(): the one entry point that picks a language's generator, and the
+ * registry's hook for GET /canon/bindings/{lang}.
  *
- * The CLI (`canon gen`) and the HTTP endpoint (GET /canon/bindings/{lang}) both call
- * gen_run(), so a language is added in one place.
- *
- * The three generators are written by three people at the same time; until each lands,
- * its symbol is referenced weakly so that the canon binary keeps linking, and gen_run()
- * answers "generator not built" for it. This works because cg_codegen is an OBJECT
- * library (CMakeLists.txt): every generator object is linked into the program, so a weak
- * reference resolves to the real function whenever its file exists (a static archive
- * would not pull a member in for a weak reference). */
+ * The CLI (`canon gen`) and the HTTP endpoint both go through gen_run(), so a language is
+ * added in one place, and both give the same files for the same schema. */
 #include <stddef.h>
 
 #include "gen.h"
 #include "gen_bindings.h"
 
-#pragma weak gen_c
-#pragma weak gen_python
-#pragma weak gen_java
-
 cg_err *gen_run(gen_lang lang, const reg_schema *s, const char *schema_text, const gen_opts *o,
                 gen_files *out)
 {
-    cg_err *(*fn)(const reg_schema *, const char *, const gen_opts *, gen_files *) = NULL;
-    switch (lang) {
-    case GEN_LANG_C: fn = gen_c; break;
-    case GEN_LANG_PYTHON: fn = gen_python; break;
-    case GEN_LANG_JAVA: fn = gen_java; break;
-    }
-    if (!fn)
-        return cg_err_new(CG_ESTATE, "not built into this canon binary (no codegen/gen_%s.c)",
-                          gen_lang_name(lang));
     static const gen_opts defaults = {0};
-    return fn(s, schema_text, o ? o : &defaults, out);
+    if (!o)
+        o = &defaults;
+    switch (lang) {
+    case GEN_LANG_C:
+        return gen_c(s, schema_text, o, out);
+    case GEN_LANG_PYTHON:
+        return gen_python(s, schema_text, o, out);
+    case GEN_LANG_JAVA:
+        return gen_java(s, schema_text, o, out);
+    }
+    return cg_err_new(CG_EINVAL, "unknown language %d", (int)lang);
 }
 
 /* ---- the registry's hook (gen_bindings.h) ----------------------------------------- */

@@ -99,15 +99,67 @@ char *gc_upper(gc_ctx *c, const char *name)
 
 /* C11 keywords, and names the standard headers the binding includes define as macros
  * or types, which a member name must not shadow. */
-static const char *const c_reserved[] = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
-    "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof",
-    "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
-    "_Thread_local", "bool", "true", "false", "NULL", "errno", "assert", "offsetof", "stdin",
-    "stdout", "stderr", "EOF", "alignas", "alignof", "noreturn", "static_assert",
-    "thread_local", NULL};
+static const char *const c_reserved[] = {"auto",
+                                         "break",
+                                         "case",
+                                         "char",
+                                         "const",
+                                         "continue",
+                                         "default",
+                                         "do",
+                                         "double",
+                                         "else",
+                                         "enum",
+                                         "extern",
+                                         "float",
+                                         "for",
+                                         "goto",
+                                         "if",
+                                         "inline",
+                                         "int",
+                                         "long",
+                                         "register",
+                                         "restrict",
+                                         "return",
+                                         "short",
+                                         "signed",
+                                         "sizeof",
+                                         "static",
+                                         "struct",
+                                         "switch",
+                                         "typedef",
+                                         "union",
+                                         "unsigned",
+                                         "void",
+                                         "volatile",
+                                         "while",
+                                         "_Alignas",
+                                         "_Alignof",
+                                         "_Atomic",
+                                         "_Bool",
+                                         "_Complex",
+                                         "_Generic",
+                                         "_Imaginary",
+                                         "_Noreturn",
+                                         "_Static_assert",
+                                         "_Thread_local",
+                                         "bool",
+                                         "true",
+                                         "false",
+                                         "NULL",
+                                         "errno",
+                                         "assert",
+                                         "offsetof",
+                                         "stdin",
+                                         "stdout",
+                                         "stderr",
+                                         "EOF",
+                                         "alignas",
+                                         "alignof",
+                                         "noreturn",
+                                         "static_assert",
+                                         "thread_local",
+                                         NULL};
 
 char *gc_ident(gc_ctx *c, const char *name)
 {
@@ -228,8 +280,8 @@ static int is_named(const reg_node *n)
 
 static char *named_cname(gc_ctx *c, const reg_node *n)
 {
-    const char *pfx = n->namespace_ && !strcmp(n->namespace_, "canongate") ? "canongate"
-                                                                           : c->prefix;
+    const char *pfx =
+        n->namespace_ && !strcmp(n->namespace_, "canongate") ? "canongate" : c->prefix;
     char *s = gc_snake(c, n->name);
     size_t pl = strlen(pfx);
     if (strcmp(s, pfx) != 0 && !(strncmp(s, pfx, pl) == 0 && s[pl] == '_'))
@@ -257,7 +309,10 @@ static cg_err *collect(gc_ctx *c, const reg_node *n, const char *ctxname, const 
         if (t && t->walked)
             return NULL;
         if (!t)
-            t = add_type(c, n->type == REG_RECORD ? GC_RECORD : n->type == REG_ENUM ? GC_ENUM : GC_FIXED,
+            t = add_type(c,
+                         n->type == REG_RECORD ? GC_RECORD
+                         : n->type == REG_ENUM ? GC_ENUM
+                                               : GC_FIXED,
                          n, named_cname(c, n), gc_strdup(c, n->name));
         if (!t)
             return cg_err_new(CG_ENOMEM, "out of memory");
@@ -276,7 +331,8 @@ static cg_err *collect(gc_ctx *c, const reg_node *n, const char *ctxname, const 
                       unique_name(c, ctxname, n->type == REG_ARRAY ? "array" : "map"),
                       gc_strdup(c, ctxpath)))
             return cg_err_new(CG_ENOMEM, "out of memory");
-        return collect(c, n->items, gc_fmt(c, "%s_%s", ctxname, n->type == REG_ARRAY ? "item" : "value"),
+        return collect(c, n->items,
+                       gc_fmt(c, "%s_%s", ctxname, n->type == REG_ARRAY ? "item" : "value"),
                        gc_fmt(c, "%s%s", ctxpath, n->type == REG_ARRAY ? "[]" : "{}"));
     case REG_UNION: {
         int null_index = -1;
@@ -329,8 +385,8 @@ static cg_err *collect(gc_ctx *c, const reg_node *n, const char *ctxname, const 
 }
 
 /* 1 if target is reachable from n; seen holds the records already walked. */
-static int reaches(const reg_node *n, const reg_node *target, const reg_node **seen,
-                   size_t *n_seen, size_t cap)
+static int reaches(const reg_node *n, const reg_node *target, const reg_node **seen, size_t *n_seen,
+                   size_t cap)
 {
     if (n == target)
         return 1;
@@ -380,7 +436,10 @@ static void name_named(gc_ctx *c, const reg_node *n)
     case REG_FIXED:
         if (gc_find(c, n))
             return;
-        if (!add_type(c, n->type == REG_RECORD ? GC_RECORD : n->type == REG_ENUM ? GC_ENUM : GC_FIXED,
+        if (!add_type(c,
+                      n->type == REG_RECORD ? GC_RECORD
+                      : n->type == REG_ENUM ? GC_ENUM
+                                            : GC_FIXED,
                       n, named_cname(c, n), gc_strdup(c, n->name)))
             return;
         for (size_t i = 0; i < n->n_fields; i++)
@@ -416,15 +475,24 @@ cg_err *gc_collect_unit(gc_ctx *c, int unit, const reg_node *root)
 const char *gc_ctype(gc_ctx *c, const reg_node *n)
 {
     switch (n->type) {
-    case REG_NULL: return "canon_null";
-    case REG_BOOLEAN: return "bool";
-    case REG_INT: return "int32_t";
-    case REG_LONG: return "int64_t";
-    case REG_FLOAT: return "float";
-    case REG_DOUBLE: return "double";
-    case REG_BYTES: return "canon_bytes";
-    case REG_STRING: return "canon_str";
-    default: break;
+    case REG_NULL:
+        return "canon_null";
+    case REG_BOOLEAN:
+        return "bool";
+    case REG_INT:
+        return "int32_t";
+    case REG_LONG:
+        return "int64_t";
+    case REG_FLOAT:
+        return "float";
+    case REG_DOUBLE:
+        return "double";
+    case REG_BYTES:
+        return "canon_bytes";
+    case REG_STRING:
+        return "canon_str";
+    default:
+        break;
     }
     const reg_node *po = gc_prim_opt(n, NULL);
     if (po)
@@ -450,10 +518,14 @@ const char *gc_branch_name(gc_ctx *c, const reg_node *n)
 size_t gc_min_size(const reg_node *n, int depth)
 {
     switch (n->type) {
-    case REG_NULL: return 0;
-    case REG_FLOAT: return 4;
-    case REG_DOUBLE: return 8;
-    case REG_FIXED: return n->size;
+    case REG_NULL:
+        return 0;
+    case REG_FLOAT:
+        return 4;
+    case REG_DOUBLE:
+        return 8;
+    case REG_FIXED:
+        return n->size;
     case REG_RECORD: {
         size_t sum = 0;
         if (depth > 8)
@@ -462,21 +534,30 @@ size_t gc_min_size(const reg_node *n, int depth)
             sum += gc_min_size(n->fields[i].type, depth + 1);
         return sum;
     }
-    default: return 1; /* varints, lengths, union indexes, block counts */
+    default:
+        return 1; /* varints, lengths, union indexes, block counts */
     }
 }
 
 const char *gc_prim_name(reg_type t)
 {
     switch (t) {
-    case REG_BOOLEAN: return "bool";
-    case REG_INT: return "int";
-    case REG_LONG: return "long";
-    case REG_FLOAT: return "float";
-    case REG_DOUBLE: return "double";
-    case REG_BYTES: return "bytes";
-    case REG_STRING: return "str";
-    default: return NULL;
+    case REG_BOOLEAN:
+        return "bool";
+    case REG_INT:
+        return "int";
+    case REG_LONG:
+        return "long";
+    case REG_FLOAT:
+        return "float";
+    case REG_DOUBLE:
+        return "double";
+    case REG_BYTES:
+        return "bytes";
+    case REG_STRING:
+        return "str";
+    default:
+        return NULL;
     }
 }
 
@@ -497,7 +578,26 @@ int gc_is_struct_kind(gc_kind k)
     return k != GC_ENUM && k != GC_OPTREC;
 }
 
+/* Breaks a prototype longer than a line after its last comma that fits. */
+const char *gc_wrap(gc_ctx *c, const char *sig)
+{
+    size_t n = strlen(sig);
+    if (n <= 96)
+        return sig;
+    for (size_t i = 92; i > 0; i--)
+        if (sig[i] == ',' && sig[i + 1] == ' ')
+            return gc_fmt(c, "%.*s,\n    %s", (int)i, sig, sig + i + 2);
+    return sig;
+}
+
+static const char *sig_of(gc_ctx *c, const gc_type *t, enum gc_op op);
+
 const char *gc_sig(gc_ctx *c, const gc_type *t, enum gc_op op)
+{
+    return gc_wrap(c, sig_of(c, t, op));
+}
+
+static const char *sig_of(gc_ctx *c, const gc_type *t, enum gc_op op)
 {
     const char *x = t->cname;
     const char *vt = gc_fmt(c, "%s_t", x);
@@ -522,10 +622,11 @@ const char *gc_sig(gc_ctx *c, const gc_type *t, enum gc_op op)
         if (t->kind == GC_ENUM || t->kind == GC_FIXED)
             return gc_fmt(c, "int %s_from_json(const json_t *j, %s *v)", x, vt);
         if (t->kind == GC_OPTREC)
-            return gc_fmt(c, "int %s_from_json(const json_t *j, %s **v, canon_arena *a, canon_error *err)",
-                          x, vt);
-        return gc_fmt(c, "int %s_from_json(const json_t *j, %s *v, canon_arena *a, canon_error *err)",
-                      x, vt);
+            return gc_fmt(
+                c, "int %s_from_json(const json_t *j, %s **v, canon_arena *a, canon_error *err)", x,
+                vt);
+        return gc_fmt(
+            c, "int %s_from_json(const json_t *j, %s *v, canon_arena *a, canon_error *err)", x, vt);
     }
     return "";
 }
@@ -534,16 +635,16 @@ const char *gc_sig(gc_ctx *c, const gc_type *t, enum gc_op op)
 
 static int is_public(const gc_type *t)
 {
-    return t->kind == GC_RECORD || t->kind == GC_ENUM || t->kind == GC_FIXED ||
-           t->kind == GC_WRAP;
+    return t->kind == GC_RECORD || t->kind == GC_ENUM || t->kind == GC_FIXED || t->kind == GC_WRAP;
 }
 
 void gc_emit_source(gc_ctx *c, int unit)
 {
     gc_unit *u = &c->units[unit];
     c->file = gc_fmt(c, "%s.c", u->base);
-    OUT(c, "/* %s.c - generated by canon gen from %s; do not edit.\n *\n"
-           " * %s: Avro binary and Avro JSON, written out for the schema. See %s.h. */\n",
+    OUT(c,
+        "/* %s.c - generated by canon gen from %s; do not edit.\n *\n"
+        " * %s: Avro binary and Avro JSON, written out for the schema. See %s.h. */\n",
         u->base, c->origin, u->what, u->base);
     OUT(c, "#include <stdlib.h>\n#include <string.h>\n\n#include \"%s.h\"\n\n", u->base);
     if (u->schema_text) {
@@ -648,7 +749,8 @@ cg_err *gc_generate(const reg_schema *s, const char *schema_text, const char *up
         err = gc_collect_unit(&c, 0, root);
     } else {
         c.unit = 0;
-        c.wrap = add_type(&c, GC_WRAP, root, unique_name(&c, c.prefix, NULL), gc_strdup(&c, root_name));
+        c.wrap =
+            add_type(&c, GC_WRAP, root, unique_name(&c, c.prefix, NULL), gc_strdup(&c, root_name));
         if (c.wrap)
             name_named(&c, root);
         err = c.wrap ? collect(&c, root, gc_fmt(&c, "%s_value", c.prefix), root_name)
@@ -667,11 +769,13 @@ cg_err *gc_generate(const reg_schema *s, const char *schema_text, const char *up
             err = cg_err_wrap(err, "derived schemas of '%s': ", root->fullname);
             goto done;
         }
-        c.units[1] = (gc_unit){gc_strdup(&c, "canongate"), "the canongate framework types (docs/wire.md)", fw, NULL};
-        c.units[2] = (gc_unit){gc_fmt(&c, "%s_update", c.prefix), "the update schema (what domains write)",
-                               upd, update_text};
-        c.units[3] = (gc_unit){gc_fmt(&c, "%s_envelope", c.prefix),
-                               "the envelope schema (what the canon topic carries)", env, envelope_text};
+        c.units[1] = (gc_unit){gc_strdup(&c, "canongate"),
+                               "the canongate framework types (docs/wire.md)", fw, NULL};
+        c.units[2] = (gc_unit){gc_fmt(&c, "%s_update", c.prefix),
+                               "the update schema (what domains write)", upd, update_text};
+        c.units[3] =
+            (gc_unit){gc_fmt(&c, "%s_envelope", c.prefix),
+                      "the envelope schema (what the canon topic carries)", env, envelope_text};
         c.n_units = 4;
         const reg_node *fr = reg_schema_root(fw);
         c.unit = 1;

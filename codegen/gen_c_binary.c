@@ -18,14 +18,22 @@
 static const char *prim_suffix(reg_type t)
 {
     switch (t) {
-    case REG_BOOLEAN: return "bool";
-    case REG_INT: return "int";
-    case REG_LONG: return "long";
-    case REG_FLOAT: return "float";
-    case REG_DOUBLE: return "double";
-    case REG_BYTES: return "bytes";
-    case REG_STRING: return "str";
-    default: return NULL;
+    case REG_BOOLEAN:
+        return "bool";
+    case REG_INT:
+        return "int";
+    case REG_LONG:
+        return "long";
+    case REG_FLOAT:
+        return "float";
+    case REG_DOUBLE:
+        return "double";
+    case REG_BYTES:
+        return "bytes";
+    case REG_STRING:
+        return "str";
+    default:
+        return NULL;
     }
 }
 
@@ -117,14 +125,16 @@ void gc_emit_write_fn(gc_ctx *c, gc_type *t)
         OUT(c, "        }\n    }\n    canon_write_long(b, 0);\n");
         break;
     case GC_OPT:
-        OUT(c, "    if (!v->has) {\n        canon_write_long(b, %d);\n        return;\n    }\n"
-               "    canon_write_long(b, %d);\n",
+        OUT(c,
+            "    if (!v->has) {\n        canon_write_long(b, %d);\n        return;\n    }\n"
+            "    canon_write_long(b, %d);\n",
             t->null_index, 1 - t->null_index);
         write_value(c, "    ", n->branches[1 - t->null_index], "v->value");
         break;
     case GC_OPTREC:
-        OUT(c, "    if (!v) {\n        canon_write_long(b, %d);\n        return;\n    }\n"
-               "    canon_write_long(b, %d);\n    %s_write(b, v);\n",
+        OUT(c,
+            "    if (!v) {\n        canon_write_long(b, %d);\n        return;\n    }\n"
+            "    canon_write_long(b, %d);\n    %s_write(b, v);\n",
             t->null_index, 1 - t->null_index, gc_find(c, n->branches[1 - t->null_index])->cname);
         break;
     case GC_UNION:
@@ -133,8 +143,9 @@ void gc_emit_write_fn(gc_ctx *c, gc_type *t)
             const reg_node *br = n->branches[i];
             OUT(c, "    case %s:\n        canon_write_long(b, %zu);\n", t->tags[i], i);
             if (br->type == REG_RECORD) {
-                OUT(c, "        if (!v->%s)\n            canon_buf_fail(b, CANON_EENCODE, %s, "
-                       "\"NULL record pointer\");\n        else\n            %s_write(b, v->%s);\n",
+                OUT(c,
+                    "        if (!v->%s)\n            canon_buf_fail(b, CANON_EENCODE, %s, "
+                    "\"NULL record pointer\");\n        else\n            %s_write(b, v->%s);\n",
                     t->members[i], lit(c, t->path), gc_find(c, br)->cname, t->members[i]);
             } else if (t->members[i]) {
                 write_value(c, "        ", br, gc_fmt(c, "v->%s", t->members[i]));
@@ -159,9 +170,10 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
     switch (t->kind) {
     case GC_RECORD:
         if (t->recursive)
-            OUT(c, "    if (++r->depth > CANON_MAX_DEPTH) {\n"
-                   "        canon_read_error(r, \"records nested too deeply\");\n"
-                   "        return canon_read_fail(r, %s);\n    }\n",
+            OUT(c,
+                "    if (++r->depth > CANON_MAX_DEPTH) {\n"
+                "        canon_read_error(r, \"records nested too deeply\");\n"
+                "        return canon_read_fail(r, %s);\n    }\n",
                 path);
         if (n->n_fields == 0 || gc_min_size(n, 0) == 0)
             OUT(c, "    (void)r;\n    (void)v;\n");
@@ -184,13 +196,14 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
     case GC_MAP: {
         int arr = t->kind == GC_ARRAY;
         const char *items = arr ? "items" : "entries";
-        OUT(c, "    size_t n;\n    v->%s = NULL;\n    v->len = 0;\n    for (;;) {\n"
-               "        if (canon_read_block(r, %zu, &n) != 0)\n"
-               "            return canon_read_fail(r, %s);\n"
-               "        if (n == 0)\n            return 0;\n"
-               "        v->%s = canon_read_grow(r, v->%s, v->len, n, sizeof *v->%s);\n"
-               "        if (!v->%s)\n            return canon_read_fail(r, %s);\n"
-               "        for (size_t i = v->len; i < v->len + n; i++) {\n",
+        OUT(c,
+            "    size_t n;\n    v->%s = NULL;\n    v->len = 0;\n    for (;;) {\n"
+            "        if (canon_read_block(r, %zu, &n) != 0)\n"
+            "            return canon_read_fail(r, %s);\n"
+            "        if (n == 0)\n            return 0;\n"
+            "        v->%s = canon_read_grow(r, v->%s, v->len, n, sizeof *v->%s);\n"
+            "        if (!v->%s)\n            return canon_read_fail(r, %s);\n"
+            "        for (size_t i = v->len; i < v->len + n; i++) {\n",
             items, arr ? gc_min_size(n->items, 0) : 1 + gc_min_size(n->items, 0), path, items,
             items, items, items, path);
         if (arr) {
@@ -200,7 +213,8 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
         } else {
             read_value(c, "            ", &(reg_node){.type = REG_STRING}, "v->entries[i].key",
                        gc_fmt(c, "%s (key)", t->path));
-            read_value(c, "            ", n->items, "v->entries[i].value", gc_fmt(c, "%s{}", t->path));
+            read_value(c, "            ", n->items, "v->entries[i].value",
+                       gc_fmt(c, "%s{}", t->path));
             if (n->items->type == REG_NULL)
                 OUT(c, "            v->entries[i].value = 0;\n");
         }
@@ -209,33 +223,36 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
     }
     case GC_OPT: {
         const reg_node *in = n->branches[1 - t->null_index];
-        OUT(c, "    size_t i;\n"
-               "    if (canon_read_index(r, 2, &i, \"union branch index out of range\") != 0)\n"
-               "        return canon_read_fail(r, %s);\n"
-               "    v->has = i == %d;\n    if (!v->has) {\n"
-               "        memset(&v->value, 0, sizeof v->value);\n        return 0;\n    }\n",
+        OUT(c,
+            "    size_t i;\n"
+            "    if (canon_read_index(r, 2, &i, \"union branch index out of range\") != 0)\n"
+            "        return canon_read_fail(r, %s);\n"
+            "    v->has = i == %d;\n    if (!v->has) {\n"
+            "        memset(&v->value, 0, sizeof v->value);\n        return 0;\n    }\n",
             path, 1 - t->null_index);
         read_value(c, "    ", in, "v->value", t->path);
         OUT(c, "    return 0;\n");
         break;
     }
     case GC_OPTREC:
-        OUT(c, "    size_t i;\n"
-               "    if (canon_read_index(r, 2, &i, \"union branch index out of range\") != 0)\n"
-               "        return canon_read_fail(r, %s);\n"
-               "    if (i == %d) {\n        *v = NULL;\n        return 0;\n    }\n"
-               "    *v = canon_arena_alloc(r->arena, sizeof **v);\n"
-               "    if (!*v) {\n        canon_read_error(r, \"out of memory\");\n"
-               "        return canon_read_fail(r, %s);\n    }\n"
-               "    if (%s_read(r, *v) != 0)\n        return canon_read_fail(r, %s);\n"
-               "    return 0;\n",
+        OUT(c,
+            "    size_t i;\n"
+            "    if (canon_read_index(r, 2, &i, \"union branch index out of range\") != 0)\n"
+            "        return canon_read_fail(r, %s);\n"
+            "    if (i == %d) {\n        *v = NULL;\n        return 0;\n    }\n"
+            "    *v = canon_arena_alloc(r->arena, sizeof **v);\n"
+            "    if (!*v) {\n        canon_read_error(r, \"out of memory\");\n"
+            "        return canon_read_fail(r, %s);\n    }\n"
+            "    if (%s_read(r, *v) != 0)\n        return canon_read_fail(r, %s);\n"
+            "    return 0;\n",
             path, t->null_index, path, gc_find(c, n->branches[1 - t->null_index])->cname, path);
         break;
     case GC_UNION:
-        OUT(c, "    size_t i;\n"
-               "    if (canon_read_index(r, %zu, &i, \"union branch index out of range\") != 0)\n"
-               "        return canon_read_fail(r, %s);\n"
-               "    v->which = (%s_branch)i;\n    switch (v->which) {\n",
+        OUT(c,
+            "    size_t i;\n"
+            "    if (canon_read_index(r, %zu, &i, \"union branch index out of range\") != 0)\n"
+            "        return canon_read_fail(r, %s);\n"
+            "    v->which = (%s_branch)i;\n    switch (v->which) {\n",
             n->n_branches, path, t->cname);
         for (size_t i = 0; i < n->n_branches; i++) {
             const reg_node *br = n->branches[i];
@@ -244,10 +261,12 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
             OUT(c, "    case %s:\n", t->tags[i]);
             const char *bp = gc_fmt(c, "%s<%s>", t->path, gc_branch_name(c, br));
             if (br->type == REG_RECORD) {
-                OUT(c, "        v->%s = canon_arena_alloc(r->arena, sizeof *v->%s);\n"
-                       "        if (!v->%s) {\n            canon_read_error(r, \"out of memory\");\n"
-                       "            return canon_read_fail(r, %s);\n        }\n"
-                       "        if (%s_read(r, v->%s) != 0)\n            return canon_read_fail(r, %s);\n",
+                OUT(c,
+                    "        v->%s = canon_arena_alloc(r->arena, sizeof *v->%s);\n"
+                    "        if (!v->%s) {\n            canon_read_error(r, \"out of memory\");\n"
+                    "            return canon_read_fail(r, %s);\n        }\n"
+                    "        if (%s_read(r, v->%s) != 0)\n            return canon_read_fail(r, "
+                    "%s);\n",
                     t->members[i], t->members[i], t->members[i], path, gc_find(c, br)->cname,
                     t->members[i], lit(c, bp));
             } else {
@@ -321,7 +340,8 @@ static void init_default(gc_ctx *c, const reg_field *f, const char *lv)
     case REG_FLOAT:
     case REG_DOUBLE:
         if (json_is_number(d))
-            OUT(c, "    %s = %.17g%s;\n", lv, json_number_value(d), n->type == REG_FLOAT ? "f" : "");
+            OUT(c, "    %s = %.17g%s;\n", lv, json_number_value(d),
+                n->type == REG_FLOAT ? "f" : "");
         break;
     case REG_STRING:
         if (json_is_string(d))
@@ -330,7 +350,8 @@ static void init_default(gc_ctx *c, const reg_field *f, const char *lv)
         break;
     case REG_ENUM:
         if (json_is_string(d))
-            OUT(c, "    %s = %s_%s;\n", lv, gc_upper(c, gc_find(c, n)->cname), json_string_value(d));
+            OUT(c, "    %s = %s_%s;\n", lv, gc_upper(c, gc_find(c, n)->cname),
+                json_string_value(d));
         break;
     case REG_ARRAY:
     case REG_MAP:
@@ -348,29 +369,28 @@ static void init_default(gc_ctx *c, const reg_field *f, const char *lv)
 void gc_emit_public_fns(gc_ctx *c, gc_type *t)
 {
     const char *x = t->cname;
-    OUT(c, "void %s_init(%s_t *v)\n{\n    memset(v, 0, sizeof *v);\n", x, x);
+    OUT(c, "%s\n{\n    memset(v, 0, sizeof *v);\n", gc_public_sig(c, t, 0));
     if (t->kind == GC_RECORD)
         for (size_t i = 0; i < t->node->n_fields; i++)
             init_default(c, &t->node->fields[i],
                          gc_fmt(c, "v->%s", gc_ident(c, t->node->fields[i].name)));
     OUT(c, "}\n\n");
-    OUT(c, "int %s_encode(const %s_t *v, canon_buf *b, canon_error *err)\n{\n"
-           "    size_t start = b->len;\n    %s_write(b, v);\n"
-           "    return canon_buf_finish(b, start, err);\n}\n\n",
-        x, x, x);
-    OUT(c, "int %s_encode_framed(const %s_t *v, int32_t schema_id, canon_buf *b, canon_error *err)\n{\n"
-           "    size_t start = b->len;\n    canon_write_frame(b, schema_id);\n    %s_write(b, v);\n"
-           "    return canon_buf_finish(b, start, err);\n}\n\n",
-        x, x, x);
-    OUT(c, "int %s_decode(%s_t *out, const void *data, size_t len, canon_arena *a, canon_error *err)\n{\n"
-           "    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
-           "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
-        x, x, x);
-    OUT(c, "int %s_decode_framed(%s_t *out, int32_t *schema_id, const void *data, size_t len,\n"
-           "    canon_arena *a, canon_error *err)\n{\n"
-           "    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
-           "    if (canon_read_frame(&r, schema_id) != 0)\n"
-           "        return canon_read_finish(&r, canon_read_fail(&r, \"Confluent header\"), err);\n"
-           "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
-        x, x, x);
+    OUT(c,
+        "%s\n{\n    size_t start = b->len;\n    %s_write(b, v);\n"
+        "    return canon_buf_finish(b, start, err);\n}\n\n",
+        gc_public_sig(c, t, 1), x);
+    OUT(c,
+        "%s\n{\n    size_t start = b->len;\n    canon_write_frame(b, schema_id);\n"
+        "    %s_write(b, v);\n    return canon_buf_finish(b, start, err);\n}\n\n",
+        gc_public_sig(c, t, 2), x);
+    OUT(c,
+        "%s\n{\n    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
+        "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
+        gc_public_sig(c, t, 3), x);
+    OUT(c,
+        "%s\n{\n    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
+        "    if (canon_read_frame(&r, schema_id) != 0)\n"
+        "        return canon_read_finish(&r, canon_read_fail(&r, \"Confluent header\"), err);\n"
+        "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
+        gc_public_sig(c, t, 4), x);
 }

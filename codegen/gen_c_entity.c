@@ -39,7 +39,8 @@ static void emit_setter(gc_ctx *c, const char *pre, const char *bt, const reg_fi
         }
     } else if (t->kind == GC_OPTREC) {
         param = gc_fmt(c, "const %s_t *v", gc_find(c, f->type->branches[1 - t->null_index])->cname);
-        body = gc_fmt(c, "    %s = (%s)v; /* referenced, not copied */\n", lv, gc_ctype(c, f->type));
+        body =
+            gc_fmt(c, "    %s = (%s)v; /* referenced, not copied */\n", lv, gc_ctype(c, f->type));
     } else {
         param = gc_fmt(c, "%s_t v", t->cname);
         body = gc_fmt(c, "    %s = v;\n", lv);
@@ -53,14 +54,15 @@ static void emit_setter(gc_ctx *c, const char *pre, const char *bt, const reg_fi
     OUT(c, "void %s_set_%s(%s_t *u, %s)\n{\n%s    provide(u, %s, %zu);\n}\n\n", pre, f->name, bt,
         param, body, name, strlen(f->name));
     if (opt)
-        body = gc_fmt(c, "    %s.has = false;\n    memset(&%s.value, 0, sizeof %s.value);\n", lv, lv, lv);
+        body = gc_fmt(c, "    %s.has = false;\n    memset(&%s.value, 0, sizeof %s.value);\n", lv,
+                      lv, lv);
     else if (t->kind == GC_OPTREC)
         body = gc_fmt(c, "    %s = NULL;\n", lv);
     else
         body = gc_fmt(c, "    memset(&%s, 0, sizeof %s);\n    %s.which = %s;\n", lv, lv, lv,
                       t->tags[0]); /* optional(T) puts null first (docs/wire.md) */
-    OUT(c, "void %s_clear_%s(%s_t *u)\n{\n%s    provide(u, %s, %zu);\n}\n\n", pre, f->name, bt, body,
-        name, strlen(f->name));
+    OUT(c, "void %s_clear_%s(%s_t *u)\n{\n%s    provide(u, %s, %zu);\n}\n\n", pre, f->name, bt,
+        body, name, strlen(f->name));
 }
 
 static void emit_builder(gc_ctx *c, const reg_node *upd_root)
@@ -81,27 +83,30 @@ static void emit_builder(gc_ctx *c, const reg_node *upd_root)
     size_t nf = values->n_fields;
 
     c->file = gc_fmt(c, "%s.h", c->units[2].base);
-    OUT(c, "/* ---- update builder ----------------------------------------------------------\n"
-           " * Fills msg, a %s, and its list of provided fields: a field you set or clear is\n"
-           " * provided (a clear sends null, which clears it in the canon); a field you do not\n"
-           " * touch is left alone by the aggregator. The builder copies nothing: strings and\n"
-           " * records passed to it must live until msg is encoded. A builder holds a pointer\n"
-           " * into itself: begin again after copying one.\n"
-           " *\n"
-           " *   %s_t u;\n"
-           " *   %s_begin(&u, id, \"crm\", now_ms, seq);\n"
-           " *   %s_set_%s(&u, ...);\n"
-           " *   %s_encode_framed(&u.msg, update_schema_id, &buf, &err);\n */\n",
+    OUT(c,
+        "/* ---- update builder ----------------------------------------------------------\n"
+        " * Fills msg, a %s, and its list of provided fields: a field you set or clear is\n"
+        " * provided (a clear sends null, which clears it in the canon); a field you do not\n"
+        " * touch is left alone by the aggregator. The builder copies nothing: strings and\n"
+        " * records passed to it must live until msg is encoded. A builder holds a pointer\n"
+        " * into itself: begin again after copying one.\n"
+        " *\n"
+        " *   %s_t u;\n"
+        " *   %s_begin(&u, id, \"crm\", now_ms, seq);\n"
+        " *   %s_set_%s(&u, ...);\n"
+        " *   %s_encode_framed(&u.msg, update_schema_id, &buf, &err);\n */\n",
         upd_root->fullname, bt, u, u, nf ? values->fields[0].name : "field", u);
     OUT(c, "typedef struct %s {\n    %s_t msg;\n    canon_str provided_[%zu];\n} %s_t;\n\n", bt, u,
         nf ? nf : 1, bt);
-    OUT(c, "/* Starts an UPSERT of entity key by source (a domain name) at event_time (ms since\n"
-           " * the epoch, at the source); seq breaks ties between updates of one source. */\n"
-           "void %s_begin(%s_t *u, const char *%s, const char *source, int64_t event_time,\n"
-           "    int64_t seq);\n",
+    OUT(c,
+        "/* Starts an UPSERT of entity key by source (a domain name) at event_time (ms since\n"
+        " * the epoch, at the source); seq breaks ties between updates of one source. */\n"
+        "void %s_begin(%s_t *u, const char *%s, const char *source, int64_t event_time,\n"
+        "    int64_t seq);\n",
         u, bt, k);
-    OUT(c, "/* Turns the update into a DELETE of the entity (provided fields are dropped). */\n"
-           "void %s_delete(%s_t *u);\n",
+    OUT(c,
+        "/* Turns the update into a DELETE of the entity (provided fields are dropped). */\n"
+        "void %s_delete(%s_t *u);\n",
         u, bt);
     for (size_t i = 0; i < nf; i++)
         emit_setter(c, u, bt, &values->fields[i], 1);
@@ -109,23 +114,27 @@ static void emit_builder(gc_ctx *c, const reg_node *upd_root)
 
     c->file = gc_fmt(c, "%s.c", c->units[2].base);
     OUT(c, "/* ---- update builder ---- */\n\n");
-    OUT(c, "static void provide(%s_t *u, const char *name, size_t len)\n{\n"
-           "    u->msg.provided.items = u->provided_;\n"
-           "    for (size_t i = 0; i < u->msg.provided.len; i++)\n"
-           "        if (u->provided_[i].len == len && !memcmp(u->provided_[i].data, name, len))\n"
-           "            return;\n"
-           "    u->provided_[u->msg.provided.len].data = name;\n"
-           "    u->provided_[u->msg.provided.len].len = len;\n"
-           "    u->msg.provided.len++;\n}\n\n",
+    OUT(c,
+        "static void provide(%s_t *u, const char *name, size_t len)\n{\n"
+        "    u->msg.provided.items = u->provided_;\n"
+        "    for (size_t i = 0; i < u->msg.provided.len; i++)\n"
+        "        if (u->provided_[i].len == len && !memcmp(u->provided_[i].data, name, len))\n"
+        "            return;\n"
+        "    u->provided_[u->msg.provided.len].data = name;\n"
+        "    u->provided_[u->msg.provided.len].len = len;\n"
+        "    u->msg.provided.len++;\n}\n\n",
         bt);
-    OUT(c, "void %s_begin(%s_t *u, const char *%s, const char *source, int64_t event_time,\n"
-           "    int64_t seq)\n{\n    memset(u, 0, sizeof *u);\n    %s_init(&u->msg);\n"
-           "    u->msg.%s = canon_str_c(%s);\n    u->msg.source = canon_str_c(source);\n"
-           "    u->msg.event_time = event_time;\n    u->msg.seq = seq;\n"
-           "    u->msg.op = CANONGATE_UPDATE_OP_UPSERT;\n    u->msg.provided.items = u->provided_;\n}\n\n",
+    OUT(c,
+        "void %s_begin(%s_t *u, const char *%s, const char *source, int64_t event_time,\n"
+        "    int64_t seq)\n{\n    memset(u, 0, sizeof *u);\n    %s_init(&u->msg);\n"
+        "    u->msg.%s = canon_str_c(%s);\n    u->msg.source = canon_str_c(source);\n"
+        "    u->msg.event_time = event_time;\n    u->msg.seq = seq;\n"
+        "    u->msg.op = CANONGATE_UPDATE_OP_UPSERT;\n    u->msg.provided.items = "
+        "u->provided_;\n}\n\n",
         u, bt, k, u, k, k);
-    OUT(c, "void %s_delete(%s_t *u)\n{\n    u->msg.op = CANONGATE_UPDATE_OP_DELETE;\n"
-           "    u->msg.provided.len = 0;\n    memset(&u->msg.values, 0, sizeof u->msg.values);\n}\n\n",
+    OUT(c,
+        "void %s_delete(%s_t *u)\n{\n    u->msg.op = CANONGATE_UPDATE_OP_DELETE;\n"
+        "    u->msg.provided.len = 0;\n    memset(&u->msg.values, 0, sizeof u->msg.values);\n}\n\n",
         u, bt);
     for (size_t i = 0; i < nf; i++)
         emit_setter(c, u, bt, &values->fields[i], 0);
@@ -135,26 +144,29 @@ static void emit_envelope_helpers(gc_ctx *c, const reg_node *env_root)
 {
     const char *e = gc_find(c, env_root)->cname;
     c->file = gc_fmt(c, "%s.h", c->units[3].base);
-    OUT(c, "/* ---- envelope helpers ---- */\n"
-           "/* 1 if field (an Avro field name of %s) is in e->changed. */\n"
-           "bool %s_changed(const %s_t *e, const char *field);\n"
-           "/* The version (source, event_time, seq) that set field, or NULL when the field holds\n"
-           " * no value. Points into e. */\n"
-           "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field);\n\n",
+    OUT(c,
+        "/* ---- envelope helpers ---- */\n"
+        "/* 1 if field (an Avro field name of %s) is in e->changed. */\n"
+        "bool %s_changed(const %s_t *e, const char *field);\n"
+        "/* The version (source, event_time, seq) that set field, or NULL when the field holds\n"
+        " * no value. Points into e. */\n"
+        "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field);\n\n",
         c->units[0].base, e, e, e, e);
     c->file = gc_fmt(c, "%s.c", c->units[3].base);
-    OUT(c, "/* ---- envelope helpers ---- */\n\n"
-           "bool %s_changed(const %s_t *e, const char *field)\n{\n    size_t n = strlen(field);\n"
-           "    for (size_t i = 0; i < e->changed.len; i++)\n"
-           "        if (e->changed.items[i].len == n && !memcmp(e->changed.items[i].data, field, n))\n"
-           "            return true;\n    return false;\n}\n\n",
+    OUT(c,
+        "/* ---- envelope helpers ---- */\n\n"
+        "bool %s_changed(const %s_t *e, const char *field)\n{\n    size_t n = strlen(field);\n"
+        "    for (size_t i = 0; i < e->changed.len; i++)\n"
+        "        if (e->changed.items[i].len == n && !memcmp(e->changed.items[i].data, field, n))\n"
+        "            return true;\n    return false;\n}\n\n",
         e, e);
-    OUT(c, "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field)\n{\n"
-           "    size_t n = strlen(field);\n"
-           "    for (size_t i = 0; i < e->provenance.len; i++)\n"
-           "        if (e->provenance.entries[i].key.len == n &&\n"
-           "            !memcmp(e->provenance.entries[i].key.data, field, n))\n"
-           "            return &e->provenance.entries[i].value;\n    return NULL;\n}\n",
+    OUT(c,
+        "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field)\n{\n"
+        "    size_t n = strlen(field);\n"
+        "    for (size_t i = 0; i < e->provenance.len; i++)\n"
+        "        if (e->provenance.entries[i].key.len == n &&\n"
+        "            !memcmp(e->provenance.entries[i].key.data, field, n))\n"
+        "            return &e->provenance.entries[i].value;\n    return NULL;\n}\n",
         e, e);
 }
 
@@ -166,156 +178,188 @@ static void emit_kafka(gc_ctx *c, const char *entity, const reg_node *upd_root)
     const char *env = c->units[3].base;
 
     c->file = gc_fmt(c, "%s_kafka.h", p);
-    OUT(c, "/* %s_kafka.h - generated by canon gen from %s; do not edit.\n *\n"
-           " * Kafka helpers for entity %s on librdkafka (link -lrdkafka):\n"
-           " * - the producer sends updates to canon.%s.updates: key = the universal identifier\n"
-           " *   (UTF-8), partitioner murmur2_random (the Java client's murmur2, so every\n"
-           " *   language puts a key on the same partition), value = the update in Confluent\n"
-           " *   framing with the update schema's registry id (subject canon.%s.updates-value);\n"
-           " * - the consumer reads the canon topic canon.%s read_committed and decodes envelopes.\n"
-           " * Each handle belongs to one thread.\n */\n",
+    OUT(c,
+        "/* %s_kafka.h - generated by canon gen from %s; do not edit.\n *\n"
+        " * Kafka helpers for entity %s on librdkafka (link -lrdkafka):\n"
+        " * - the producer sends updates to canon.%s.updates: key = the universal identifier\n"
+        " *   (UTF-8), partitioner murmur2_random (the Java client's murmur2, so every\n"
+        " *   language puts a key on the same partition), value = the update in Confluent\n"
+        " *   framing with the update schema's registry id (subject canon.%s.updates-value);\n"
+        " * - the consumer reads the canon topic canon.%s read_committed and decodes envelopes.\n"
+        " * Each handle belongs to one thread.\n */\n",
         p, c->origin, entity, entity, entity, entity);
-    OUT(c, "#ifndef %s_KAFKA_H\n#define %s_KAFKA_H\n\n#include <librdkafka/rdkafka.h>\n\n"
-           "#include \"%s.h\"\n#include \"%s.h\"\n\n",
+    OUT(c,
+        "#ifndef %s_KAFKA_H\n#define %s_KAFKA_H\n\n#include <librdkafka/rdkafka.h>\n\n"
+        "#include \"%s.h\"\n#include \"%s.h\"\n\n",
         gc_upper(c, p), gc_upper(c, p), c->units[2].base, env);
-    OUT(c, "typedef struct %s_producer %s_producer;\ntypedef struct %s_consumer %s_consumer;\n\n", p, p,
-        p, p);
-    OUT(c, "/* conf: librdkafka settings (bootstrap.servers, ...) or NULL; the producer takes it\n"
-           " * over (also on failure). topic: NULL for canon.%s.updates. update_schema_id: the\n"
-           " * id of the update schema in the registry. NULL on error (err says why). */\n"
-           "%s_producer *%s_producer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
-           "    const char *topic, int32_t update_schema_id, canon_error *err);\n"
-           "/* Queues one update (copied; u may be reused at once). 0, or -1 with err. */\n"
-           "int %s_producer_send(%s_producer *p, const %s_builder_t *u, canon_error *err);\n"
-           "/* Waits until every queued update is acknowledged: 0, or -1 when one failed. */\n"
-           "int %s_producer_flush(%s_producer *p, int timeout_ms, canon_error *err);\n"
-           "void %s_producer_free(%s_producer *p); /* flushes for up to 10 s; NULL is fine */\n"
-           "rd_kafka_t *%s_producer_handle(%s_producer *p); /* for rd_kafka_* calls */\n\n",
+    OUT(c, "typedef struct %s_producer %s_producer;\ntypedef struct %s_consumer %s_consumer;\n\n",
+        p, p, p, p);
+    OUT(c,
+        "/* conf: librdkafka settings (bootstrap.servers, ...) or NULL; the producer takes it\n"
+        " * over (also on failure). topic: NULL for canon.%s.updates. update_schema_id: the\n"
+        " * id of the update schema in the registry. NULL on error (err says why). */\n"
+        "%s_producer *%s_producer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
+        "    const char *topic, int32_t update_schema_id, canon_error *err);\n"
+        "/* Queues one update (copied; u may be reused at once). 0, or -1 with err. */\n"
+        "int %s_producer_send(%s_producer *p, const %s_builder_t *u, canon_error *err);\n"
+        "/* Waits until every queued update is acknowledged: 0, or -1 when one failed. */\n"
+        "int %s_producer_flush(%s_producer *p, int timeout_ms, canon_error *err);\n"
+        "void %s_producer_free(%s_producer *p); /* flushes for up to 10 s; NULL is fine */\n"
+        "rd_kafka_t *%s_producer_handle(%s_producer *p); /* for rd_kafka_* calls */\n\n",
         entity, p, p, p, p, u, p, p, p, p, p, p);
-    OUT(c, "/* conf as above; group_id: the consumer group; topic: NULL for canon.%s. Reads from\n"
-           " * the earliest offset when the group has none. */\n"
-           "%s_consumer *%s_consumer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
-           "    const char *group_id, const char *topic, canon_error *err);\n"
-           "/* Waits up to timeout_ms for the next envelope: 1 and *out filled (in arena a; the\n"
-           " * writer's schema id in *schema_id), 0 when none came, -1 on a Kafka error or a\n"
-           " * record that does not decode (err names its partition and offset; the next call\n"
-           " * moves on). */\n"
-           "int %s_consumer_poll(%s_consumer *c, int timeout_ms, %s_t *out, int32_t *schema_id,\n"
-           "    canon_arena *a, canon_error *err);\n"
-           "void %s_consumer_free(%s_consumer *c); /* NULL is fine */\n"
-           "rd_kafka_t *%s_consumer_handle(%s_consumer *c);\n\n#endif\n",
+    OUT(c,
+        "/* conf as above; group_id: the consumer group; topic: NULL for canon.%s. Reads from\n"
+        " * the earliest offset when the group has none. */\n"
+        "%s_consumer *%s_consumer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
+        "    const char *group_id, const char *topic, canon_error *err);\n"
+        "/* Waits up to timeout_ms for the next envelope: 1 and *out filled (in arena a; the\n"
+        " * writer's schema id in *schema_id), 0 when none came, -1 on a Kafka error or a\n"
+        " * record that does not decode (err names its partition and offset; the next call\n"
+        " * moves on). */\n"
+        "int %s_consumer_poll(%s_consumer *c, int timeout_ms, %s_t *out, int32_t *schema_id,\n"
+        "    canon_arena *a, canon_error *err);\n"
+        "void %s_consumer_free(%s_consumer *c); /* NULL is fine */\n"
+        "rd_kafka_t *%s_consumer_handle(%s_consumer *c);\n\n#endif\n",
         entity, p, p, p, p, env, p, p, p, p);
 
     c->file = gc_fmt(c, "%s_kafka.c", p);
-    OUT(c, "/* %s_kafka.c - generated by canon gen from %s; do not edit.\n *\n"
-           " * Kafka helpers for entity %s; see %s_kafka.h. */\n"
-           "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"%s_kafka.h\"\n\n",
+    OUT(c,
+        "/* %s_kafka.c - generated by canon gen from %s; do not edit.\n *\n"
+        " * Kafka helpers for entity %s; see %s_kafka.h. */\n"
+        "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include "
+        "\"%s_kafka.h\"\n\n",
         p, c->origin, entity, p, p);
-    OUT(c, "struct %s_producer {\n    rd_kafka_t *rk;\n    rd_kafka_topic_t *rkt;\n"
-           "    int32_t schema_id;\n    canon_buf buf; /* reused: sending allocates nothing here */\n"
-           "    int failed;    /* deliveries failed since the last flush */\n"
-           "    char last_error[200];\n};\n\n"
-           "struct %s_consumer {\n    rd_kafka_t *rk;\n};\n\n",
+    OUT(c,
+        "struct %s_producer {\n    rd_kafka_t *rk;\n    rd_kafka_topic_t *rkt;\n"
+        "    int32_t schema_id;\n    canon_buf buf; /* reused: sending allocates nothing here */\n"
+        "    int failed;    /* deliveries failed since the last flush */\n"
+        "    char last_error[200];\n};\n\n"
+        "struct %s_consumer {\n    rd_kafka_t *rk;\n};\n\n",
         p, p);
     OUT(c, "/* Sets key=value on conf, or records why not. */\n"
-           "static int set(rd_kafka_conf_t *conf, const char *key, const char *value, canon_error *err)\n{\n"
+           "static int set(rd_kafka_conf_t *conf, const char *key, const char *value, canon_error "
+           "*err)\n{\n"
            "    char why[256];\n"
            "    if (rd_kafka_conf_set(conf, key, value, why, sizeof why) != RD_KAFKA_CONF_OK)\n"
            "        return canon_error_set(err, CANON_EKAFKA, \"%%s=%%s: %%s\", key, value, why);\n"
            "    return 0;\n}\n\n");
-    OUT(c, "/* Runs on the thread that polls the producer (send, flush). */\n"
-           "static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)\n{\n"
-           "    struct %s_producer *p = opaque;\n    (void)rk;\n    if (!m->err)\n        return;\n"
-           "    p->failed++;\n"
-           "    snprintf(p->last_error, sizeof p->last_error, \"%%s\", rd_kafka_err2str(m->err));\n}\n\n",
+    OUT(c,
+        "/* Runs on the thread that polls the producer (send, flush). */\n"
+        "static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)\n{\n"
+        "    struct %s_producer *p = opaque;\n    (void)rk;\n    if (!m->err)\n        return;\n"
+        "    p->failed++;\n"
+        "    snprintf(p->last_error, sizeof p->last_error, \"%%s\", "
+        "rd_kafka_err2str(m->err));\n}\n\n",
         p);
-    OUT(c, "%s_producer *%s_producer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
-           "    const char *topic, int32_t update_schema_id, canon_error *err)\n{\n"
-           "    char why[512];\n"
-           "    %s_producer *p = calloc(1, sizeof *p);\n"
-           "    if (!conf)\n        conf = rd_kafka_conf_new();\n"
-           "    if (!p) {\n        canon_error_set(err, CANON_ENOMEM, \"out of memory\");\n        goto fail;\n    }\n"
-           "    if ((bootstrap_servers && set(conf, \"bootstrap.servers\", bootstrap_servers, err)) ||\n"
-           "        set(conf, \"partitioner\", \"murmur2_random\", err) ||\n"
-           "        set(conf, \"enable.idempotence\", \"true\", err))\n        goto fail;\n"
-           "    rd_kafka_conf_set_opaque(conf, p);\n"
-           "    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);\n"
-           "    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);\n"
-           "    if (!p->rk) {\n        canon_error_set(err, CANON_EKAFKA, \"rd_kafka_new: %%s\", why);\n"
-           "        goto fail;\n    }\n    conf = NULL; /* rd_kafka_new took it */\n"
-           "    /* The topic handle asks for the topic's metadata now, so the first send does not\n"
-           "     * wait for it. */\n"
-           "    p->rkt = rd_kafka_topic_new(p->rk, topic ? topic : \"canon.%s.updates\", NULL);\n"
-           "    if (!p->rkt) {\n"
-           "        canon_error_set(err, CANON_EKAFKA, \"topic: %%s\", rd_kafka_err2str(rd_kafka_last_error()));\n"
-           "        goto fail;\n    }\n"
-           "    p->schema_id = update_schema_id;\n    canon_buf_init(&p->buf);\n    return p;\n"
-           "fail:\n    if (conf)\n        rd_kafka_conf_destroy(conf);\n"
-           "    if (p && p->rk)\n        rd_kafka_destroy(p->rk);\n    free(p);\n    return NULL;\n}\n\n",
+    OUT(c,
+        "%s_producer *%s_producer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
+        "    const char *topic, int32_t update_schema_id, canon_error *err)\n{\n"
+        "    char why[512];\n"
+        "    %s_producer *p = calloc(1, sizeof *p);\n"
+        "    if (!conf)\n        conf = rd_kafka_conf_new();\n"
+        "    if (!p) {\n        canon_error_set(err, CANON_ENOMEM, \"out of memory\");\n        "
+        "goto fail;\n    }\n"
+        "    if ((bootstrap_servers && set(conf, \"bootstrap.servers\", bootstrap_servers, err)) "
+        "||\n"
+        "        set(conf, \"partitioner\", \"murmur2_random\", err) ||\n"
+        "        set(conf, \"enable.idempotence\", \"true\", err))\n        goto fail;\n"
+        "    rd_kafka_conf_set_opaque(conf, p);\n"
+        "    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);\n"
+        "    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);\n"
+        "    if (!p->rk) {\n        canon_error_set(err, CANON_EKAFKA, \"rd_kafka_new: %%s\", "
+        "why);\n"
+        "        goto fail;\n    }\n    conf = NULL; /* rd_kafka_new took it */\n"
+        "    /* The topic handle asks for the topic's metadata now, so the first send does not\n"
+        "     * wait for it. */\n"
+        "    p->rkt = rd_kafka_topic_new(p->rk, topic ? topic : \"canon.%s.updates\", NULL);\n"
+        "    if (!p->rkt) {\n"
+        "        canon_error_set(err, CANON_EKAFKA, \"topic: %%s\", "
+        "rd_kafka_err2str(rd_kafka_last_error()));\n"
+        "        goto fail;\n    }\n"
+        "    p->schema_id = update_schema_id;\n    canon_buf_init(&p->buf);\n    return p;\n"
+        "fail:\n    if (conf)\n        rd_kafka_conf_destroy(conf);\n"
+        "    if (p && p->rk)\n        rd_kafka_destroy(p->rk);\n    free(p);\n    return "
+        "NULL;\n}\n\n",
         p, p, p, entity);
-    OUT(c, "int %s_producer_send(%s_producer *p, const %s_builder_t *u, canon_error *err)\n{\n"
-           "    canon_buf_clear(&p->buf);\n"
-           "    if (%s_encode_framed(&u->msg, p->schema_id, &p->buf, err) != 0)\n        return -1;\n"
-           "    /* the key: the universal identifier's UTF-8 bytes, unframed (docs/wire.md) */\n"
-           "    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, p->buf.data,\n"
-           "                         p->buf.len, u->msg.%s.data, u->msg.%s.len, NULL) != 0)\n"
-           "        return canon_error_set(err, CANON_EKAFKA, \"produce: %%s\",\n"
-           "                               rd_kafka_err2str(rd_kafka_last_error()));\n"
-           "    rd_kafka_poll(p->rk, 0);\n    return 0;\n}\n\n",
+    OUT(c,
+        "int %s_producer_send(%s_producer *p, const %s_builder_t *u, canon_error *err)\n{\n"
+        "    canon_buf_clear(&p->buf);\n"
+        "    if (%s_encode_framed(&u->msg, p->schema_id, &p->buf, err) != 0)\n        return -1;\n"
+        "    /* the key: the universal identifier's UTF-8 bytes, unframed (docs/wire.md) */\n"
+        "    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, "
+        "p->buf.data,\n"
+        "                         p->buf.len, u->msg.%s.data, u->msg.%s.len, NULL) != 0)\n"
+        "        return canon_error_set(err, CANON_EKAFKA, \"produce: %%s\",\n"
+        "                               rd_kafka_err2str(rd_kafka_last_error()));\n"
+        "    rd_kafka_poll(p->rk, 0);\n    return 0;\n}\n\n",
         p, p, u, u, k, k);
-    OUT(c, "int %s_producer_flush(%s_producer *p, int timeout_ms, canon_error *err)\n{\n"
-           "    rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);\n"
-           "    if (e)\n        return canon_error_set(err, CANON_EKAFKA, \"flush: %%s\", rd_kafka_err2str(e));\n"
-           "    if (p->failed) {\n        int n = p->failed;\n        p->failed = 0;\n"
-           "        return canon_error_set(err, CANON_EKAFKA, \"%%d update(s) not delivered: %%s\", n,\n"
-           "                               p->last_error);\n    }\n    return 0;\n}\n\n",
+    OUT(c,
+        "int %s_producer_flush(%s_producer *p, int timeout_ms, canon_error *err)\n{\n"
+        "    rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);\n"
+        "    if (e)\n        return canon_error_set(err, CANON_EKAFKA, \"flush: %%s\", "
+        "rd_kafka_err2str(e));\n"
+        "    if (p->failed) {\n        int n = p->failed;\n        p->failed = 0;\n"
+        "        return canon_error_set(err, CANON_EKAFKA, \"%%d update(s) not delivered: %%s\", "
+        "n,\n"
+        "                               p->last_error);\n    }\n    return 0;\n}\n\n",
         p, p);
-    OUT(c, "void %s_producer_free(%s_producer *p)\n{\n    if (!p)\n        return;\n"
-           "    rd_kafka_flush(p->rk, 10000);\n    rd_kafka_topic_destroy(p->rkt);\n"
-           "    rd_kafka_destroy(p->rk);\n    canon_buf_free(&p->buf);\n    free(p);\n}\n\n"
-           "rd_kafka_t *%s_producer_handle(%s_producer *p)\n{\n    return p->rk;\n}\n\n",
+    OUT(c,
+        "void %s_producer_free(%s_producer *p)\n{\n    if (!p)\n        return;\n"
+        "    rd_kafka_flush(p->rk, 10000);\n    rd_kafka_topic_destroy(p->rkt);\n"
+        "    rd_kafka_destroy(p->rk);\n    canon_buf_free(&p->buf);\n    free(p);\n}\n\n"
+        "rd_kafka_t *%s_producer_handle(%s_producer *p)\n{\n    return p->rk;\n}\n\n",
         p, p, p, p);
-    OUT(c, "%s_consumer *%s_consumer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
-           "    const char *group_id, const char *topic, canon_error *err)\n{\n"
-           "    char why[512];\n    rd_kafka_topic_partition_list_t *topics = NULL;\n"
-           "    %s_consumer *c = calloc(1, sizeof *c);\n"
-           "    if (!conf)\n        conf = rd_kafka_conf_new();\n"
-           "    if (!c) {\n        canon_error_set(err, CANON_ENOMEM, \"out of memory\");\n        goto fail;\n    }\n"
-           "    /* read_committed: only what the aggregator's transactions committed */\n"
-           "    if ((bootstrap_servers && set(conf, \"bootstrap.servers\", bootstrap_servers, err)) ||\n"
-           "        set(conf, \"group.id\", group_id, err) ||\n"
-           "        set(conf, \"isolation.level\", \"read_committed\", err) ||\n"
-           "        set(conf, \"auto.offset.reset\", \"earliest\", err))\n        goto fail;\n"
-           "    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);\n"
-           "    if (!c->rk) {\n        canon_error_set(err, CANON_EKAFKA, \"rd_kafka_new: %%s\", why);\n"
-           "        goto fail;\n    }\n    conf = NULL;\n    rd_kafka_poll_set_consumer(c->rk);\n"
-           "    topics = rd_kafka_topic_partition_list_new(1);\n"
-           "    rd_kafka_topic_partition_list_add(topics, topic ? topic : \"canon.%s\", RD_KAFKA_PARTITION_UA);\n"
-           "    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);\n"
-           "    rd_kafka_topic_partition_list_destroy(topics);\n"
-           "    if (e) {\n        canon_error_set(err, CANON_EKAFKA, \"subscribe: %%s\", rd_kafka_err2str(e));\n"
-           "        goto fail;\n    }\n    return c;\n"
-           "fail:\n    if (conf)\n        rd_kafka_conf_destroy(conf);\n"
-           "    if (c && c->rk)\n        rd_kafka_destroy(c->rk);\n    free(c);\n    return NULL;\n}\n\n",
+    OUT(c,
+        "%s_consumer *%s_consumer_new(rd_kafka_conf_t *conf, const char *bootstrap_servers,\n"
+        "    const char *group_id, const char *topic, canon_error *err)\n{\n"
+        "    char why[512];\n    rd_kafka_topic_partition_list_t *topics = NULL;\n"
+        "    %s_consumer *c = calloc(1, sizeof *c);\n"
+        "    if (!conf)\n        conf = rd_kafka_conf_new();\n"
+        "    if (!c) {\n        canon_error_set(err, CANON_ENOMEM, \"out of memory\");\n        "
+        "goto fail;\n    }\n"
+        "    /* read_committed: only what the aggregator's transactions committed */\n"
+        "    if ((bootstrap_servers && set(conf, \"bootstrap.servers\", bootstrap_servers, err)) "
+        "||\n"
+        "        set(conf, \"group.id\", group_id, err) ||\n"
+        "        set(conf, \"isolation.level\", \"read_committed\", err) ||\n"
+        "        set(conf, \"auto.offset.reset\", \"earliest\", err))\n        goto fail;\n"
+        "    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);\n"
+        "    if (!c->rk) {\n        canon_error_set(err, CANON_EKAFKA, \"rd_kafka_new: %%s\", "
+        "why);\n"
+        "        goto fail;\n    }\n    conf = NULL;\n    rd_kafka_poll_set_consumer(c->rk);\n"
+        "    topics = rd_kafka_topic_partition_list_new(1);\n"
+        "    rd_kafka_topic_partition_list_add(topics, topic ? topic : \"canon.%s\", "
+        "RD_KAFKA_PARTITION_UA);\n"
+        "    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);\n"
+        "    rd_kafka_topic_partition_list_destroy(topics);\n"
+        "    if (e) {\n        canon_error_set(err, CANON_EKAFKA, \"subscribe: %%s\", "
+        "rd_kafka_err2str(e));\n"
+        "        goto fail;\n    }\n    return c;\n"
+        "fail:\n    if (conf)\n        rd_kafka_conf_destroy(conf);\n"
+        "    if (c && c->rk)\n        rd_kafka_destroy(c->rk);\n    free(c);\n    return "
+        "NULL;\n}\n\n",
         p, p, p, entity);
-    OUT(c, "int %s_consumer_poll(%s_consumer *c, int timeout_ms, %s_t *out, int32_t *schema_id,\n"
-           "    canon_arena *a, canon_error *err)\n{\n"
-           "    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);\n"
-           "    int rc = 1;\n    if (!m)\n        return 0;\n"
-           "    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {\n        rc = 0;\n"
-           "    } else if (m->err) {\n"
-           "        rc = canon_error_set(err, CANON_EKAFKA, \"consume: %%s\", rd_kafka_message_errstr(m));\n"
-           "    } else if (%s_decode_framed(out, schema_id, m->payload, m->len, a, err) != 0) {\n"
-           "        canon_error tmp = {0};\n"
-           "        canon_error_set(&tmp, CANON_EDECODE, \"%%s [%%d] offset %%lld: %%s\",\n"
-           "                        rd_kafka_topic_name(m->rkt), (int)m->partition,\n"
-           "                        (long long)m->offset, err ? err->msg : \"does not decode\");\n"
-           "        if (err)\n            *err = tmp;\n        rc = -1;\n    }\n"
-           "    rd_kafka_message_destroy(m);\n    return rc;\n}\n\n",
+    OUT(c,
+        "int %s_consumer_poll(%s_consumer *c, int timeout_ms, %s_t *out, int32_t *schema_id,\n"
+        "    canon_arena *a, canon_error *err)\n{\n"
+        "    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);\n"
+        "    int rc = 1;\n    if (!m)\n        return 0;\n"
+        "    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {\n        rc = 0;\n"
+        "    } else if (m->err) {\n"
+        "        rc = canon_error_set(err, CANON_EKAFKA, \"consume: %%s\", "
+        "rd_kafka_message_errstr(m));\n"
+        "    } else if (%s_decode_framed(out, schema_id, m->payload, m->len, a, err) != 0) {\n"
+        "        canon_error tmp = {0};\n"
+        "        canon_error_set(&tmp, CANON_EDECODE, \"%%s [%%d] offset %%lld: %%s\",\n"
+        "                        rd_kafka_topic_name(m->rkt), (int)m->partition,\n"
+        "                        (long long)m->offset, err ? err->msg : \"does not decode\");\n"
+        "        if (err)\n            *err = tmp;\n        rc = -1;\n    }\n"
+        "    rd_kafka_message_destroy(m);\n    return rc;\n}\n\n",
         p, p, env, env);
-    OUT(c, "void %s_consumer_free(%s_consumer *c)\n{\n    if (!c)\n        return;\n"
-           "    rd_kafka_consumer_close(c->rk);\n    rd_kafka_destroy(c->rk);\n    free(c);\n}\n\n"
-           "rd_kafka_t *%s_consumer_handle(%s_consumer *c)\n{\n    return c->rk;\n}\n",
+    OUT(c,
+        "void %s_consumer_free(%s_consumer *c)\n{\n    if (!c)\n        return;\n"
+        "    rd_kafka_consumer_close(c->rk);\n    rd_kafka_destroy(c->rk);\n    free(c);\n}\n\n"
+        "rd_kafka_t *%s_consumer_handle(%s_consumer *c)\n{\n    return c->rk;\n}\n",
         p, p, p, p);
 }
 

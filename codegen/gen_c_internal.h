@@ -30,21 +30,21 @@ typedef enum gc_kind {
 
 typedef struct gc_type {
     gc_kind kind;
-    const reg_node *node;  /* the type (for GC_WRAP: the wrapped root type) */
-    char *cname;           /* C base name: "person_address"; types are cname_t */
-    char *path;            /* what error messages call it: "PostalAddress", "Person.tags" */
-    int unit;              /* index of the unit whose files define it */
-    int state;             /* header emission: 0 not yet, 1 in progress, 2 defined */
-    int recursive;         /* record reachable from itself (decode checks depth) */
-    int walked;            /* named type: its fields were collected */
-    char **members;        /* GC_UNION: C member per branch (NULL for null) */
-    char **tags;           /* GC_UNION: tag constant per branch */
-    int null_index;        /* GC_OPT, GC_OPTREC: branch index of null */
+    const reg_node *node; /* the type (for GC_WRAP: the wrapped root type) */
+    char *cname;          /* C base name: "person_address"; types are cname_t */
+    char *path;           /* what error messages call it: "PostalAddress", "Person.tags" */
+    int unit;             /* index of the unit whose files define it */
+    int state;            /* header emission: 0 not yet, 1 in progress, 2 defined */
+    int recursive;        /* record reachable from itself (decode checks depth) */
+    int walked;           /* named type: its fields were collected */
+    char **members;       /* GC_UNION: C member per branch (NULL for null) */
+    char **tags;          /* GC_UNION: tag constant per branch */
+    int null_index;       /* GC_OPT, GC_OPTREC: branch index of null */
 } gc_type;
 
 typedef struct gc_unit {
-    char *base;           /* file base name: "person", "person_update" */
-    const char *what;     /* one line for the file comment */
+    char *base;       /* file base name: "person", "person_update" */
+    const char *what; /* one line for the file comment */
     const reg_schema *schema;
     const char *schema_text; /* the writer schema, embedded as <base>_schema */
 } gc_unit;
@@ -78,11 +78,11 @@ char *gc_strdup(gc_ctx *c, const char *s);
 char *gc_fmt(gc_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *gc_snake(gc_ctx *c, const char *name);
 char *gc_upper(gc_ctx *c, const char *name);
-char *gc_ident(gc_ctx *c, const char *name); /* keyword-escaped identifier */
+char *gc_ident(gc_ctx *c, const char *name);             /* keyword-escaped identifier */
 char *gc_c_string(gc_ctx *c, const char *s, size_t len); /* C string literal, quoted */
-gc_type *gc_find(gc_ctx *c, const reg_node *n);       /* NULL for primitives */
+gc_type *gc_find(gc_ctx *c, const reg_node *n);          /* NULL for primitives */
 cg_err *gc_collect_unit(gc_ctx *c, int unit, const reg_node *root);
-const char *gc_ctype(gc_ctx *c, const reg_node *n);   /* C type of a value of n */
+const char *gc_ctype(gc_ctx *c, const reg_node *n);       /* C type of a value of n */
 const char *gc_branch_name(gc_ctx *c, const reg_node *n); /* Avro JSON union branch */
 size_t gc_min_size(const reg_node *n, int depth);
 int gc_is_struct_kind(gc_kind k);
@@ -95,6 +95,8 @@ const char *gc_prim_name(reg_type t);
 /* The prototype of a type's function for op (without ';'), e.g.
  * "void person_write(canon_buf *b, const person_t *v)". */
 const char *gc_sig(gc_ctx *c, const gc_type *t, enum gc_op op);
+/* sig, broken after a comma when longer than a line. */
+const char *gc_wrap(gc_ctx *c, const char *sig);
 /* Generation with the derived schemas given (gen_c() derives them itself when
  * registry/canon_derive.c is built; tests pass hand-written ones). update_text and
  * envelope_text are NULL for a schema that is not a canonical entity. */
@@ -103,6 +105,9 @@ cg_err *gc_generate(const reg_schema *s, const char *schema_text, const char *up
 
 /* gen_c_types.c */
 void gc_emit_header(gc_ctx *c, int unit);
+/* Prototype (no ';') of a record's init (0), encode, encode_framed, decode,
+ * decode_framed (4). */
+const char *gc_public_sig(gc_ctx *c, const gc_type *t, int which);
 
 /* gen_c_binary.c */
 void gc_emit_write_fn(gc_ctx *c, gc_type *t);

@@ -20,15 +20,23 @@ static const char *lit(gc_ctx *c, const char *s)
 static const char *to_json_expr(gc_ctx *c, const reg_node *n, const char *e)
 {
     switch (n->type) {
-    case REG_NULL: return "json_null()";
-    case REG_BOOLEAN: return gc_fmt(c, "json_boolean(%s)", e);
+    case REG_NULL:
+        return "json_null()";
+    case REG_BOOLEAN:
+        return gc_fmt(c, "json_boolean(%s)", e);
     case REG_INT:
-    case REG_LONG: return gc_fmt(c, "canon_json_long(%s)", e);
-    case REG_FLOAT: return gc_fmt(c, "canon_json_float(%s)", e);
-    case REG_DOUBLE: return gc_fmt(c, "canon_json_double(%s)", e);
-    case REG_BYTES: return gc_fmt(c, "canon_json_bytes(%s.data, %s.len)", e, e);
-    case REG_STRING: return gc_fmt(c, "canon_json_str(%s)", e);
-    default: break;
+    case REG_LONG:
+        return gc_fmt(c, "canon_json_long(%s)", e);
+    case REG_FLOAT:
+        return gc_fmt(c, "canon_json_float(%s)", e);
+    case REG_DOUBLE:
+        return gc_fmt(c, "canon_json_double(%s)", e);
+    case REG_BYTES:
+        return gc_fmt(c, "canon_json_bytes(%s.data, %s.len)", e, e);
+    case REG_STRING:
+        return gc_fmt(c, "canon_json_str(%s)", e);
+    default:
+        break;
     }
     const reg_node *po = gc_prim_opt(n, NULL);
     if (po)
@@ -49,15 +57,24 @@ static const char *from_json_expr(gc_ctx *c, const reg_node *n, const char *j, c
                                   const char *errvar)
 {
     switch (n->type) {
-    case REG_NULL: return gc_fmt(c, "(json_is_null(%s) ? (%s = 0) : -1)", j, e);
-    case REG_BOOLEAN: return gc_fmt(c, "canon_json_get_bool(%s, &%s)", j, e);
-    case REG_INT: return gc_fmt(c, "canon_json_get_int(%s, &%s)", j, e);
-    case REG_LONG: return gc_fmt(c, "canon_json_get_long(%s, &%s)", j, e);
-    case REG_FLOAT: return gc_fmt(c, "canon_json_get_float(%s, &%s)", j, e);
-    case REG_DOUBLE: return gc_fmt(c, "canon_json_get_double(%s, &%s)", j, e);
-    case REG_BYTES: return gc_fmt(c, "canon_json_get_bytes(%s, &%s, a)", j, e);
-    case REG_STRING: return gc_fmt(c, "canon_json_get_str(%s, &%s, a)", j, e);
-    default: break;
+    case REG_NULL:
+        return gc_fmt(c, "(json_is_null(%s) ? (%s = 0) : -1)", j, e);
+    case REG_BOOLEAN:
+        return gc_fmt(c, "canon_json_get_bool(%s, &%s)", j, e);
+    case REG_INT:
+        return gc_fmt(c, "canon_json_get_int(%s, &%s)", j, e);
+    case REG_LONG:
+        return gc_fmt(c, "canon_json_get_long(%s, &%s)", j, e);
+    case REG_FLOAT:
+        return gc_fmt(c, "canon_json_get_float(%s, &%s)", j, e);
+    case REG_DOUBLE:
+        return gc_fmt(c, "canon_json_get_double(%s, &%s)", j, e);
+    case REG_BYTES:
+        return gc_fmt(c, "canon_json_get_bytes(%s, &%s, a)", j, e);
+    case REG_STRING:
+        return gc_fmt(c, "canon_json_get_str(%s, &%s, a)", j, e);
+    default:
+        break;
     }
     const reg_node *po = gc_prim_opt(n, NULL);
     if (po)
@@ -71,21 +88,32 @@ static const char *from_json_expr(gc_ctx *c, const reg_node *n, const char *j, c
 static const char *reason(gc_ctx *c, const reg_node *n)
 {
     switch (n->type) {
-    case REG_NULL: return "expected null";
-    case REG_BOOLEAN: return "expected true or false";
-    case REG_INT: return "expected an int (32-bit integer)";
-    case REG_LONG: return "expected a long (64-bit integer)";
+    case REG_NULL:
+        return "expected null";
+    case REG_BOOLEAN:
+        return "expected true or false";
+    case REG_INT:
+        return "expected an int (32-bit integer)";
+    case REG_LONG:
+        return "expected a long (64-bit integer)";
     case REG_FLOAT:
-    case REG_DOUBLE: return "expected a number, \"NaN\", \"Infinity\" or \"-Infinity\"";
-    case REG_BYTES: return "expected a string of code points 0-255";
-    case REG_STRING: return "expected a string";
-    case REG_ENUM: return gc_fmt(c, "expected a symbol of enum %s", n->fullname);
-    case REG_FIXED: return gc_fmt(c, "expected a string of %zu code points 0-255", n->size);
+    case REG_DOUBLE:
+        return "expected a number, \"NaN\", \"Infinity\" or \"-Infinity\"";
+    case REG_BYTES:
+        return "expected a string of code points 0-255";
+    case REG_STRING:
+        return "expected a string";
+    case REG_ENUM:
+        return gc_fmt(c, "expected a symbol of enum %s", n->fullname);
+    case REG_FIXED:
+        return gc_fmt(c, "expected a string of %zu code points 0-255", n->size);
     case REG_UNION:
         if (gc_prim_opt(n, NULL))
-            return gc_fmt(c, "expected null or %s", reason(c, gc_prim_opt(n, NULL)) + strlen("expected "));
+            return gc_fmt(c, "expected null or %s",
+                          reason(c, gc_prim_opt(n, NULL)) + strlen("expected "));
         return "invalid value";
-    default: return "invalid value";
+    default:
+        return "invalid value";
     }
 }
 
@@ -101,8 +129,10 @@ static int expr_uses_arena(const reg_node *n)
     case REG_FLOAT:
     case REG_DOUBLE:
     case REG_ENUM:
-    case REG_FIXED: return 0;
-    default: return 1;
+    case REG_FIXED:
+        return 0;
+    default:
+        return 1;
     }
 }
 
@@ -129,7 +159,8 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
     const reg_node *n = t->node;
     const char *x = t->cname;
     const char *path = lit(c, t->path);
-    int pub = t->kind == GC_RECORD || t->kind == GC_WRAP || t->kind == GC_ENUM || t->kind == GC_FIXED;
+    int pub =
+        t->kind == GC_RECORD || t->kind == GC_WRAP || t->kind == GC_ENUM || t->kind == GC_FIXED;
     const char *st = pub ? "" : "static ";
 
     if (t->kind == GC_ENUM) {
@@ -137,23 +168,27 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
         OUT(c, "const char *const %s_symbols[%zu] = {", x, k ? k : 1);
         for (size_t i = 0; i < k; i++)
             OUT(c, "%s%s", i ? ", " : "", lit(c, n->symbols[i]));
-        OUT(c, "};\n\nconst char *%s_symbol(%s_t v)\n{\n"
-               "    return (unsigned)v < %zuu ? %s_symbols[v] : NULL;\n}\n\n",
+        OUT(c,
+            "};\n\nconst char *%s_symbol(%s_t v)\n{\n"
+            "    return (unsigned)v < %zuu ? %s_symbols[v] : NULL;\n}\n\n",
             x, x, k, x);
-        OUT(c, "%s\n{\n    const char *s = %s_symbol(v);\n    return s ? json_string(s) : NULL;\n}\n\n",
+        OUT(c,
+            "%s\n{\n    const char *s = %s_symbol(v);\n    return s ? json_string(s) : "
+            "NULL;\n}\n\n",
             gc_sig(c, t, GC_OP_TO_JSON), x);
         return;
     }
     if (t->kind == GC_FIXED) {
-        OUT(c, "%s\n{\n    return canon_json_bytes(v->bytes, %zu);\n}\n\n", gc_sig(c, t, GC_OP_TO_JSON),
-            n->size);
+        OUT(c, "%s\n{\n    return canon_json_bytes(v->bytes, %zu);\n}\n\n",
+            gc_sig(c, t, GC_OP_TO_JSON), n->size);
         return;
     }
     OUT(c, "%s%s\n{\n", st, gc_sig(c, t, GC_OP_TO_JSON));
     switch (t->kind) {
     case GC_RECORD:
-        OUT(c, "    json_t *o = json_object();\n    if (!o) {\n"
-               "        canon_json_fail(err, %s, \"out of memory\");\n        return NULL;\n    }\n",
+        OUT(c,
+            "    json_t *o = json_object();\n    if (!o) {\n"
+            "        canon_json_fail(err, %s, \"out of memory\");\n        return NULL;\n    }\n",
             path);
         for (size_t i = 0; i < n->n_fields; i++) {
             const reg_field *f = &n->fields[i];
@@ -168,9 +203,11 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
             OUT(c, "    return o;\nfail:\n    json_decref(o);\n    return NULL;\n");
         break;
     case GC_WRAP:
-        OUT(c, "    json_t *x = %s;\n    if (!x)\n"
-               "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of memory)\");\n"
-               "    return x;\n",
+        OUT(c,
+            "    json_t *x = %s;\n    if (!x)\n"
+            "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of "
+            "memory)\");\n"
+            "    return x;\n",
             to_json_expr(c, n, "v->value"), path);
         if (n->type == REG_NULL)
             OUT(c, "    (void)v;\n");
@@ -178,27 +215,32 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
     case GC_ARRAY:
     case GC_MAP: {
         int arr = t->kind == GC_ARRAY;
-        OUT(c, "    json_t *o = %s;\n    if (!o) {\n"
-               "        canon_json_fail(err, %s, \"out of memory\");\n        return NULL;\n    }\n"
-               "    for (size_t i = 0; i < v->len; i++) {\n",
+        OUT(c,
+            "    json_t *o = %s;\n    if (!o) {\n"
+            "        canon_json_fail(err, %s, \"out of memory\");\n        return NULL;\n    }\n"
+            "    for (size_t i = 0; i < v->len; i++) {\n",
             arr ? "json_array()" : "json_object()", path);
         if (arr)
             OUT(c, "        if (canon_json_append(o, %s, err, %s) != 0) {\n",
                 to_json_expr(c, n->items, "v->items[i]"), lit(c, gc_fmt(c, "%s[]", t->path)));
         else
             OUT(c, "        if (canon_json_add_key(o, v->entries[i].key, %s, err, %s) != 0) {\n",
-                to_json_expr(c, n->items, "v->entries[i].value"), lit(c, gc_fmt(c, "%s{}", t->path)));
-        OUT(c, "            json_decref(o);\n            return NULL;\n        }\n    }\n    return o;\n");
+                to_json_expr(c, n->items, "v->entries[i].value"),
+                lit(c, gc_fmt(c, "%s{}", t->path)));
+        OUT(c, "            json_decref(o);\n            return NULL;\n        }\n    }\n    "
+               "return o;\n");
         break;
     }
     case GC_OPT:
     case GC_OPTREC: {
         const reg_node *in = n->branches[1 - t->null_index];
         int rec = t->kind == GC_OPTREC;
-        OUT(c, "    if (%s)\n        return json_null();\n"
-               "    json_t *x = canon_json_branch(%s, %s);\n    if (!x)\n"
-               "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of memory)\");\n"
-               "    return x;\n",
+        OUT(c,
+            "    if (%s)\n        return json_null();\n"
+            "    json_t *x = canon_json_branch(%s, %s);\n    if (!x)\n"
+            "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of "
+            "memory)\");\n"
+            "    return x;\n",
             rec ? "!v" : "!v->has", lit(c, gc_branch_name(c, in)),
             rec ? gc_fmt(c, "%s_to_json(v, err)", gc_find(c, in)->cname)
                 : to_json_expr(c, in, "v->value"),
@@ -215,17 +257,22 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
                 continue;
             }
             if (br->type == REG_RECORD)
-                OUT(c, "        if (v->%s)\n            x = canon_json_branch(%s, %s_to_json(v->%s, err));\n",
-                    t->members[i], lit(c, gc_branch_name(c, br)), gc_find(c, br)->cname, t->members[i]);
+                OUT(c,
+                    "        if (v->%s)\n            x = canon_json_branch(%s, %s_to_json(v->%s, "
+                    "err));\n",
+                    t->members[i], lit(c, gc_branch_name(c, br)), gc_find(c, br)->cname,
+                    t->members[i]);
             else
                 OUT(c, "        x = canon_json_branch(%s, %s);\n", lit(c, gc_branch_name(c, br)),
                     to_json_expr(c, br, gc_fmt(c, "v->%s", t->members[i])));
             OUT(c, "        break;\n");
         }
-        OUT(c, "    default:\n        canon_json_fail(err, %s, \"union tag out of range\");\n"
-               "        return NULL;\n    }\n    if (!x)\n"
-               "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of memory)\");\n"
-               "    return x;\n",
+        OUT(c,
+            "    default:\n        canon_json_fail(err, %s, \"union tag out of range\");\n"
+            "        return NULL;\n    }\n    if (!x)\n"
+            "        canon_json_fail(err, %s, \"cannot convert to JSON (invalid UTF-8 or out of "
+            "memory)\");\n"
+            "    return x;\n",
             path, path);
         break;
     default:
@@ -236,14 +283,16 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
 
 /* The names a union branch answers to in JSON: its type name, or for a named type its
  * full name (what the specification writes) or its short name. */
-static const char *branch_test(gc_ctx *c, const reg_node *br, const char *var)
+static const char *branch_test(gc_ctx *c, const reg_node *br, const char *var, int negate)
 {
     const char *full = gc_branch_name(c, br);
+    const char *cmp = negate ? "strcmp(%s, %s) != 0" : "!strcmp(%s, %s)";
+    const char *one = gc_fmt(c, cmp, var, lit(c, full));
     if ((br->type == REG_RECORD || br->type == REG_ENUM || br->type == REG_FIXED) &&
         strcmp(br->name, full) != 0)
-        return gc_fmt(c, "(!strcmp(%s, %s) || !strcmp(%s, %s))", var, lit(c, full), var,
-                      lit(c, br->name));
-    return gc_fmt(c, "!strcmp(%s, %s)", var, lit(c, full));
+        return gc_fmt(c, negate ? "(%s && %s)" : "%s || %s", one,
+                      gc_fmt(c, cmp, var, lit(c, br->name)));
+    return one;
 }
 
 static void from_json_union(gc_ctx *c, gc_type *t)
@@ -271,16 +320,20 @@ static void from_json_union(gc_ctx *c, gc_type *t)
         if (!m)
             continue;
         const char *bp = lit(c, gc_fmt(c, "%s<%s>", t->path, gc_branch_name(c, br)));
-        OUT(c, "        if (%s) {\n            v->which = %s;\n", branch_test(c, br, "name"), t->tags[i]);
+        OUT(c, "        if (%s) {\n            v->which = %s;\n", branch_test(c, br, "name", 0),
+            t->tags[i]);
         if (br->type == REG_RECORD)
-            OUT(c, "            v->%s = canon_arena_alloc(a, sizeof *v->%s);\n"
-                   "            if (!v->%s || %s_from_json(x, v->%s, a, err) != 0)\n",
+            OUT(c,
+                "            v->%s = canon_arena_alloc(a, sizeof *v->%s);\n"
+                "            if (!v->%s || %s_from_json(x, v->%s, a, err) != 0)\n",
                 m, m, m, gc_find(c, br)->cname, m);
         else
             OUT(c, "            if (%s != 0)\n",
                 from_json_expr(c, br, "x", gc_fmt(c, "v->%s", m), "err"));
-        OUT(c, "                return canon_json_fail(err, %s, %s);\n            return 0;\n        }\n", bp,
-            lit(c, reason(c, br)));
+        OUT(c,
+            "                return canon_json_fail(err, %s, %s);\n            return 0;\n        "
+            "}\n",
+            bp, lit(c, reason(c, br)));
     }
     OUT(c, "    }\n");
     if (any)
@@ -292,11 +345,13 @@ static void from_json_union(gc_ctx *c, gc_type *t)
             continue;
         OUT(c, "    memset(&scratch, 0, sizeof scratch);\n");
         if (br->type == REG_RECORD)
-            OUT(c, "    v->%s = canon_arena_alloc(a, sizeof *v->%s);\n"
-                   "    if (v->%s && %s_from_json(j, v->%s, a, &scratch) == 0) {\n",
+            OUT(c,
+                "    v->%s = canon_arena_alloc(a, sizeof *v->%s);\n"
+                "    if (v->%s && %s_from_json(j, v->%s, a, &scratch) == 0) {\n",
                 m, m, m, gc_find(c, br)->cname, m);
         else
-            OUT(c, "    if (%s == 0) {\n", from_json_expr(c, br, "j", gc_fmt(c, "v->%s", m), "&scratch"));
+            OUT(c, "    if (%s == 0) {\n",
+                from_json_expr(c, br, "j", gc_fmt(c, "v->%s", m), "&scratch"));
         OUT(c, "        v->which = %s;\n        return 0;\n    }\n", t->tags[i]);
     }
     OUT(c, "    return canon_json_fail(err, %s, \"matches no branch of the union\");\n", path);
@@ -307,12 +362,14 @@ void gc_emit_from_json_fn(gc_ctx *c, gc_type *t)
     const reg_node *n = t->node;
     const char *x = t->cname;
     const char *path = lit(c, t->path);
-    int pub = t->kind == GC_RECORD || t->kind == GC_WRAP || t->kind == GC_ENUM || t->kind == GC_FIXED;
+    int pub =
+        t->kind == GC_RECORD || t->kind == GC_WRAP || t->kind == GC_ENUM || t->kind == GC_FIXED;
     const char *st = pub ? "" : "static ";
 
     if (t->kind == GC_ENUM) {
-        OUT(c, "%s\n{\n    int i = canon_json_get_enum(j, %s_symbols, %zu);\n    if (i < 0)\n"
-               "        return -1;\n    *v = (%s_t)i;\n    return 0;\n}\n\n",
+        OUT(c,
+            "%s\n{\n    int i = canon_json_get_enum(j, %s_symbols, %zu);\n    if (i < 0)\n"
+            "        return -1;\n    *v = (%s_t)i;\n    return 0;\n}\n\n",
             gc_sig(c, t, GC_OP_FROM_JSON), x, n->n_symbols, x);
         return;
     }
@@ -335,24 +392,29 @@ void gc_emit_from_json_fn(gc_ctx *c, gc_type *t)
             OUT(c, "    (void)a;\n");
         if (n->n_fields == 0)
             OUT(c, "    (void)v;\n");
-        OUT(c, "    if (!json_is_object(j))\n        return canon_json_fail(err, %s, \"expected a JSON object\");\n",
+        OUT(c,
+            "    if (!json_is_object(j))\n        return canon_json_fail(err, %s, \"expected a "
+            "JSON object\");\n",
             path);
         for (size_t i = 0; i < n->n_fields; i++) {
             const reg_field *f = &n->fields[i];
             const char *fp = lit(c, gc_fmt(c, "%s.%s", n->name, f->name));
-            const char *conv = from_json_expr(c, f->type, "x", gc_fmt(c, "v->%s", gc_ident(c, f->name)), "err");
+            const char *conv =
+                from_json_expr(c, f->type, "x", gc_fmt(c, "v->%s", gc_ident(c, f->name)), "err");
             if (!f->default_json) {
-                OUT(c, "    x = json_object_get(j, %s);\n    if (!x)\n"
-                       "        return canon_json_fail(err, %s, \"missing field\");\n"
-                       "    if (%s != 0)\n        return canon_json_fail(err, %s, %s);\n",
+                OUT(c,
+                    "    x = json_object_get(j, %s);\n    if (!x)\n"
+                    "        return canon_json_fail(err, %s, \"missing field\");\n"
+                    "    if (%s != 0)\n        return canon_json_fail(err, %s, %s);\n",
                     lit(c, f->name), fp, conv, fp, lit(c, reason(c, f->type)));
                 continue;
             }
             char *d = json_dumps(f->default_json, JSON_COMPACT | JSON_ENCODE_ANY);
-            OUT(c, "    x = canon_json_member(j, %s, %s, &tmp);\n    if (!x)\n"
-                   "        return canon_json_fail(err, %s, \"missing field\");\n"
-                   "    rc = %s;\n    json_decref(tmp);\n    tmp = NULL;\n"
-                   "    if (rc != 0)\n        return canon_json_fail(err, %s, %s);\n",
+            OUT(c,
+                "    x = canon_json_member(j, %s, %s, &tmp);\n    if (!x)\n"
+                "        return canon_json_fail(err, %s, \"missing field\");\n"
+                "    rc = %s;\n    json_decref(tmp);\n    tmp = NULL;\n"
+                "    if (rc != 0)\n        return canon_json_fail(err, %s, %s);\n",
                 lit(c, f->name), d ? lit(c, d) : "NULL", fp, conv, fp, lit(c, reason(c, f->type)));
             free(d);
         }
@@ -366,29 +428,35 @@ void gc_emit_from_json_fn(gc_ctx *c, gc_type *t)
             from_json_expr(c, n, "j", "v->value", "err"), path, lit(c, reason(c, n)));
         break;
     case GC_ARRAY:
-        OUT(c, "    if (!json_is_array(j))\n        return canon_json_fail(err, %s, \"expected a JSON array\");\n"
-               "    v->len = json_array_size(j);\n"
-               "    v->items = v->len ? canon_arena_alloc(a, v->len * sizeof *v->items) : NULL;\n"
-               "    if (v->len && !v->items)\n        return canon_json_fail(err, %s, \"out of memory\");\n"
-               "    for (size_t i = 0; i < v->len; i++)\n"
-               "        if (%s != 0)\n            return canon_json_fail(err, %s, %s);\n"
-               "    return 0;\n",
+        OUT(c,
+            "    if (!json_is_array(j))\n        return canon_json_fail(err, %s, \"expected a JSON "
+            "array\");\n"
+            "    v->len = json_array_size(j);\n"
+            "    v->items = v->len ? canon_arena_alloc(a, v->len * sizeof *v->items) : NULL;\n"
+            "    if (v->len && !v->items)\n        return canon_json_fail(err, %s, \"out of "
+            "memory\");\n"
+            "    for (size_t i = 0; i < v->len; i++)\n"
+            "        if (%s != 0)\n            return canon_json_fail(err, %s, %s);\n"
+            "    return 0;\n",
             path, path, from_json_expr(c, n->items, "json_array_get(j, i)", "v->items[i]", "err"),
             lit(c, gc_fmt(c, "%s[]", t->path)), lit(c, reason(c, n->items)));
         break;
     case GC_MAP:
-        OUT(c, "    const char *key;\n    json_t *x;\n    size_t i = 0;\n"
-               "    if (!json_is_object(j))\n        return canon_json_fail(err, %s, \"expected a JSON object\");\n"
-               "    v->len = json_object_size(j);\n"
-               "    v->entries = v->len ? canon_arena_alloc(a, v->len * sizeof *v->entries) : NULL;\n"
-               "    if (v->len && !v->entries)\n        return canon_json_fail(err, %s, \"out of memory\");\n"
-               "    json_object_foreach((json_t *)j, key, x) {\n"
-               "        v->entries[i].key.len = strlen(key);\n"
-               "        v->entries[i].key.data = canon_arena_strndup(a, key, v->entries[i].key.len);\n"
-               "        if (!v->entries[i].key.data)\n"
-               "            return canon_json_fail(err, %s, \"out of memory\");\n"
-               "        if (%s != 0)\n            return canon_json_fail(err, %s, %s);\n"
-               "        i++;\n    }\n    return 0;\n",
+        OUT(c,
+            "    const char *key;\n    json_t *x;\n    size_t i = 0;\n"
+            "    if (!json_is_object(j))\n        return canon_json_fail(err, %s, \"expected a "
+            "JSON object\");\n"
+            "    v->len = json_object_size(j);\n"
+            "    v->entries = v->len ? canon_arena_alloc(a, v->len * sizeof *v->entries) : NULL;\n"
+            "    if (v->len && !v->entries)\n        return canon_json_fail(err, %s, \"out of "
+            "memory\");\n"
+            "    json_object_foreach((json_t *)j, key, x) {\n"
+            "        v->entries[i].key.len = strlen(key);\n"
+            "        v->entries[i].key.data = canon_arena_strndup(a, key, v->entries[i].key.len);\n"
+            "        if (!v->entries[i].key.data)\n"
+            "            return canon_json_fail(err, %s, \"out of memory\");\n"
+            "        if (%s != 0)\n            return canon_json_fail(err, %s, %s);\n"
+            "        i++;\n    }\n    return 0;\n",
             path, path, path, from_json_expr(c, n->items, "x", "v->entries[i].value", "err"),
             lit(c, gc_fmt(c, "%s{}", t->path)), lit(c, reason(c, n->items)));
         break;
@@ -404,18 +472,22 @@ void gc_emit_from_json_fn(gc_ctx *c, gc_type *t)
         else
             OUT(c, "    if (json_is_null(j)) {\n        v->has = false;\n"
                    "        memset(&v->value, 0, sizeof v->value);\n        return 0;\n    }\n");
-        OUT(c, "    if (!canon_json_union_form(j, &name, &x) || !%s)\n"
-               "        x = j; /* a plain value: a field default, or python's avro */\n",
-            branch_test(c, in, "name"));
+        OUT(c,
+            "    if (!canon_json_union_form(j, &name, &x) || %s)\n"
+            "        x = j; /* a plain value: a field default, or python's avro */\n",
+            branch_test(c, in, "name", 1));
         if (rec)
-            OUT(c, "    *v = canon_arena_alloc(a, sizeof **v);\n    if (!*v)\n"
-                   "        return canon_json_fail(err, %s, \"out of memory\");\n"
-                   "    if (%s_from_json(x, *v, a, err) != 0)\n"
-                   "        return canon_json_fail(err, %s, \"invalid value\");\n    return 0;\n",
+            OUT(c,
+                "    *v = canon_arena_alloc(a, sizeof **v);\n    if (!*v)\n"
+                "        return canon_json_fail(err, %s, \"out of memory\");\n"
+                "    if (%s_from_json(x, *v, a, err) != 0)\n"
+                "        return canon_json_fail(err, %s, \"invalid value\");\n    return 0;\n",
                 path, gc_find(c, in)->cname, path);
         else
-            OUT(c, "    v->has = true;\n    if (%s != 0)\n        return canon_json_fail(err, %s, %s);\n"
-                   "    return 0;\n",
+            OUT(c,
+                "    v->has = true;\n    if (%s != 0)\n        return canon_json_fail(err, %s, "
+                "%s);\n"
+                "    return 0;\n",
                 from_json_expr(c, in, "x", "v->value", "err"), path, lit(c, reason(c, in)));
         break;
     }

@@ -122,20 +122,23 @@ static void define(gc_ctx *c, gc_type *t, int unit)
             decl(c, gc_fmt(c, "%s *", gc_ctype(c, n->items)), "items"));
         break;
     case GC_MAP:
-        OUT(c, "/* %s: map (entries in encoding order) */\nstruct %s_entry {\n"
-               "    canon_str key;\n    %s;\n};\n\n",
+        OUT(c,
+            "/* %s: map (entries in encoding order) */\nstruct %s_entry {\n"
+            "    canon_str key;\n    %s;\n};\n\n",
             t->path, x, decl(c, gc_ctype(c, n->items), "value"));
         OUT(c, "struct %s {\n    %s_entry_t *entries;\n    size_t len;\n};\n\n", x, x);
         break;
     case GC_OPT:
-        OUT(c, "/* %s: optional (null when has is false) */\nstruct %s {\n    bool has;\n"
-               "    %s;%s\n};\n\n",
+        OUT(c,
+            "/* %s: optional (null when has is false) */\nstruct %s {\n    bool has;\n"
+            "    %s;%s\n};\n\n",
             t->path, x, decl(c, gc_ctype(c, n->branches[1 - t->null_index]), "value"),
             logical_note(c, n->branches[1 - t->null_index]));
         break;
     case GC_UNION: {
-        OUT(c, "/* %s: union; which says the branch, the member of that name holds it */\n"
-               "struct %s {\n    %s_branch which;\n",
+        OUT(c,
+            "/* %s: union; which says the branch, the member of that name holds it */\n"
+            "struct %s {\n    %s_branch which;\n",
             t->path, x, x);
         int any = 0;
         for (size_t i = 0; i < n->n_branches; i++)
@@ -144,7 +147,10 @@ static void define(gc_ctx *c, gc_type *t, int unit)
             OUT(c, "    union {\n");
             for (size_t i = 0; i < n->n_branches; i++)
                 if (t->members[i])
-                    OUT(c, "        %s;%s\n", decl(c, gc_ctype(c, n->branches[i]) , n->branches[i]->type == REG_RECORD ? gc_fmt(c, "*%s", t->members[i]) : t->members[i]),
+                    OUT(c, "        %s;%s\n",
+                        decl(c, gc_ctype(c, n->branches[i]),
+                             n->branches[i]->type == REG_RECORD ? gc_fmt(c, "*%s", t->members[i])
+                                                                : t->members[i]),
                         logical_note(c, n->branches[i]));
             OUT(c, "    };\n");
         }
@@ -182,17 +188,20 @@ static void emit_inline_fns(gc_ctx *c, gc_type *t)
     const char *x = t->cname;
     if (t->kind == GC_ENUM) {
         size_t n = t->node->n_symbols;
-        OUT(c, "static inline %s\n{\n    if ((unsigned)v >= %zuu) {\n"
-               "        canon_buf_fail(b, CANON_EENCODE, \"%s\", \"enum value out of range\");\n"
-               "        return;\n    }\n    canon_write_int(b, (int32_t)v);\n}\n\n",
+        OUT(c,
+            "static inline %s\n{\n    if ((unsigned)v >= %zuu) {\n"
+            "        canon_buf_fail(b, CANON_EENCODE, \"%s\", \"enum value out of range\");\n"
+            "        return;\n    }\n    canon_write_int(b, (int32_t)v);\n}\n\n",
             gc_sig(c, t, GC_OP_WRITE), n, t->path);
-        OUT(c, "static inline %s\n{\n    size_t i;\n"
-               "    if (canon_read_index(r, %zu, &i, \"enum symbol index out of range\") != 0)\n"
-               "        return -1;\n    *v = (%s_t)i;\n    return 0;\n}\n\n",
+        OUT(c,
+            "static inline %s\n{\n    size_t i;\n"
+            "    if (canon_read_index(r, %zu, &i, \"enum symbol index out of range\") != 0)\n"
+            "        return -1;\n    *v = (%s_t)i;\n    return 0;\n}\n\n",
             gc_sig(c, t, GC_OP_READ), n, x);
         OUT(c, "extern const char *const %s_symbols[%zu];\n", x, n ? n : 1);
-        OUT(c, "/* The symbol of v, or NULL when v is out of range. */\n"
-               "const char *%s_symbol(%s_t v);\n",
+        OUT(c,
+            "/* The symbol of v, or NULL when v is out of range. */\n"
+            "const char *%s_symbol(%s_t v);\n",
             x, x);
     } else {
         size_t n = t->node->size;
@@ -204,19 +213,39 @@ static void emit_inline_fns(gc_ctx *c, gc_type *t)
     OUT(c, "%s;\n%s;\n\n", gc_sig(c, t, GC_OP_TO_JSON), gc_sig(c, t, GC_OP_FROM_JSON));
 }
 
-static void emit_record_protos(gc_ctx *c, gc_type *t)
+/* The record entry points; gen_c_binary.c defines them with the same texts. */
+const char *gc_public_sig(gc_ctx *c, const gc_type *t, int which)
 {
     const char *x = t->cname;
+    switch (which) {
+    case 0:
+        return gc_fmt(c, "void %s_init(%s_t *v)", x, x);
+    case 1:
+        return gc_wrap(
+            c, gc_fmt(c, "int %s_encode(const %s_t *v, canon_buf *b, canon_error *err)", x, x));
+    case 2:
+        return gc_wrap(c, gc_fmt(c,
+                                 "int %s_encode_framed(const %s_t *v, int32_t schema_id, canon_buf "
+                                 "*b, canon_error *err)",
+                                 x, x));
+    case 3:
+        return gc_wrap(c, gc_fmt(c,
+                                 "int %s_decode(%s_t *out, const void *data, size_t len, "
+                                 "canon_arena *a, canon_error *err)",
+                                 x, x));
+    default:
+        return gc_wrap(c, gc_fmt(c,
+                                 "int %s_decode_framed(%s_t *out, int32_t *schema_id, const void "
+                                 "*data, size_t len, canon_arena *a, canon_error *err)",
+                                 x, x));
+    }
+}
+
+static void emit_record_protos(gc_ctx *c, gc_type *t)
+{
     OUT(c, "/* %s */\n", t->kind == GC_WRAP ? t->path : t->node->fullname);
-    OUT(c, "void %s_init(%s_t *v);\n", x, x);
-    OUT(c, "int %s_encode(const %s_t *v, canon_buf *b, canon_error *err);\n", x, x);
-    OUT(c, "int %s_encode_framed(const %s_t *v, int32_t schema_id, canon_buf *b, canon_error *err);\n",
-        x, x);
-    OUT(c, "int %s_decode(%s_t *out, const void *data, size_t len, canon_arena *a, canon_error *err);\n",
-        x, x);
-    OUT(c, "int %s_decode_framed(%s_t *out, int32_t *schema_id, const void *data, size_t len,\n"
-           "    canon_arena *a, canon_error *err);\n",
-        x, x);
+    for (int i = 0; i < 5; i++)
+        OUT(c, "%s;\n", gc_public_sig(c, t, i));
     for (int op = GC_OP_WRITE; op <= GC_OP_FROM_JSON; op++)
         OUT(c, "%s;\n", gc_sig(c, t, (enum gc_op)op));
     OUT(c, "\n");
@@ -228,17 +257,19 @@ void gc_emit_header(gc_ctx *c, int unit)
     const char *guard = gc_fmt(c, "%s_H", gc_upper(c, u->base));
     c->file = gc_fmt(c, "%s.h", u->base);
     OUT(c, "/* %s.h - generated by canon gen from %s; do not edit.\n *\n", u->base, c->origin);
-    OUT(c, " * C binding of %s: plain structs, Avro binary encode/decode, Confluent\n"
-           " * framing and Avro JSON. Memory: see canon_rt.h and docs/bindings-c.md; in short,\n"
-           " * decoded values live in the canon_arena passed to decode, and values you build\n"
-           " * point wherever you like (the binding never frees them).\n */\n",
+    OUT(c,
+        " * C binding of %s: plain structs, Avro binary encode/decode, Confluent\n"
+        " * framing and Avro JSON. Memory: see canon_rt.h and docs/bindings-c.md; in short,\n"
+        " * decoded values live in the canon_arena passed to decode, and values you build\n"
+        " * point wherever you like (the binding never frees them).\n */\n",
         u->what);
     OUT(c, "#ifndef %s\n#define %s\n\n#include \"canon_rt.h\"\n", guard, guard);
     if (unit >= 2)
         OUT(c, "#include \"%s.h\"\n#include \"%s.h\"\n", c->units[0].base, c->units[1].base);
     OUT(c, "\n");
     if (u->schema_text)
-        OUT(c, "/* The schema this binding writes (JSON text). */\nextern const char %s_schema[];\n\n",
+        OUT(c,
+            "/* The schema this binding writes (JSON text). */\nextern const char %s_schema[];\n\n",
             u->base);
 
     int any = 0;

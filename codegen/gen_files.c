@@ -41,9 +41,12 @@ int gen_lang_parse(const char *name, gen_lang *out)
 const char *gen_lang_name(gen_lang lang)
 {
     switch (lang) {
-    case GEN_LANG_C: return "c";
-    case GEN_LANG_PYTHON: return "python";
-    case GEN_LANG_JAVA: return "java";
+    case GEN_LANG_C:
+        return "c";
+    case GEN_LANG_PYTHON:
+        return "python";
+    case GEN_LANG_JAVA:
+        return "java";
     }
     return "?";
 }
@@ -187,8 +190,8 @@ static cg_err *make_parents(char *path)
         int saved = errno;
         *p = '/';
         if (rc && saved != EEXIST)
-            return cg_err_new(CG_EIO, "cannot create directory '%.*s': %s", (int)(p - path),
-                              path, strerror(saved));
+            return cg_err_new(CG_EIO, "cannot create directory '%.*s': %s", (int)(p - path), path,
+                              strerror(saved));
     }
     return NULL;
 }

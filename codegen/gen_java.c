@@ -16,12 +16,6 @@
 #include "gen_internal.h"
 #include "gen_java_internal.h"
 
-/* The derive module is written at the same time as this generator; referenced weakly
- * (as gen.c does for the generators) so that a build without it still links and the
- * binding simply lacks the entity layer, saying so. */
-#pragma weak reg_canon_derive_update
-#pragma weak reg_canon_derive_envelope
-
 static int is_named(const reg_node *n)
 {
     return n->type == REG_RECORD || n->type == REG_ENUM || n->type == REG_FIXED;
@@ -61,13 +55,61 @@ static void collect(jgen *g, const reg_node *n)
             collect(g, n->fields[i].type);
         break;
     case REG_ARRAY:
-    case REG_MAP: collect(g, n->items); break;
+    case REG_MAP:
+        collect(g, n->items);
+        break;
     case REG_UNION:
         for (size_t i = 0; i < n->n_branches; i++)
             collect(g, n->branches[i]);
         break;
-    default: break;
+    default:
+        break;
     }
+}
+
+/* A named type in the null namespace reached from a field of t (through unions, arrays
+ * and maps, not through other records, which are checked on their own), or NULL. */
+static const reg_node *default_pkg_use(const reg_node *t)
+{
+    switch (t->type) {
+    case REG_RECORD:
+    case REG_ENUM:
+    case REG_FIXED:
+        return (!t->namespace_ || !*t->namespace_) ? t : NULL;
+    case REG_ARRAY:
+    case REG_MAP:
+        return default_pkg_use(t->items);
+    case REG_UNION:
+        for (size_t i = 0; i < t->n_branches; i++) {
+            const reg_node *u = default_pkg_use(t->branches[i]);
+            if (u)
+                return u;
+        }
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* Java cannot name a class of the default package from a named package. */
+static cg_err *check_packages(const jgen *g)
+{
+    for (size_t i = 0; i < g->n_named; i++) {
+        const reg_node *n = g->named[i];
+        if (n->type != REG_RECORD || !n->namespace_ || !*n->namespace_)
+            continue;
+        for (size_t k = 0; k < n->n_fields; k++) {
+            const reg_node *u = default_pkg_use(n->fields[k].type);
+            if (u)
+                return cg_err_new(CG_EINVALID_SCHEMA,
+                                  "java: field '%s.%s' uses type '%s' of the null namespace; "
+                                  "Java cannot refer to the default package from package '%s' "
+                                  "(give '%s' a namespace)",
+                                  n->fullname, n->fields[k].name, u->fullname, n->namespace_,
+                                  u->fullname);
+        }
+    }
+    return NULL;
 }
 
 /* Parses {"type":"record","name":<root_name>,"fields":[{"name":"value","type":<root>}]}. */
@@ -88,8 +130,8 @@ static cg_err *wrap_root(const reg_node *root, const char *root_name, reg_schema
     return NULL;
 }
 
-static cg_err *derive(const reg_schema *s, cg_err *(*fn)(const reg_schema *, char **),
-                      char **text, reg_schema **out)
+static cg_err *derive(const reg_schema *s, cg_err *(*fn)(const reg_schema *, char **), char **text,
+                      reg_schema **out)
 {
     cg_err *err = fn(s, text);
     if (err)
@@ -136,9 +178,13 @@ cg_err *gen_java(const reg_schema *s, const char *schema_text, const gen_opts *o
             }
     }
 
+    err = check_packages(&g);
+    if (err)
+        goto done;
+
     const int canonical = !wrapper && root->props && json_object_get(root->props, "canon.key");
     int entity = 0;
-    if (canonical && reg_canon_derive_update && reg_canon_derive_envelope) {
+    if (canonical) {
         err = derive(s, reg_canon_derive_update, &upd_text, &upd);
         if (!err)
             err = derive(s, reg_canon_derive_envelope, &env_text, &env);
@@ -165,12 +211,6 @@ cg_err *gen_java(const reg_schema *s, const char *schema_text, const gen_opts *o
     jg_emit_pom(&g);
     if (entity)
         jg_emit_entity(&g, root, reg_schema_root(upd), reg_schema_root(env), upd_text, env_text);
-    else if (canonical)
-        gen_files_printf(out, "ENTITY-LAYER-MISSING.txt",
-                         "This canon binary was built without registry/canon_derive.c, so the "
-                         "update builder, envelope decoder and producer/consumer helpers of "
-                         "%s were not generated.\n",
-                         root->fullname);
     if (o->harness)
         jg_emit_harness(&g, jg_fqn(&g, root_rec));
     if (g.oom || gen_files_failed(out))

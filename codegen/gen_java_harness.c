@@ -6,12 +6,22 @@
  * the classpath (cached under ~/.cache/canongate/java, keyed by the pinned versions),
  * then compiles with javac and runs with java directly; a re-run with unchanged sources
  * skips javac too. Once the jars are in ~/.m2 it works offline. */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen_java_internal.h"
 
 void jg_emit_pom(jgen *g)
 {
+    /* Maven artifact ids are lower case by convention: "person-binding". */
+    char *artifact = strdup(g->n_named ? jg_strf(g, "%s-binding", g->named[0]->name) : "binding");
+    if (!artifact) {
+        g->oom = 1;
+        return;
+    }
+    for (char *p = artifact; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     const char *P = "pom.xml";
     gen_files_printf(g->out, P,
                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -58,7 +68,8 @@ void jg_emit_pom(jgen *g)
                      "    </plugins>\n"
                      "  </build>\n"
                      "</project>\n",
-                     g->origin, g->n_named ? jg_strf(g, "%s-binding", g->named[0]->name) : "binding");
+                     g->origin, artifact);
+    free(artifact);
 }
 
 static const char *const script =
@@ -84,7 +95,8 @@ static const char *const script =
     "  # them); the classpath is cached for every binding.\n"
     "  mkdir -p \"$cache\"\n"
     "  tmp=\"$cpfile.$$\"\n"
-    "  if ! mvn -q -B -o dependency:build-classpath -Dmdep.outputFile=\"$tmp\" >/dev/null 2>&1; then\n"
+    "  if ! mvn -q -B -o dependency:build-classpath -Dmdep.outputFile=\"$tmp\" >/dev/null 2>&1; "
+    "then\n"
     "    mvn -q -B dependency:build-classpath -Dmdep.outputFile=\"$tmp\" >&2 || {\n"
     "      echo \"roundtrip.sh: Maven could not resolve avro/kafka-clients\" >&2\n"
     "      exit 3\n"
@@ -94,14 +106,17 @@ static const char *const script =
     "fi\n"
     "cp=$(cat \"$cpfile\")\n"
     "out=target/harness\n"
-    "if [ ! -f \"$out/.built\" ] || [ -n \"$(find src harness -name '*.java' -newer \"$out/.built\" | head -n 1)\" ]; then\n"
+    "if [ ! -f \"$out/.built\" ] || [ -n \"$(find src harness -name '*.java' -newer "
+    "\"$out/.built\" | head -n 1)\" ]; then\n"
     "  rm -rf \"$out\"\n"
     "  mkdir -p \"$out\"\n"
     "  find src/main/java harness -name '*.java' > target/harness-sources.txt\n"
-    "  javac -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC --release 17 -encoding UTF-8 -nowarn -cp \"$cp\" -d \"$out\" @target/harness-sources.txt >&2 || exit 3\n"
+    "  javac -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC --release 17 -encoding UTF-8 -nowarn -cp "
+    "\"$cp\" -d \"$out\" @target/harness-sources.txt >&2 || exit 3\n"
     "  touch \"$out/.built\"\n"
     "fi\n"
-    "exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dslf4j.internal.verbosity=ERROR -cp \"$out:$cp\" RoundTrip \"$@\"\n";
+    "exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dslf4j.internal.verbosity=ERROR -cp "
+    "\"$out:$cp\" RoundTrip \"$@\"\n";
 
 void jg_emit_harness(jgen *g, const char *root_fqn)
 {
@@ -121,14 +136,16 @@ void jg_emit_harness(jgen *g, const char *root_fqn)
         "  private RoundTrip() {}\n\n"
         "  private static String hex(byte[] b) {\n"
         "    StringBuilder sb = new StringBuilder(b.length * 2);\n"
-        "    for (byte x : b) sb.append(Character.forDigit((x >> 4) & 15, 16)).append(Character.forDigit(x & 15, 16));\n"
+        "    for (byte x : b) sb.append(Character.forDigit((x >> 4) & 15, "
+        "16)).append(Character.forDigit(x & 15, 16));\n"
         "    return sb.toString();\n"
         "  }\n\n"
         "  private static byte[] unhex(String s) throws IOException {\n"
         "    if (s.length() %% 2 != 0) throw new IOException(\"odd number of hex digits\");\n"
         "    byte[] b = new byte[s.length() / 2];\n"
         "    for (int i = 0; i < b.length; i++) {\n"
-        "      int hi = Character.digit(s.charAt(2 * i), 16), lo = Character.digit(s.charAt(2 * i + 1), 16);\n"
+        "      int hi = Character.digit(s.charAt(2 * i), 16), lo = Character.digit(s.charAt(2 * i "
+        "+ 1), 16);\n"
         "      if (hi < 0 || lo < 0) throw new IOException(\"not hex: \" + s);\n"
         "      b[i] = (byte) ((hi << 4) | lo);\n"
         "    }\n"
@@ -142,8 +159,10 @@ void jg_emit_harness(jgen *g, const char *root_fqn)
         "      System.err.println(\"usage: roundtrip.sh [--decode]\");\n"
         "      System.exit(2);\n"
         "    }\n"
-        "    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));\n"
-        "    BufferedWriter out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8));\n"
+        "    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "
+        "StandardCharsets.UTF_8));\n"
+        "    BufferedWriter out = new BufferedWriter(new OutputStreamWriter(System.out, "
+        "StandardCharsets.UTF_8));\n"
         "    for (String line = in.readLine(); line != null; line = in.readLine()) {\n"
         "      String result;\n"
         "      try {\n"

@@ -14,9 +14,9 @@
 #include "gen.h"
 
 /* Versions the generated pom.xml and the harness classpath cache pin. */
-#define JG_AVRO_VERSION "1.12.1"
+#define JG_AVRO_VERSION  "1.12.1"
 #define JG_KAFKA_VERSION "3.9.1"
-#define JG_JACKSON_NOTE "jackson-databind comes with avro"
+#define JG_JACKSON_NOTE  "jackson-databind comes with avro"
 
 typedef struct jgen {
     const gen_opts *o;
@@ -75,6 +75,8 @@ void jg_emit_text(jgen *g, const char *path, const char *text);
 /* ---- emitters ---- */
 void jg_header(jgen *g, const char *path, const char *package);
 void jg_emit_record(jgen *g, const reg_node *n, int wrapper);
+/* encode()/decode() of a record class, written out for its schema. */
+void jg_emit_codec(jgen *g, const char *path, const reg_node *rec);
 void jg_emit_enum(jgen *g, const reg_node *n);
 void jg_emit_fixed(jgen *g, const reg_node *n);
 void jg_emit_runtime(jgen *g);

@@ -104,13 +104,16 @@ const char *jg_lit(jgen *g, const char *s)
 }
 
 static const char *const reserved[] = {
-    "abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class",
-    "const", "continue", "default", "do", "double", "else", "enum", "extends", "false",
-    "final", "finally", "float", "for", "goto", "if", "implements", "import", "instanceof",
-    "int", "interface", "long", "native", "new", "null", "package", "private", "protected",
-    "public", "return", "short", "static", "strictfp", "super", "switch", "synchronized",
-    "this", "throw", "throws", "transient", "true", "try", "void", "volatile", "while",
-    "record", "var", "yield", "_", NULL};
+    "abstract",   "assert",       "boolean",    "break",    "byte",      "case",
+    "catch",      "char",         "class",      "const",    "continue",  "default",
+    "do",         "double",       "else",       "enum",     "extends",   "false",
+    "final",      "finally",      "float",      "for",      "goto",      "if",
+    "implements", "import",       "instanceof", "int",      "interface", "long",
+    "native",     "new",          "null",       "package",  "private",   "protected",
+    "public",     "return",       "short",      "static",   "strictfp",  "super",
+    "switch",     "synchronized", "this",       "throw",    "throws",    "transient",
+    "true",       "try",          "void",       "volatile", "while",     "record",
+    "var",        "yield",        "_",          NULL};
 
 int jg_is_reserved(const char *s)
 {
@@ -195,8 +198,8 @@ const char *jg_accessor(jgen *g, const char *field)
     }
     buf[j] = 0;
     /* Accessors that would override SpecificRecordBase's own methods. */
-    static const char *const taken[] = {"Class", "Schema", "ClassSchema", "SpecificData",
-                                        "Conversion", NULL};
+    static const char *const taken[] = {"Class",        "Schema",     "ClassSchema",
+                                        "SpecificData", "Conversion", NULL};
     int clash = 0;
     for (size_t i = 0; taken[i]; i++)
         if (!strcmp(buf, taken[i]))
@@ -212,20 +215,24 @@ static const char *logical_type(const reg_node *n)
     case REG_LT_DECIMAL:
         return (n->type == REG_BYTES || n->type == REG_FIXED) ? "java.math.BigDecimal" : NULL;
     case REG_LT_UUID:
-        return (n->type == REG_STRING || (n->type == REG_FIXED && n->size == 16))
-                   ? "java.util.UUID"
-                   : NULL;
-    case REG_LT_DATE: return n->type == REG_INT ? "java.time.LocalDate" : NULL;
-    case REG_LT_TIME_MILLIS: return n->type == REG_INT ? "java.time.LocalTime" : NULL;
-    case REG_LT_TIME_MICROS: return n->type == REG_LONG ? "java.time.LocalTime" : NULL;
+        return (n->type == REG_STRING || (n->type == REG_FIXED && n->size == 16)) ? "java.util.UUID"
+                                                                                  : NULL;
+    case REG_LT_DATE:
+        return n->type == REG_INT ? "java.time.LocalDate" : NULL;
+    case REG_LT_TIME_MILLIS:
+        return n->type == REG_INT ? "java.time.LocalTime" : NULL;
+    case REG_LT_TIME_MICROS:
+        return n->type == REG_LONG ? "java.time.LocalTime" : NULL;
     case REG_LT_TIMESTAMP_MILLIS:
     case REG_LT_TIMESTAMP_MICROS:
-    case REG_LT_TIMESTAMP_NANOS: return n->type == REG_LONG ? "java.time.Instant" : NULL;
+    case REG_LT_TIMESTAMP_NANOS:
+        return n->type == REG_LONG ? "java.time.Instant" : NULL;
     case REG_LT_LOCAL_TIMESTAMP_MILLIS:
     case REG_LT_LOCAL_TIMESTAMP_MICROS:
     case REG_LT_LOCAL_TIMESTAMP_NANOS:
         return n->type == REG_LONG ? "java.time.LocalDateTime" : NULL;
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
@@ -234,9 +241,12 @@ const char *jg_conversion(const reg_node *n)
     if (!logical_type(n))
         return NULL;
     switch (n->logical) {
-    case REG_LT_DECIMAL: return "new org.apache.avro.Conversions.DecimalConversion()";
-    case REG_LT_UUID: return "new org.apache.avro.Conversions.UUIDConversion()";
-    case REG_LT_DATE: return "new org.apache.avro.data.TimeConversions.DateConversion()";
+    case REG_LT_DECIMAL:
+        return "new org.apache.avro.Conversions.DecimalConversion()";
+    case REG_LT_UUID:
+        return "new org.apache.avro.Conversions.UUIDConversion()";
+    case REG_LT_DATE:
+        return "new org.apache.avro.data.TimeConversions.DateConversion()";
     case REG_LT_TIME_MILLIS:
         return "new org.apache.avro.data.TimeConversions.TimeMillisConversion()";
     case REG_LT_TIME_MICROS:
@@ -253,7 +263,8 @@ const char *jg_conversion(const reg_node *n)
         return "new org.apache.avro.data.TimeConversions.LocalTimestampMicrosConversion()";
     case REG_LT_LOCAL_TIMESTAMP_NANOS:
         return "new org.apache.avro.data.TimeConversions.LocalTimestampNanosConversion()";
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
@@ -263,18 +274,28 @@ const char *jg_type(jgen *g, const reg_node *n, int boxed)
     if (lt)
         return lt;
     switch (n->type) {
-    case REG_NULL: return "java.lang.Void";
-    case REG_BOOLEAN: return boxed ? "java.lang.Boolean" : "boolean";
-    case REG_INT: return boxed ? "java.lang.Integer" : "int";
-    case REG_LONG: return boxed ? "java.lang.Long" : "long";
-    case REG_FLOAT: return boxed ? "java.lang.Float" : "float";
-    case REG_DOUBLE: return boxed ? "java.lang.Double" : "double";
-    case REG_BYTES: return "java.nio.ByteBuffer";
-    case REG_STRING: return "java.lang.String";
+    case REG_NULL:
+        return "java.lang.Void";
+    case REG_BOOLEAN:
+        return boxed ? "java.lang.Boolean" : "boolean";
+    case REG_INT:
+        return boxed ? "java.lang.Integer" : "int";
+    case REG_LONG:
+        return boxed ? "java.lang.Long" : "long";
+    case REG_FLOAT:
+        return boxed ? "java.lang.Float" : "float";
+    case REG_DOUBLE:
+        return boxed ? "java.lang.Double" : "double";
+    case REG_BYTES:
+        return "java.nio.ByteBuffer";
+    case REG_STRING:
+        return "java.lang.String";
     case REG_RECORD:
     case REG_ENUM:
-    case REG_FIXED: return jg_fqn(g, n);
-    case REG_ARRAY: return jg_strf(g, "java.util.List<%s>", jg_type(g, n->items, 1));
+    case REG_FIXED:
+        return jg_fqn(g, n);
+    case REG_ARRAY:
+        return jg_strf(g, "java.util.List<%s>", jg_type(g, n->items, 1));
     case REG_MAP:
         return jg_strf(g, "java.util.Map<java.lang.String,%s>", jg_type(g, n->items, 1));
     case REG_UNION: {

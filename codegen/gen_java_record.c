@@ -21,7 +21,7 @@ typedef struct jfield {
     const char *name; /* Java field name (mangled) */
     const char *type; /* declared type */
     const char *boxed;
-    const char *acc; /* accessor suffix */
+    const char *acc;  /* accessor suffix */
     const char *conv; /* conversion expression or NULL */
     int prim;         /* declared type is a Java primitive */
 } jfield;
@@ -78,8 +78,7 @@ static void emit_fields(jgen *g, const char *P, const char *C, jfield *jf, size_
                      "schema's; use newBuilder() for those. */\n  public %s() {}\n",
                      C);
     if (n > 0 && n < 200) {
-        gen_files_printf(g->out, P, "\n  /** A record with every field given. */\n  public %s(",
-                         C);
+        gen_files_printf(g->out, P, "\n  /** A record with every field given. */\n  public %s(", C);
         for (size_t i = 0; i < n; i++)
             gen_files_printf(g->out, P, "%s%s %s", i ? ", " : "", jf[i].type, jf[i].name);
         gen_files_printf(g->out, P, ") {\n");
@@ -105,13 +104,15 @@ static void emit_index_access(jgen *g, const char *P, jfield *jf, size_t n)
                      "    default:\n      throw new java.lang.IndexOutOfBoundsException(\"Invalid "
                      "index: \" + field$);\n    }\n  }\n");
 
-    gen_files_printf(g->out, P, "\n  private static final org.apache.avro.Conversion<?>[] "
-                                "CONVERSIONS$ = new org.apache.avro.Conversion<?>[] {\n");
+    gen_files_printf(g->out, P,
+                     "\n  private static final org.apache.avro.Conversion<?>[] "
+                     "CONVERSIONS$ = new org.apache.avro.Conversion<?>[] {\n");
     for (size_t i = 0; i < n; i++)
         gen_files_printf(g->out, P, "    %s,\n", jf[i].conv ? jf[i].conv : "null");
-    gen_files_printf(g->out, P, "    null\n  };\n"
-                                "\n  @Override\n  public org.apache.avro.Conversion<?> "
-                                "getConversion(int field$) {\n    return CONVERSIONS$[field$];\n  }\n");
+    gen_files_printf(g->out, P,
+                     "    null\n  };\n"
+                     "\n  @Override\n  public org.apache.avro.Conversion<?> "
+                     "getConversion(int field$) {\n    return CONVERSIONS$[field$];\n  }\n");
 
     int any_generic = 0;
     for (size_t i = 0; i < n; i++)
@@ -124,8 +125,8 @@ static void emit_index_access(jgen *g, const char *P, jfield *jf, size_t n)
                      any_generic ? "  @SuppressWarnings(\"unchecked\")\n" : "");
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(jf[i].type, "java.lang.Object"))
-            gen_files_printf(g->out, P, "    case %zu:\n      this.%s = value$;\n      break;\n",
-                             i, jf[i].name);
+            gen_files_printf(g->out, P, "    case %zu:\n      this.%s = value$;\n      break;\n", i,
+                             jf[i].name);
         else
             gen_files_printf(g->out, P,
                              "    case %zu:\n      this.%s = (%s) value$;\n      break;\n", i,
@@ -152,16 +153,17 @@ static void emit_accessors(jgen *g, const char *P, jfield *jf, size_t n)
 
 static void emit_builder(jgen *g, const char *P, const char *C, jfield *jf, size_t n)
 {
-    gen_files_printf(g->out, P,
-                     "\n  /** A builder that starts from the schema's defaults. */\n"
-                     "  public static %s.Builder newBuilder() {\n    return new %s.Builder();\n  }\n"
-                     "\n  /** A builder copying another builder. */\n"
-                     "  public static %s.Builder newBuilder(%s.Builder other) {\n"
-                     "    return other == null ? new %s.Builder() : new %s.Builder(other);\n  }\n"
-                     "\n  /** A builder copying a record (deep copy). */\n"
-                     "  public static %s.Builder newBuilder(%s other) {\n"
-                     "    return other == null ? new %s.Builder() : new %s.Builder(other);\n  }\n",
-                     C, C, C, C, C, C, C, C, C, C);
+    gen_files_printf(
+        g->out, P,
+        "\n  /** A builder that starts from the schema's defaults. */\n"
+        "  public static %s.Builder newBuilder() {\n    return new %s.Builder();\n  }\n"
+        "\n  /** A builder copying another builder. */\n"
+        "  public static %s.Builder newBuilder(%s.Builder other) {\n"
+        "    return other == null ? new %s.Builder() : new %s.Builder(other);\n  }\n"
+        "\n  /** A builder copying a record (deep copy). */\n"
+        "  public static %s.Builder newBuilder(%s other) {\n"
+        "    return other == null ? new %s.Builder() : new %s.Builder(other);\n  }\n",
+        C, C, C, C, C, C, C, C, C, C);
     gen_files_printf(g->out, P,
                      "\n  /** Builds %s records: fields not set take the schema's default; a "
                      "field without one must be set. */\n"
@@ -172,7 +174,8 @@ static void emit_builder(jgen *g, const char *P, const char *C, jfield *jf, size
                      C, C, C);
     for (size_t i = 0; i < n; i++)
         gen_files_printf(g->out, P, "    private %s %s;\n", jf[i].type, jf[i].name);
-    gen_files_printf(g->out, P, "\n    private Builder() {\n      super(SCHEMA$, MODEL$);\n    }\n");
+    gen_files_printf(g->out, P,
+                     "\n    private Builder() {\n      super(SCHEMA$, MODEL$);\n    }\n");
     gen_files_printf(g->out, P, "\n    private Builder(%s.Builder other) {\n      super(other);\n",
                      C);
     for (size_t i = 0; i < n; i++)
@@ -238,7 +241,8 @@ static void emit_codec(jgen *g, const char *P, const char *C, int wrapper)
 {
     gen_files_printf(g->out, P,
                      "\n  private static final canongate.runtime.RecordCodec<%s> CODEC$ =\n"
-                     "      new canongate.runtime.RecordCodec<>(SCHEMA$, MODEL$);\n",
+                     "      new canongate.runtime.RecordCodec<>((v, out) -> v.encode(out), in -> "
+                     "decode(in, null));\n",
                      C);
     gen_files_printf(g->out, P,
                      "\n  /** The schema of the Avro JSON form%s. */\n"
@@ -249,16 +253,12 @@ static void emit_codec(jgen *g, const char *P, const char *C, int wrapper)
         g->out, P,
         "\n  /** This record's Avro binary encoding. */\n"
         "  public byte[] toByteArray() {\n    return CODEC$.encode(this);\n  }\n"
-        "\n  /** Writes this record's Avro binary encoding to out. */\n"
-        "  public void encode(org.apache.avro.io.Encoder out) throws java.io.IOException {\n"
-        "    CODEC$.write(this, out);\n  }\n"
+
         "\n  /** Decodes a record from its whole Avro binary encoding (trailing bytes are an "
         "error). */\n"
         "  public static %s fromByteArray(byte[] bytes) throws java.io.IOException {\n"
         "    return CODEC$.decode(bytes);\n  }\n"
-        "\n  /** Reads one record from in, reusing reuse when not null. */\n"
-        "  public static %s decode(org.apache.avro.io.Decoder in, %s reuse) throws "
-        "java.io.IOException {\n    return CODEC$.read(in, reuse);\n  }\n"
+
         "\n  /** Confluent framing: byte 0, schemaId (4 bytes big-endian), Avro binary. */\n"
         "  public byte[] toFramed(int schemaId) {\n    return CODEC$.encodeFramed(this, "
         "schemaId);\n  }\n"
@@ -272,7 +272,7 @@ static void emit_codec(jgen *g, const char *P, const char *C, int wrapper)
         "  public static %s fromJson(java.lang.String json) throws java.io.IOException {\n"
         "    return fromByteArray(canongate.runtime.AvroJson.fromJson(JSON_SCHEMA$, json));\n"
         "  }\n",
-        C, C, C, C, C);
+        C, C, C);
 }
 
 static void emit_model(jgen *g, const char *P)
@@ -294,10 +294,10 @@ static void emit_model(jgen *g, const char *P)
         reg_node probe;
         memset(&probe, 0, sizeof probe);
         probe.logical = (reg_logical)lt;
-        probe.type = lt == REG_LT_DECIMAL ? REG_BYTES
-                     : lt == REG_LT_UUID  ? REG_STRING
+        probe.type = lt == REG_LT_DECIMAL                              ? REG_BYTES
+                     : lt == REG_LT_UUID                               ? REG_STRING
                      : (lt == REG_LT_DATE || lt == REG_LT_TIME_MILLIS) ? REG_INT
-                                                                        : REG_LONG;
+                                                                       : REG_LONG;
         const char *conv = jg_conversion(&probe);
         if (conv)
             gen_files_printf(g->out, P, "    MODEL$.addLogicalTypeConversion(%s);\n", conv);
@@ -332,8 +332,9 @@ void jg_emit_record(jgen *g, const reg_node *n, int wrapper)
 
     jg_header(g, P, jg_package(g, n));
     emit_doc(g, P, "", n->doc,
-             wrapper ? jg_strf(g, "Wraps a value of the schema's root type (%s), which is not "
-                                  "a named type; it encodes exactly as that value.",
+             wrapper ? jg_strf(g,
+                               "Wraps a value of the schema's root type (%s), which is not "
+                               "a named type; it encodes exactly as that value.",
                                reg_type_name(n->fields[0].type->type))
                      : jg_strf(g, "Avro record %s.", n->fullname));
     gen_files_printf(g->out, P,
@@ -346,8 +347,9 @@ void jg_emit_record(jgen *g, const reg_node *n, int wrapper)
     free(canon);
     gen_files_printf(g->out, P, "  private static final long serialVersionUID = %lldL;\n\n",
                      (long long)fp);
-    gen_files_printf(g->out, P, "  /** The record's schema, as SpecificData reads it. */\n"
-                                "  public static final org.apache.avro.Schema SCHEMA$ =\n      ");
+    gen_files_printf(g->out, P,
+                     "  /** The record's schema, as SpecificData reads it. */\n"
+                     "  public static final org.apache.avro.Schema SCHEMA$ =\n      ");
     jg_emit_schema_parse(g, P, n);
     gen_files_printf(g->out, P,
                      ";\n\n  /** The record's schema. */\n"
@@ -360,6 +362,7 @@ void jg_emit_record(jgen *g, const reg_node *n, int wrapper)
     emit_accessors(g, P, jf, nf);
     emit_builder(g, P, C, jf, nf);
     emit_codec(g, P, C, wrapper);
+    jg_emit_codec(g, P, n);
     gen_files_printf(g->out, P, "}\n");
     free(jf);
 }

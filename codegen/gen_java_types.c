@@ -29,8 +29,9 @@ void jg_emit_enum(jgen *g, const reg_node *n)
                      n->enum_default ? n->enum_default : "", C, C);
     for (size_t i = 0; i < n->n_symbols; i++)
         gen_files_printf(g->out, P, "%s %s", i ? "," : "", jg_mangle(g, n->symbols[i]));
-    gen_files_printf(g->out, P, ";\n\n  /** The enum's schema, as SpecificData reads it. */\n"
-                                "  public static final org.apache.avro.Schema SCHEMA$ =\n      ");
+    gen_files_printf(g->out, P,
+                     ";\n\n  /** The enum's schema, as SpecificData reads it. */\n"
+                     "  public static final org.apache.avro.Schema SCHEMA$ =\n      ");
     jg_emit_schema_parse(g, P, n);
     gen_files_printf(g->out, P,
                      ";\n\n  /** The enum's schema. */\n"

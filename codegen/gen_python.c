@@ -153,7 +153,11 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
         pg_collect(&g, reg_schema_root(us));
         pg_collect(&g, reg_schema_root(es));
     }
-    int named_root = root->type == REG_RECORD || root->type == REG_ENUM;
+    /* A record root is the type the harness drives; any other root gets a wrapper class
+     * (an enum too: codec methods on a str Enum would replace str.encode). A named root
+     * still gives the module its name and namespace. */
+    int named_root = root->type == REG_RECORD || root->type == REG_ENUM ||
+                     root->type == REG_FIXED;
     const char *root_ns = named_root && root->namespace_ ? root->namespace_ : "";
     const char *rname = o->root_name && *o->root_name ? o->root_name : "Root";
     if (!reg_name_valid(rname)) {
@@ -163,7 +167,7 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
     const char *mod = pg_component(&g, pg_snake(&g, named_root ? root->name : rname), 0);
     pg_name_classes(&g, root_ns);
     const char *wrapper = NULL;
-    if (!named_root) {
+    if (root->type != REG_RECORD) {
         wrapper = pg_is_keyword(rname) ? pg_strf(&g, "%s_", rname) : rname;
         for (size_t i = 0; i < g.n_named; i++)
             if (!strcmp(g.cls[i], wrapper))
@@ -176,7 +180,7 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
                           "Every type of the binding is defined here; see "
                           "docs/bindings-python.md for the\ntype mapping.",
                           named_root ? root->fullname : rname,
-                          named_root ? reg_type_name(root->type) : reg_type_name(root->type),
+                          reg_type_name(root->type),
                           g.origin));
     pg_emit_module_body(&g, root, schema_text, wrapper);
     if (us) {

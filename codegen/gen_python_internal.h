@@ -52,6 +52,7 @@ typedef struct pyg {
     char **arena;
     size_t n_arena, cap_arena;
     int oom;
+    int walrus;      /* numbers the := variables of the module: each has one type */
     const char *bad; /* first thing the generator could not express (arena), or NULL */
 } pyg;
 
@@ -91,6 +92,8 @@ void pg_name_classes(pyg *g, const char *root_ns);
 const char *pg_class(pyg *g, const reg_node *n);
 /* 1 for the framework types that live in package canongate. */
 int pg_is_framework(const reg_node *n);
+/* The module-level symbol -> member dict of an enum ("_E_Color", "_E_canongate_UpdateOp"). */
+const char *pg_enum_table(pyg *g, const reg_node *n);
 const pg_union *pg_union_of(pyg *g, const reg_node *n);
 /* The Avro JSON name of a union branch: full name of a named type, else the type. */
 const char *pg_branch_name(const reg_node *b);

@@ -114,7 +114,7 @@ def _jsonable(x: typing.Any) -> bool:
         return False
 
 
-def j_null(x: typing.Any) -> None:
+def j_null(x: typing.Any) -> typing.Any:
     if x is not None:
         raise _bad("null", x)
     return None
@@ -205,7 +205,7 @@ def j_union(x: typing.Any) -> tuple[str, typing.Any]:
     return next(iter(x.items()))
 
 
-def bytes_json(b: bytes) -> str:
+def bytes_json(b: bytes | bytearray) -> str:
     return b.decode("latin-1")
 
 
@@ -271,7 +271,7 @@ def _unscaled(d: decimal.Decimal, scale: int) -> int:
         raise AvroError(f"decimal {d} is not finite")
     if -exp > scale:
         raise AvroError(f"decimal {d} has more than {scale} digits after the point")
-    u = int("".join(map(str, digits)) or "0") * 10 ** (exp + scale)
+    u = int("".join(map(str, digits)) or "0") * int(10 ** (exp + scale))
     return -u if sign else u
 
 

@@ -215,6 +215,22 @@ void pg_name_classes(pyg *g, const char *root_ns)
     }
 }
 
+const char *pg_enum_table(pyg *g, const reg_node *n)
+{
+    const char *cls = pg_class(g, n);
+    char *t = strdup(cls);
+    if (!t) {
+        g->oom = 1;
+        return "_E";
+    }
+    for (char *p = t; *p; p++)
+        if (*p == '.')
+            *p = '_';
+    const char *r = pg_strf(g, "_E_%s", t);
+    free(t);
+    return r;
+}
+
 const char *pg_class(pyg *g, const reg_node *n)
 {
     size_t i;
@@ -307,7 +323,7 @@ const char *pg_to_avro(pyg *g, const reg_node *n, const char *expr, int depth)
         if (u->kind != PG_UNION_OPTIONAL)
             return pg_strf(g, "_u%zu_avro(%s)", u->index, expr);
         const reg_node *t = optional_branch(n);
-        const char *var = pg_strf(g, "_v%d", depth);
+        const char *var = pg_strf(g, "_v%d", g->walrus++); /* one name, one type (mypy) */
         const char *c = pg_to_avro(g, t, var, depth + 1);
         /* fastavro picks the branch of a plain value by checking it against each one; for
          * a leaf without a logical type that check is cheap and unambiguous. Otherwise
@@ -326,7 +342,7 @@ const char *pg_from_avro(pyg *g, const reg_node *n, const char *expr, int depth)
     switch (n->type) {
     case REG_FIXED:
         return n->logical == REG_LT_UUID ? pg_strf(g, "uuid.UUID(bytes=%s)", expr) : NULL;
-    case REG_ENUM: return pg_strf(g, "%s(%s)", pg_class(g, n), expr);
+    case REG_ENUM: return pg_strf(g, "%s[%s]", pg_enum_table(g, n), expr);
     case REG_RECORD: return pg_strf(g, "%s.from_avro(%s)", pg_class(g, n), expr);
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
@@ -341,10 +357,20 @@ const char *pg_from_avro(pyg *g, const reg_node *n, const char *expr, int depth)
     }
     case REG_UNION: {
         const pg_union *u = pg_union_of(g, n);
+        if (u->kind == PG_UNION_PLAIN) {
+            /* fastavro's value is already the binding's unless a branch is named (it
+             * comes as a tuple) or converts (an array of records, ...) */
+            int plain = 1;
+            for (size_t i = 0; i < n->n_branches; i++)
+                if (is_named(n->branches[i]) || pg_from_avro(g, n->branches[i], "x", depth + 1))
+                    plain = 0;
+            if (plain)
+                return NULL;
+        }
         if (u->kind != PG_UNION_OPTIONAL)
             return pg_strf(g, "_u%zu_from_avro(%s)", u->index, expr);
         const reg_node *t = optional_branch(n);
-        const char *var = pg_strf(g, "_v%d", depth);
+        const char *var = pg_strf(g, "_v%d", g->walrus++); /* one name, one type (mypy) */
         if (is_named(t)) {
             /* decoded with return_named_type: a named branch comes as (name, value) */
             const char *inner = pg_strf(g, "%s[1]", var);

@@ -108,6 +108,8 @@ static void emit_plain_avro(pyg *g, const pg_union *u)
         describe(g, n));
     free(idx);
 
+    if (!pg_from_avro(g, n, "v", 0))
+        return; /* decoded values need no conversion: no helper */
     OUT("\n\ndef _u%zu_from_avro(v: typing.Any) -> typing.Any:\n", u->index);
     if (has_null(n))
         OUT("    if v is None:\n        return None\n");

@@ -68,8 +68,7 @@ static int split_name(const char *path, char name[100], char prefix[155])
     return -1;
 }
 
-static cg_err *add_header(struct buf *b, const char *path, int is_dir, unsigned mode,
-                          size_t size)
+static cg_err *add_header(struct buf *b, const char *path, int is_dir, unsigned mode, size_t size)
 {
     char name[100], prefix[155];
     if (split_name(path, name, prefix))
@@ -80,16 +79,16 @@ static cg_err *add_header(struct buf *b, const char *path, int is_dir, unsigned 
     memset(h, 0, BLOCK);
     memcpy(h, name, 100);
     octal((char *)h + 100, 8, mode);
-    octal((char *)h + 108, 8, 0);                     /* uid */
-    octal((char *)h + 116, 8, 0);                     /* gid */
-    octal((char *)h + 124, 12, is_dir ? 0 : size);    /* size */
-    octal((char *)h + 136, 12, 0);                    /* mtime */
-    memset(h + 148, ' ', 8);                          /* checksum, blank while summing */
-    h[156] = is_dir ? '5' : '0';                      /* typeflag */
-    memcpy(h + 257, "ustar", 6);                      /* magic, NUL-terminated */
-    memcpy(h + 263, "00", 2);                         /* version */
-    memcpy(h + 265, "root", 4);                       /* uname */
-    memcpy(h + 297, "root", 4);                       /* gname */
+    octal((char *)h + 108, 8, 0);                  /* uid */
+    octal((char *)h + 116, 8, 0);                  /* gid */
+    octal((char *)h + 124, 12, is_dir ? 0 : size); /* size */
+    octal((char *)h + 136, 12, 0);                 /* mtime */
+    memset(h + 148, ' ', 8);                       /* checksum, blank while summing */
+    h[156] = is_dir ? '5' : '0';                   /* typeflag */
+    memcpy(h + 257, "ustar", 6);                   /* magic, NUL-terminated */
+    memcpy(h + 263, "00", 2);                      /* version */
+    memcpy(h + 265, "root", 4);                    /* uname */
+    memcpy(h + 297, "root", 4);                    /* gname */
     memcpy(h + 345, prefix, 155);
     unsigned long sum = 0;
     for (size_t i = 0; i < BLOCK; i++)
@@ -125,8 +124,7 @@ static cg_err *add_dirs(struct buf *b, const gen_files *f, size_t i, const char 
         if (dir_seen(f, i, path, n))
             continue;
         char full[512];
-        int w = snprintf(full, sizeof(full), "%s%s%.*s/", prefix, *prefix ? "/" : "", (int)n,
-                         path);
+        int w = snprintf(full, sizeof(full), "%s%s%.*s/", prefix, *prefix ? "/" : "", (int)n, path);
         if (w < 0 || (size_t)w >= sizeof(full))
             return cg_err_new(CG_EINVAL, "path too long for a tar archive: '%s'", path);
         cg_err *e = add_header(b, full, 1, 0755, 0);

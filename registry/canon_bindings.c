@@ -47,8 +47,8 @@ static cg_err *load_version(reg_registry *r, const char *subject, const char *ve
     }
     const char *type = json_string_value(json_object_get(doc, "schemaType"));
     if (type && strcmp(type, "AVRO")) {
-        err = cg_err_new(CG_EINVALID_SCHEMA, "subject '%s' holds a %s schema, not Avro",
-                         subject, type);
+        err = cg_err_new(CG_EINVALID_SCHEMA, "subject '%s' holds a %s schema, not Avro", subject,
+                         type);
         goto done;
     }
     size_t i;
@@ -113,8 +113,7 @@ static void safe_name(const char *in, char *out, size_t cap)
     }
 }
 
-void reg_canon_bindings_route(const reg_route_ctx *ctx, const reg_http_req *q,
-                              reg_http_resp *resp)
+void reg_canon_bindings_route(const reg_route_ctx *ctx, const reg_http_req *q, reg_http_resp *resp)
 {
     cg_err *err = NULL;
     refs rf = {{0}, 0};

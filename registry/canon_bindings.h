@@ -23,9 +23,8 @@ typedef struct reg_bindings_hook {
      * entries sit under the directory prefix. On success *out (malloc'ed, the caller
      * frees) holds *len bytes. Called on libmicrohttpd pool threads, several at once: it
      * must keep no shared mutable state. */
-    cg_err *(*generate)(void *ctx, const char *lang, const reg_schema *s,
-                        const char *schema_text, const char *origin, const char *prefix,
-                        unsigned char **out, size_t *len);
+    cg_err *(*generate)(void *ctx, const char *lang, const reg_schema *s, const char *schema_text,
+                        const char *origin, const char *prefix, unsigned char **out, size_t *len);
     void *ctx; /* passed back as is; must outlive the server */
 } reg_bindings_hook;
 

@@ -20,8 +20,7 @@
 
 #include "canon_contract.h"
 
-/* Names of the update record's own fields, in order; the key field comes first and may
- * not take one of them. */
+/* Names of the update record's own fields: the key field may not take one of them. */
 static const char *const update_fields[] = {"source",   "op",     "seq", "event_time",
                                             "provided", "values", NULL};
 
@@ -177,6 +176,41 @@ static json_t *named_header(const char *type, const char *name, const char *ns)
         return NULL;
     }
     return o;
+}
+
+/* A derived record of the canonical record root (name + suffix, in root's namespace),
+ * with an alias for each of root's aliases (alias "ns.Old" of root gives "ns.Old" +
+ * suffix), so that a rename the canonical subject accepts is one the derived subjects
+ * can follow. */
+static json_t *derived_record(const reg_node *root, const char *suffix)
+{
+    char *name = malloc(strlen(root->name) + strlen(suffix) + 1);
+    if (!name)
+        return NULL;
+    strcpy(name, root->name);
+    strcat(name, suffix);
+    json_t *rec = named_header("record", name, root->namespace_);
+    free(name);
+    if (!rec || !root->n_aliases)
+        return rec;
+    json_t *a = json_array();
+    int rc = !a;
+    for (size_t i = 0; !rc && i < root->n_aliases; i++) {
+        char *al = malloc(strlen(root->aliases[i]) + strlen(suffix) + 1);
+        rc |= !al;
+        if (al) {
+            strcpy(al, root->aliases[i]);
+            strcat(al, suffix);
+            rc |= json_array_append_new(a, json_string(al));
+            free(al);
+        }
+    }
+    if (!rc && json_object_set_new(rec, "aliases", a) == 0)
+        return rec;
+    if (rc)
+        json_decref(a);
+    json_decref(rec);
+    return NULL;
 }
 
 static json_t *framework_enum(const char *name, const char *const *symbols)
@@ -358,12 +392,9 @@ done:
 static json_t *build_values(reg_json_writer *w, const reg_node *root, const reg_field *key)
 {
     json_t *rec = NULL, *fields = json_array();
-    char *name = malloc(strlen(root->name) + sizeof("Values"));
-    int rc = !fields || !name;
+    int rc = !fields;
     if (!rc) {
-        strcpy(name, root->name);
-        strcat(name, "Values");
-        rec = named_header("record", name, root->namespace_);
+        rec = derived_record(root, "Values");
         rc |= rec ? 0 : -1;
     }
     for (size_t i = 0; !rc && i < root->n_fields; i++) {
@@ -378,7 +409,6 @@ static json_t *build_values(reg_json_writer *w, const reg_node *root, const reg_
         rc |= json_object_set_new(rec, "fields", fields);
         fields = NULL;
     }
-    free(name);
     json_decref(fields);
     if (rc) {
         json_decref(rec);
@@ -392,12 +422,9 @@ static json_t *build_update(const reg_node *root, const reg_field *key)
     static const char *const ops[] = {"UPSERT", "DELETE", NULL};
     reg_json_writer *w = reg_json_writer_new(REG_JSON_DOC);
     json_t *rec = NULL, *fields = json_array();
-    char *name = malloc(strlen(root->name) + sizeof("Update"));
-    int rc = !w || !fields || !name;
+    int rc = !w || !fields;
     if (!rc) {
-        strcpy(name, root->name);
-        strcat(name, "Update");
-        rec = named_header("record", name, root->namespace_);
+        rec = derived_record(root, "Update");
         rc |= rec ? 0 : -1;
     }
     if (!rc) {
@@ -416,7 +443,6 @@ static json_t *build_update(const reg_node *root, const reg_field *key)
         rc |= json_object_set_new(rec, "fields", fields);
         fields = NULL;
     }
-    free(name);
     json_decref(fields);
     reg_json_writer_free(w);
     if (rc) {
@@ -463,12 +489,9 @@ static json_t *build_envelope(const reg_node *root, const reg_field *key)
     static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", NULL};
     reg_json_writer *w = reg_json_writer_new(REG_JSON_DOC);
     json_t *rec = NULL, *fields = json_array();
-    char *name = malloc(strlen(root->name) + sizeof("Envelope"));
-    int rc = !w || !fields || !name;
+    int rc = !w || !fields;
     if (!rc) {
-        strcpy(name, root->name);
-        strcat(name, "Envelope");
-        rec = named_header("record", name, root->namespace_);
+        rec = derived_record(root, "Envelope");
         rc |= rec ? 0 : -1;
     }
     if (!rc) {
@@ -493,7 +516,6 @@ static json_t *build_envelope(const reg_node *root, const reg_field *key)
         rc |= json_object_set_new(rec, "fields", fields);
         fields = NULL;
     }
-    free(name);
     json_decref(fields);
     reg_json_writer_free(w);
     if (rc) {

@@ -333,6 +333,16 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
     } else if (!strcmp(k, "version") && v) {
         qc->q->version = v;
         keep_v = 1;
+    } else if ((!strcmp(k, "key") || !strcmp(k, "value")) && v) {
+        reg_http_req *q = qc->q;
+        int is_key = k[0] == 'k';
+        size_t *n = is_key ? &q->n_meta_key : &q->n_meta_value;
+        if (*n < REG_MAX_META) {
+            (is_key ? q->meta_key : q->meta_value)[(*n)++] = v;
+            keep_v = 1;
+        } else {
+            q->meta_overflow = 1;
+        }
     }
     free(k);
     if (keep_v)

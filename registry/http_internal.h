@@ -38,10 +38,13 @@ enum reg_route {
     RT_CANON_ENTITIES,
     RT_CANON_ENTITY,
     RT_CANON_BINDINGS, /* canon_bindings.c */
+    RT_SUBJECT_METADATA,
     RT_COUNT
 };
 
 extern const char *const reg_route_names[RT_COUNT];
+
+#define REG_MAX_META 8 /* metadata key/value pairs a request may give */
 
 /* A request as routes.c sees it: path segments already URL-decoded. */
 typedef struct reg_http_req {
@@ -58,6 +61,12 @@ typedef struct reg_http_req {
     long long offset, limit;
     int bad_paging;
     const char *version; /* ?version= (GET /canon/bindings); NULL when absent */
+    /* ?key=&value= of GET /subjects/{s}/metadata, in request order (the i-th key pairs
+     * with the i-th value); strings live as long as the request. meta_overflow: more
+     * than REG_MAX_META of either. */
+    const char *meta_key[REG_MAX_META], *meta_value[REG_MAX_META];
+    size_t n_meta_key, n_meta_value;
+    int meta_overflow;
 } reg_http_req;
 
 typedef enum reg_body_kind {

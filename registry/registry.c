@@ -1,15 +1,61 @@
 /* registry.c - the schema registry core (see registry.h).
  *
  * State: subjects (name -> subject_ent with its versions in ascending order), schemas by
- * id, schemas by identity and by exact registered text (the text index lets a lookup of
- * the text a client registered skip parsing). Schema entries are never freed while the
- * registry lives, so version entries and parsed references can point at them freely.
+ * id, schemas by identity and by exact registered text (the text index lets a lookup or
+ * registration of the text a client registered skip parsing). Schema entries and
+ * subject entries are never freed while the registry lives, so version entries, parsed
+ * references and the lookup cache can point at them freely.
  *
  * Parsed schemas (reg_schema) are made lazily, under the write lock, when a compatibility
  * check or the canon endpoints need them; the read paths never need them.
  *
  * Write order: validate, then persist in one SQLite transaction, then change memory. A
  * store failure leaves memory as it was, so memory never holds what disk does not.
+ *
+ * Memory layout (issue 3 asks for < 50 MB with 10,000 schemas). A schema's text is held
+ * twice, in two forms that the hot paths need: raw (schema_ent.text: parsing, the
+ * .../schema endpoints, the text index) and as a JSON string inside the pre-rendered
+ * GET /schemas/ids/{id} body (schema_ent.body, sent without a copy). Nothing else
+ * repeats it:
+ *   - the identity (type, normalized form, references, metadata, ruleSet) lives on disk;
+ *     memory keeps its SHA-256 (ident), the key of by_identity, borrowed by the map;
+ *   - by_text is keyed by a 64-bit hash of the text (kept in the map's slot) and chains
+ *     the entries that share it (text_next); a hit is verified against the one stored
+ *     text, references, metadata and ruleSet, byte for byte;
+ *   - a version object ({"subject","version","id",extras,"schema"}) is not kept per
+ *     version: version_body() assembles it on demand from the subject's name as JSON and
+ *     the pieces of the schema's body (its JSON string and its extras, located by
+ *     esc_len), the same bytes jansson gave when they were stored;
+ *   - the subjects map borrows the subject's name; ids and text hashes sit in the slots.
+ * With 10,000 schemas of ~600 bytes, one per subject, that is about 2 KB of resident
+ * memory per schema and its subject, where it was 5 KB.
+ *
+ * The lookup cache (POST /subjects/{s}). Clients look up the same schema with the same
+ * bytes again and again, and parsing that body (a JSON document whose one string holds
+ * the escaped schema) was most of a lookup's cost. So before any parsing, reg_lookup()
+ * hashes (subject, the options the answer depends on: deleted and normalize, the raw
+ * body) with reg_hash64 and looks in a table of LOOKUP_SLOTS entries, in sets of
+ * LOOKUP_WAYS chosen by the hash (least recently used goes first), so that two busy
+ * requests whose hashes meet do not keep evicting each other. An entry holds the
+ * request body byte for byte, the subject entry and the index of the version that
+ * answered; it answers only if hash, options, length, body bytes and subject name all
+ * match (so a hash collision can never answer wrongly) and both generations it recorded
+ * are still current:
+ *   - subject_ent.gen, bumped by subject_put_version() and subject_remove_version(),
+ *     i.e. by every registration, IMPORT write and hard delete of a version in that
+ *     subject (new versions change which version a lookup finds);
+ *   - reg_registry.gen, bumped by write_unlock(), i.e. by every soft or hard delete of a
+ *     version or subject, and by config and mode changes: anything done under the full
+ *     write lock forgets every remembered answer. Deletes are rare, so this costs little,
+ *     and it stays right whatever such a change touches (another subject's references
+ *     included).
+ * Both are read and written under `lock` (writers hold it for writing), so an entry
+ * stored under the read lock with the generations of that moment cannot outlive a
+ * change. Only answers are remembered, never errors. The version index stays valid
+ * while the subject's gen is unchanged. Memory is bounded: bodies over LOOKUP_MAX_BODY
+ * are not remembered, and the bodies held stay under LOOKUP_BUDGET (a sweep round the
+ * table drops entries when a store would pass it). The table has its own mutex
+ * (cache_mu), taken inside `lock`.
  */
 #include "registry.h"
 
@@ -55,8 +101,8 @@ struct schema_ent {
     reg_schema *parsed; /* lazily, under the write lock */
     char *body;         /* GET /schemas/ids/{id} answer: SCHEMA_PREFIX, text as JSON, extras */
     size_t body_len;
-    size_t n_rows;         /* version rows (soft-deleted included) pointing here */
-    schema_ent *text_next; /* next entry in by_text whose text has the same hash */
+    size_t n_rows;                  /* version rows (soft-deleted included) pointing here */
+    schema_ent *text_next;          /* next entry in by_text whose text has the same hash */
     unsigned char ident[IDENT_LEN]; /* the by_identity key; the identity text is on disk */
 };
 
@@ -89,12 +135,14 @@ typedef struct lookup_ent {
     subject_ent *s; /* subjects are never freed while the registry lives */
     size_t vi;
     uint64_t sgen, gen;
+    uint64_t used; /* cache_tick of the last hit or store: the least recently used goes */
     unsigned flags;
 } lookup_ent;
 
-#define LOOKUP_SLOTS    4096              /* direct-mapped by hash */
+#define LOOKUP_WAYS     4                 /* entries per set; a set is chosen by hash */
+#define LOOKUP_SLOTS    4096              /* entries in all, a multiple of LOOKUP_WAYS */
 #define LOOKUP_MAX_BODY (64 * 1024)       /* larger bodies are not remembered */
-#define LOOKUP_BUDGET   (4 * 1024 * 1024) /* request bytes held; past it, start afresh */
+#define LOOKUP_BUDGET   (8 * 1024 * 1024) /* request bytes held at most */
 
 enum { MODE_READWRITE, MODE_READONLY, MODE_READONLY_OVERRIDE, MODE_IMPORT };
 static const char *const mode_names[] = {"READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"};
@@ -119,8 +167,10 @@ struct reg_registry {
     /* The lookup cache. cache_mu is taken with `lock` held (for reading is enough),
      * never the other way round. */
     pthread_mutex_t cache_mu;
-    lookup_ent *cache; /* LOOKUP_SLOTS */
+    lookup_ent *cache; /* LOOKUP_SLOTS, set after set */
     size_t cache_bytes;
+    uint64_t cache_tick;
+    size_t cache_hand; /* where the sweep that keeps cache_bytes in budget goes on */
 };
 
 /* ---- small helpers ---- */
@@ -396,8 +446,8 @@ static cg_err *version_body(const subject_ent *s, const version_ent *v, reg_body
     const char *extras = esc + e->esc_len; /* "" or ",..." up to the closing brace */
     size_t xl = e->body_len - SCHEMA_PREFIX_LEN - e->esc_len - 1;
     size_t nl = strlen(s->name_json);
-    size_t cap = sizeof(head) + nl + sizeof(ver) + sizeof(idk) + 48 + xl + sizeof(sch) +
-                 e->esc_len + 2;
+    size_t cap =
+        sizeof(head) + nl + sizeof(ver) + sizeof(idk) + 48 + xl + sizeof(sch) + e->esc_len + 2;
     char *b = malloc(cap), *p = b;
     if (!b)
         return oom();
@@ -553,12 +603,13 @@ static const char *nz(const char *s)
 
 /* The entry registered with exactly this text, type, references, metadata and ruleSet
  * (the same five an identity is made of, text instead of normalized form). Lock held. */
-static schema_ent *find_text(reg_registry *r, const char *type, const char *text,
-                             const char *refs, const char *meta, const char *rules)
+static schema_ent *find_text(reg_registry *r, const char *type, const char *text, const char *refs,
+                             const char *meta, const char *rules)
 {
     for (schema_ent *e = reg_hmap_getu64(r->by_text, text_hash(text)); e; e = e->text_next)
-        if (!strcmp(e->text, text) && !strcmp(e->type, type) && !strcmp(nz(e->refs_json), nz(refs)) &&
-            !strcmp(nz(e->metadata_json), nz(meta)) && !strcmp(nz(e->ruleset_json), nz(rules)))
+        if (!strcmp(e->text, text) && !strcmp(e->type, type) &&
+            !strcmp(nz(e->refs_json), nz(refs)) && !strcmp(nz(e->metadata_json), nz(meta)) &&
+            !strcmp(nz(e->ruleset_json), nz(rules)))
             return e;
     return NULL;
 }
@@ -1448,7 +1499,7 @@ static cg_err *canon_route(reg_registry *r, const char *subject, const schema_re
                            const reg_schema *parsed, const char *identity, int import,
                            int *handled, int32_t *id);
 static cg_err *canon_check_derived(reg_registry *r, const char *subject, const reg_schema *parsed,
-                                   int only_latest, json_t **msgs);
+                                   json_t **msgs);
 
 cg_err *reg_register(reg_registry *r, const char *subject, const char *body, size_t len,
                      const reg_opts *o, reg_body *out)
@@ -1624,6 +1675,26 @@ static uint64_t lookup_hash(const char *subject, unsigned flags, const char *bod
     return reg_hash64(body ? body : "", len, h);
 }
 
+static lookup_ent *lookup_set(reg_registry *r, uint64_t h)
+{
+    return &r->cache[(h % (LOOKUP_SLOTS / LOOKUP_WAYS)) * LOOKUP_WAYS];
+}
+
+/* An entry that a change since it was stored may have made wrong. Lock held. */
+static int lookup_stale(const reg_registry *r, const lookup_ent *c)
+{
+    return c->gen != r->gen || c->sgen != c->s->gen;
+}
+
+static void lookup_drop(reg_registry *r, lookup_ent *c)
+{
+    if (!c->body)
+        return;
+    r->cache_bytes -= c->len;
+    free(c->body);
+    c->body = NULL;
+}
+
 /* The remembered answer to this exact request, if it is still right: *out is filled
  * and 1 returned. Lock held (reading is enough). */
 static int lookup_cached(reg_registry *r, uint64_t h, const char *subject, unsigned flags,
@@ -1632,13 +1703,16 @@ static int lookup_cached(reg_registry *r, uint64_t h, const char *subject, unsig
     subject_ent *s = NULL;
     size_t vi = 0;
     pthread_mutex_lock(&r->cache_mu);
-    const lookup_ent *c = &r->cache[h & (LOOKUP_SLOTS - 1)];
-    /* The bytes are compared, not just the hash: a collision cannot answer wrongly. */
-    if (c->body && c->hash == h && c->flags == flags && c->len == len && c->gen == r->gen &&
-        c->sgen == c->s->gen && c->vi < c->s->n && !memcmp(c->body, body, len) &&
-        !strcmp(c->s->name, subject)) {
-        s = c->s;
-        vi = c->vi;
+    lookup_ent *set = lookup_set(r, h);
+    for (size_t w = 0; w < LOOKUP_WAYS && !s; w++) {
+        lookup_ent *c = &set[w];
+        /* The bytes are compared, not just the hash: a collision cannot answer wrongly. */
+        if (c->body && c->hash == h && c->flags == flags && c->len == len && !lookup_stale(r, c) &&
+            c->vi < c->s->n && !memcmp(c->body, body, len) && !strcmp(c->s->name, subject)) {
+            s = c->s;
+            vi = c->vi;
+            c->used = ++r->cache_tick;
+        }
     }
     pthread_mutex_unlock(&r->cache_mu);
     if (!s)
@@ -1661,20 +1735,28 @@ static void lookup_remember(reg_registry *r, uint64_t h, unsigned flags, const c
     if (len)
         memcpy(copy, body, len);
     pthread_mutex_lock(&r->cache_mu);
-    lookup_ent *c = &r->cache[h & (LOOKUP_SLOTS - 1)];
-    if (c->body) {
-        r->cache_bytes -= c->len;
-        free(c->body);
-        c->body = NULL;
+    /* The way to use: the one holding this very request (two threads may both have
+     * missed it), else an empty one, else one that can no longer answer, else the least
+     * recently used. */
+    lookup_ent *set = lookup_set(r, h), *c = NULL;
+    for (size_t w = 0; w < LOOKUP_WAYS && !c; w++)
+        if (set[w].body && set[w].hash == h && set[w].flags == flags && set[w].len == len &&
+            set[w].s == s && !memcmp(set[w].body, body, len))
+            c = &set[w];
+    for (size_t w = 0; w < LOOKUP_WAYS && !c; w++)
+        if (!set[w].body || lookup_stale(r, &set[w]))
+            c = &set[w];
+    for (size_t w = 0; w < LOOKUP_WAYS; w++)
+        if (!c || set[w].used < c->used)
+            c = &set[w];
+    lookup_drop(r, c);
+    /* Over budget: sweep round the table dropping entries, whatever their age (the hand
+     * moves on only as far as each store needs, so this is cheap on average). */
+    while (r->cache_bytes && r->cache_bytes + len > LOOKUP_BUDGET) {
+        lookup_drop(r, &r->cache[r->cache_hand]);
+        r->cache_hand = (r->cache_hand + 1) % LOOKUP_SLOTS;
     }
-    if (r->cache_bytes + len > LOOKUP_BUDGET) {
-        /* Full of one-off requests: start afresh rather than track ages. */
-        for (size_t i = 0; i < LOOKUP_SLOTS; i++) {
-            free(r->cache[i].body);
-            r->cache[i].body = NULL;
-        }
-        r->cache_bytes = 0;
-    }
+    c->used = ++r->cache_tick;
     c->hash = h;
     c->body = copy;
     c->len = len;
@@ -1691,6 +1773,10 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
                    const reg_opts *o, reg_body *out)
 {
     /* Clients send the same bytes again and again: answer those before any parsing. */
+    if (!body) {
+        body = "";
+        len = 0;
+    }
     unsigned flags = lookup_flags(o);
     uint64_t h = lookup_hash(subject, flags, body, len);
     cg_err *err = NULL;
@@ -2266,7 +2352,7 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
             goto done;
         /* At canon.<e>.entity, registration also checks the derived schemas. */
         if (!only && !json_array_size(msgs) && is_canon_subject(subject))
-            err = canon_check_derived(r, subject, parsed, 0, &msgs);
+            err = canon_check_derived(r, subject, parsed, &msgs);
     }
 done:
     pthread_mutex_unlock(&r->write_mu);
@@ -2344,22 +2430,19 @@ static cg_err *canon_items_make(reg_registry *r, const reg_canon_plan *p, const 
     return err;
 }
 
-/* Checks every item that is not already in its subject; the first incompatible one
- * leaves its messages in *msgs (non-empty) and its index in *bad. only_latest: against
- * each subject's latest live version only (the check endpoint's "latest"). */
+/* Checks items from..2 that are not already in their subjects, each against its
+ * subject's history under that subject's level; the first incompatible one leaves its
+ * messages in *msgs (non-empty) and its index in *bad. */
 static cg_err *canon_items_check(reg_registry *r, const reg_canon_plan *p, canon_item *it,
-                                 size_t from, int only_latest, json_t **msgs, size_t *bad)
+                                 size_t from, json_t **msgs, size_t *bad)
 {
     for (size_t i = from; i < 3; i++) {
         if (it[i].skip)
             continue;
-        version_ent *only = only_latest && it[i].s ? find_version(it[i].s, -1, 0) : NULL;
-        if (only_latest && !only)
-            continue;
         json_decref(*msgs);
         *msgs = NULL;
         cg_err *err = check_compat(r, it[i].s, effective_level(r, it[i].s, p->subject[i]),
-                                   it[i].parsed, only, msgs);
+                                   it[i].parsed, NULL, msgs);
         if (err)
             return err;
         if (json_array_size(*msgs)) {
@@ -2463,7 +2546,7 @@ static cg_err *canon_register(reg_registry *r, const reg_canon_plan *p, const sc
         err = cg_err_new(CG_EINVALID_SCHEMA, "Version is not one more than previous version");
         goto done;
     }
-    err = canon_items_check(r, p, it, 0, 0, &msgs, &bad);
+    err = canon_items_check(r, p, it, 0, &msgs, &bad);
     if (err)
         goto done;
     if (json_array_size(msgs)) {
@@ -2549,12 +2632,12 @@ static cg_err *canon_route(reg_registry *r, const char *subject, const schema_re
 }
 
 /* The check endpoint's part of the above: for a canonical schema posted to
- * canon.<e>.entity, checks the derived schemas against their subjects too (all versions
- * per their levels, or each one's latest when only_latest), so that the endpoint and a
- * registration give the same verdict. Appends to *msgs (left as is when compatible or
- * when the schema is no valid canonical schema: registration would say why). */
+ * canon.<e>.entity, checks the derived schemas against their subjects too, as
+ * registration does, so that both give the same verdict. Appends to *msgs (left as is
+ * when compatible, or when the schema is no valid canonical schema: registration would
+ * say why). */
 static cg_err *canon_check_derived(reg_registry *r, const char *subject, const reg_schema *parsed,
-                                   int only_latest, json_t **msgs)
+                                   json_t **msgs)
 {
     if (reg_canon_subject_parse(subject, NULL, 0) != REG_CANON_SUBJECT_ENTITY)
         return NULL;
@@ -2570,7 +2653,7 @@ static cg_err *canon_check_derived(reg_registry *r, const char *subject, const r
     /* Item 0 (the canonical schema) was checked by the caller. */
     err = canon_items_make(r, &plan, parsed, "", it);
     if (!err)
-        err = canon_items_check(r, &plan, it, 1, only_latest, &dm, &bad);
+        err = canon_items_check(r, &plan, it, 1, &dm, &bad);
     if (!err && json_array_size(dm)) {
         append_detail(dm, "{derivedSubject: '%s', derivedSchema: '%s'}", plan.subject[bad],
                       plan.role[bad]);

@@ -8,12 +8,13 @@
  * (http.c) only routes and frames.
  *
  * Concurrency: one pthread_rwlock guards the whole state. Reads take the read lock and
- * never touch SQLite; hot answers (GET /schemas/ids/{id}, version objects) are rendered
- * once at write time, so a read is a hash lookup and a copy. Writes are serialised by a
- * writer mutex: a registration computes and persists in one SQLite transaction holding
- * only that mutex (readers go on during the fsync), then takes the write lock briefly to
- * apply the change in memory: concurrent registrations of one schema yield one id. All
- * functions may be called from any thread.
+ * never touch SQLite; GET /schemas/ids/{id} is rendered once at write time and version
+ * objects are assembled from pre-rendered pieces, so a read is a hash lookup and a copy;
+ * a lookup of bytes seen before is answered from a cache before any parsing (registry.c
+ * explains both). Writes are serialised by a writer mutex: a registration computes and
+ * persists in one SQLite transaction holding only that mutex (readers go on during the
+ * fsync), then takes the write lock briefly to apply the change in memory: concurrent
+ * registrations of one schema yield one id. All functions may be called from any thread.
  *
  * Identity: a schema's identity is its type, its normalized form (reg_schema_normalized),
  * its references, metadata and ruleSet; the same identity under any subject gets the same

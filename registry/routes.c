@@ -36,6 +36,7 @@ const char *const reg_route_names[RT_COUNT] = {
     [RT_CANON_ENTITIES] = "/canon/entities",
     [RT_CANON_ENTITY] = "/canon/entities/{entity}",
     [RT_CANON_BINDINGS] = "/canon/bindings/{lang}",
+    [RT_SUBJECT_METADATA] = "/subjects/{subject}/metadata",
 };
 
 static int seg_is(const reg_http_req *q, size_t i, const char *s)
@@ -70,6 +71,9 @@ int reg_route_match(const reg_http_req *q, int *route, unsigned *methods)
         } else if (n == 3 && seg_is(q, 2, "versions")) {
             *route = RT_VERSIONS;
             *methods = RM_GET | RM_POST;
+        } else if (n == 3 && seg_is(q, 2, "metadata")) {
+            *route = RT_SUBJECT_METADATA;
+            *methods = RM_GET;
         } else if (n == 4 && seg_is(q, 2, "versions")) {
             *route = RT_VERSION;
             *methods = RM_GET | RM_DELETE;
@@ -376,6 +380,67 @@ static cg_err *filter_usage(reg_body *b, const char *prefix, size_t n)
     return json_body(arr, b);
 }
 
+/* ---- latest version with metadata ---- */
+
+/* Does version object v carry metadata.properties with every key/value of the request?
+ * As Confluent: the i-th key pairs with the i-th value, a later pair wins for a repeated
+ * key, and a version without metadata properties matches nothing, even with no pairs. */
+static int metadata_matches(json_t *v, const reg_http_req *q)
+{
+    json_t *props = json_object_get(json_object_get(v, "metadata"), "properties");
+    if (!json_is_object(props))
+        return 0;
+    size_t n = q->n_meta_key < q->n_meta_value ? q->n_meta_key : q->n_meta_value;
+    for (size_t i = 0; i < n; i++) {
+        size_t last = i; /* the pair that wins for this key */
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp(q->meta_key[j], q->meta_key[i]))
+                last = j;
+        const char *have = json_string_value(json_object_get(props, q->meta_key[i]));
+        if (!have || strcmp(have, q->meta_value[last]))
+            return 0;
+    }
+    return 1;
+}
+
+/* GET /subjects/{s}/metadata?key=K&value=V...: the newest version (soft-deleted ones
+ * with ?deleted) whose metadata properties hold every pair. 40401 when the subject has
+ * no such version at all, 40403 when none matches (Confluent's SubjectsResource). */
+static cg_err *latest_with_metadata(reg_registry *r, const char *subject, const reg_http_req *q,
+                                    reg_body *out)
+{
+    if (q->meta_overflow)
+        return cg_err_new(400, "At most %d metadata key/value pairs are accepted", REG_MAX_META);
+    reg_opts o = {.deleted = q->opts.deleted};
+    reg_body b = {0};
+    json_t *versions = NULL;
+    cg_err *err = list_json(reg_versions(r, subject, &o, &b), &b, &versions);
+    if (err)
+        return err;
+    for (size_t i = json_array_size(versions); i-- > 0;) {
+        char num[24];
+        snprintf(num, sizeof num, "%lld",
+                 (long long)json_integer_value(json_array_get(versions, i)));
+        cg_err *e = reg_version_get(r, subject, num, &o, 0, &b);
+        if (e) { /* deleted meanwhile */
+            cg_err_free(e);
+            continue;
+        }
+        json_t *v = json_loadb(b.data, b.len, 0, NULL);
+        int hit = metadata_matches(v, q);
+        json_decref(v);
+        if (hit) {
+            *out = b;
+            json_decref(versions);
+            return NULL;
+        }
+        free(b.data);
+        b = (reg_body){0};
+    }
+    json_decref(versions);
+    return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
+}
+
 static int is_paged(int route)
 {
     return route == RT_SUBJECTS || route == RT_SCHEMAS || route == RT_CONTEXTS;
@@ -440,6 +505,9 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
             err = reg_register(r, s[1], q->body, q->body_len, o, &resp->body);
         else
             err = reg_versions(r, s[1], o, &resp->body);
+        break;
+    case RT_SUBJECT_METADATA:
+        err = latest_with_metadata(r, s[1], q, &resp->body);
         break;
     case RT_VERSION:
         if (get)

@@ -42,7 +42,8 @@ typedef struct {
     const char *bootstrap, *in, *out;
 } options;
 
-static void usage(const char *argv0) {
+static void usage(const char *argv0)
+{
     fprintf(stderr,
             "usage: %s [--expect N] [--commit-ms MS] [--queue-messages M] [--queue-kbytes K]\n"
             "       [--group G] [--timeout S] [--label TEXT] BOOTSTRAP IN_TOPIC OUT_TOPIC\n",
@@ -50,7 +51,8 @@ static void usage(const char *argv0) {
     exit(2);
 }
 
-static options parse(int argc, char **argv) {
+static options parse(int argc, char **argv)
+{
     options o = {.expect = 0, .commit_ms = 100, .timeout = 300, .label = "bare_copy"};
     int pos = 0;
     for (int i = 1; i < argc; i++) {
@@ -89,7 +91,8 @@ static options parse(int argc, char **argv) {
 }
 
 /* Counts failed deliveries; runs on main's thread (rd_kafka_poll, commit_transaction). */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
     (void)rk;
     long *failed = opaque;
     if (m->err) {
@@ -99,7 +102,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static void check(rd_kafka_error_t *e, const char *what) {
+static void check(rd_kafka_error_t *e, const char *what)
+{
     if (e) {
         fprintf(stderr, "%s: %s\n", what, rd_kafka_error_string(e));
         exit(1);
@@ -108,20 +112,21 @@ static void check(rd_kafka_error_t *e, const char *what) {
 
 /* Offsets to commit: the consumer's position on every assigned partition it has read. */
 static rd_kafka_topic_partition_list_t *positions(rd_kafka_t *consumer,
-                                                  const rd_kafka_topic_partition_list_t *asg) {
+                                                  const rd_kafka_topic_partition_list_t *asg)
+{
     rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(asg);
     rd_kafka_position(consumer, pos);
     rd_kafka_topic_partition_list_t *out = rd_kafka_topic_partition_list_new(pos->cnt);
     for (int i = 0; i < pos->cnt; i++)
         if (pos->elems[i].offset >= 0)
-            rd_kafka_topic_partition_list_add(out, pos->elems[i].topic,
-                                              pos->elems[i].partition)
+            rd_kafka_topic_partition_list_add(out, pos->elems[i].topic, pos->elems[i].partition)
                 ->offset = pos->elems[i].offset;
     rd_kafka_topic_partition_list_destroy(pos);
     return out;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     options o = parse(argc, argv);
     char errstr[256], group[64], txnid[96];
     long failed = 0;

@@ -6,7 +6,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-void kb_conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
+void kb_conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
     char err[256];
     if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "config %s=%s: %s\n", k, v, err);
@@ -14,7 +15,8 @@ void kb_conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
     }
 }
 
-int kb_create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
+int kb_create_topic(rd_kafka_t *rk, const char *topic, int partitions)
+{
     char err[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof err);
     if (!nt) {
@@ -36,8 +38,8 @@ int kb_create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
     const rd_kafka_topic_result_t **tr =
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
     int existed = 0;
-    rd_kafka_resp_err_t e = cnt == 1 ? rd_kafka_topic_result_error(tr[0])
-                                     : RD_KAFKA_RESP_ERR__BAD_MSG;
+    rd_kafka_resp_err_t e =
+        cnt == 1 ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
     if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         existed = 1;
     } else if (e) {
@@ -54,7 +56,8 @@ int kb_create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
     return existed;
 }
 
-int kb_partition_count(rd_kafka_t *rk, const char *topic) {
+int kb_partition_count(rd_kafka_t *rk, const char *topic)
+{
     double deadline = kb_now() + 30;
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     for (;;) {
@@ -83,13 +86,15 @@ int kb_partition_count(rd_kafka_t *rk, const char *topic) {
     }
 }
 
-double kb_now(void) {
+double kb_now(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double kb_maxrss_mb(void) {
+double kb_maxrss_mb(void)
+{
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */

@@ -19,7 +19,8 @@
 #include <string.h>
 
 /* Counts failed deliveries; the callback runs on main's thread inside rd_kafka_poll. */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
     (void)rk;
     long *failed = opaque;
     if (m->err) {
@@ -29,7 +30,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static long gcd(long a, long b) {
+static long gcd(long a, long b)
+{
     while (b) {
         long t = a % b;
         a = b;
@@ -38,7 +40,8 @@ static long gcd(long a, long b) {
     return a;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 5) {
         fprintf(stderr, "usage: %s BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]\n", argv[0]);
         return 2;
@@ -94,10 +97,10 @@ int main(int argc, char **argv) {
         if (body > 0 && body < size - 5)
             value[5 + body] = 'x'; /* snprintf's NUL: back to padding */
         for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)klen),
-                RD_KAFKA_V_VALUE(value, (size_t)size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END);
+            rd_kafka_resp_err_t e =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)klen),
+                                  RD_KAFKA_V_VALUE(value, (size_t)size),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (!e)
                 break;
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -121,7 +124,6 @@ int main(int argc, char **argv) {
     }
     printf("loader: %ld records of %d bytes over %ld keys into %s (%d partitions) in %.2f s: "
            "%.0f records/s, %.1f MB/s\n",
-           n, size, keys, topic, partitions, secs, (double)n / secs,
-           (double)n * size / secs / 1e6);
+           n, size, keys, topic, partitions, secs, (double)n / secs, (double)n * size / secs / 1e6);
     return 0;
 }

@@ -51,6 +51,8 @@ fi
 run_id=$(date +%s)-$$
 updates="bench.updates.$run_id"
 
+load() { cut -d' ' -f1 /proc/loadavg; }
+load_start=$(load)
 echo "== broker $bootstrap; $N records of $SIZE bytes over $KEYS keys, $PARTITIONS partitions"
 "$bin/loader" "$bootstrap" "$updates" "$N" "$KEYS" "$SIZE" "$PARTITIONS"
 
@@ -75,4 +77,6 @@ done
 
 echo
 echo "== physical ceiling (exactly once: read_committed, offsets in the transaction, commit every $COMMIT_MS ms)"
-printf '%s' "$results" | sed -e 's/: queued.min.messages=[^:]*:/:/' -e 's/; stalls.*RSS/; peak RSS/'
+printf '%s' "$results" | sed -e 's/: queued.min.messages=[^:]*:/:/' -e 's/; [0-9]* transactions.*RSS/; peak RSS/'
+echo "machine load (1-minute average, $(nproc) cores): $load_start at the start, $(load) at the end;"
+echo "(above the core count other processes compete with the broker: compare figures taken at like loads)"

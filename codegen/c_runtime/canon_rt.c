@@ -347,7 +347,8 @@ json_t *canon_json_bytes(const uint8_t *data, size_t len)
 int canon_json_add(json_t *obj, const char *key, json_t *x, canon_error *err, const char *path)
 {
     if (!x)
-        return canon_json_fail(err, path, "cannot convert to JSON (invalid UTF-8 or out of memory)");
+        return canon_json_fail(err, path,
+                               "cannot convert to JSON (invalid UTF-8 or out of memory)");
     if (json_object_set_new(obj, key, x) != 0)
         return canon_json_fail(err, path, "out of memory");
     return 0;
@@ -356,7 +357,8 @@ int canon_json_add(json_t *obj, const char *key, json_t *x, canon_error *err, co
 int canon_json_add_key(json_t *obj, canon_str key, json_t *x, canon_error *err, const char *path)
 {
     if (!x)
-        return canon_json_fail(err, path, "cannot convert to JSON (invalid UTF-8 or out of memory)");
+        return canon_json_fail(err, path,
+                               "cannot convert to JSON (invalid UTF-8 or out of memory)");
     if (json_object_setn_new(obj, key.data ? key.data : "", key.len, x) != 0)
         return canon_json_fail(err, path, "map key is not UTF-8 (or out of memory)");
     return 0;
@@ -365,7 +367,8 @@ int canon_json_add_key(json_t *obj, canon_str key, json_t *x, canon_error *err, 
 int canon_json_append(json_t *arr, json_t *x, canon_error *err, const char *path)
 {
     if (!x)
-        return canon_json_fail(err, path, "cannot convert to JSON (invalid UTF-8 or out of memory)");
+        return canon_json_fail(err, path,
+                               "cannot convert to JSON (invalid UTF-8 or out of memory)");
     if (json_array_append_new(arr, x) != 0)
         return canon_json_fail(err, path, "out of memory");
     return 0;
@@ -546,24 +549,24 @@ int canon_json_union_form(const json_t *j, const char **branch, const json_t **v
 
 /* ---- JSON: optional primitives -------------------------------------------------- */
 
-#define CANON_OPT_JSON(name, branch, to_json, from_json)                                    \
-    json_t *canon_json_opt_##name(const canon_opt_##name *v)                                \
-    {                                                                                       \
-        return v->has ? canon_json_branch(branch, to_json) : json_null();                   \
-    }                                                                                       \
-    int canon_json_get_opt_##name(const json_t *j, canon_opt_##name *v, canon_arena *a)     \
-    {                                                                                       \
-        const char *tag;                                                                    \
-        const json_t *x;                                                                    \
-        (void)a;                                                                            \
-        if (json_is_null(j)) {                                                              \
-            memset(v, 0, sizeof *v);                                                        \
-            return 0;                                                                       \
-        }                                                                                   \
-        if (!canon_json_union_form(j, &tag, &x) || strcmp(tag, branch) != 0)                \
-            x = j; /* a plain value: a field default, or python's avro */                   \
-        v->has = true;                                                                      \
-        return from_json;                                                                   \
+#define CANON_OPT_JSON(name, branch, to_json, from_json)                                           \
+    json_t *canon_json_opt_##name(const canon_opt_##name *v)                                       \
+    {                                                                                              \
+        return v->has ? canon_json_branch(branch, to_json) : json_null();                          \
+    }                                                                                              \
+    int canon_json_get_opt_##name(const json_t *j, canon_opt_##name *v, canon_arena *a)            \
+    {                                                                                              \
+        const char *tag;                                                                           \
+        const json_t *x;                                                                           \
+        (void)a;                                                                                   \
+        if (json_is_null(j)) {                                                                     \
+            memset(v, 0, sizeof *v);                                                               \
+            return 0;                                                                              \
+        }                                                                                          \
+        if (!canon_json_union_form(j, &tag, &x) || strcmp(tag, branch) != 0)                       \
+            x = j; /* a plain value: a field default, or python's avro */                          \
+        v->has = true;                                                                             \
+        return from_json;                                                                          \
     }
 
 CANON_OPT_JSON(bool, "boolean", json_boolean(v->value), canon_json_get_bool(x, &v->value))

@@ -150,6 +150,50 @@ static inline void *canon_arena_alloc(canon_arena *a, size_t n)
 /* Copies len bytes into the arena and appends a NUL. */
 char *canon_arena_strndup(canon_arena *a, const char *s, size_t len);
 
+/* memcpy for the short strings records are full of: a libc call costs more than the
+ * copy itself below 64 bytes, so copy those inline with fixed-size (inlined) moves that
+ * may overlap. */
+static inline void canon_copy16(unsigned char *d, const unsigned char *s)
+{
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + 8, &b, 8);
+}
+
+static inline void canon_copy(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    if (n > 64) {
+        memcpy(d, s, n);
+    } else if (n > 32) {
+        canon_copy16(d, s);
+        canon_copy16(d + 16, s + 16);
+        canon_copy16(d + n - 32, s + n - 32);
+        canon_copy16(d + n - 16, s + n - 16);
+    } else if (n >= 16) {
+        canon_copy16(d, s);
+        canon_copy16(d + n - 16, s + n - 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
 /* ---- encoding buffer ------------------------------------------------------------ */
 
 /* Encoded bytes are data[0..len). A write that cannot grow the buffer marks it failed;
@@ -158,10 +202,10 @@ char *canon_arena_strndup(canon_arena *a, const char *s, size_t len);
 typedef struct canon_buf {
     uint8_t *data;
     size_t len, cap;
-    int fixed;               /* caller memory: never reallocated, never freed */
-    int failed;              /* an error happened since the encode began */
-    int fail_code;           /* CANON_ENOMEM or CANON_EENCODE */
-    const char *fail_path;   /* static strings naming the field and the reason */
+    int fixed;             /* caller memory: never reallocated, never freed */
+    int failed;            /* an error happened since the encode began */
+    int fail_code;         /* CANON_ENOMEM or CANON_EENCODE */
+    const char *fail_path; /* static strings naming the field and the reason */
     const char *fail_reason;
 } canon_buf;
 
@@ -236,7 +280,7 @@ static inline void canon_write_raw(canon_buf *b, const void *data, size_t n)
 
 static inline void canon_write_float(canon_buf *b, float v)
 {
-    uint32_t u;
+    uint32_t u = 0;
     memcpy(&u, &v, 4);
 #ifdef CANON_BIG_ENDIAN
     u = __builtin_bswap32(u);
@@ -246,7 +290,7 @@ static inline void canon_write_float(canon_buf *b, float v)
 
 static inline void canon_write_double(canon_buf *b, double v)
 {
-    uint64_t u;
+    uint64_t u = 0;
     memcpy(&u, &v, 8);
 #ifdef CANON_BIG_ENDIAN
     u = __builtin_bswap64(u);
@@ -260,8 +304,7 @@ static inline void canon_write_str(canon_buf *b, canon_str s)
     if (!p)
         return;
     canon_write_long(b, (int64_t)s.len);
-    if (s.len)
-        memcpy(b->data + b->len, s.data, s.len);
+    canon_copy(b->data + b->len, s.data, s.len);
     b->len += s.len;
 }
 
@@ -305,8 +348,7 @@ typedef struct canon_reader {
     int depth;
 } canon_reader;
 
-static inline void canon_reader_init(canon_reader *r, const void *data, size_t len,
-                                     canon_arena *a)
+static inline void canon_reader_init(canon_reader *r, const void *data, size_t len, canon_arena *a)
 {
     r->start = r->p = (const uint8_t *)data;
     r->end = r->p + len;
@@ -338,12 +380,27 @@ static inline int canon_read_long(canon_reader *r, int64_t *out)
         *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
         return 0;
     }
+    if (r->end - r->p >= 10) { /* room for the longest varint: no bounds check per byte */
+        const uint8_t *p = r->p;
+        uint64_t z = *p++ & 0x7f;
+        for (int shift = 7; shift < 64; shift += 7) {
+            uint8_t c = *p++;
+            z |= (uint64_t)(c & 0x7f) << shift;
+            if (!(c & 0x80)) {
+                if (shift == 63 && c > 1)
+                    break; /* overflow: let the slow path report it */
+                r->p = p;
+                *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+                return 0;
+            }
+        }
+    }
     return canon_read_long_slow(r, out);
 }
 
 static inline int canon_read_int(canon_reader *r, int32_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     if (canon_read_long(r, &v) != 0)
         return -1;
     if (v < INT32_MIN || v > INT32_MAX)
@@ -374,7 +431,7 @@ static inline int canon_read_raw(canon_reader *r, void *out, size_t n)
 
 static inline int canon_read_float(canon_reader *r, float *out)
 {
-    uint32_t u;
+    uint32_t u = 0;
     if (canon_read_raw(r, &u, 4) != 0)
         return -1;
 #ifdef CANON_BIG_ENDIAN
@@ -386,7 +443,7 @@ static inline int canon_read_float(canon_reader *r, float *out)
 
 static inline int canon_read_double(canon_reader *r, double *out)
 {
-    uint64_t u;
+    uint64_t u = 0;
     if (canon_read_raw(r, &u, 8) != 0)
         return -1;
 #ifdef CANON_BIG_ENDIAN
@@ -399,16 +456,18 @@ static inline int canon_read_double(canon_reader *r, double *out)
 /* A string or bytes: copied into the arena, NUL-terminated. */
 static inline int canon_read_str(canon_reader *r, canon_str *out)
 {
-    int64_t n;
+    int64_t n = 0;
     if (canon_read_long(r, &n) != 0)
         return -1;
     if (n < 0)
         return canon_read_error(r, "negative length");
     if ((uint64_t)n > (uint64_t)(r->end - r->p))
         return canon_read_error(r, "length exceeds the input");
-    char *s = canon_arena_strndup(r->arena, (const char *)r->p, (size_t)n);
+    char *s = (char *)canon_arena_alloc(r->arena, (size_t)n + 1);
     if (!s)
         return canon_read_error(r, "out of memory");
+    canon_copy(s, r->p, (size_t)n);
+    s[n] = 0;
     r->p += n;
     out->data = s;
     out->len = (size_t)n;
@@ -417,7 +476,7 @@ static inline int canon_read_str(canon_reader *r, canon_str *out)
 
 static inline int canon_read_bytes(canon_reader *r, canon_bytes *out)
 {
-    canon_str s;
+    canon_str s = {NULL, 0};
     if (canon_read_str(r, &s) != 0)
         return -1;
     out->data = (const uint8_t *)s.data;
@@ -428,7 +487,7 @@ static inline int canon_read_bytes(canon_reader *r, canon_bytes *out)
 /* An index (union branch, enum symbol) below n. */
 static inline int canon_read_index(canon_reader *r, size_t n, size_t *out, const char *what)
 {
-    int64_t v;
+    int64_t v = 0;
     *out = 0; /* defined even on failure, which also keeps compilers' flow analysis quiet */
     if (canon_read_long(r, &v) != 0)
         return -1;
@@ -446,26 +505,25 @@ int canon_read_block(canon_reader *r, size_t min_item_size, size_t *count);
 void *canon_read_grow(canon_reader *r, void *items, size_t n, size_t more, size_t sz);
 
 /* Optional primitives: null_index is the position of "null" in the union (0 or 1). */
-#define CANON_OPT_BINARY(name)                                                             \
-    static inline void canon_write_opt_##name(canon_buf *b, const canon_opt_##name *v,    \
-                                              int null_index)                             \
-    {                                                                                      \
-        canon_write_long(b, v->has ? 1 - null_index : null_index);                        \
-        if (v->has)                                                                        \
-            canon_write_##name(b, v->value);                                               \
-    }                                                                                      \
-    static inline int canon_read_opt_##name(canon_reader *r, canon_opt_##name *v,         \
-                                            int null_index)                               \
-    {                                                                                      \
-        size_t i;                                                                          \
-        if (canon_read_index(r, 2, &i, "union branch index out of range") != 0)            \
-            return -1;                                                                     \
-        v->has = (int)i != null_index;                                                     \
-        if (!v->has) {                                                                     \
-            memset(&v->value, 0, sizeof v->value);                                         \
-            return 0;                                                                      \
-        }                                                                                  \
-        return canon_read_##name(r, &v->value);                                            \
+#define CANON_OPT_BINARY(name)                                                                     \
+    static inline void canon_write_opt_##name(canon_buf *b, const canon_opt_##name *v,             \
+                                              int null_index)                                      \
+    {                                                                                              \
+        canon_write_long(b, v->has ? 1 - null_index : null_index);                                 \
+        if (v->has)                                                                                \
+            canon_write_##name(b, v->value);                                                       \
+    }                                                                                              \
+    static inline int canon_read_opt_##name(canon_reader *r, canon_opt_##name *v, int null_index)  \
+    {                                                                                              \
+        size_t i;                                                                                  \
+        if (canon_read_index(r, 2, &i, "union branch index out of range") != 0)                    \
+            return -1;                                                                             \
+        v->has = (int)i != null_index;                                                             \
+        if (!v->has) {                                                                             \
+            memset(&v->value, 0, sizeof v->value);                                                 \
+            return 0;                                                                              \
+        }                                                                                          \
+        return canon_read_##name(r, &v->value);                                                    \
     }
 CANON_OPT_BINARY(bool)
 CANON_OPT_BINARY(int)

@@ -212,18 +212,14 @@ def test_binding_reports_bad_lines_and_goes_on(lang, bindings):
 
 
 def test_langs_agree_with_each_other(bindings):
-    """Redundant with the per-language checks when every language lands; a direct
-    statement of the goal that also holds while one is pending: the languages whose
-    bindings produce output produce the same bytes."""
+    """A direct statement of the goal, redundant with the per-language checks: the
+    languages that have landed (not in PENDING) write the same bytes as each other."""
+    landed = [lang for lang in LANGS if lang not in PENDING]
+    if len(landed) < 2:
+        pytest.skip("fewer than two languages have landed: nothing to compare yet")
     for name in NAMES:
         v = load_vector(name)
-        outs = {}
-        for lang in LANGS:
-            try:
-                outs[lang] = bindings.run(lang, v.schema_path, v.datum_lines())
-            except AssertionError:
-                assert lang in PENDING, "%s binding failed on %s" % (lang, name)
-        if len(outs) >= 2:
-            first = next(iter(outs.values()))
-            for lang, out in outs.items():
-                assert out == first, "%s differs from %s on %s" % (lang, next(iter(outs)), name)
+        outs = {lang: bindings.run(lang, v.schema_path, v.datum_lines()) for lang in landed}
+        first = landed[0]
+        for lang in landed[1:]:
+            assert outs[lang] == outs[first], "%s and %s differ on %s" % (lang, first, name)

@@ -148,7 +148,7 @@ make_template() {
     local tmp java
     java=$(find_java)
     tmp=$(mktemp -d)
-    write_props "$tmp/server.properties" "$tmp/data" 1 2
+    CANON_KAFKA_PROPS="" write_props "$tmp/server.properties" "$tmp/data" 1 2
     if ! "$java" -cp "$(classpath)" kafka.tools.StorageTool format \
         -t "$(new_uuid)" -c "$tmp/server.properties" >"$tmp/format.log" 2>&1; then
         cat "$tmp/format.log" >&2
@@ -171,7 +171,10 @@ make_cds_archive() {
     mkdir -p "$cache/cds"
     echo "kafka.sh: writing a class-data-sharing archive for $java (once)" >&2
     dir=$(mktemp -d)
-    if CANON_KAFKA_CDS_DUMP="$jsa.tmp.$$" do_start "$dir" >/dev/null; then
+    # The archive run is a plain broker: none of the caller's extra settings (a test may
+    # be starting a broker that is meant to fail).
+    if CANON_KAFKA_CDS_DUMP="$jsa.tmp.$$" CANON_KAFKA_PROPS="" CANON_KAFKA_JVM_OPTS="" \
+        CANON_KAFKA_QUICK=0 CANON_KAFKA_WATCH_PID="" do_start "$dir" >/dev/null; then
         do_stop "$dir" 0 || true
         if [ -s "$jsa.tmp.$$" ]; then
             mv "$jsa.tmp.$$" "$jsa"
@@ -401,6 +404,7 @@ do_start() { # dir (may be empty)
 start_watchdog() { # dir pid
     local bpid
     bpid=$(cat "$1/kafka.pid")
+    # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
     setsid bash -c '
         while kill -0 "$1" 2>/dev/null; do
             kill -0 "$2" 2>/dev/null || exit 0

@@ -286,3 +286,39 @@ def test_failed_start_says_why(tmp_path):
     assert r.returncode != 0
     assert "exited during start-up" in r.stderr and "num.io.threads" in r.stderr, r.stderr
     assert not (state / "kafka.pid").exists()
+
+
+def test_watchdog_stops_a_broker_whose_runner_died():
+    """CANON_KAFKA_WATCH_PID: a broker outlives no test run, even one killed -9."""
+    runner = subprocess.Popen(["sleep", "600"])
+    try:
+        env = dict(os.environ, CANON_KAFKA_QUICK="1", CANON_KAFKA_WATCH_PID=str(runner.pid))
+        r = subprocess.run([str(KAFKA_SH), "start"], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        from kafka_fixture import parse_env
+
+        values = parse_env(r.stdout)
+        state_dir, pid = values["KAFKA_DIR"], int(values["KAFKA_PID"])
+        time.sleep(1.5)
+        assert Path(state_dir).is_dir(), "the watchdog must leave a live runner's broker alone"
+    finally:
+        runner.kill()
+        runner.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (Path(state_dir).exists() or _alive(pid)):
+        time.sleep(0.2)
+    assert not _alive(pid), "broker still running after its runner died"
+    assert not Path(state_dir).exists()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive; the broker is not our child, so it is reaped by init
+    try:
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+    except OSError:
+        return False

@@ -33,7 +33,8 @@ typedef struct {
     int failed;
 } deliveries;
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
     (void)rk;
     deliveries *d = opaque;
     if (m->err) {
@@ -48,19 +49,20 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         memcpy(buf, m->key, len);
         buf[len] = '\0';
         int i = atoi(buf + 4);
-        if (i >= 0 && i < d->n && m->payload && m->len > 3 &&
-            memcmp(m->payload, "c1-", 3) == 0)
+        if (i >= 0 && i < d->n && m->payload && m->len > 3 && memcmp(m->payload, "c1-", 3) == 0)
             d->partition[i] = (int)m->partition;
     }
 }
 
-static int fail_error(const char *what, rd_kafka_error_t *e) {
+static int fail_error(const char *what, rd_kafka_error_t *e)
+{
     fprintf(stderr, "FAIL: %s: %s\n", what, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return 1;
 }
 
-static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
+static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
     char err[256];
     if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "FAIL: config %s=%s: %s\n", k, v, err);
@@ -70,7 +72,8 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
 }
 
 /* Creates the topic; an existing one is fine (a rerun on the same broker). */
-static int create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
+static int create_topic(rd_kafka_t *rk, const char *topic, int partitions)
+{
     char err[256];
     int rc = 1;
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof err);
@@ -88,8 +91,8 @@ static int create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
     }
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
     size_t cnt = 0;
-    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &cnt)
-                                             : NULL;
+    const rd_kafka_topic_result_t **tr =
+        res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
     if (rd_kafka_event_error(ev)) {
         fprintf(stderr, "FAIL: CreateTopics: %s\n", rd_kafka_event_error_string(ev));
         goto done;
@@ -110,8 +113,8 @@ done:
     return rc;
 }
 
-static int produce_txn(rd_kafka_t *rk, const char *topic, const char *prefix, int n,
-                       int commit) {
+static int produce_txn(rd_kafka_t *rk, const char *topic, const char *prefix, int n, int commit)
+{
     rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
     if (e)
         return fail_error("begin_transaction", e);
@@ -119,10 +122,10 @@ static int produce_txn(rd_kafka_t *rk, const char *topic, const char *prefix, in
         char key[32], val[32];
         snprintf(key, sizeof key, "key-%d", i);
         snprintf(val, sizeof val, "%s%d", prefix, i);
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(val, strlen(val)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(val, strlen(val)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err) {
             fprintf(stderr, "FAIL: produce: %s\n", rd_kafka_err2str(err));
             return 1;
@@ -145,8 +148,9 @@ static int produce_txn(rd_kafka_t *rk, const char *topic, const char *prefix, in
 
 /* Reads the whole topic from the start with the given isolation level until `want`
  * records arrived or 20 s passed; counts records by value prefix. */
-static int consume_all(const char *bootstrap, const char *topic, const char *isolation,
-                       int want, int *c1, int *c2, int *ab) {
+static int consume_all(const char *bootstrap, const char *topic, const char *isolation, int want,
+                       int *c1, int *c2, int *ab)
+{
     char errstr[256], group[64];
     int rc = 1, got = 0;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -218,7 +222,8 @@ done:
     return rc;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 3) {
         fprintf(stderr, "usage: %s BOOTSTRAP TOPIC [N [PARTITIONS]]\n", argv[0]);
         return 2;
@@ -280,8 +285,8 @@ int main(int argc, char **argv) {
     if (consume_all(bootstrap, topic, "read_committed", 2 * n, &c1, &c2, &ab))
         rc = 1;
     else if (c1 != n || c2 != n || ab != 0) {
-        fprintf(stderr, "FAIL: read_committed saw c1=%d c2=%d aborted=%d (want %d %d 0)\n",
-                c1, c2, ab, n, n);
+        fprintf(stderr, "FAIL: read_committed saw c1=%d c2=%d aborted=%d (want %d %d 0)\n", c1, c2,
+                ab, n, n);
         rc = 1;
     }
     if (rc == 0) {

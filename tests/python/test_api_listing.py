@@ -194,3 +194,50 @@ def test_subject_parameter_with_deleted_versions_in_a_context(fresh):
     assert fresh.get(f"/schemas/ids/{sid}/subjects", params=p).json() == []
     assert fresh.get(f"/schemas/ids/{sid}/subjects", params=dict(p, deleted="true")).json() == [s]
     assert fresh.get(f"/schemas/ids/{sid}", params=p).status_code == 200
+
+
+def test_latest_with_metadata(api, subj):
+    """GET /subjects/{s}/metadata?key=K&value=V: the newest version whose metadata
+    properties hold every pair (KafkaSchemaRegistry.getLatestWithMetadata)."""
+    s = subj()
+
+    def reg(name, props):
+        body = {"metadata": {"properties": props}} if props is not None else {}
+        return api.register_ok(s, rec(name), **body)
+
+    api.set_config(s, "NONE")
+    id1 = reg("V1", {"owner": "bob", "tier": "gold"})
+    id2 = reg("V2", {"owner": "bob", "tier": "silver"})
+    reg("V3", None)  # no metadata: never matches
+    id4 = reg("V4", {"owner": "alice"})
+
+    def get(pairs, **params):
+        qs = [("key", k) for k, _ in pairs] + [("value", v) for _, v in pairs]
+        return api.get(f"/subjects/{q(s)}/metadata", params=qs + list(params.items()))
+
+    r = get([("owner", "bob")])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["id"], body["version"], body["subject"]) == (id2, 2, s)
+    assert body["metadata"]["properties"] == {"owner": "bob", "tier": "silver"}
+    assert get([("owner", "bob"), ("tier", "gold")]).json()["id"] == id1
+    assert get([("owner", "alice")]).json()["id"] == id4
+    # no pairs: the newest version that has metadata properties at all
+    assert get([]).json()["version"] == 4
+    # a later pair wins for a repeated key; keys and values pair by position
+    r = api.get(f"/subjects/{q(s)}/metadata",
+                params=[("key", "tier"), ("key", "tier"), ("value", "silver"), ("value", "gold")])
+    assert r.json()["id"] == id1
+    assert_error(get([("owner", "carol")]), 404, 40403)
+    assert_error(get([("nokey", "x")]), 404, 40403)
+    # soft-deleted versions only with ?deleted
+    assert api.delete(f"/subjects/{q(s)}/versions/1").status_code == 200
+    assert_error(get([("tier", "gold")]), 404, 40403)
+    assert get([("tier", "gold")], deleted="true").json()["id"] == id1
+    # unknown subject
+    assert_error(api.get(f"/subjects/{q(subj('none'))}/metadata",
+                         params={"key": "a", "value": "b"}), 404, 40401)
+    # too many pairs for this registry: refused rather than half-applied
+    many = [("key", f"k{i}") for i in range(9)] + [("value", "v") for _ in range(9)]
+    assert_error(api.get(f"/subjects/{q(s)}/metadata", params=many), 400)
+    assert api.post(f"/subjects/{q(s)}/metadata", {}).status_code == 405

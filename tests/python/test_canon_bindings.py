@@ -120,9 +120,15 @@ def test_archive_matches_canon_gen(api, person, lang, canon_binary, tmp_path):
     in_tar = {m.name[len(name) + 1:] for m in tar.getmembers() if m.isfile()}
     assert on_disk == in_tar
 
+    def differs_by_design(ln):
+        # Where the schema came from, and the default registry URL, which the CLI takes
+        # from --registry and the server cannot know.
+        low = ln.lower()
+        return ("subject " + person in ln or api.base in ln
+                or ("registry" in low and "default" in low))
+
     def strip(b):
-        return [ln for ln in b.decode("utf-8").split("\n")
-                if "subject " + person not in ln and api.base not in ln and "registry_url" not in ln]
+        return [ln for ln in b.decode("utf-8").split("\n") if not differs_by_design(ln)]
 
     for rel in in_tar:
         assert strip((out / rel).read_bytes()) == strip(
@@ -190,3 +196,48 @@ def test_registry_cli_errors(api, canon_binary, tmp_path):
                         "--schema", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1 and "bad.avsc" in r.stderr and "nope" in r.stderr
     assert not (tmp_path / "y").exists()  # nothing written on failure
+
+
+@pytest.mark.parametrize("lang", [lang_param("c")])
+def test_schema_references_are_fetched(api, lang, canon_binary, tmp_path):
+    """A version with Confluent schema references: both the endpoint and `canon gen
+    --registry` fetch the referenced versions and generate the referenced types."""
+    addr = {"type": "record", "name": "Addr", "namespace": "com.example.refs",
+            "fields": [{"name": "city", "type": "string"}]}
+    api.register_ok("refs-addr-value", json.dumps(addr))
+    user = {"type": "record", "name": "User", "namespace": "com.example.refs",
+            "fields": [{"name": "name", "type": "string"},
+                       {"name": "home", "type": "com.example.refs.Addr"}]}
+    api.register_ok("refs-user-value", json.dumps(user), references=[
+        {"name": "com.example.refs.Addr", "subject": "refs-addr-value", "version": 1}])
+    name, tar = open_archive(fetch(api, lang, "refs-user-value"))
+    text = b"".join(tar.extractfile(f).read() for f in tar.getmembers() if f.isfile())
+    assert b"city" in text and b"home" in text
+    r = subprocess.run([canon_binary, "gen", "--lang", lang, "--registry", api.base,
+                        "--subject", "refs-user-value", "--out", str(tmp_path / "u")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "u").rglob("*") if p.is_file())
+    assert b"city" in on_disk
+
+
+def test_cli_schema_file_with_ref(canon_binary, tmp_path):
+    """`canon gen --schema F --ref R`: the reference's named types are visible to F."""
+    (tmp_path / "addr.avsc").write_text(json.dumps(
+        {"type": "record", "name": "Addr", "namespace": "n", "fields": [
+            {"name": "city", "type": "string"}]}))
+    (tmp_path / "user.avsc").write_text(json.dumps(
+        {"type": "record", "name": "User", "namespace": "n", "fields": [
+            {"name": "home", "type": "n.Addr"}]}))
+    out = tmp_path / "out"
+    r = subprocess.run([canon_binary, "gen", "--lang", "python", "--schema",
+                        str(tmp_path / "user.avsc"), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "n.Addr" in r.stderr  # unknown without the reference
+    r = subprocess.run([canon_binary, "gen", "--lang", "python", "--schema",
+                        str(tmp_path / "user.avsc"), "--ref", str(tmp_path / "addr.avsc"),
+                        "--out", str(out)], capture_output=True, text=True)
+    if "python" in PENDING and r.returncode != 0:
+        pytest.xfail(PENDING["python"])
+    assert r.returncode == 0, r.stderr
+    assert any(p.is_file() for p in out.rglob("*.py"))

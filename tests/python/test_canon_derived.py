@@ -429,3 +429,30 @@ def test_entities_list_the_derived_subjects(api):
     assert e["envelope"] == {"subject": env_s, "id": latest(api, env_s)["id"], "version": 1}
     listed = [x["entity"] for x in api.get("/canon/entities").json()]
     assert listed.count(ent) == 1
+
+
+def test_referenced_types_are_inlined_in_derived_schemas(api):
+    ent = "dref"
+    entity, upd_s, env_s = subjects_of(ent)
+    addr = record("Address", [field("city", ["null", "string"], default=None)],
+                  namespace="t.common")
+    api.register_ok("t-common-address", addr)
+    canonical = record("Shop", [
+        field("id", "string"),
+        field("address", ["null", "t.common.Address"], default=None),
+    ], namespace="t.shop", **{"canon.key": "id"})
+    refs = [{"name": "t.common.Address", "subject": "t-common-address", "version": 1}]
+    sid = api.register_ok(entity, canonical, references=refs)
+    assert latest(api, entity)["references"] == refs
+    # the derived schemas stand alone: the referenced record is defined where first used
+    inlined = copy.deepcopy(canonical)
+    inlined["fields"][1]["type"] = ["null", addr]
+    upd = latest(api, upd_s)
+    env = latest(api, env_s)
+    assert json.loads(upd["schema"]) == derive_update(inlined)
+    assert json.loads(env["schema"]) == derive_envelope(inlined)
+    assert "references" not in upd and "references" not in env
+    # again with the same references: same id, nothing new
+    assert api.register_ok(entity, canonical, references=refs) == sid
+    for s in subjects_of(ent):
+        assert versions(api, s) == [1], s

@@ -808,6 +808,42 @@ static void test_incompatible_canonical_change_shows_in_derived(void **state)
     reg_schema_free(retyped);
 }
 
+/* A rename with an alias, which a BACKWARD canonical subject accepts: the derived records
+ * carry the matching aliases, so the derived schemas are BACKWARD compatible too. */
+static void test_renamed_record_gives_derived_aliases(void **state)
+{
+    (void)state;
+    reg_schema *v1 = parse("{'type':'record','name':'P','namespace':'t','canon.key':'id',"
+                           "'fields':[{'name':'id','type':'string'},"
+                           "{'name':'x','type':['null','int'],'default':null}]}");
+    reg_schema *v2 = parse("{'type':'record','name':'Q','namespace':'t','aliases':['P','o.R'],"
+                           "'canon.key':'id','fields':[{'name':'id','type':'string'},"
+                           "{'name':'x','type':['null','int'],'default':null}]}");
+    expect_derived(reg_canon_derive_update, v2,
+                   "{'type':'record','name':'QUpdate','namespace':'t',"
+                   "'aliases':['t.PUpdate','o.RUpdate'],'fields':[" UPDATE_HEAD(
+                       "{'name':'id','type':'string'}") "{'name':'values','type':{'type':'record',"
+                                                        "'name':'QValues','namespace':'t',"
+                                                        "'aliases':['t.PValues','o.RValues'],"
+                                                        "'fields':[{'name':'x','type':['null',"
+                                                        "'int'],'default':null}]}}]}");
+    derive_fn fns[] = {reg_canon_derive_update, reg_canon_derive_envelope};
+    for (size_t i = 0; i < 2; i++) {
+        reg_schema *old = derived(fns[i], v1), *new_ = derived(fns[i], v2);
+        reg_compat_result *r = reg_compat_result_new();
+        size_t k = reg_compat_check(REG_COMPAT_BACKWARD, new_, (const reg_schema *const *)&old,
+                                    NULL, 1, r);
+        for (size_t m = 0; m < k; m++)
+            print_message("%s\n", reg_compat_result_message(r, m));
+        assert_int_equal(k, 0);
+        reg_compat_result_free(r);
+        reg_schema_free(old);
+        reg_schema_free(new_);
+    }
+    reg_schema_free(v1);
+    reg_schema_free(v2);
+}
+
 /* ---- registration plans ----------------------------------------------------------- */
 
 static void expect_plan_refused(const char *subject, const reg_schema *s, int import,
@@ -912,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_other_refusals),
         cmocka_unit_test(test_evolution_keeps_derived_schemas_compatible),
         cmocka_unit_test(test_incompatible_canonical_change_shows_in_derived),
+        cmocka_unit_test(test_renamed_record_gives_derived_aliases),
         cmocka_unit_test(test_plans_follow_the_subject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

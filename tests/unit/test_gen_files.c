@@ -18,7 +18,8 @@
 #include "codegen/gen.h"
 
 /* A path of 140 bytes: longer than ustar's 100-byte name field, so it needs the prefix. */
-#define LONG_DIR  "deep/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LONG_DIR                                                                                   \
+    "deep/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define LONG_PATH LONG_DIR "/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.txt"
 
 static gen_files *sample(void)

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from conftest import ROOT, same_json
+from java_support import ROOT, same_json
 
 SHARED = ROOT.parent / "shared" / "vectors" / "avro_binary_encoding.jsonl"
 VECTORS = ROOT / "tests" / "vectors"

@@ -66,7 +66,9 @@ static const char *branch_name(avro_schema_t s, char *buf, size_t cap)
 static int put_value(FILE *o, avro_value_t *v)
 {
     switch (avro_value_get_type(v)) {
-    case AVRO_NULL: fputs("null", o); return 0;
+    case AVRO_NULL:
+        fputs("null", o);
+        return 0;
     case AVRO_BOOLEAN: {
         int b;
         avro_value_get_boolean(v, &b);
@@ -199,7 +201,8 @@ static int put_value(FILE *o, avro_value_t *v)
         fputc('}', o);
         return 0;
     }
-    default: return -1;
+    default:
+        return -1;
     }
 }
 

@@ -1,0 +1,205 @@
+/* bench_c.c - the C binding against Avro C's generic value API, on the same records.
+ *
+ * The issue 4 benchmark: a 20-field canonical record (customer.avsc: strings, uuids,
+ * timestamps, an enum, unions, an array, a map, a nested record, bytes, fixed; about 270
+ * bytes encoded), encoded and decoded on one core, CPU time. Both sides work on the same
+ * 1,000 records: the Avro C values are made by decoding the binding's bytes, and the
+ * program checks that Avro C writes them back byte for byte before timing anything.
+ * Each side reuses what a real program would reuse: the binding one canon_buf and one
+ * canon_arena (reset per record), Avro C one writer and one generic value.
+ *
+ * Prints one row per implementation; bench/codegen/run.sh adds the other languages. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <avro.h>
+
+#include "customer.h"
+
+#define N_RECORDS 1000
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *msg)
+{
+    fprintf(stderr, "bench_c: %s: %s\n", what, msg);
+    exit(1);
+}
+
+/* Builds record i: every field set, contents varying with i. Strings live in the arena. */
+static void make_record(customer_t *c, int i, canon_arena *a)
+{
+    char *s;
+    customer_init(c);
+#define STR(fmt, ...)                                                                              \
+    (s = canon_arena_alloc(a, 64), snprintf(s, 64, fmt, __VA_ARGS__), canon_str_c(s))
+    c->customer_id = STR("9b2f%04x-1c3d-4e5f-8a7b-6c5d4e3f2a1b", i);
+    c->given_name = (canon_opt_str){true, STR("Ann%d", i % 10)};
+    c->family_name = (canon_opt_str){true, STR("Smith%d", i % 100)};
+    c->email = (canon_opt_str){true, STR("ann.smith%d@example.com", i)};
+    c->phone = (canon_opt_str){true, STR("+47 555 %05d", i)};
+    c->created_at = 1700000000000 + i;
+    c->updated_at = (canon_opt_long){true, 1700000000000000 + i};
+    c->birth_date = (canon_opt_int){true, 7000 + i % 9000};
+    c->status = (customer_status_t)(i % CUSTOMER_STATUS_SYMBOL_COUNT);
+    c->loyalty_points = i * 37;
+    c->score = (canon_opt_double){true, i / 7.0};
+    c->verified = i & 1;
+    canon_str *tags = canon_arena_alloc(a, 3 * sizeof *tags);
+    tags[0] = canon_str_c("vip");
+    tags[1] = canon_str_c("newsletter");
+    tags[2] = STR("seg%d", i % 5);
+    c->tags = (customer_tags_t){tags, 3};
+    customer_attributes_entry_t *attrs = canon_arena_alloc(a, 2 * sizeof *attrs);
+    attrs[0] = (customer_attributes_entry_t){canon_str_c("source"), canon_str_c("web")};
+    attrs[1] = (customer_attributes_entry_t){canon_str_c("lang"), canon_str_c("nb")};
+    c->attributes = (customer_attributes_t){attrs, 2};
+    customer_address_t *addr = canon_arena_alloc(a, sizeof *addr);
+    addr->street = STR("%d Storgata", i % 200);
+    addr->city = canon_str_c("Oslo");
+    addr->postal_code = STR("0%03d", i % 1000);
+    addr->country = canon_str_c("NO");
+    c->address = addr;
+    c->avatar_sha256.has = true;
+    for (int k = 0; k < 32; k++)
+        c->avatar_sha256.value.bytes[k] = (uint8_t)(i * 31 + k);
+    c->notes = (canon_opt_bytes){true, canon_bytes_of("\x01\x02\x03\x04", 4)};
+    c->preferred_channel.which = CUSTOMER_PREFERRED_CHANNEL_STRING;
+    c->preferred_channel.string = canon_str_c("email");
+    c->account_manager_id =
+        (canon_opt_str){true, STR("1a2b%04x-5d6e-4f70-8192-a3b4c5d6e7f8", i % 50)};
+    c->region = canon_str_c("eu-north");
+#undef STR
+}
+
+typedef struct result {
+    double enc_per_s, dec_per_s;
+} result;
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+    canon_arena *build = canon_arena_new(1 << 20);
+    canon_arena *scratch = canon_arena_new(0);
+    canon_error err = {0};
+    static customer_t recs[N_RECORDS];
+    static canon_buf enc[N_RECORDS];
+    size_t total_bytes = 0;
+
+    for (int i = 0; i < N_RECORDS; i++) {
+        make_record(&recs[i], i, build);
+        canon_buf_init(&enc[i]);
+        if (customer_encode(&recs[i], &enc[i], &err) != 0)
+            die("encode", err.msg);
+        total_bytes += enc[i].len;
+    }
+
+    /* Avro C: the same records, as generic values read from the binding's bytes. */
+    avro_schema_t schema;
+    if (avro_schema_from_json_length(customer_schema, strlen(customer_schema), &schema))
+        die("avro schema", avro_strerror());
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    static avro_value_t avals[N_RECORDS];
+    static char out[4096];
+    avro_writer_t w = avro_writer_memory(out, sizeof out);
+    for (int i = 0; i < N_RECORDS; i++) {
+        avro_generic_value_new(iface, &avals[i]);
+        avro_reader_t r = avro_reader_memory((const char *)enc[i].data, (int64_t)enc[i].len);
+        if (avro_value_read(r, &avals[i]))
+            die("avro read", avro_strerror());
+        avro_reader_free(r);
+        avro_writer_reset(w);
+        if (avro_value_write(w, &avals[i]) || (size_t)avro_writer_tell(w) != enc[i].len ||
+            memcmp(out, enc[i].data, enc[i].len) != 0)
+            die("avro check", "Avro C does not write the binding's bytes back");
+    }
+
+    result bind = {0}, avroc = {0};
+    long n;
+    double t0, t;
+
+    /* binding: encode */
+    canon_buf b;
+    canon_buf_init(&b);
+    t0 = cpu_now();
+    for (n = 0;; n++) {
+        if ((n & 1023) == 0 && (t = cpu_now() - t0) >= seconds)
+            break;
+        canon_buf_clear(&b);
+        customer_encode(&recs[n % N_RECORDS], &b, NULL);
+    }
+    bind.enc_per_s = (double)n / t;
+
+    /* binding: decode (one arena, reset per record: no malloc in the loop) */
+    customer_t v;
+    t0 = cpu_now();
+    for (n = 0;; n++) {
+        if ((n & 1023) == 0 && (t = cpu_now() - t0) >= seconds)
+            break;
+        canon_arena_reset(scratch);
+        const canon_buf *e = &enc[n % N_RECORDS];
+        if (customer_decode(&v, e->data, e->len, scratch, &err) != 0)
+            die("decode", err.msg);
+    }
+    bind.dec_per_s = (double)n / t;
+
+    /* Avro C generic: encode */
+    t0 = cpu_now();
+    for (n = 0;; n++) {
+        if ((n & 1023) == 0 && (t = cpu_now() - t0) >= seconds)
+            break;
+        avro_writer_reset(w);
+        avro_value_write(w, &avals[n % N_RECORDS]);
+    }
+    avroc.enc_per_s = (double)n / t;
+
+    /* Avro C generic: decode into one reused value */
+    avro_value_t dv;
+    avro_generic_value_new(iface, &dv);
+    avro_reader_t r = avro_reader_memory((const char *)enc[0].data, (int64_t)enc[0].len);
+    t0 = cpu_now();
+    for (n = 0;; n++) {
+        if ((n & 1023) == 0 && (t = cpu_now() - t0) >= seconds)
+            break;
+        const canon_buf *e = &enc[n % N_RECORDS];
+        avro_reader_memory_set_source(r, (const char *)e->data, (int64_t)e->len);
+        if (avro_value_read(r, &dv))
+            die("avro decode", avro_strerror());
+    }
+    avroc.dec_per_s = (double)n / t;
+
+    double enc_x = bind.enc_per_s / avroc.enc_per_s, dec_x = bind.dec_per_s / avroc.dec_per_s;
+    printf("codegen benchmark: customer.avsc, 20 fields, %.0f bytes per record on average, "
+           "1 core, CPU time\n\n",
+           (double)total_bytes / N_RECORDS);
+    printf("%-34s %14s %14s\n", "implementation", "encodes/s", "decodes/s");
+    printf("%-34s %14.0f %14.0f\n", "C binding (canon gen)", bind.enc_per_s, bind.dec_per_s);
+    printf("%-34s %14.0f %14.0f\n", "Avro C 1.11 generic value API", avroc.enc_per_s,
+           avroc.dec_per_s);
+    printf("%-34s %13.1fx %13.1fx\n", "C binding / Avro C", enc_x, dec_x);
+    int ok = bind.enc_per_s >= 5e6 && bind.dec_per_s >= 6e6 && enc_x >= 5 && dec_x >= 10;
+    printf("%-34s %14s %14s  %s\n", "target (issue 4)", ">= 5M, 5x", ">= 6M, 10x",
+           ok ? "met" : "NOT MET");
+
+    avro_reader_free(r);
+    avro_value_decref(&dv);
+    for (int i = 0; i < N_RECORDS; i++) {
+        avro_value_decref(&avals[i]);
+        canon_buf_free(&enc[i]);
+    }
+    avro_writer_free(w);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    canon_buf_free(&b);
+    canon_arena_free(build);
+    canon_arena_free(scratch);
+    return 0;
+}

@@ -86,8 +86,8 @@ static cg_err *fail(ctx *c, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (c->in)
-        return cg_err_new(code, "%s%s%s (at byte %zu)", c->plen ? c->path : "",
-                          c->plen ? ": " : "", msg, c->pos);
+        return cg_err_new(code, "%s%s%s (at byte %zu)", c->plen ? c->path : "", c->plen ? ": " : "",
+                          msg, c->pos);
     return cg_err_new(code, "%s%s%s", c->plen ? c->path : "", c->plen ? ": " : "", msg);
 }
 
@@ -279,8 +279,7 @@ static cg_err *enc_bytes(ctx *c, const reg_node *t, const json_t *v)
                     t->type == REG_FIXED ? "fixed" : "bytes", bad);
     if (t->type == REG_FIXED) {
         if (n != t->size)
-            return fail(c, CG_EINVAL, "fixed %s holds %zu bytes, got %zu", t->fullname, t->size,
-                        n);
+            return fail(c, CG_EINVAL, "fixed %s holds %zu bytes, got %zu", t->fullname, t->size, n);
     } else {
         put_long(c->w, (int64_t)n);
     }
@@ -402,14 +401,34 @@ static cg_err *enc_branch(ctx *c, const reg_node *t, size_t i, const json_t *v)
 
 static cg_err *enc_union_plain(ctx *c, const reg_node *t, const json_t *v)
 {
-    size_t n_candidates = 0, only = 0;
+    size_t n_candidates = 0;
+    cg_err *only_err = NULL; /* why the one candidate refused the value */
     for (int rank = 1; rank <= 2; rank++) {
+        size_t at_rank = 0, single = 0;
+        for (size_t i = 0; i < t->n_branches; i++)
+            if (fit(t->branches[i], v) == rank) {
+                at_rank++;
+                single = i;
+            }
+        n_candidates += at_rank;
+        if (at_rank == 1) {
+            /* Encoded once, in place: nested unions with one fitting branch each stay
+             * linear, not exponential, in the depth of the value. */
+            size_t mark = c->w->len;
+            cg_err *err = enc_branch(c, t, single, v);
+            if (!err) {
+                cg_err_free(only_err);
+                return NULL;
+            }
+            c->w->len = mark;
+            cg_err_free(only_err);
+            only_err = err;
+            continue;
+        }
         size_t ok = 0, first = 0, second = 0;
-        for (size_t i = 0; i < t->n_branches; i++) {
+        for (size_t i = 0; i < t->n_branches && at_rank; i++) {
             if (fit(t->branches[i], v) != rank)
                 continue;
-            n_candidates++;
-            only = i;
             size_t mark = c->w->len;
             cg_err *err = enc_branch(c, t, i, v);
             c->w->len = mark;
@@ -423,10 +442,13 @@ static cg_err *enc_union_plain(ctx *c, const reg_node *t, const json_t *v)
                 second = i;
             ok++;
         }
-        if (ok == 1)
+        if (ok == 1) {
+            cg_err_free(only_err);
             return enc_branch(c, t, first, v);
+        }
         if (ok > 1) {
             char got[80];
+            cg_err_free(only_err);
             describe(v, got, sizeof(got));
             return fail(c, CG_EINVAL,
                         "%s fits union branches %s and %s: write it as {\"%s\": ...} to choose",
@@ -436,8 +458,20 @@ static cg_err *enc_union_plain(ctx *c, const reg_node *t, const json_t *v)
         }
     }
     /* One branch had the right kind but refused the value: its own message says more. */
-    if (n_candidates == 1)
-        return enc_branch(c, t, only, v);
+    if (n_candidates == 1 && only_err)
+        return only_err;
+    cg_err_free(only_err);
+    /* A string that is no symbol of the union's one enum: say so rather than list types. */
+    if (n_candidates == 0 && json_is_string(v)) {
+        size_t enums = 0, at = 0;
+        for (size_t i = 0; i < t->n_branches; i++)
+            if (t->branches[i]->type == REG_ENUM) {
+                enums++;
+                at = i;
+            }
+        if (enums == 1)
+            return enc_branch(c, t, at, v);
+    }
     return mismatch(c, t, v);
 }
 
@@ -473,8 +507,7 @@ static cg_err *enc_union(ctx *c, const reg_node *t, const json_t *v)
     type_desc(t, want, sizeof(want));
     describe(v, got, sizeof(got));
     return fail(c, CG_EINVAL,
-                "expected %s as a union value ({\"<branch>\": value}, or null), got %s", want,
-                got);
+                "expected %s as a union value ({\"<branch>\": value}, or null), got %s", want, got);
 }
 
 static cg_err *enc_inner(ctx *c, const reg_node *t, const json_t *v)
@@ -739,8 +772,8 @@ static cg_err *dec_blocks(ctx *c, const reg_node *t, json_t *container)
                 return fail(c, CG_EDECODE, "more than %d zero-byte items", MAX_EMPTY_ITEMS);
             c->empty_items += (size_t)count;
         } else if ((uint64_t)count > c->in_len - c->pos) {
-            return fail(c, CG_EDECODE, "block of %" PRId64 " items but only %zu bytes left",
-                        count, c->in_len - c->pos);
+            return fail(c, CG_EDECODE, "block of %" PRId64 " items but only %zu bytes left", count,
+                        c->in_len - c->pos);
         }
         for (int64_t i = 0; i < count; i++, index++) {
             if (t->type == REG_ARRAY) {
@@ -807,8 +840,8 @@ static cg_err *dec_inner(ctx *c, const reg_node *t, json_t **out)
         if (c->in_len - c->pos < 4)
             return fail(c, CG_EDECODE, "truncated (float needs 4 bytes)");
         const unsigned char *p = c->in + c->pos;
-        uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t u =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         float f;
         memcpy(&f, &u, 4);
         c->pos += 4;
@@ -833,8 +866,7 @@ static cg_err *dec_inner(ctx *c, const reg_node *t, json_t **out)
         if (t->type == REG_FIXED) {
             n = t->size;
             if (c->in_len - c->pos < n)
-                return fail(c, CG_EDECODE, "truncated (fixed %s needs %zu bytes)", t->fullname,
-                            n);
+                return fail(c, CG_EDECODE, "truncated (fixed %s needs %zu bytes)", t->fullname, n);
         } else {
             err = get_len(c, "bytes", &n);
             if (err)

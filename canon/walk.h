@@ -38,18 +38,49 @@ typedef struct canon_buf {
     int oom;
 } canon_buf;
 
-void canon_buf_free(canon_buf *b); /* frees the memory; b stays usable (empty) */
+void canon_buf_free(canon_buf *b);                 /* frees the memory; b stays usable (empty) */
 int canon_buf_reserve(canon_buf *b, size_t extra); /* 0, or -1 (oom set) */
 static inline int canon_buf_ok(const canon_buf *b)
 {
     return !b->oom;
 }
-void canon_buf_put(canon_buf *b, const void *data, size_t n);
-void canon_buf_byte(canon_buf *b, uint8_t c);
-void canon_buf_long(canon_buf *b, int64_t v);                 /* zigzag varint (int or long) */
-void canon_buf_str(canon_buf *b, const void *s, size_t n);    /* length + bytes (string, bytes) */
-void canon_buf_float(canon_buf *b, float v);                  /* 4 bytes little-endian */
-void canon_buf_double(canon_buf *b, double v);                /* 8 bytes little-endian */
+void canon_buf_put_slow(canon_buf *b, const void *data, size_t n);
+void canon_buf_long_slow(canon_buf *b, int64_t v);
+
+/* The writers below are inline: assembling an envelope calls them dozens of times. */
+static inline void canon_buf_put(canon_buf *b, const void *data, size_t n)
+{
+    if (b->cap - b->len >= n && n) {
+        __builtin_memcpy(b->p + b->len, data, n);
+        b->len += n;
+    } else {
+        canon_buf_put_slow(b, data, n);
+    }
+}
+static inline void canon_buf_byte(canon_buf *b, uint8_t c)
+{
+    if (b->cap > b->len)
+        b->p[b->len++] = c;
+    else
+        canon_buf_put_slow(b, &c, 1);
+}
+/* zigzag varint (int or long) */
+static inline void canon_buf_long(canon_buf *b, int64_t v)
+{
+    if (b->cap - b->len < 10) {
+        canon_buf_long_slow(b, v);
+        return;
+    }
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (z >= 0x80) {
+        b->p[b->len++] = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    b->p[b->len++] = (uint8_t)z;
+}
+void canon_buf_str(canon_buf *b, const void *s, size_t n); /* length + bytes (string, bytes) */
+void canon_buf_float(canon_buf *b, float v);               /* 4 bytes little-endian */
+void canon_buf_double(canon_buf *b, double v);             /* 8 bytes little-endian */
 
 /* ---- primitive readers (bounds-checked) --------------------------------------------- */
 
@@ -101,8 +132,8 @@ int canon_walk_skip(const canon_walk *w, uint32_t op, const uint8_t **p, const u
  * starts[i]/ends[i] (pointers into the input; starts and ends hold canon_walk_count()
  * entries), advances *p. Same errors as canon_walk_skip(). */
 int canon_walk_record(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end,
-                      const uint8_t **starts, const uint8_t **ends, const char *prefix,
-                      char *err, size_t errsz);
+                      const uint8_t **starts, const uint8_t **ends, const char *prefix, char *err,
+                      size_t errsz);
 
 /* ---- defaults -------------------------------------------------------------------------- */
 

@@ -209,6 +209,30 @@ static long dechunk(char *b, size_t len)
     }
 }
 
+/* 1 when buf holds a whole answer: headers and a body of its Content-Length, or a chunked
+ * body up to its last chunk. */
+static int answer_complete(char *buf, size_t len)
+{
+    buf[len] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end)
+        return 0;
+    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        if (!strncasecmp(line + 2, "Content-Length:", 15)) {
+            long cl = strtol(line + 17, NULL, 10);
+            return cl >= 0 && len - (size_t)(end + 4 - buf) >= (size_t)cl;
+        }
+        if (!strncasecmp(line + 2, "Transfer-Encoding:", 18)) {
+            static const char last[] = "0\r\n\r\n";
+            size_t body = len - (size_t)(end + 4 - buf);
+            return body >= sizeof(last) - 1 &&
+                   !memcmp(buf + len - (sizeof(last) - 1), last, sizeof(last) - 1) &&
+                   (body == sizeof(last) - 1 || buf[len - sizeof(last)] == '\n');
+        }
+    }
+    return 0;
+}
+
 /* GET url.base + path. On success *status is the HTTP status and *body the body
  * (malloc'ed, NUL-terminated). Connection failures name the registry. */
 static cg_err *http_get(const char *url, const char *path, int *status, char **body)
@@ -286,6 +310,8 @@ static cg_err *http_get(const char *url, const char *path, int *status, char **b
             err = cg_err_new(CG_EIO, "registry %s: answer larger than %u bytes", url, MAX_RESPONSE);
             goto done;
         }
+        if (answer_complete(resp, len))
+            break; /* a server that keeps the connection open despite Connection: close */
     }
     if (!resp) {
         err = cg_err_new(CG_EIO, "registry %s closed the connection without answering", url);

@@ -10,6 +10,10 @@ int cmd_registry(int argc, char **argv); /* cmd_registry.c */
 int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_check(int argc, char **argv);    /* cmd_check.c */
 int cmd_gen(int argc, char **argv);      /* cmd_gen.c */
+int cmd_produce(int argc, char **argv);  /* cmd_produce.c */
+int cmd_tail(int argc, char **argv);     /* cmd_tail.c */
+int cmd_state(int argc, char **argv);    /* cmd_state.c */
+int cmd_aggregate(int argc, char **argv); /* cmd_aggregate.c */
 
 /* The options shared by `canon registry` and `canon serve`, one help text for both. */
 #include <stdio.h>

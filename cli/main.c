@@ -18,9 +18,13 @@ struct command {
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the registry and the canon aggregator in one process"},
+    {"aggregate", cmd_aggregate, "run the canon aggregator alone (updates -> canon topic, exactly once)"},
     {"registry", cmd_registry, "run the schema registry alone (HTTP, Confluent API)"},
     {"check", cmd_check, "validate an Avro schema file; print its canonical form and fingerprint"},
     {"gen", cmd_gen, "generate a C, Python or Java binding for a schema (file or registry)"},
+    {"produce", cmd_produce, "send updates given as JSON to canon.ENTITY.updates"},
+    {"tail", cmd_tail, "print any Confluent-framed topic as JSON, one record a line"},
+    {"state", cmd_state, "show the current state and provenance of one key of an entity"},
 };
 
 static void usage(FILE *out)

@@ -33,6 +33,23 @@ static void emit_setter(gc_ctx *c, const char *pre, const char *bt, const reg_fi
         if (in->type == REG_STRING) {
             param = "const char *v";
             body = gc_fmt(c, "    %s.has = true;\n    %s.value = canon_str_c(v);\n", lv, lv);
+        } else if (in->type == REG_ARRAY) {
+            /* items and length, so that the canonical record's array can be passed */
+            const char *it = gc_ctype(c, in->items);
+            size_t itl = strlen(it);
+            param =
+                gc_fmt(c, "const %s%s*items, size_t len", it, itl && it[itl - 1] == '*' ? "" : " ");
+            body = gc_fmt(
+                c,
+                "    %s.has = true;\n    %s.value.items = (%s%s*)items;\n    %s.value.len = len;\n",
+                lv, lv, it, itl && it[itl - 1] == '*' ? "" : " ", lv);
+        } else if (in->type == REG_MAP) {
+            const char *et = gc_fmt(c, "%s_entry_t", gc_find(c, in)->cname);
+            param = gc_fmt(c, "const %s *entries, size_t len", et);
+            body = gc_fmt(c,
+                          "    %s.has = true;\n    %s.value.entries = (%s *)entries;\n    "
+                          "%s.value.len = len;\n",
+                          lv, lv, et, lv);
         } else {
             param = gc_fmt(c, "%s v", gc_ctype(c, in));
             body = gc_fmt(c, "    %s.has = true;\n    %s.value = v;\n", lv, lv);
@@ -46,13 +63,15 @@ static void emit_setter(gc_ctx *c, const char *pre, const char *bt, const reg_fi
         body = gc_fmt(c, "    %s = v;\n", lv);
     }
     if (h) {
-        OUT(c, "void %s_set_%s(%s_t *u, %s);\n", pre, f->name, bt, param);
+        OUT(c, "%s;\n",
+            gc_wrap(c, gc_fmt(c, "void %s_set_%s(%s_t *u, %s)", pre, f->name, bt, param)));
         OUT(c, "void %s_clear_%s(%s_t *u);\n", pre, f->name, bt);
         return;
     }
     const char *name = gc_c_string(c, f->name, strlen(f->name));
-    OUT(c, "void %s_set_%s(%s_t *u, %s)\n{\n%s    provide(u, %s, %zu);\n}\n\n", pre, f->name, bt,
-        param, body, name, strlen(f->name));
+    OUT(c, "%s\n{\n%s    provide(u, %s, %zu);\n}\n\n",
+        gc_wrap(c, gc_fmt(c, "void %s_set_%s(%s_t *u, %s)", pre, f->name, bt, param)), body, name,
+        strlen(f->name));
     if (opt)
         body = gc_fmt(c, "    %s.has = false;\n    memset(&%s.value, 0, sizeof %s.value);\n", lv,
                       lv, lv);

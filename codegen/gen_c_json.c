@@ -285,14 +285,16 @@ void gc_emit_to_json_fn(gc_ctx *c, gc_type *t)
  * full name (what the specification writes) or its short name. */
 static const char *branch_test(gc_ctx *c, const reg_node *br, const char *var, int negate)
 {
-    const char *full = gc_branch_name(c, br);
-    const char *cmp = negate ? "strcmp(%s, %s) != 0" : "!strcmp(%s, %s)";
-    const char *one = gc_fmt(c, cmp, var, lit(c, full));
-    if ((br->type == REG_RECORD || br->type == REG_ENUM || br->type == REG_FIXED) &&
-        strcmp(br->name, full) != 0)
-        return gc_fmt(c, negate ? "(%s && %s)" : "%s || %s", one,
-                      gc_fmt(c, cmp, var, lit(c, br->name)));
-    return one;
+    const char *full = lit(c, gc_branch_name(c, br));
+    int two = (br->type == REG_RECORD || br->type == REG_ENUM || br->type == REG_FIXED) &&
+              strcmp(br->name, gc_branch_name(c, br)) != 0;
+    const char *short_name = two ? lit(c, br->name) : NULL;
+    if (negate)
+        return two ? gc_fmt(c, "(strcmp(%s, %s) != 0 && strcmp(%s, %s) != 0)", var, full, var,
+                            short_name)
+                   : gc_fmt(c, "strcmp(%s, %s) != 0", var, full);
+    return two ? gc_fmt(c, "!strcmp(%s, %s) || !strcmp(%s, %s)", var, full, var, short_name)
+               : gc_fmt(c, "!strcmp(%s, %s)", var, full);
 }
 
 static void from_json_union(gc_ctx *c, gc_type *t)

@@ -24,6 +24,7 @@ typedef struct codec {
     char *helpers;   /* Java text of helper methods and constants, appended */
     size_t len, cap;
     const reg_node **done; /* nodes whose helpers exist, index = helper number */
+    char **done_form;      /* their normalized forms: equal types share one helper */
     size_t n_done, cap_done;
 } codec;
 
@@ -54,26 +55,38 @@ static void put(codec *c, const char *fmt, ...)
     c->len += (size_t)n;
 }
 
-/* Number of the helper for node n; *fresh is 1 when the caller must write it. */
+/* Number of the helper for node n; *fresh is 1 when the caller must write it. Types are
+ * matched by their normalized form (which keeps logical types, unlike the canonical
+ * form), so ten ["null","string"] fields share one pair of helpers. */
 static size_t helper_id(codec *c, const reg_node *n, int *fresh)
 {
+    *fresh = 0;
+    char *form = reg_node_normalized(n);
+    if (!form) {
+        c->g->oom = 1;
+        return 0;
+    }
     for (size_t i = 0; i < c->n_done; i++)
-        if (c->done[i] == n) {
-            *fresh = 0;
+        if (c->done[i] == n || !strcmp(c->done_form[i], form)) {
+            free(form);
             return i;
         }
     if (c->n_done == c->cap_done) {
         size_t cap = c->cap_done ? c->cap_done * 2 : 16;
         const reg_node **d = realloc(c->done, cap * sizeof *d);
-        if (!d) {
+        if (d)
+            c->done = d;
+        char **f = d ? realloc(c->done_form, cap * sizeof *f) : NULL;
+        if (!f) {
+            free(form);
             c->g->oom = 1;
-            *fresh = 0;
             return 0;
         }
-        c->done = d;
+        c->done_form = f;
         c->cap_done = cap;
     }
     c->done[c->n_done] = n;
+    c->done_form[c->n_done] = form;
     *fresh = 1;
     return c->n_done++;
 }
@@ -477,5 +490,8 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
     if (c.helpers)
         gen_files_append(g->out, P, c.helpers, c.len);
     free(c.helpers);
+    for (size_t i = 0; i < c.n_done; i++)
+        free(c.done_form[i]);
+    free(c.done_form);
     free(c.done);
 }

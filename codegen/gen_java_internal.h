@@ -16,7 +16,6 @@
 /* Versions the generated pom.xml and the harness classpath cache pin. */
 #define JG_AVRO_VERSION  "1.12.1"
 #define JG_KAFKA_VERSION "3.9.1"
-#define JG_JACKSON_NOTE  "jackson-databind comes with avro"
 
 typedef struct jgen {
     const gen_opts *o;

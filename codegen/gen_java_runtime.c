@@ -5,7 +5,10 @@
  * the Avro JSON encoding (with the wire contract's "NaN"/"Infinity" strings, which Avro
  * Java's JsonDecoder refuses), the registry client (java.net.http) and the generic
  * producer/consumer the entity helpers specialise. Each binding carries the same bytes,
- * so two bindings on one classpath share these classes without conflict. */
+ * so two bindings on one classpath share these classes without conflict.
+ *
+ * Do not edit: generated from the .java files of codegen/java_runtime/ by
+ * codegen/java_runtime/embed.py (then clang-format); tests/bindings/java checks the two agree. */
 #include <string.h>
 
 #include "gen_java_internal.h"

@@ -18,12 +18,6 @@
 #include "gen_internal.h"
 #include "gen_python_internal.h"
 
-/* registry/canon_derive.c is written by another engineer at the same time; until it is
- * linked, a canonical schema is generated without its entity layer (see gen.c for why a
- * weak reference is safe with the object library). */
-#pragma weak reg_canon_derive_update
-#pragma weak reg_canon_derive_envelope
-
 /* The framework types of docs/wire.md, as one schema (a union of them). */
 static const char framework_schema[] =
     "[{\"type\": \"enum\", \"name\": \"UpdateOp\", \"namespace\": \"canongate\", "
@@ -42,17 +36,11 @@ static const char framework_schema[] =
 
 static const char *path_of_module(pyg *g, const char *module)
 {
-    char *p = strdup(module);
-    if (!p) {
-        g->oom = 1;
-        return "src/binding.py";
-    }
+    char *p = pg_dup(g, module);
     for (char *c = p; *c; c++)
         if (*c == '.')
             *c = '/';
-    const char *r = pg_strf(g, "src/%s.py", p);
-    free(p);
-    return r;
+    return pg_strf(g, "src/%s.py", p);
 }
 
 static cg_err *emit_framework(gen_files *out)
@@ -97,8 +85,7 @@ static void emit_reexports(pyg *g, const char *impl_module, const char *root_ns,
         int seen = 0; /* one module per namespace: written at its first type */
         for (size_t j = 0; j < i; j++) {
             const char *nsj = g->named[j]->namespace_ ? g->named[j]->namespace_ : "";
-            if (!pg_is_framework(g->named[j]) && g->named[j]->type != REG_FIXED &&
-                !strcmp(nsj, ns))
+            if (!pg_is_framework(g->named[j]) && g->named[j]->type != REG_FIXED && !strcmp(nsj, ns))
                 seen = 1;
         }
         if (seen)
@@ -112,18 +99,15 @@ static void emit_reexports(pyg *g, const char *impl_module, const char *root_ns,
             const char *nsj = m->namespace_ ? m->namespace_ : "";
             if (m->type == REG_FIXED || pg_is_framework(m) || strcmp(nsj, ns))
                 continue;
-            gen_files_printf(g->out, g->path, "from %s import %s as %s\n", impl_module,
-                             g->cls[j], pg_is_keyword(m->name) ? g->cls[j] : m->name);
+            gen_files_printf(g->out, g->path, "from %s import %s as %s\n", impl_module, g->cls[j],
+                             pg_is_keyword(m->name) ? g->cls[j] : m->name);
         }
         if (*ns) {
-            char *dir = strdup(g->path);
-            if (dir) {
-                char *slash = strrchr(dir, '/');
-                if (slash)
-                    *slash = '\0';
-                gen_files_append(g->out, pg_strf(g, "%s/py.typed", dir), "", 0);
-                free(dir);
-            }
+            char *dir = pg_dup(g, g->path);
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *slash = '\0';
+            gen_files_append(g->out, pg_strf(g, "%s/py.typed", dir), "", 0);
         }
     }
 }
@@ -156,8 +140,7 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
     /* A record root is the type the harness drives; any other root gets a wrapper class
      * (an enum too: codec methods on a str Enum would replace str.encode). A named root
      * still gives the module its name and namespace. */
-    int named_root = root->type == REG_RECORD || root->type == REG_ENUM ||
-                     root->type == REG_FIXED;
+    int named_root = root->type == REG_RECORD || root->type == REG_ENUM || root->type == REG_FIXED;
     const char *root_ns = named_root && root->namespace_ ? root->namespace_ : "";
     const char *rname = o->root_name && *o->root_name ? o->root_name : "Root";
     if (!reg_name_valid(rname)) {
@@ -175,13 +158,12 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
     }
     const char *impl_module = pg_module_of(&g, root_ns, mod);
     g.path = path_of_module(&g, impl_module);
-    pg_header(&g, pg_strf(&g,
-                          "Python binding of %s (Avro %s), generated from %s.\n\n"
-                          "Every type of the binding is defined here; see "
-                          "docs/bindings-python.md for the\ntype mapping.",
-                          named_root ? root->fullname : rname,
-                          reg_type_name(root->type),
-                          g.origin));
+    pg_header(&g,
+              pg_strf(&g,
+                      "Python binding of %s (Avro %s), generated from %s.\n\n"
+                      "Every type of the binding is defined here; see "
+                      "docs/bindings-python.md for the\ntype mapping.",
+                      named_root ? root->fullname : rname, reg_type_name(root->type), g.origin));
     pg_emit_module_body(&g, root, schema_text, wrapper);
     if (us) {
         err = pg_emit_entity(&g, root, reg_schema_root(us), reg_schema_root(es), update_text,
@@ -191,8 +173,8 @@ cg_err *pg_generate(const reg_schema *s, const char *schema_text, const gen_opts
     }
     pg_emit_parsed(&g, root, wrapper);
     if (*root_ns) {
-        const char *dir = pg_strf(&g, "%s", g.path);
-        char *slash = strrchr((char *)dir, '/');
+        char *dir = pg_dup(&g, g.path);
+        char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
         gen_files_append(out, pg_strf(&g, "%s/py.typed", dir), "", 0);
@@ -227,12 +209,11 @@ static int is_canonical(const reg_schema *s)
     return 1;
 }
 
-cg_err *gen_python(const reg_schema *s, const char *schema_text, const gen_opts *o,
-                   gen_files *out)
+cg_err *gen_python(const reg_schema *s, const char *schema_text, const gen_opts *o, gen_files *out)
 {
     char *upd = NULL, *env = NULL;
     cg_err *err = NULL;
-    if (is_canonical(s) && reg_canon_derive_update && reg_canon_derive_envelope) {
+    if (is_canonical(s)) {
         err = reg_canon_derive_update(s, &upd);
         if (!err)
             err = reg_canon_derive_envelope(s, &env);

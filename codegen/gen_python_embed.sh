@@ -24,3 +24,4 @@ out += ['    NULL,', '};', '',
         '}', '']
 open("gen_python_runtime.c", "w", encoding="utf-8").write("\n".join(out))
 PY
+command -v clang-format >/dev/null && clang-format -i gen_python_runtime.c

@@ -43,8 +43,8 @@ static const char *writers_of(pyg *g, const reg_field *f)
     return acc;
 }
 
-cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
-                       const reg_node *env, const char *upd_text, const char *env_text)
+cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd, const reg_node *env,
+                       const char *upd_text, const char *env_text)
 {
     json_t *kj = canonical->props ? json_object_get(canonical->props, "canon.key") : NULL;
     const char *key = kj ? json_string_value(kj) : NULL;
@@ -72,7 +72,8 @@ cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
         pg_lit(g, pg_strf(g, "canon.%s", entity)),
         pg_lit(g, pg_strf(g, "canon.%s.updates-value", entity)),
         pg_lit(g, pg_strf(g, "canon.%s-value", entity)));
-    OUT("#: The derived update schema, as the registry derives it (subject canon.%s.updates-value).\n"
+    OUT("#: The derived update schema, as the registry derives it (subject "
+        "canon.%s.updates-value).\n"
         "UPDATE_SCHEMA = %s\n",
         entity, pg_lit(g, upd_text));
     OUT("#: The derived envelope schema (subject canon.%s-value).\nENVELOPE_SCHEMA = %s\n", entity,
@@ -98,8 +99,7 @@ cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
         "            event_time=_rt.now_millis() if event_time is None else event_time,\n"
         "            seq=seq,\n            op=canongate.UpdateOp.UPSERT,\n"
         "            provided=[],\n            values=%s(),\n        )\n",
-        u, pg_field_attr(g, key), uuid_key ? pg_strf(g, "_rt.uuid_of(%s)", key_attr) : key_attr,
-        v);
+        u, pg_field_attr(g, key), uuid_key ? pg_strf(g, "_rt.uuid_of(%s)", key_attr) : key_attr, v);
     OUT("\n    def _provide(self, name: str) -> None:\n"
         "        if self._update.op is canongate.UpdateOp.DELETE:\n"
         "            raise _rt.AvroError(\"this update deletes the entity: it cannot also set "
@@ -115,8 +115,8 @@ cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
             "        \"\"\"Sets %s. Writers: %s.\"\"\"\n"
             "        self._provide(%s)\n        self._update.values.%s = value\n"
             "        return self\n",
-            f->name, pg_hint(g, f->type), builder, f->name, writers_of(g, f),
-            pg_lit(g, f->name), attr);
+            f->name, pg_hint(g, f->type), builder, f->name, writers_of(g, f), pg_lit(g, f->name),
+            attr);
         /* Only a field that can hold null or has a default can be cleared: clearing any
          * other is refused by the aggregator (docs/wire.md), so it is not offered. */
         if (nullable(f->type) || f->default_json)
@@ -143,7 +143,8 @@ cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
         "                        registry_url=\"http://127.0.0.1:8081\") as producer:\n"
         "            producer.send(%s(...).set_...(value))\n    \"\"\"\n\n",
         u, entity, key, entity, n, builder);
-    OUT("    topic = UPDATES_TOPIC\n    subject = UPDATES_SUBJECT\n    schema_text = UPDATE_SCHEMA\n"
+    OUT("    topic = UPDATES_TOPIC\n    subject = UPDATES_SUBJECT\n    schema_text = "
+        "UPDATE_SCHEMA\n"
         "    default_registry_url = %s\n",
         g->o->registry_url ? pg_lit(g, g->o->registry_url) : "None");
     OUT("\n    def send(\n        self,\n        update: %s | %s,\n"

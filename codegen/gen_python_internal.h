@@ -59,6 +59,8 @@ typedef struct pyg {
 /* ---- arena and literals (gen_python_names.c) ---- */
 const char *pg_strf(pyg *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pg_free(pyg *g);
+/* A copy of s the caller may modify; lives in the arena like pg_strf's strings. */
+char *pg_dup(pyg *g, const char *s);
 /* A Python str literal (with quotes) of UTF-8 text s. */
 const char *pg_lit(pyg *g, const char *s);
 /* A Python bytes literal of len bytes. */
@@ -120,15 +122,15 @@ const char *pg_default(pyg *g, const reg_node *n, const json_t *v, int *mutable_
 const char *pg_fastavro_schema(pyg *g, const reg_node *n);
 
 /* ---- emitters ---- */
-void pg_header(pyg *g, const char *what);                      /* gen_python_module.c */
+void pg_header(pyg *g, const char *what); /* gen_python_module.c */
 void pg_emit_module_body(pyg *g, const reg_node *root, const char *root_text,
-                         const char *root_wrapper);             /* gen_python_module.c */
+                         const char *root_wrapper); /* gen_python_module.c */
 /* The parsed schemas (_P_<Class>), one per class with codec methods; written last so
  * that the module reads types first. */
 void pg_emit_parsed(pyg *g, const reg_node *root, const char *root_wrapper);
-void pg_emit_unions(pyg *g);                                    /* gen_python_unions.c */
-cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd,
-                       const reg_node *env, const char *upd_text, const char *env_text);
+void pg_emit_unions(pyg *g); /* gen_python_unions.c */
+cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd, const reg_node *env,
+                       const char *upd_text, const char *env_text);
 /* canongate/_runtime.py, the same bytes in every binding (gen_python_runtime.c). */
 void pg_emit_runtime(gen_files *out);
 /* pyproject.toml, README.md and, with o->harness, roundtrip.sh/roundtrip.py

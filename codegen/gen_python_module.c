@@ -81,12 +81,11 @@ static void emit_enum(pyg *g, const reg_node *n)
     const char *cls = pg_class(g, n);
     OUT("\n\nclass %s(str, enum.Enum):\n", cls);
     const char *extra =
-        n->enum_default
-            ? pg_strf(g,
-                      "Avro enum %s. Default %s: what a symbol this version does not "
-                      "know reads as.",
-                      n->fullname, n->enum_default)
-            : pg_strf(g, "Avro enum %s.", n->fullname);
+        n->enum_default ? pg_strf(g,
+                                  "Avro enum %s. Default %s: what a symbol this version does not "
+                                  "know reads as.",
+                                  n->fullname, n->enum_default)
+                        : pg_strf(g, "Avro enum %s.", n->fullname);
     emit_doc(g, "    ", n->doc, extra);
     OUT("\n");
     for (size_t i = 0; i < n->n_symbols; i++)
@@ -113,8 +112,8 @@ static void emit_record(pyg *g, const reg_node *n)
             emit_comment(g, "    ", f->doc);
         const char *hint = pg_hint(g, f->type);
         int mutable_ = 0;
-        const char *dflt = f->default_json ? pg_default(g, f->type, f->default_json, &mutable_)
-                                           : NULL;
+        const char *dflt =
+            f->default_json ? pg_default(g, f->type, f->default_json, &mutable_) : NULL;
         if (f->default_json && !dflt && !g->bad)
             g->bad = pg_strf(g, "record %s, field %s: a default the Python binding cannot express",
                              n->fullname, f->name);
@@ -162,7 +161,8 @@ static void emit_record(pyg *g, const reg_node *n)
     OUT("        return o\n");
 
     OUT("\n    def to_json_obj(self) -> dict[str, typing.Any]:\n"
-        "        \"\"\"This record in Avro JSON (objects for json.dumps).\"\"\"\n        return {\n");
+        "        \"\"\"This record in Avro JSON (objects for json.dumps).\"\"\"\n        return "
+        "{\n");
     for (size_t i = 0; i < n->n_fields; i++) {
         const reg_field *f = &n->fields[i];
         const char *self = pg_strf(g, "self.%s", pg_field_attr(g, f->name));

@@ -275,12 +275,17 @@ def _unscaled(d: decimal.Decimal, scale: int) -> int:
     return -u if sign else u
 
 
-def decimal_json(d: decimal.Decimal, scale: int) -> str:
-    """bytes-decimal: the unscaled value as minimal two's-complement big-endian bytes (what
-    fastavro writes)."""
+def decimal_bytes(d: decimal.Decimal, scale: int) -> bytes:
+    """bytes-decimal: the unscaled value as minimal two's-complement big-endian bytes, as
+    Avro Java writes them (BigInteger.toByteArray). The binding encodes these itself:
+    fastavro writes one byte more for -128, -32768, ... (ff80 for 80)."""
     u = _unscaled(d, scale)
     n = (u.bit_length() + 8) // 8 if u >= 0 else ((-u - 1).bit_length() + 8) // 8
-    return u.to_bytes(max(n, 1), "big", signed=True).decode("latin-1")
+    return u.to_bytes(n, "big", signed=True)
+
+
+def decimal_json(d: decimal.Decimal, scale: int) -> str:
+    return decimal_bytes(d, scale).decode("latin-1")
 
 
 def decimal_fixed_json(d: decimal.Decimal, size: int, scale: int) -> str:

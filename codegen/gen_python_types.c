@@ -22,8 +22,7 @@
 #include "gen_python_internal.h"
 
 static const char *const framework_types[] = {"canongate.UpdateOp", "canongate.ChangeOp",
-                                              "canongate.FieldVersion", "canongate.Cause",
-                                              NULL};
+                                              "canongate.FieldVersion", "canongate.Cause", NULL};
 
 int pg_is_framework(const reg_node *n)
 {
@@ -45,33 +44,46 @@ static int is_named(const reg_node *n)
 static const char *py_kind(const reg_node *n)
 {
     switch (n->type) {
-    case REG_NULL: return "None";
-    case REG_BOOLEAN: return "bool";
+    case REG_NULL:
+        return "None";
+    case REG_BOOLEAN:
+        return "bool";
     case REG_INT:
     case REG_LONG:
         switch (n->logical) {
-        case REG_LT_DATE: return "date";
+        case REG_LT_DATE:
+            return "date";
         case REG_LT_TIME_MILLIS:
-        case REG_LT_TIME_MICROS: return "time";
+        case REG_LT_TIME_MICROS:
+            return "time";
         case REG_LT_TIMESTAMP_MILLIS:
         case REG_LT_TIMESTAMP_MICROS:
         case REG_LT_LOCAL_TIMESTAMP_MILLIS:
-        case REG_LT_LOCAL_TIMESTAMP_MICROS: return "datetime";
-        default: return "int";
+        case REG_LT_LOCAL_TIMESTAMP_MICROS:
+            return "datetime";
+        default:
+            return "int";
         }
     case REG_FLOAT:
-    case REG_DOUBLE: return "float";
-    case REG_BYTES: return n->logical == REG_LT_DECIMAL ? "Decimal" : "bytes";
-    case REG_STRING: return n->logical == REG_LT_UUID ? "UUID" : "str";
+    case REG_DOUBLE:
+        return "float";
+    case REG_BYTES:
+        return n->logical == REG_LT_DECIMAL ? "Decimal" : "bytes";
+    case REG_STRING:
+        return n->logical == REG_LT_UUID ? "UUID" : "str";
     case REG_FIXED:
         if (n->logical == REG_LT_DECIMAL)
             return "Decimal";
         return n->logical == REG_LT_UUID ? "UUID" : "bytes";
     case REG_RECORD:
-    case REG_ENUM: return n->fullname;
-    case REG_ARRAY: return "list";
-    case REG_MAP: return "dict";
-    case REG_UNION: return "union";
+    case REG_ENUM:
+        return n->fullname;
+    case REG_ARRAY:
+        return "list";
+    case REG_MAP:
+        return "dict";
+    case REG_UNION:
+        return "union";
     }
     return "?";
 }
@@ -173,7 +185,9 @@ void pg_collect(pyg *g, const reg_node *n)
             pg_collect(g, n->fields[i].type);
         return;
     case REG_ARRAY:
-    case REG_MAP: pg_collect(g, n->items); return;
+    case REG_MAP:
+        pg_collect(g, n->items);
+        return;
     case REG_UNION:
         if (pg_union_of(g, n))
             return;
@@ -181,7 +195,8 @@ void pg_collect(pyg *g, const reg_node *n)
         for (size_t i = 0; i < n->n_branches; i++)
             pg_collect(g, n->branches[i]);
         return;
-    default: return;
+    default:
+        return;
     }
 }
 
@@ -200,16 +215,11 @@ void pg_name_classes(pyg *g, const char *root_ns)
         const char *ns = n->namespace_ ? n->namespace_ : "";
         const char *name = n->name;
         if (dup && strcmp(ns, root_ns ? root_ns : "")) {
-            char *q = strdup(*ns ? ns : "nons");
-            if (!q) {
-                g->oom = 1;
-                return;
-            }
+            char *q = pg_dup(g, *ns ? ns : "nons");
             for (char *p = q; *p; p++)
                 if (*p == '.')
                     *p = '_';
             name = pg_strf(g, "%s_%s", q, n->name);
-            free(q);
         }
         g->cls[i] = pg_is_keyword(name) ? pg_strf(g, "%s_", name) : name;
     }
@@ -218,17 +228,11 @@ void pg_name_classes(pyg *g, const char *root_ns)
 const char *pg_enum_table(pyg *g, const reg_node *n)
 {
     const char *cls = pg_class(g, n);
-    char *t = strdup(cls);
-    if (!t) {
-        g->oom = 1;
-        return "_E";
-    }
+    char *t = pg_dup(g, cls);
     for (char *p = t; *p; p++)
         if (*p == '.')
             *p = '_';
-    const char *r = pg_strf(g, "_E_%s", t);
-    free(t);
-    return r;
+    return pg_strf(g, "_E_%s", t);
 }
 
 const char *pg_class(pyg *g, const reg_node *n)
@@ -267,9 +271,12 @@ const char *pg_hint(pyg *g, const reg_node *n)
 {
     switch (n->type) {
     case REG_RECORD:
-    case REG_ENUM: return pg_class(g, n);
-    case REG_ARRAY: return pg_strf(g, "list[%s]", pg_hint(g, n->items));
-    case REG_MAP: return pg_strf(g, "dict[str, %s]", pg_hint(g, n->items));
+    case REG_ENUM:
+        return pg_class(g, n);
+    case REG_ARRAY:
+        return pg_strf(g, "list[%s]", pg_hint(g, n->items));
+    case REG_MAP:
+        return pg_strf(g, "dict[str, %s]", pg_hint(g, n->items));
     case REG_UNION: {
         const pg_union *u = pg_union_of(g, n);
         const char *acc = "";
@@ -291,7 +298,8 @@ const char *pg_hint(pyg *g, const reg_node *n)
             acc = *acc ? pg_strf(g, "%s | None", acc) : "None";
         return acc;
     }
-    default: return leaf_hint(n);
+    default:
+        return leaf_hint(n);
     }
 }
 
@@ -305,8 +313,14 @@ static const reg_node *optional_branch(const reg_node *n)
 const char *pg_to_avro(pyg *g, const reg_node *n, const char *expr, int depth)
 {
     switch (n->type) {
-    case REG_FIXED: return n->logical == REG_LT_UUID ? pg_strf(g, "%s.bytes", expr) : NULL;
-    case REG_RECORD: return pg_strf(g, "%s.to_avro()", expr);
+    case REG_BYTES:
+        return n->logical == REG_LT_DECIMAL
+                   ? pg_strf(g, "_rt.decimal_bytes(%s, %d)", expr, n->scale)
+                   : NULL;
+    case REG_FIXED:
+        return n->logical == REG_LT_UUID ? pg_strf(g, "%s.bytes", expr) : NULL;
+    case REG_RECORD:
+        return pg_strf(g, "%s.to_avro()", expr);
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
         const char *c = pg_to_avro(g, n->items, var, depth + 1);
@@ -315,8 +329,7 @@ const char *pg_to_avro(pyg *g, const reg_node *n, const char *expr, int depth)
     case REG_MAP: {
         const char *var = pg_strf(g, "_i%d", depth), *key = pg_strf(g, "_k%d", depth);
         const char *c = pg_to_avro(g, n->items, var, depth + 1);
-        return c ? pg_strf(g, "{%s: %s for %s, %s in %s.items()}", key, c, key, var, expr)
-                 : NULL;
+        return c ? pg_strf(g, "{%s: %s for %s, %s in %s.items()}", key, c, key, var, expr) : NULL;
     }
     case REG_UNION: {
         const pg_union *u = pg_union_of(g, n);
@@ -333,17 +346,23 @@ const char *pg_to_avro(pyg *g, const reg_node *n, const char *expr, int depth)
         return pg_strf(g, "None if (%s := %s) is None else (%s, %s)", var, expr,
                        pg_lit(g, branch_name(t)), c ? c : var);
     }
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
 const char *pg_from_avro(pyg *g, const reg_node *n, const char *expr, int depth)
 {
     switch (n->type) {
+    case REG_BYTES:
+        return n->logical == REG_LT_DECIMAL ? pg_strf(g, "_rt.decimal_of(%s, %d)", expr, n->scale)
+                                            : NULL;
     case REG_FIXED:
         return n->logical == REG_LT_UUID ? pg_strf(g, "uuid.UUID(bytes=%s)", expr) : NULL;
-    case REG_ENUM: return pg_strf(g, "%s[%s]", pg_enum_table(g, n), expr);
-    case REG_RECORD: return pg_strf(g, "%s.from_avro(%s)", pg_class(g, n), expr);
+    case REG_ENUM:
+        return pg_strf(g, "%s[%s]", pg_enum_table(g, n), expr);
+    case REG_RECORD:
+        return pg_strf(g, "%s.from_avro(%s)", pg_class(g, n), expr);
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
         const char *c = pg_from_avro(g, n->items, var, depth + 1);
@@ -352,8 +371,7 @@ const char *pg_from_avro(pyg *g, const reg_node *n, const char *expr, int depth)
     case REG_MAP: {
         const char *var = pg_strf(g, "_i%d", depth), *key = pg_strf(g, "_k%d", depth);
         const char *c = pg_from_avro(g, n->items, var, depth + 1);
-        return c ? pg_strf(g, "{%s: %s for %s, %s in %s.items()}", key, c, key, var, expr)
-                 : NULL;
+        return c ? pg_strf(g, "{%s: %s for %s, %s in %s.items()}", key, c, key, var, expr) : NULL;
     }
     case REG_UNION: {
         const pg_union *u = pg_union_of(g, n);
@@ -380,16 +398,20 @@ const char *pg_from_avro(pyg *g, const reg_node *n, const char *expr, int depth)
         const char *c = pg_from_avro(g, t, var, depth + 1);
         return c ? pg_strf(g, "None if (%s := %s) is None else %s", var, expr, c) : NULL;
     }
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
 const char *pg_to_json(pyg *g, const reg_node *n, const char *expr, int depth)
 {
     switch (n->type) {
-    case REG_NULL: return "None";
-    case REG_FLOAT: return pg_strf(g, "_rt.float32_json(%s)", expr);
-    case REG_DOUBLE: return pg_strf(g, "_rt.float_json(%s)", expr);
+    case REG_NULL:
+        return "None";
+    case REG_FLOAT:
+        return pg_strf(g, "_rt.float32_json(%s)", expr);
+    case REG_DOUBLE:
+        return pg_strf(g, "_rt.float_json(%s)", expr);
     case REG_BYTES:
         if (n->logical == REG_LT_DECIMAL)
             return pg_strf(g, "_rt.decimal_json(%s, %d)", expr, n->scale);
@@ -400,21 +422,32 @@ const char *pg_to_json(pyg *g, const reg_node *n, const char *expr, int depth)
         if (n->logical == REG_LT_UUID)
             return pg_strf(g, "_rt.bytes_json(%s.bytes)", expr);
         return pg_strf(g, "_rt.bytes_json(%s)", expr);
-    case REG_STRING: return n->logical == REG_LT_UUID ? pg_strf(g, "str(%s)", expr) : expr;
+    case REG_STRING:
+        return n->logical == REG_LT_UUID ? pg_strf(g, "str(%s)", expr) : expr;
     case REG_INT:
     case REG_LONG:
         switch (n->logical) {
-        case REG_LT_DATE: return pg_strf(g, "_rt.date_json(%s)", expr);
-        case REG_LT_TIME_MILLIS: return pg_strf(g, "_rt.time_millis_json(%s)", expr);
-        case REG_LT_TIME_MICROS: return pg_strf(g, "_rt.time_micros_json(%s)", expr);
-        case REG_LT_TIMESTAMP_MILLIS: return pg_strf(g, "_rt.ts_millis_json(%s)", expr);
-        case REG_LT_TIMESTAMP_MICROS: return pg_strf(g, "_rt.ts_micros_json(%s)", expr);
-        case REG_LT_LOCAL_TIMESTAMP_MILLIS: return pg_strf(g, "_rt.lts_millis_json(%s)", expr);
-        case REG_LT_LOCAL_TIMESTAMP_MICROS: return pg_strf(g, "_rt.lts_micros_json(%s)", expr);
-        default: return expr;
+        case REG_LT_DATE:
+            return pg_strf(g, "_rt.date_json(%s)", expr);
+        case REG_LT_TIME_MILLIS:
+            return pg_strf(g, "_rt.time_millis_json(%s)", expr);
+        case REG_LT_TIME_MICROS:
+            return pg_strf(g, "_rt.time_micros_json(%s)", expr);
+        case REG_LT_TIMESTAMP_MILLIS:
+            return pg_strf(g, "_rt.ts_millis_json(%s)", expr);
+        case REG_LT_TIMESTAMP_MICROS:
+            return pg_strf(g, "_rt.ts_micros_json(%s)", expr);
+        case REG_LT_LOCAL_TIMESTAMP_MILLIS:
+            return pg_strf(g, "_rt.lts_millis_json(%s)", expr);
+        case REG_LT_LOCAL_TIMESTAMP_MICROS:
+            return pg_strf(g, "_rt.lts_micros_json(%s)", expr);
+        default:
+            return expr;
         }
-    case REG_ENUM: return pg_strf(g, "%s.value", expr);
-    case REG_RECORD: return pg_strf(g, "%s.to_json_obj()", expr);
+    case REG_ENUM:
+        return pg_strf(g, "%s.value", expr);
+    case REG_RECORD:
+        return pg_strf(g, "%s.to_json_obj()", expr);
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
         const char *c = pg_to_json(g, n->items, var, depth + 1);
@@ -428,18 +461,24 @@ const char *pg_to_json(pyg *g, const reg_node *n, const char *expr, int depth)
                    ? pg_strf(g, "dict(%s)", expr)
                    : pg_strf(g, "{%s: %s for %s, %s in %s.items()}", key, c, key, var, expr);
     }
-    case REG_UNION: return pg_strf(g, "_u%zu_json(%s)", pg_union_of(g, n)->index, expr);
-    default: return expr;
+    case REG_UNION:
+        return pg_strf(g, "_u%zu_json(%s)", pg_union_of(g, n)->index, expr);
+    default:
+        return expr;
     }
 }
 
 const char *pg_from_json(pyg *g, const reg_node *n, const char *expr, int depth)
 {
     switch (n->type) {
-    case REG_NULL: return pg_strf(g, "_rt.j_null(%s)", expr);
-    case REG_BOOLEAN: return pg_strf(g, "_rt.j_bool(%s)", expr);
-    case REG_FLOAT: return pg_strf(g, "_rt.j_float32(%s)", expr);
-    case REG_DOUBLE: return pg_strf(g, "_rt.j_float(%s)", expr);
+    case REG_NULL:
+        return pg_strf(g, "_rt.j_null(%s)", expr);
+    case REG_BOOLEAN:
+        return pg_strf(g, "_rt.j_bool(%s)", expr);
+    case REG_FLOAT:
+        return pg_strf(g, "_rt.j_float32(%s)", expr);
+    case REG_DOUBLE:
+        return pg_strf(g, "_rt.j_float(%s)", expr);
     case REG_BYTES:
         if (n->logical == REG_LT_DECIMAL)
             return pg_strf(g, "_rt.j_decimal(%s, %d)", expr, n->scale);
@@ -455,18 +494,27 @@ const char *pg_from_json(pyg *g, const reg_node *n, const char *expr, int depth)
     case REG_INT:
     case REG_LONG:
         switch (n->logical) {
-        case REG_LT_DATE: return pg_strf(g, "_rt.j_date(%s)", expr);
-        case REG_LT_TIME_MILLIS: return pg_strf(g, "_rt.j_time_millis(%s)", expr);
-        case REG_LT_TIME_MICROS: return pg_strf(g, "_rt.j_time_micros(%s)", expr);
-        case REG_LT_TIMESTAMP_MILLIS: return pg_strf(g, "_rt.j_ts_millis(%s)", expr);
-        case REG_LT_TIMESTAMP_MICROS: return pg_strf(g, "_rt.j_ts_micros(%s)", expr);
-        case REG_LT_LOCAL_TIMESTAMP_MILLIS: return pg_strf(g, "_rt.j_lts_millis(%s)", expr);
-        case REG_LT_LOCAL_TIMESTAMP_MICROS: return pg_strf(g, "_rt.j_lts_micros(%s)", expr);
+        case REG_LT_DATE:
+            return pg_strf(g, "_rt.j_date(%s)", expr);
+        case REG_LT_TIME_MILLIS:
+            return pg_strf(g, "_rt.j_time_millis(%s)", expr);
+        case REG_LT_TIME_MICROS:
+            return pg_strf(g, "_rt.j_time_micros(%s)", expr);
+        case REG_LT_TIMESTAMP_MILLIS:
+            return pg_strf(g, "_rt.j_ts_millis(%s)", expr);
+        case REG_LT_TIMESTAMP_MICROS:
+            return pg_strf(g, "_rt.j_ts_micros(%s)", expr);
+        case REG_LT_LOCAL_TIMESTAMP_MILLIS:
+            return pg_strf(g, "_rt.j_lts_millis(%s)", expr);
+        case REG_LT_LOCAL_TIMESTAMP_MICROS:
+            return pg_strf(g, "_rt.j_lts_micros(%s)", expr);
         default:
             return pg_strf(g, n->type == REG_INT ? "_rt.j_int(%s)" : "_rt.j_long(%s)", expr);
         }
-    case REG_ENUM: return pg_strf(g, "%s(_rt.j_str(%s))", pg_class(g, n), expr);
-    case REG_RECORD: return pg_strf(g, "%s.from_json_obj(%s)", pg_class(g, n), expr);
+    case REG_ENUM:
+        return pg_strf(g, "%s(_rt.j_str(%s))", pg_class(g, n), expr);
+    case REG_RECORD:
+        return pg_strf(g, "%s.from_json_obj(%s)", pg_class(g, n), expr);
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
         const char *c = pg_from_json(g, n->items, var, depth + 1);
@@ -475,10 +523,10 @@ const char *pg_from_json(pyg *g, const reg_node *n, const char *expr, int depth)
     case REG_MAP: {
         const char *var = pg_strf(g, "_i%d", depth), *key = pg_strf(g, "_k%d", depth);
         const char *c = pg_from_json(g, n->items, var, depth + 1);
-        return pg_strf(g, "{%s: %s for %s, %s in _rt.j_map(%s).items()}", key, c, key, var,
-                       expr);
+        return pg_strf(g, "{%s: %s for %s, %s in _rt.j_map(%s).items()}", key, c, key, var, expr);
     }
-    case REG_UNION: return pg_strf(g, "_u%zu_from_json(%s)", pg_union_of(g, n)->index, expr);
+    case REG_UNION:
+        return pg_strf(g, "_u%zu_from_json(%s)", pg_union_of(g, n)->index, expr);
     }
     return expr;
 }
@@ -489,15 +537,20 @@ const char *pg_from_json(pyg *g, const reg_node *n, const char *expr, int depth)
 static const char *json_lit(pyg *g, const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_NULL: return "None";
-    case JSON_TRUE: return "True";
-    case JSON_FALSE: return "False";
-    case JSON_INTEGER: return pg_strf(g, "%lld", (long long)json_integer_value(v));
+    case JSON_NULL:
+        return "None";
+    case JSON_TRUE:
+        return "True";
+    case JSON_FALSE:
+        return "False";
+    case JSON_INTEGER:
+        return pg_strf(g, "%lld", (long long)json_integer_value(v));
     case JSON_REAL: {
         const char *s = pg_strf(g, "%.17g", json_real_value(v));
         return strpbrk(s, ".eEn") ? s : pg_strf(g, "%s.0", s);
     }
-    case JSON_STRING: return pg_lit(g, json_string_value(v));
+    case JSON_STRING:
+        return pg_lit(g, json_string_value(v));
     case JSON_ARRAY: {
         const char *acc = "[";
         for (size_t i = 0; i < json_array_size(v); i++)
@@ -508,9 +561,10 @@ static const char *json_lit(pyg *g, const json_t *v)
         const char *acc = "{", *key;
         json_t *val;
         int first = 1;
-        json_object_foreach((json_t *)v, key, val) {
-            acc = pg_strf(g, "%s%s%s: %s", acc, first ? "" : ", ", pg_lit(g, key),
-                          json_lit(g, val));
+        json_object_foreach((json_t *)v, key, val)
+        {
+            acc =
+                pg_strf(g, "%s%s%s: %s", acc, first ? "" : ", ", pg_lit(g, key), json_lit(g, val));
             first = 0;
         }
         return pg_strf(g, "%s}", acc);
@@ -530,8 +584,10 @@ const char *pg_default(pyg *g, const reg_node *n, const json_t *v, int *mutable_
             return d;
         return pg_strf(g, "(%s, %s)", pg_lit(g, branch_name(b)), d);
     }
-    case REG_NULL: return json_is_null(v) ? "None" : NULL;
-    case REG_BOOLEAN: return json_is_true(v) ? "True" : json_is_false(v) ? "False" : NULL;
+    case REG_NULL:
+        return json_is_null(v) ? "None" : NULL;
+    case REG_BOOLEAN:
+        return json_is_true(v) ? "True" : json_is_false(v) ? "False" : NULL;
     case REG_INT:
     case REG_LONG:
         if (n->logical == REG_LT_NONE || n->logical == REG_LT_TIMESTAMP_NANOS ||
@@ -541,16 +597,16 @@ const char *pg_default(pyg *g, const reg_node *n, const json_t *v, int *mutable_
     case REG_FLOAT:
     case REG_DOUBLE:
         if (json_is_number(v))
-            return pg_strf(g, "%s", json_is_integer(v) ? pg_strf(g, "%s.0", json_lit(g, v))
-                                                       : json_lit(g, v));
+            return pg_strf(
+                g, "%s", json_is_integer(v) ? pg_strf(g, "%s.0", json_lit(g, v)) : json_lit(g, v));
         return pg_from_json(g, n, json_lit(g, v), 0);
     case REG_STRING:
         if (!json_is_string(v))
             return NULL;
-        return n->logical == REG_LT_UUID ? pg_from_json(g, n, json_lit(g, v), 0)
-                                         : json_lit(g, v);
+        return n->logical == REG_LT_UUID ? pg_from_json(g, n, json_lit(g, v), 0) : json_lit(g, v);
     case REG_BYTES:
-    case REG_FIXED: return json_is_string(v) ? pg_from_json(g, n, json_lit(g, v), 0) : NULL;
+    case REG_FIXED:
+        return json_is_string(v) ? pg_from_json(g, n, json_lit(g, v), 0) : NULL;
     case REG_ENUM:
         if (!json_is_string(v))
             return NULL;
@@ -576,7 +632,8 @@ const char *pg_default(pyg *g, const reg_node *n, const json_t *v, int *mutable_
         const char *acc = "{", *key;
         json_t *val;
         int first = 1;
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             int m = 0;
             const char *d = pg_default(g, n->items, val, &m);
             if (!d)
@@ -615,6 +672,11 @@ static void rewrite(pyg *g, json_t *j, const reg_node *n, json_t *defined)
     if (!j || json_is_string(j))
         return; /* a primitive by name, or a named type defined earlier */
     switch (n->type) {
+    case REG_BYTES:
+        /* bytes-decimal is converted by the binding (minimal bytes, as Avro Java) */
+        if (n->logical == REG_LT_DECIMAL && json_is_object(j))
+            json_object_del(j, "logicalType");
+        return;
     case REG_RECORD: {
         json_t *fields = json_object_get(j, "fields");
         for (size_t i = 0; i < n->n_fields && i < json_array_size(fields); i++)
@@ -622,8 +684,12 @@ static void rewrite(pyg *g, json_t *j, const reg_node *n, json_t *defined)
                     defined);
         return;
     }
-    case REG_ARRAY: rewrite(g, json_object_get(j, "items"), n->items, defined); return;
-    case REG_MAP: rewrite(g, json_object_get(j, "values"), n->items, defined); return;
+    case REG_ARRAY:
+        rewrite(g, json_object_get(j, "items"), n->items, defined);
+        return;
+    case REG_MAP:
+        rewrite(g, json_object_get(j, "values"), n->items, defined);
+        return;
     case REG_UNION: {
         const pg_union *u = pg_union_of(g, n);
         for (size_t i = 0; i < n->n_branches && i < json_array_size(j); i++) {
@@ -646,7 +712,8 @@ static void rewrite(pyg *g, json_t *j, const reg_node *n, json_t *defined)
         }
         return;
     }
-    default: return;
+    default:
+        return;
     }
 }
 

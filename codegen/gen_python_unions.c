@@ -21,9 +21,9 @@
 
 static int kind_rank(const reg_node *b)
 {
-    static const char *const order[] = {"None", "bool", "", "datetime", "date", "time",
-                                        "Decimal", "UUID", "int", "float", "str", "bytes",
-                                        "list", "dict", NULL};
+    static const char *const order[] = {"None", "bool",    "",     "datetime", "date",
+                                        "time", "Decimal", "UUID", "int",      "float",
+                                        "str",  "bytes",   "list", "dict",     NULL};
     if (b->type == REG_RECORD || b->type == REG_ENUM)
         return 2;
     const char *k = pg_py_kind(b);
@@ -59,9 +59,8 @@ static void sorted_branches(const reg_node *n, size_t *idx)
     for (size_t i = 0; i < n->n_branches; i++)
         idx[i] = i;
     for (size_t i = 1; i < n->n_branches; i++)
-        for (size_t j = i; j > 0 && kind_rank(n->branches[idx[j - 1]]) >
-                                        kind_rank(n->branches[idx[j]]);
-             j--) {
+        for (size_t j = i;
+             j > 0 && kind_rank(n->branches[idx[j - 1]]) > kind_rank(n->branches[idx[j]]); j--) {
             size_t t = idx[j];
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
@@ -130,12 +129,17 @@ static void emit_plain_avro(pyg *g, const pg_union *u)
     }
     for (size_t i = 0; i < n->n_branches; i++) {
         const reg_node *b = n->branches[i];
-        if (b->type != REG_ARRAY && b->type != REG_MAP)
+        /* unnamed branches whose decoded value needs converting; a union holds at most
+         * one array, one map and one bytes, so the decoded type tells the branch */
+        if (b->type != REG_ARRAY && b->type != REG_MAP && b->type != REG_BYTES)
             continue;
         const char *c = pg_from_avro(g, b, "v", 0);
         if (c)
             OUT("    if isinstance(v, %s):\n        return %s\n",
-                b->type == REG_ARRAY ? "list" : "dict", c);
+                b->type == REG_ARRAY ? "list"
+                : b->type == REG_MAP ? "dict"
+                                     : "bytes",
+                c);
     }
     OUT("    return v\n");
 }
@@ -175,8 +179,8 @@ static void emit_ambiguous_avro(pyg *g, const pg_union *u)
                 c ? c : "x");
         } else {
             const char *c = pg_from_avro(g, b, "x['v']", 0);
-            OUT("    if name == 'canongate.branch.u%zu_%zu':\n        return (%s, %s)\n",
-                u->index, i, pg_lit(g, pg_branch_name(b)), c ? c : "x['v']");
+            OUT("    if name == 'canongate.branch.u%zu_%zu':\n        return (%s, %s)\n", u->index,
+                i, pg_lit(g, pg_branch_name(b)), c ? c : "x['v']");
         }
     }
     OUT("    raise _rt.AvroError(f\"union %s: no branch {name!r}\")\n", describe(g, n));
@@ -195,8 +199,8 @@ static void emit_json(pyg *g, const pg_union *u)
             const reg_node *b = n->branches[i];
             if (b->type == REG_NULL)
                 continue;
-            OUT("    if name == %s:\n        return {name: %s}\n",
-                pg_lit(g, pg_branch_name(b)), pg_to_json(g, b, "x", 0));
+            OUT("    if name == %s:\n        return {name: %s}\n", pg_lit(g, pg_branch_name(b)),
+                pg_to_json(g, b, "x", 0));
         }
         OUT("    raise _rt.AvroError(f\"union %s: no branch {name!r}\")\n", describe(g, n));
     } else {
@@ -228,8 +232,7 @@ static void emit_json(pyg *g, const pg_union *u)
             continue;
         const char *c = pg_from_json(g, b, "v", 0);
         if (amb)
-            OUT("    if name == %s:\n        return (name, %s)\n", pg_lit(g, pg_branch_name(b)),
-                c);
+            OUT("    if name == %s:\n        return (name, %s)\n", pg_lit(g, pg_branch_name(b)), c);
         else
             OUT("    if name == %s:\n        return %s\n", pg_lit(g, pg_branch_name(b)), c);
     }

@@ -8,7 +8,9 @@
 #      release binary, over real HTTP
 #   5. generated bindings (tests/bindings): C, Python and Java against tests/vectors and
 #      the shared vectors, checked by Avro C, fastavro and Apache Avro Java
-#   6. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
+#   6. real Kafka (tests/kafka/kafka.sh starts a KRaft broker on 127.0.0.1): the broker
+#      script itself, canon produce/tail/state, the aggregator
+#   7. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
 # Fails on the first failing stage; each runner prints its own summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,13 @@ CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/python
 
 stage "generated bindings: C, Python, Java vs Avro C, fastavro, Avro Java"
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
+
+stage "real Kafka: broker script, CLI tools, aggregator (KRaft broker from Maven Central)"
+tests/kafka/kafka.sh fetch
+kafka_dirs="tests/kafka tests/tools"
+[ -d tests/aggregator ] && kafka_dirs="$kafka_dirs tests/aggregator"
+# shellcheck disable=SC2086 # word splitting of the directory list is intended
+CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q $kafka_dirs
 
 if [ -f tests/clients/node/package.json ]; then
     stage "JavaScript client (@kafkajs/confluent-schema-registry)"

@@ -24,9 +24,7 @@ import avro_ref  # noqa: E402
 # fail (xfail, with this reason) until the generator lands; then the entry goes. A test
 # of a language not listed here fails when the language disagrees or is missing.
 PENDING = {
-    "c": "gen-c is writing codegen/gen_c*.c (issue 4)",
     "python": "gen-python is writing codegen/gen_python*.c (issue 4)",
-    "java": "gen-java is writing codegen/gen_java*.c (issue 4)",
 }
 
 

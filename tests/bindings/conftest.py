@@ -24,6 +24,20 @@ from bindings_support import (HERE, LANGS, Bindings, Vector, avro_ref, canon_bin
                               load_vector, shared_groups, vector_names)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Notes which (language, schema) pairs the selected tests drive, so that the
+    bindings fixture builds those, and only those, in parallel up front."""
+    wanted = set()
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "bindings" in getattr(item, "fixturenames", ()):
+            lang = params.get("lang")
+            name = params.get("name") or params.get("key")
+            for one in ([lang] if lang else LANGS):
+                wanted.add((one, name))  # name None: every vector (test_langs_agree...)
+    config.canon_bindings_wanted = wanted
+
+
 @pytest.fixture(scope="session")
 def shared_vectors(tmp_path_factory):
     """Each shared schema as a Vector whose datums are in Avro JSON form."""
@@ -45,18 +59,21 @@ def shared_vectors(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def bindings(shared_vectors):
+def bindings(request, shared_vectors):
     env = dict(os.environ)
     env["CANON_BIN"] = canon_bin()
     b = Bindings(env)
-    # Start every encode at once: the first build of each binding (a C compile, a Maven
-    # build) dominates, and they are independent.
+    # Start every encode the selected tests need at once: the first build of each binding
+    # (a C compile, a Maven build) dominates, and they are independent.
+    wanted = getattr(request.config, "canon_bindings_wanted", set())
     for lang in LANGS:
         for name in vector_names():
-            v = load_vector(name)
-            b.submit(lang, v.schema_path, v.datum_lines())
-        for v in shared_vectors.values():
-            b.submit(lang, v.schema_path, v.datum_lines())
+            if (lang, name) in wanted or (lang, None) in wanted:
+                v = load_vector(name)
+                b.submit(lang, v.schema_path, v.datum_lines())
+        for key, v in shared_vectors.items():
+            if (lang, key) in wanted:
+                b.submit(lang, v.schema_path, v.datum_lines())
     yield b
     b.pool.shutdown(wait=True, cancel_futures=True)
 

@@ -8,3 +8,5 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kafka_fixture import kafka, kafka_broker  # noqa: E402,F401
+
+__all__ = ["kafka", "kafka_broker"]

@@ -353,7 +353,11 @@ do_start() { # dir (may be empty)
     if broker_alive "$dir"; then
         die "a broker already runs in $dir (pid $(cat "$dir/kafka.pid"))"
     fi
-    touch "$dir/$marker"
+    # Only a dir that is new (or ours already) is marked for removal by `stop`: a named
+    # dir holding other files keeps them.
+    if [ -z "$(ls -A "$dir")" ]; then
+        touch "$dir/$marker"
+    fi
     if [ ! -f "$dir/data/meta.properties" ]; then
         # A fresh storage: the template with new ids.
         rm -rf "$dir/data"

@@ -241,3 +241,49 @@ def test_cli_schema_file_with_ref(canon_binary, tmp_path):
         pytest.xfail(PENDING["python"])
     assert r.returncode == 0, r.stderr
     assert any(p.is_file() for p in out.rglob("*.py"))
+
+
+def test_cli_client_chunked_and_keepalive(canon_binary, tmp_path):
+    """`canon gen --registry` against a server that answers with chunked transfer coding
+    and keeps the connection open (as proxies and other registries do)."""
+    import http.server
+    import threading
+
+    schema = json.dumps({"type": "record", "name": "Chunky", "fields": [
+        {"name": "a", "type": "int"}]})
+    body = json.dumps({"subject": "s", "version": 4, "id": 9, "schema": schema}).encode()
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 7):
+                part = body[i:i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = False  # keep it open even though the client asked to close
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = "http://127.0.0.1:%d/prefix/" % srv.server_address[1]
+        r = subprocess.run([canon_binary, "gen", "--lang", "c", "--registry", url, "--subject",
+                            "a/b c", "--version", "4", "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        srv.shutdown()
+    assert seen == ["/prefix/subjects/a%2Fb%20c/versions/4"]
+    assert r.returncode == 0, r.stderr
+    text = b"".join(p.read_bytes() for p in (tmp_path / "o").rglob("*") if p.is_file())
+    assert b"subject a/b c version 4" in text

@@ -487,10 +487,12 @@ static void test_entity_builder_envelope_and_kafka_helpers(void **state)
     assert_non_null(schema);
     char *dir = generate(schema, "entity", 0);
     const char *srcs = "person.c person_update.c person_envelope.c canongate.c canon_rt.c";
-    assert_int_equal(sh("cd %s && cc -std=c11 -O1 -g -Wall -Wextra -Werror -I. -o entity_check "
-                        "%s/gen_c/entity_check.c %s -ljansson -lm",
-                        dir, data_dir(), srcs),
-                     0);
+    assert_int_equal(
+        sh("cd %s && cc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined "
+           "-fno-sanitize-recover=undefined -I. -o entity_check "
+           "%s/gen_c/entity_check.c %s -ljansson -lm",
+           dir, data_dir(), srcs),
+        0);
     assert_int_equal(sh("cd %s && ./entity_check > entity.out", dir), 0);
 
     /* the update bodies it printed are what Avro C reads with the derived schema */

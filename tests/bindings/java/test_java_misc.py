@@ -93,3 +93,16 @@ def test_null_namespace_type_in_package_is_refused(tmp_path):
                         str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0
     assert "null namespace" in r.stderr
+
+
+def test_embedded_runtime_is_codegen_java_runtime(generate):
+    """The runtime a binding carries is codegen/java_runtime/*.java, byte for byte after
+    the generated header (gen_java_runtime.c is produced from it by embed.py)."""
+    from java_support import ROOT
+    b = generate(JAVA_CLASS, "javaclass")
+    srcs = sorted((ROOT / "codegen" / "java_runtime").glob("*.java"))
+    assert srcs
+    for src in srcs:
+        emitted = (b.out / "src/main/java/canongate/runtime" / src.name).read_text()
+        body = emitted.split(" */\n", 1)[1].lstrip("\n")
+        assert body == src.read_text(), src.name

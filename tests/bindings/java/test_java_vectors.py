@@ -14,7 +14,9 @@ VECTORS = ROOT / "tests" / "vectors"
 
 def shared_groups():
     groups = collections.OrderedDict()
-    for line in SHARED.read_text().splitlines():
+    for line in SHARED.read_text().split("\n"):
+        if not line.strip():
+            continue
         row = json.loads(line)
         groups.setdefault(row["schema"], []).append(row)
     return list(groups.items())
@@ -52,8 +54,9 @@ def vector_files():
 @pytest.mark.parametrize("name", vector_files())
 def test_repo_vectors(generate, name):
     schema = (VECTORS / f"{name}.avsc").read_text()
-    datums = [l for l in (VECTORS / f"{name}.jsonl").read_text().splitlines() if l.strip()]
-    want = [l for l in (VECTORS / f"{name}.hex").read_text().splitlines() if l.strip()]
+    # split("\n"): datums may hold a raw U+2028; a null datum's hex is an empty line.
+    datums = [l for l in (VECTORS / f"{name}.jsonl").read_text().split("\n") if l.strip()]
+    want = (VECTORS / f"{name}.hex").read_text().split("\n")[:len(datums)]
     b = generate(schema, name)
     got = b.harness(datums)
     assert got == want

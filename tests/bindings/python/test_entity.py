@@ -14,7 +14,7 @@ import uuid
 import fastavro
 import pytest
 
-from conftest import ROOT, avro_ref, import_binding
+from pybind_support import ROOT, avro_ref, import_binding
 
 UTC = datetime.timezone.utc
 T0 = datetime.datetime(2026, 11, 26, 1, 2, 3, 456000, tzinfo=UTC)
@@ -236,3 +236,30 @@ def test_consumer_decodes_envelopes(person):
         assert c.poll(0.1) is None
     finally:
         c.close()
+
+
+def test_corrupt_bytes_raise_avro_error_only(person):
+    """Mutated encodings (flipped, cut, inserted bytes) either decode or raise AvroError
+    (a ValueError): never another exception a consumer would not expect."""
+    import random
+    from canongate import _runtime as rt
+    rnd = random.Random(4)
+    base = (person.PersonUpdateBuilder(uuid.UUID(int=5), source="crm").set_email("e@x")
+            .set_tags(["a", "b"]).set_address(person.PostalAddress(city="c")).build().encode())
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(3000):
+        b = bytearray(base)
+        for _ in range(rnd.randint(1, 4)):
+            op = rnd.random()
+            if op < 0.5 and b:
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            elif op < 0.75 and b:
+                del b[rnd.randrange(len(b)):]
+            else:
+                b.insert(rnd.randrange(len(b) + 1), rnd.randrange(256))
+        try:
+            person.PersonUpdate.decode(bytes(b))
+            outcomes["ok"] += 1
+        except rt.AvroError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 1000 and outcomes["ok"] > 0, outcomes

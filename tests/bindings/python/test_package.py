@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, load_vector
+from pybind_support import ROOT, load_vector
 
 PERSON = os.path.join(ROOT, "schemas", "person.avsc")
 ACCOUNT = os.path.join(ROOT, "schemas", "account.avsc")

@@ -16,7 +16,7 @@ import sys
 import fastavro
 import pytest
 
-from conftest import avro_ref, load_vector, shared_groups, vector_names
+from pybind_support import avro_ref, load_vector, shared_groups, vector_names
 
 GROUPS = shared_groups()
 
@@ -127,3 +127,26 @@ def test_harness_without_canon_python_picks_python3_and_remembers_it(generated):
     r = subprocess.run(["sh", os.path.join(out, "roundtrip.sh"), "--bogus"], input="",
                        text=True, capture_output=True, env=env, cwd="/", timeout=300)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_bytes_decimal_is_written_minimal_as_avro_java_does(generated, tmp_path):
+    """Unscaled -128 is the one byte 80 (BigInteger.toByteArray), not ff80; and a decimal
+    branch of a union decodes to a Decimal whatever the union's shape."""
+    import decimal
+    from pybind_support import import_binding
+    dec = {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}
+    schema = {"type": "record", "name": "Money", "namespace": "t.money", "fields": [
+        {"name": "a", "type": dec},
+        {"name": "b", "type": ["null", "string", dec]},
+        {"name": "c", "type": ["null", dec]},
+        {"name": "d", "type": {"type": "array", "items": dec}}]}
+    path = tmp_path / "money.avsc"
+    path.write_text(json.dumps(schema))
+    mod = import_binding(generated("money", str(path)), "t.money.money")
+    m128, m32768 = decimal.Decimal("-1.28"), decimal.Decimal("-327.68")
+    v = mod.Money(a=m128, b=m32768, c=decimal.Decimal("1.00"), d=[m128, decimal.Decimal("0")])
+    data = v.encode()
+    assert data.hex() == "0280" + "04" + "048000" + "02" + "0264" + "04" + "0280" + "0200" + "00"
+    assert mod.Money.decode(data) == v
+    assert json.loads(v.to_json())["a"] == "\u0080"
+    assert mod.Money.from_json(v.to_json()) == v

@@ -91,6 +91,18 @@ int main(void)
     CHECK(str_is(d.values.address->city.value, "Oslo") && !d.values.address->street.has);
     CHECK(d.provided.len == 2 && str_is(d.provided.items[1], "tags") && !d.values.tags.has);
 
+    /* an array field: items and length, e.g. straight from a person_t */
+    canon_str tags[2];
+    tags[0] = canon_str_c("vip");
+    tags[1] = canon_str_c("newsletter");
+    person_update_begin(&u, "k3", "support", 2, 1);
+    person_update_set_tags(&u, tags, 2);
+    canon_buf_clear(&b);
+    CHECK(person_update_encode(&u.msg, &b, &err) == 0);
+    CHECK(person_update_decode(&d, b.data, b.len, a, &err) == 0);
+    CHECK(d.values.tags.has && d.values.tags.value.len == 2);
+    CHECK(str_is(d.values.tags.value.items[1], "newsletter"));
+
     /* the envelope: from Avro JSON, through binary, to the helpers */
     const char *env_json =
         "{\"key\":\"k1\",\"version\":3,\"op\":\"UPDATE\",\"before\":null,"

@@ -1,0 +1,1450 @@
+/* pipeline.c - the aggregator's Kafka pipeline (see pipeline.h and docs/aggregator.md).
+ *
+ * Exactly once rests on three things done together:
+ * - every batch is one Kafka transaction holding the canon records, the dead letters and
+ *   the consumed offsets (send_offsets_to_transaction), consumed read_committed;
+ * - a partition's state is rebuilt from canon.<entity> (same partition) whenever it is
+ *   assigned, so state and committed offset always describe the same point;
+ * - when a transaction must be aborted, the touched partitions are rewound to their batch
+ *   start and their state is rebuilt from the canon topic (the aborted records are
+ *   invisible to read_committed), so memory never keeps a merge whose record was lost.
+ *
+ * Commit cadence adapts to load: a batch is committed as soon as the consumer's queue is
+ * drained (low load: a few updates per transaction, low latency), or when it reaches
+ * commit_interval_ms or batch_max (high load: large transactions, high throughput).
+ *
+ * Everything runs on the thread of canon_pipeline_run(); counters are atomics read by the
+ * metrics endpoint's threads, and the entity table is guarded by `lock` for them. */
+#define _GNU_SOURCE
+#include "pipeline.h"
+
+#include <stddef.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "merge.h"
+#include "registry_client.h"
+#include "state.h"
+
+#define N_REASONS (CANON_R_SOURCE + 1)
+
+typedef struct ent_counts {
+    uint64_t updates_in, published, noops, rejected, stale_fields, records_out, dlq_out;
+    uint64_t restores, restored_records, ignored_fields;
+    uint64_t by_reason[N_REASONS];
+} ent_counts;
+
+/* One entity served. Partition arrays have n_parts entries. */
+typedef struct entity {
+    char *name;
+    char *updates_topic, *canon_topic, *dlq_topic;
+    int32_t canonical_id, updates_id, envelope_id;
+    canon_engine *engine;
+    int32_t n_parts;
+    canon_state **states;  /* NULL: partition not assigned here */
+    int64_t *batch_start;  /* first offset consumed in the open transaction, -1: none */
+    int64_t *next_offset;  /* offset to commit (last consumed + 1), -1: none this batch */
+    int32_t *known_ids;    /* update and envelope schema ids added to the engine */
+    size_t n_known, cap_known;
+    ent_counts c;          /* atomics */
+} entity;
+
+struct canon_pipeline {
+    canon_pipeline_config cfg;
+    char *bootstrap, *registry_url, *group_id, *txn_id;
+    char **props;
+    size_t n_props;
+    char **want;           /* entities asked for (NULL: all) */
+    size_t n_want;
+    canon_registry *reg;
+    rd_kafka_t *consumer, *producer, *restorer;
+    pthread_mutex_t lock;  /* guards ents/n_ents against the metrics readers */
+    entity **ents;
+    size_t n_ents;
+    int stop;              /* atomic */
+    int in_txn;
+    int64_t batch_started_ms;
+    size_t batch_n;
+    int64_t last_refresh_ms;
+    cg_err *cb_err;        /* an error raised inside the rebalance callback */
+    canon_result res;
+    uint64_t txns, aborts;   /* atomics */
+    uint64_t txn_us_total;   /* atomic: time spent committing */
+    uint64_t txn_hist[8];    /* atomic: commit time buckets (see metrics) */
+};
+
+static const double txn_buckets_s[7] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void add(uint64_t *c, uint64_t n)
+{
+    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static uint64_t get(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+static void logf_(const canon_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const canon_pipeline *p, const char *fmt, ...)
+{
+    (void)p;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "canon aggregate: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static char *fmt_str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_str(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* ---- librdkafka configuration ------------------------------------------------------- */
+
+static cg_err *conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return cg_err_new(CG_EINVAL, "librdkafka setting %s=%s: %s", k, v, errstr);
+    return NULL;
+}
+
+/* Base settings, then the user's -X settings (which win). consumer: 0 the producer, 1 the
+ * group consumer, 2 the restore consumer (no group use, partition EOF events). */
+static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
+{
+    cg_err *err = NULL;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if ((err = conf_set(conf, "bootstrap.servers", p->bootstrap)))
+        goto fail;
+    for (size_t i = 0; i < p->n_props; i++) {
+        const char *eq = strchr(p->props[i], '=');
+        if (!eq) {
+            err = cg_err_new(CG_EINVAL, "-X %s: expected key=value", p->props[i]);
+            goto fail;
+        }
+        if ((size_t)(eq - p->props[i]) >= 256) {
+            err = cg_err_new(CG_EINVAL, "-X %s: key too long", p->props[i]);
+            goto fail;
+        }
+    }
+    if (consumer) {
+        const char *kv[][2] = {
+            {"group.id", consumer == 1 ? p->group_id : "canon-aggregator-restore"},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.auto.offset.store", "false"},
+            {"auto.offset.reset", "earliest"},
+            {"partition.assignment.strategy", "cooperative-sticky"},
+            /* DESIGN "librdkafka 2.0.2 traps": the fetcher stalls for about a second each
+             * time the local queue passes these, which caps the loop at ~200k/s. Sized to
+             * hold more than a second of input at the rates we aim for. */
+            {"queued.min.messages", "1000000"},
+            {"queued.max.messages.kbytes", "262144"},
+            {"fetch.wait.max.ms", "10"},
+            {"enable.partition.eof", consumer == 2 ? "true" : "false"},
+        };
+        for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+            if ((err = conf_set(conf, kv[i][0], kv[i][1])))
+                goto fail;
+    } else {
+        const char *kv[][2] = {
+            {"enable.idempotence", "true"},
+            {"partitioner", "murmur2_random"},
+            {"linger.ms", "2"},
+            {"queue.buffering.max.messages", "1000000"},
+            {"queue.buffering.max.kbytes", "1048576"},
+            {"transaction.timeout.ms", "10000"},
+        };
+        for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+            if ((err = conf_set(conf, kv[i][0], kv[i][1])))
+                goto fail;
+        if (!p->cfg.no_transactions && (err = conf_set(conf, "transactional.id", p->txn_id)))
+            goto fail;
+    }
+    for (size_t i = 0; i < p->n_props; i++) {
+        char key[256];
+        const char *eq = strchr(p->props[i], '=');
+        size_t kl = (size_t)(eq - p->props[i]);
+        /* Producer-only and consumer-only keys are accepted by both conf objects, but the
+         * other client warns: each gets its own. */
+        memcpy(key, p->props[i], kl);
+        key[kl] = 0;
+        int cons_only = !strncmp(key, "queued.", 7) || !strncmp(key, "fetch.", 6) ||
+                        !strcmp(key, "isolation.level") || !strcmp(key, "group.id") ||
+                        !strncmp(key, "session.", 8) || !strncmp(key, "max.poll", 8) ||
+                        !strncmp(key, "auto.", 5) || !strcmp(key, "partition.assignment.strategy");
+        int prod_only = !strncmp(key, "transaction", 11) || !strncmp(key, "linger", 6) ||
+                        !strncmp(key, "batch.", 6) || !strncmp(key, "queue.buffering", 15) ||
+                        !strcmp(key, "enable.idempotence") || !strcmp(key, "partitioner") ||
+                        !strncmp(key, "compression", 11) || !strcmp(key, "acks");
+        if ((consumer && prod_only) || (!consumer && cons_only) || (consumer == 2 && !strcmp(key, "group.id")))
+            continue;
+        if ((err = conf_set(conf, key, eq + 1)))
+            goto fail;
+    }
+    *out = conf;
+    return NULL;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return err;
+}
+
+static cg_err *kerr(const char *what, rd_kafka_error_t *e)
+{
+    cg_err *err = cg_err_new(CG_EKAFKA, "%s: %s", what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return err;
+}
+
+/* ---- registry ------------------------------------------------------------------------ */
+
+static int json_id(json_t *obj, const char *member)
+{
+    json_t *o = json_object_get(obj, member);
+    json_t *id = json_is_object(o) ? json_object_get(o, "id") : NULL;
+    return json_is_integer(id) ? (int)json_integer_value(id) : -1;
+}
+
+/* GET /canon/entities/{name}: ids of the latest canonical, update and envelope schemas. */
+static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonical, int32_t *updates,
+                           int32_t *envelope)
+{
+    char *esc = canon_registry_escape(name);
+    char path[512];
+    json_t *body = NULL;
+    int status = 0;
+    cg_err *err = NULL;
+    if (!esc)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    snprintf(path, sizeof(path), "/canon/entities/%s", esc);
+    free(esc);
+    if ((err = canon_registry_request(p->reg, "GET", path, NULL, &status, &body)))
+        return err;
+    if (status != 200) {
+        json_t *m = json_object_get(body, "message");
+        err = cg_err_new(status == 404 ? CG_ESUBJECT_NOT_FOUND : CG_EIO, "entity '%s': registry %s: %s (HTTP %d)",
+                         name, path, json_is_string(m) ? json_string_value(m) : "error", status);
+        goto done;
+    }
+    json_t *id = json_object_get(body, "id");
+    *canonical = json_is_integer(id) ? (int32_t)json_integer_value(id) : -1;
+    *updates = json_id(body, "updates");
+    *envelope = json_id(body, "envelope");
+    if (*canonical < 0 || *updates < 0 || *envelope < 0)
+        err = cg_err_new(CG_EIO, "entity '%s': registry %s lacks the canonical, update or envelope schema id",
+                         name, path);
+done:
+    json_decref(body);
+    return err;
+}
+
+/* Is schema `id` a registered version of `subject`? (GET /schemas/ids/{id}/versions) */
+static cg_err *id_in_subject(canon_pipeline *p, int32_t id, const char *subject, int *yes)
+{
+    char path[128];
+    json_t *body = NULL;
+    int status = 0;
+    *yes = 0;
+    snprintf(path, sizeof(path), "/schemas/ids/%d/versions", (int)id);
+    cg_err *err = canon_registry_request(p->reg, "GET", path, NULL, &status, &body);
+    if (err)
+        return err;
+    if (status == 200 && json_is_array(body)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(body, i, v)
+        {
+            json_t *s = json_object_get(v, "subject");
+            if (json_is_string(s) && !strcmp(json_string_value(s), subject))
+                *yes = 1;
+        }
+    }
+    json_decref(body);
+    return NULL;
+}
+
+static cg_err *remember_id(entity *e, int32_t id)
+{
+    if (e->n_known == e->cap_known) {
+        size_t cap = e->cap_known ? e->cap_known * 2 : 8;
+        int32_t *k = realloc(e->known_ids, cap * sizeof(*k));
+        if (!k)
+            return cg_err_new(CG_ENOMEM, "out of memory");
+        e->known_ids = k;
+        e->cap_known = cap;
+    }
+    e->known_ids[e->n_known++] = id;
+    return NULL;
+}
+
+/* Adds schema `id` to e's engine as an update (kind 0) or envelope (kind 1) schema, after
+ * checking that the registry has it under the entity's subject of that kind. *added 0:
+ * the id is not one of ours (the caller dead-letters the update). */
+static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int32_t id, int kind, int *added)
+{
+    char subject[300];
+    const reg_schema *s = NULL;
+    int yes = 0;
+    *added = 0;
+    snprintf(subject, sizeof(subject), kind ? "canon.%s-value" : "canon.%s.updates-value", e->name);
+    cg_err *err = id_in_subject(p, id, subject, &yes);
+    if (err || !yes)
+        return err;
+    if ((err = canon_registry_schema(p->reg, id, &s)))
+        return err;
+    err = kind ? canon_engine_add_envelope_schema(eng, id, s) : canon_engine_add_update_schema(eng, id, s);
+    if (err)
+        return cg_err_wrap(err, "schema id %d of %s: ", (int)id, subject);
+    *added = 1;
+    return remember_id(e, id * 2 + kind) ? cg_err_new(CG_ENOMEM, "out of memory") : NULL;
+}
+
+/* A new engine for the entity's latest canonical schema, knowing every schema id the old
+ * one knew (so older writers keep working). */
+static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int32_t updates, int32_t envelope,
+                            canon_engine **out)
+{
+    const reg_schema *cs = NULL, *us = NULL;
+    canon_engine *eng = NULL;
+    cg_err *err = canon_registry_schema(p->reg, canonical, &cs);
+    if (err)
+        goto fail;
+    if ((err = canon_engine_new(cs, envelope, &eng)))
+        goto fail;
+    if ((err = canon_registry_schema(p->reg, updates, &us)))
+        goto fail;
+    if ((err = canon_engine_add_update_schema(eng, updates, us)))
+        goto fail;
+    for (size_t i = 0; i < e->n_known; i++) {
+        int32_t id = e->known_ids[i] / 2;
+        int kind = e->known_ids[i] % 2;
+        const reg_schema *s = NULL;
+        if (canon_engine_has_schema(eng, id))
+            continue;
+        if ((err = canon_registry_schema(p->reg, id, &s)))
+            goto fail;
+        err = kind ? canon_engine_add_envelope_schema(eng, id, s) : canon_engine_add_update_schema(eng, id, s);
+        if (err)
+            goto fail;
+    }
+    /* The envelope id the previous engine wrote with: records of the canon topic carry it. */
+    if (e->envelope_id > 0 && !canon_engine_has_schema(eng, e->envelope_id)) {
+        const reg_schema *s = NULL;
+        if ((err = canon_registry_schema(p->reg, e->envelope_id, &s)) ||
+            (err = canon_engine_add_envelope_schema(eng, e->envelope_id, s)))
+            goto fail;
+        if ((err = remember_id(e, e->envelope_id * 2 + 1)))
+            goto fail;
+    }
+    if (e->updates_id > 0 && !canon_engine_has_schema(eng, e->updates_id)) {
+        const reg_schema *s = NULL;
+        if ((err = canon_registry_schema(p->reg, e->updates_id, &s)) ||
+            (err = canon_engine_add_update_schema(eng, e->updates_id, s)))
+            goto fail;
+        if ((err = remember_id(e, e->updates_id * 2)))
+            goto fail;
+    }
+    *out = eng;
+    return NULL;
+fail:
+    canon_engine_free(eng);
+    return cg_err_wrap(err, "entity '%s': ", e->name);
+}
+
+/* ---- topics -------------------------------------------------------------------------- */
+
+/* Partition count of topic, 0 when it does not exist. */
+static cg_err *topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    *n = 0;
+    if (!t)
+        return cg_err_new(CG_EKAFKA, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_resp_err_t ke = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    rd_kafka_topic_destroy(t);
+    if (ke)
+        return cg_err_new(CG_EKAFKA, "metadata of topic %s: %s", topic, rd_kafka_err2str(ke));
+    if (md->topic_cnt == 1 && !md->topics[0].err)
+        *n = md->topics[0].partition_cnt;
+    else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+             md->topics[0].err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+        cg_err *err = cg_err_new(CG_EKAFKA, "metadata of topic %s: %s", topic, rd_kafka_err2str(md->topics[0].err));
+        rd_kafka_metadata_destroy(md);
+        return err;
+    }
+    rd_kafka_metadata_destroy(md);
+    return NULL;
+}
+
+static cg_err *create_topic(rd_kafka_t *rk, const char *topic, int32_t parts, int compact)
+{
+    char errstr[512];
+    cg_err *err = NULL;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, -1, errstr, sizeof(errstr));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_event_t *ev = NULL;
+    if (!nt) {
+        err = cg_err_new(CG_EKAFKA, "create topic %s: %s", topic, errstr);
+        goto done;
+    }
+    if (compact)
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    ev = rd_kafka_queue_poll(q, 30000);
+    if (!ev) {
+        err = cg_err_new(CG_EKAFKA, "create topic %s: no answer in 30 s", topic);
+        goto done;
+    }
+    if (rd_kafka_event_error(ev)) {
+        err = cg_err_new(CG_EKAFKA, "create topic %s: %s", topic, rd_kafka_event_error_string(ev));
+        goto done;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    if (n == 1 && rd_kafka_topic_result_error(tr[0]) &&
+        rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        err = cg_err_new(CG_EKAFKA, "create topic %s (%d partitions): %s", topic, (int)parts,
+                         rd_kafka_topic_result_error_string(tr[0]));
+done:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    return err;
+}
+
+/* Waits until topic shows `parts` partitions in the metadata (a created topic takes a
+ * moment to appear), so that the first produce does not stall (DESIGN trap). */
+static cg_err *wait_topic(rd_kafka_t *rk, const char *topic, int32_t parts)
+{
+    int64_t deadline = now_ms() + 30000;
+    for (;;) {
+        int32_t n = 0;
+        cg_err *err = topic_partitions(rk, topic, &n);
+        if (err)
+            return err;
+        if (n == parts)
+            return NULL;
+        if (now_ms() > deadline)
+            return cg_err_new(CG_EKAFKA, "topic %s: %d partitions after 30 s, expected %d", topic, (int)n, (int)parts);
+        usleep(100 * 1000);
+    }
+}
+
+static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
+{
+    int32_t nu = 0, nc = 0, nd = 0;
+    cg_err *err = topic_partitions(p->producer, e->updates_topic, &nu);
+    if (err)
+        return err;
+    if (nu == 0) {
+        if (!create_updates)
+            return cg_err_new(CG_EKAFKA,
+                              "topic %s does not exist: create it (its partition count decides the "
+                              "canon topic's) before starting the aggregator",
+                              e->updates_topic);
+        nu = p->cfg.create_partitions > 0 ? p->cfg.create_partitions : 6;
+        if ((err = create_topic(p->producer, e->updates_topic, nu, 0)) ||
+            (err = wait_topic(p->producer, e->updates_topic, nu)))
+            return err;
+        logf_(p, "created topic %s (%d partitions)", e->updates_topic, (int)nu);
+    }
+    if ((err = topic_partitions(p->producer, e->canon_topic, &nc)))
+        return err;
+    if (nc == 0) {
+        if ((err = create_topic(p->producer, e->canon_topic, nu, 1)) || (err = wait_topic(p->producer, e->canon_topic, nu)))
+            return err;
+        logf_(p, "created topic %s (%d partitions, compacted)", e->canon_topic, (int)nu);
+        nc = nu;
+    }
+    if (nc != nu)
+        return cg_err_new(CG_EKAFKA,
+                          "topic %s has %d partitions but %s has %d: they must have the same count "
+                          "(a key's state lives in the canon partition of its update partition)",
+                          e->canon_topic, (int)nc, e->updates_topic, (int)nu);
+    if ((err = topic_partitions(p->producer, e->dlq_topic, &nd)))
+        return err;
+    if (nd == 0) {
+        if ((err = create_topic(p->producer, e->dlq_topic, nu, 0)) || (err = wait_topic(p->producer, e->dlq_topic, nu)))
+            return err;
+        logf_(p, "created topic %s (%d partitions)", e->dlq_topic, (int)nu);
+        nd = nu;
+    }
+    e->n_parts = nu;
+    return NULL;
+}
+
+/* ---- entities ------------------------------------------------------------------------ */
+
+static void entity_free(entity *e)
+{
+    if (!e)
+        return;
+    for (int32_t i = 0; e->states && i < e->n_parts; i++)
+        canon_state_free(e->states[i]);
+    free(e->states);
+    free(e->batch_start);
+    free(e->next_offset);
+    free(e->known_ids);
+    canon_engine_free(e->engine);
+    free(e->name);
+    free(e->updates_topic);
+    free(e->canon_topic);
+    free(e->dlq_topic);
+    free(e);
+}
+
+static cg_err *entity_load(canon_pipeline *p, const char *name, int create_updates, entity **out)
+{
+    cg_err *err = NULL;
+    entity *e = calloc(1, sizeof(*e));
+    if (!e)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    e->name = strdup(name);
+    e->updates_topic = fmt_str("canon.%s.updates", name);
+    e->canon_topic = fmt_str("canon.%s", name);
+    e->dlq_topic = fmt_str("canon.%s.dlq", name);
+    if (!e->name || !e->updates_topic || !e->canon_topic || !e->dlq_topic) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    int32_t cid, uid, eid;
+    if ((err = entity_info(p, name, &cid, &uid, &eid)))
+        goto fail;
+    if ((err = build_engine(p, e, cid, uid, eid, &e->engine)))
+        goto fail;
+    e->canonical_id = cid;
+    e->updates_id = uid;
+    e->envelope_id = eid;
+    if ((err = remember_id(e, uid * 2)) || (err = remember_id(e, eid * 2 + 1)))
+        goto fail;
+    if ((err = check_topics(p, e, create_updates)))
+        goto fail;
+    e->states = calloc((size_t)e->n_parts, sizeof(*e->states));
+    e->batch_start = malloc((size_t)e->n_parts * sizeof(int64_t));
+    e->next_offset = malloc((size_t)e->n_parts * sizeof(int64_t));
+    if (!e->states || !e->batch_start || !e->next_offset) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int32_t i = 0; i < e->n_parts; i++)
+        e->batch_start[i] = e->next_offset[i] = -1;
+    *out = e;
+    return NULL;
+fail:
+    entity_free(e);
+    return err;
+}
+
+static entity *find_entity_topic(canon_pipeline *p, const char *topic)
+{
+    for (size_t i = 0; i < p->n_ents; i++)
+        if (!strcmp(p->ents[i]->updates_topic, topic))
+            return p->ents[i];
+    return NULL;
+}
+
+static cg_err *subscribe(canon_pipeline *p)
+{
+    if (p->n_ents == 0)
+        return NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)p->n_ents);
+    for (size_t i = 0; i < p->n_ents; i++)
+        rd_kafka_topic_partition_list_add(l, p->ents[i]->updates_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t ke = rd_kafka_subscribe(p->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (ke)
+        return cg_err_new(CG_EKAFKA, "subscribe: %s", rd_kafka_err2str(ke));
+    return NULL;
+}
+
+static cg_err *add_entity(canon_pipeline *p, entity *e)
+{
+    pthread_mutex_lock(&p->lock);
+    entity **n = realloc(p->ents, (p->n_ents + 1) * sizeof(*n));
+    if (!n) {
+        pthread_mutex_unlock(&p->lock);
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    p->ents = n;
+    p->ents[p->n_ents++] = e;
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* ---- restore ------------------------------------------------------------------------- */
+
+/* Rebuilds the state of partition `part` of e from canon.<entity>, from the beginning up to
+ * its high watermark as read_committed sees it. Must be called with no transaction of ours
+ * open on that partition. Replaces e->states[part]. */
+static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
+{
+    cg_err *err = NULL;
+    canon_state *st = NULL;
+    int64_t lo = 0, hi = 0, t0 = now_ms();
+    uint64_t n = 0;
+    int assigned = 0;
+    rd_kafka_resp_err_t ke;
+    if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+        goto done;
+    ke = rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, part, &lo, &hi, 10000);
+    if (ke) {
+        err = cg_err_new(CG_EKAFKA, "restore %s [%d]: watermarks: %s", e->canon_topic, (int)part, rd_kafka_err2str(ke));
+        goto done;
+    }
+    if (hi > lo) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, e->canon_topic, part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        ke = rd_kafka_assign(p->restorer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (ke) {
+            err = cg_err_new(CG_EKAFKA, "restore %s [%d]: assign: %s", e->canon_topic, (int)part, rd_kafka_err2str(ke));
+            goto done;
+        }
+        assigned = 1;
+        /* An open transaction of another (crashed) instance holds the last stable offset
+         * back until it times out: wait that long, plus margin. */
+        int64_t deadline = now_ms() + 120000;
+        int done_ = 0;
+        while (!done_) {
+            if (now_ms() > deadline) {
+                err = cg_err_new(CG_EKAFKA, "restore %s [%d]: not at the high watermark %lld after 120 s",
+                                 e->canon_topic, (int)part, (long long)hi);
+                goto done;
+            }
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(p->restorer, 200);
+            if (!m)
+                continue;
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (m->offset >= hi)
+                    done_ = 1;
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (m->err) {
+                cg_err *e2 = cg_err_new(CG_EKAFKA, "restore %s [%d]: %s", e->canon_topic, (int)part,
+                                        rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                if (rd_kafka_fatal_error(p->restorer, NULL, 0)) {
+                    err = e2;
+                    goto done;
+                }
+                logf_(p, "%s", cg_err_msg(e2));
+                cg_err_free(e2);
+                continue;
+            }
+            if (m->payload) {
+                for (int attempt = 0; attempt < 2; attempt++) {
+                    err = canon_restore(e->engine, st, m->key, m->key_len, m->payload, m->len, &p->res);
+                    if (!err || cg_err_code(err) != CG_ESCHEMA_NOT_FOUND || attempt)
+                        break;
+                    /* an envelope written with an older canonical version */
+                    const uint8_t *b = m->payload;
+                    int32_t id = m->len >= 5 ? (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                                                         (uint32_t)b[3] << 8 | b[4])
+                                             : -1;
+                    int added = 0;
+                    cg_err_free(err);
+                    err = learn_schema(p, e, e->engine, id, 1, &added);
+                    if (err)
+                        break;
+                    if (!added) {
+                        err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "schema id %d is not a version of canon.%s-value",
+                                         (int)id, e->name);
+                        break;
+                    }
+                }
+                if (err) {
+                    err = cg_err_wrap(err, "restore %s [%d] offset %lld: ", e->canon_topic, (int)part,
+                                      (long long)m->offset);
+                    rd_kafka_message_destroy(m);
+                    goto done;
+                }
+                n++;
+            }
+            if (m->offset + 1 >= hi)
+                done_ = 1;
+            rd_kafka_message_destroy(m);
+        }
+    }
+    canon_state_free(e->states[part]);
+    e->states[part] = st;
+    st = NULL;
+    add(&e->c.restores, 1);
+    add(&e->c.restored_records, n);
+    if (p->cfg.verbose)
+        logf_(p, "restored %s [%d]: %llu records, %zu keys, %lld ms", e->canon_topic, (int)part,
+              (unsigned long long)n, canon_state_count(e->states[part]), (long long)(now_ms() - t0));
+done:
+    if (assigned)
+        rd_kafka_assign(p->restorer, NULL);
+    canon_state_free(st);
+    return err;
+}
+
+/* ---- transactions -------------------------------------------------------------------- */
+
+static void txn_observe(canon_pipeline *p, int64_t us)
+{
+    add(&p->txn_us_total, (uint64_t)us);
+    size_t b = 0;
+    while (b < 7 && (double)us / 1e6 > txn_buckets_s[b])
+        b++;
+    add(&p->txn_hist[b], 1);
+}
+
+static cg_err *begin_txn(canon_pipeline *p)
+{
+    if (p->in_txn)
+        return NULL;
+    if (!p->cfg.no_transactions) {
+        rd_kafka_error_t *ke = rd_kafka_begin_transaction(p->producer);
+        if (ke)
+            return kerr("begin transaction", ke);
+    }
+    p->in_txn = 1;
+    p->batch_started_ms = now_ms();
+    p->batch_n = 0;
+    return NULL;
+}
+
+static rd_kafka_topic_partition_list_t *batch_offsets(canon_pipeline *p)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < p->n_ents; i++) {
+        entity *e = p->ents[i];
+        for (int32_t k = 0; k < e->n_parts; k++)
+            if (e->next_offset[k] >= 0)
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = e->next_offset[k];
+    }
+    return l;
+}
+
+static void batch_reset(canon_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
+            p->ents[i]->batch_start[k] = p->ents[i]->next_offset[k] = -1;
+    p->in_txn = 0;
+    p->batch_n = 0;
+}
+
+/* Aborts the open transaction, rewinds every partition it consumed from to its batch
+ * start, and rebuilds those partitions' state from the canon topic (where the aborted
+ * records are invisible). */
+static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
+{
+    cg_err *err = NULL;
+    logf_(p, "aborting transaction (%s): rewinding and restoring the affected partitions", why);
+    add(&p->aborts, 1);
+    if (!p->cfg.no_transactions) {
+        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, -1);
+        if (ke)
+            return kerr("abort transaction", ke);
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < p->n_ents; i++) {
+        entity *e = p->ents[i];
+        for (int32_t k = 0; k < e->n_parts; k++)
+            if (e->batch_start[k] >= 0 && e->states[k])
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = e->batch_start[k];
+    }
+    if (l->cnt > 0) {
+        rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
+        if (ke) {
+            rd_kafka_topic_partition_list_destroy(l);
+            return kerr("rewind after abort", ke);
+        }
+    }
+    for (int i = 0; i < l->cnt && !err; i++) {
+        entity *e = find_entity_topic(p, l->elems[i].topic);
+        if (e)
+            err = restore_partition(p, e, l->elems[i].partition);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    batch_reset(p);
+    return err;
+}
+
+static cg_err *commit_txn(canon_pipeline *p)
+{
+    if (!p->in_txn)
+        return NULL;
+    int64_t t0 = now_ms();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *ke = NULL;
+        if (p->cfg.no_transactions) {
+            rd_kafka_resp_err_t fe = rd_kafka_flush(p->producer, 30000);
+            if (!fe && offs->cnt > 0)
+                fe = rd_kafka_commit(p->consumer, offs, 0);
+            if (fe) {
+                rd_kafka_topic_partition_list_destroy(offs);
+                return cg_err_new(CG_EKAFKA, "commit: %s", rd_kafka_err2str(fe));
+            }
+            break;
+        }
+        if (offs->cnt > 0) {
+            rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(p->consumer);
+            ke = rd_kafka_send_offsets_to_transaction(p->producer, offs, md, -1);
+            rd_kafka_consumer_group_metadata_destroy(md);
+        }
+        if (!ke)
+            ke = rd_kafka_commit_transaction(p->producer, -1);
+        if (!ke)
+            break;
+        if (rd_kafka_error_txn_requires_abort(ke)) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+            rd_kafka_topic_partition_list_destroy(offs);
+            return abort_and_rewind(p, why);
+        }
+        if (rd_kafka_error_is_retriable(ke) && attempt < 10) {
+            logf_(p, "commit: %s (retrying)", rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+            continue;
+        }
+        rd_kafka_topic_partition_list_destroy(offs);
+        return kerr("commit transaction", ke);
+    }
+    rd_kafka_topic_partition_list_destroy(offs);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    txn_observe(p, (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+    add(&p->txns, 1);
+    if (p->cfg.verbose)
+        logf_(p, "committed %zu updates in %lld ms", p->batch_n, (long long)(now_ms() - t0));
+    batch_reset(p);
+    return NULL;
+}
+
+/* ---- rebalancing --------------------------------------------------------------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    canon_pipeline *p = opaque;
+    cg_err *err = NULL;
+    /* Whatever moves, the open batch is committed first: its offsets belong to partitions
+     * that may leave, and a restore must not race our own open transaction. */
+    if (p->in_txn && !p->cb_err)
+        err = commit_txn(p);
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (ke == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt && !err; i++) {
+            entity *e = find_entity_topic(p, parts->elems[i].topic);
+            int32_t k = parts->elems[i].partition;
+            if (e && k < e->n_parts)
+                err = restore_partition(p, e, k);
+        }
+        rd_kafka_error_t *ae = NULL;
+        if (cooperative)
+            ae = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (ae && !err)
+            err = kerr("assign", ae);
+        else if (ae)
+            rd_kafka_error_destroy(ae);
+    } else {
+        for (int i = 0; i < parts->cnt; i++) {
+            entity *e = find_entity_topic(p, parts->elems[i].topic);
+            int32_t k = parts->elems[i].partition;
+            if (e && k < e->n_parts) {
+                canon_state_free(e->states[k]);
+                e->states[k] = NULL;
+                e->batch_start[k] = e->next_offset[k] = -1;
+            }
+        }
+        if (cooperative) {
+            rd_kafka_error_t *ae = rd_kafka_incremental_unassign(rk, parts);
+            if (ae && !err)
+                err = kerr("unassign", ae);
+            else if (ae)
+                rd_kafka_error_destroy(ae);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+    if (err) {
+        if (!p->cb_err)
+            p->cb_err = err;
+        else
+            cg_err_free(err);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key, size_t key_len,
+                       const void *val, size_t len, rd_kafka_headers_t *hdrs)
+{
+    for (;;) {
+        rd_kafka_resp_err_t ke;
+        if (hdrs)
+            ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                   RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                   RD_KAFKA_V_END);
+        else
+            ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                   RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (!ke)
+            return NULL;
+        if (ke == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(p->producer, 10);
+            continue;
+        }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return cg_err_new(CG_EKAFKA, "produce to %s [%d]: %s", topic, (int)part, rd_kafka_err2str(ke));
+    }
+}
+
+static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_t *m, const canon_result *r)
+{
+    char buf[32];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    const char *code = canon_reason_name(r->reason);
+    rd_kafka_header_add(h, "canon.error.code", -1, code, -1);
+    rd_kafka_header_add(h, "canon.error.message", -1, r->message, -1);
+    rd_kafka_header_add(h, "canon.source.topic", -1, e->updates_topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)m->partition);
+    rd_kafka_header_add(h, "canon.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)m->offset);
+    rd_kafka_header_add(h, "canon.source.offset", -1, buf, -1);
+    int32_t part = m->partition;
+    if (part >= e->n_parts)
+        part = RD_KAFKA_PARTITION_UA;
+    add(&e->c.rejected, 1);
+    if ((size_t)r->reason < N_REASONS)
+        add(&e->c.by_reason[r->reason], 1);
+    add(&e->c.dlq_out, 1);
+    return produce(p, e->dlq_topic, part, m->key, m->key_len, m->payload, m->len, h);
+}
+
+static cg_err *refresh_entity(canon_pipeline *p, entity *e);
+
+static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
+{
+    entity *e = find_entity_topic(p, rd_kafka_topic_name(m->rkt));
+    cg_err *err = NULL;
+    if (!e || m->partition < 0 || m->partition >= e->n_parts || !e->states[m->partition])
+        return NULL; /* not ours any more (revoked meanwhile) */
+    int32_t k = m->partition;
+    canon_msg cm = {.topic = e->updates_topic,
+                    .partition = k,
+                    .offset = m->offset,
+                    .key = m->key,
+                    .key_len = m->key_len,
+                    .value = m->payload,
+                    .value_len = m->len};
+    canon_result *r = &p->res;
+    if ((err = canon_merge(e->engine, e->states[k], &cm, r)))
+        return err;
+    if (r->verdict == CANON_REJECT && r->reason == CANON_R_UNKNOWN_SCHEMA && r->schema_id >= 0) {
+        /* Schema evolution: a writer schema registered after we started, maybe with a new
+         * canonical version. The open batch is committed first, because a new canonical
+         * version rebuilds the state from the canon topic. */
+        int64_t bs = e->batch_start[k];
+        uint64_t aborts = get(&p->aborts);
+        if ((err = commit_txn(p)))
+            return err;
+        if (get(&p->aborts) != aborts) {
+            /* the batch was rewound; m comes again unless its partition was not in it */
+            if (bs < 0) {
+                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = m->offset;
+                rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
+                rd_kafka_topic_partition_list_destroy(l);
+                if (ke)
+                    return kerr("rewind", ke);
+            }
+            return NULL;
+        }
+        if ((err = refresh_entity(p, e)))
+            return err;
+        int added = canon_engine_has_schema(e->engine, r->schema_id);
+        if (!added) {
+            err = learn_schema(p, e, e->engine, r->schema_id, 0, &added);
+            if (err) {
+                logf_(p, "schema id %d: %s", (int)r->schema_id, cg_err_msg(err));
+                if (cg_err_code(err) == CG_EIO) /* registry unreachable: do not dead-letter */
+                    return err;
+                cg_err_free(err);
+                err = NULL;
+            }
+        }
+        if (!e->states[k])
+            return NULL;
+        if (added && (err = canon_merge(e->engine, e->states[k], &cm, r)))
+            return err;
+    }
+    if ((err = begin_txn(p)))
+        return err;
+    if (e->batch_start[k] < 0)
+        e->batch_start[k] = m->offset;
+    e->next_offset[k] = m->offset + 1;
+    p->batch_n++;
+    add(&e->c.updates_in, 1);
+    switch (r->verdict) {
+    case CANON_PUBLISH:
+        add(&e->c.published, 1);
+        add(&e->c.records_out, 1);
+        add(&e->c.stale_fields, r->n_stale);
+        add(&e->c.ignored_fields, r->n_ignored);
+        return produce(p, e->canon_topic, k, m->key, m->key_len, r->envelope.p, r->envelope.len, NULL);
+    case CANON_NOOP:
+        add(&e->c.noops, 1);
+        add(&e->c.stale_fields, r->n_stale);
+        return NULL;
+    case CANON_REJECT:
+    default:
+        return dead_letter(p, e, m, r);
+    }
+}
+
+/* Picks up a new canonical version of e: a new engine (the state layout follows the field
+ * count), then the assigned partitions are restored with it from the canon topic. Called
+ * with no transaction open. */
+static cg_err *refresh_entity(canon_pipeline *p, entity *e)
+{
+    int32_t cid, uid, eid;
+    cg_err *err = entity_info(p, e->name, &cid, &uid, &eid);
+    if (err) {
+        logf_(p, "%s", cg_err_msg(err));
+        cg_err_free(err);
+        return NULL;
+    }
+    if (cid == e->canonical_id && uid == e->updates_id && eid == e->envelope_id)
+        return NULL;
+    canon_engine *eng = NULL;
+    if ((err = build_engine(p, e, cid, uid, eid, &eng)))
+        return err;
+    if ((err = remember_id(e, uid * 2)) || (err = remember_id(e, eid * 2 + 1))) {
+        canon_engine_free(eng);
+        return err;
+    }
+    canon_engine_free(e->engine);
+    e->engine = eng;
+    logf_(p, "entity '%s': canonical schema id %d -> %d (update id %d, envelope id %d); restoring state", e->name,
+          (int)e->canonical_id, (int)cid, (int)uid, (int)eid);
+    e->canonical_id = cid;
+    e->updates_id = uid;
+    e->envelope_id = eid;
+    for (int32_t k = 0; k < e->n_parts; k++)
+        if (e->states[k] && (err = restore_partition(p, e, k)))
+            return err;
+    return NULL;
+}
+
+/* Picks up entities registered since the start (when serving every entity) and new
+ * canonical versions of the served ones. Called between batches only. */
+static cg_err *refresh(canon_pipeline *p)
+{
+    cg_err *err = NULL;
+    p->last_refresh_ms = now_ms();
+    if (!p->n_want) {
+        json_t *body = NULL;
+        int status = 0;
+        if ((err = canon_registry_request(p->reg, "GET", "/canon/entities", NULL, &status, &body)))
+            return err;
+        int added = 0;
+        size_t i;
+        json_t *v;
+        if (status == 200 && json_is_array(body))
+            json_array_foreach(body, i, v)
+            {
+                json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
+                if (!json_is_string(n))
+                    continue;
+                const char *name = json_string_value(n);
+                int have = 0;
+                for (size_t j = 0; j < p->n_ents; j++)
+                    have |= !strcmp(p->ents[j]->name, name);
+                if (have)
+                    continue;
+                entity *e = NULL;
+                if ((err = entity_load(p, name, 1, &e))) {
+                    logf_(p, "entity '%s' not served yet: %s", name, cg_err_msg(err));
+                    cg_err_free(err);
+                    err = NULL;
+                    continue;
+                }
+                if ((err = add_entity(p, e))) {
+                    entity_free(e);
+                    break;
+                }
+                logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic, e->canon_topic,
+                      (int)e->n_parts);
+                added = 1;
+            }
+        json_decref(body);
+        if (err)
+            return err;
+        if (added && (err = subscribe(p)))
+            return err;
+    }
+    /* New canonical versions of the served entities. */
+    for (size_t i = 0; i < p->n_ents; i++)
+        if ((err = refresh_entity(p, p->ents[i])))
+            return err;
+    return NULL;
+}
+
+cg_err *canon_pipeline_run(canon_pipeline *p)
+{
+    cg_err *err = NULL;
+    if ((err = subscribe(p)))
+        return err;
+    int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
+    size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
+    while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+        /* Block only when no batch is open; with one open, a drained queue commits. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, p->in_txn ? 0 : 100);
+        if (p->cb_err) {
+            err = p->cb_err;
+            p->cb_err = NULL;
+            break;
+        }
+        if (m && m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                logf_(p, "consume: %s", rd_kafka_message_errstr(m));
+            if (rd_kafka_fatal_error(p->consumer, NULL, 0)) {
+                err = cg_err_new(CG_EKAFKA, "consumer: %s", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                break;
+            }
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+        if (m) {
+            err = handle(p, m);
+            rd_kafka_message_destroy(m);
+            /* A produce that librdkafka refuses locally (other than a full queue, which
+             * produce() waits out) is a configuration or state error that a retry would
+             * repeat: stop, and let the open transaction be aborted (by the fencing of the
+             * next start, or canon_pipeline_free()). Broker-side failures surface at commit,
+             * which aborts and rewinds. */
+            if (err)
+                break;
+        }
+        rd_kafka_poll(p->producer, 0);
+        if (p->in_txn && (!m || p->batch_n >= batch_max || now_ms() - p->batch_started_ms >= interval)) {
+            if ((err = commit_txn(p)))
+                break;
+        }
+        if (!p->in_txn && now_ms() - p->last_refresh_ms >= 5000 && (err = refresh(p))) {
+            logf_(p, "registry refresh: %s", cg_err_msg(err));
+            cg_err_free(err);
+            err = NULL;
+        }
+    }
+    if (!err && p->in_txn)
+        err = commit_txn(p);
+    return err;
+}
+
+void canon_pipeline_stop(canon_pipeline *p)
+{
+    __atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- setup --------------------------------------------------------------------------- */
+
+static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out)
+{
+    rd_kafka_conf_t *conf = NULL;
+    char errstr[512];
+    cg_err *err = make_conf(p, consumer, &conf);
+    if (err)
+        return err;
+    if (consumer == 1) {
+        rd_kafka_conf_set_opaque(conf, p);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    }
+    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return cg_err_new(CG_EKAFKA, "%s: %s", consumer ? "consumer" : "producer", errstr);
+    }
+    if (consumer)
+        rd_kafka_poll_set_consumer(rk);
+    *out = rk;
+    return NULL;
+}
+
+cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **out)
+{
+    cg_err *err = NULL;
+    if (!cfg->bootstrap || !*cfg->bootstrap)
+        return cg_err_new(CG_EINVAL, "no bootstrap servers given");
+    if (!cfg->registry_url || !*cfg->registry_url)
+        return cg_err_new(CG_EINVAL, "no registry URL given");
+    canon_pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    canon_result_init(&p->res);
+    p->cfg = *cfg;
+    p->bootstrap = strdup(cfg->bootstrap);
+    p->registry_url = strdup(cfg->registry_url);
+    p->group_id = strdup(cfg->group_id ? cfg->group_id : "canon-aggregator");
+    if (cfg->transactional_id) {
+        p->txn_id = strdup(cfg->transactional_id);
+    } else {
+        char host[128] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = 0;
+        p->txn_id = fmt_str("%s-%s", p->group_id, host);
+    }
+    p->props = calloc(cfg->n_props + 1, sizeof(char *));
+    p->want = calloc(cfg->n_entities + 1, sizeof(char *));
+    if (!p->bootstrap || !p->registry_url || !p->group_id || !p->txn_id || !p->props || !p->want) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_props; i++)
+        if (!(p->props[p->n_props++] = xstrdup(cfg->props[i]))) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto fail;
+        }
+    for (size_t i = 0; i < cfg->n_entities; i++)
+        if (!(p->want[p->n_want++] = xstrdup(cfg->entities[i]))) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto fail;
+        }
+    p->cfg.entities = NULL;
+    p->cfg.props = NULL;
+    p->cfg.bootstrap = p->bootstrap;
+    p->cfg.registry_url = p->registry_url;
+    p->cfg.group_id = p->group_id;
+    p->cfg.transactional_id = p->txn_id;
+    if ((err = canon_registry_new(p->registry_url, 10000, &p->reg)))
+        goto fail;
+    if ((err = make_client(p, 0, &p->producer)) || (err = make_client(p, 1, &p->consumer)) ||
+        (err = make_client(p, 2, &p->restorer)))
+        goto fail;
+    for (size_t i = 0; i < p->n_want; i++) {
+        entity *e = NULL;
+        if ((err = entity_load(p, p->want[i], 0, &e)))
+            goto fail;
+        if ((err = add_entity(p, e))) {
+            entity_free(e);
+            goto fail;
+        }
+    }
+    if (!p->n_want) {
+        if ((err = refresh(p)))
+            goto fail;
+    }
+    p->last_refresh_ms = now_ms();
+    if (!p->cfg.no_transactions) {
+        /* Fences an earlier incarnation with our transactional id and aborts its open
+         * transaction, so restores below see every committed record and nothing else. */
+        rd_kafka_error_t *ke = rd_kafka_init_transactions(p->producer, 30000);
+        if (ke) {
+            err = kerr("init transactions (does the cluster support transactions?)", ke);
+            goto fail;
+        }
+    }
+    *out = p;
+    return NULL;
+fail:
+    canon_pipeline_free(p);
+    return err;
+}
+
+void canon_pipeline_free(canon_pipeline *p)
+{
+    if (!p)
+        return;
+    if (p->in_txn && p->producer && !p->cfg.no_transactions) {
+        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, 10000);
+        if (ke)
+            rd_kafka_error_destroy(ke);
+    }
+    if (p->consumer) {
+        rd_kafka_consumer_close(p->consumer);
+        rd_kafka_destroy(p->consumer);
+    }
+    if (p->restorer) {
+        rd_kafka_consumer_close(p->restorer);
+        rd_kafka_destroy(p->restorer);
+    }
+    if (p->producer) {
+        rd_kafka_flush(p->producer, 10000);
+        rd_kafka_destroy(p->producer);
+    }
+    for (size_t i = 0; i < p->n_ents; i++)
+        entity_free(p->ents[i]);
+    free(p->ents);
+    canon_registry_free(p->reg);
+    canon_result_clear(&p->res);
+    cg_err_free(p->cb_err);
+    for (size_t i = 0; i < p->n_props; i++)
+        free(p->props[i]);
+    free(p->props);
+    for (size_t i = 0; i < p->n_want; i++)
+        free(p->want[i]);
+    free(p->want);
+    free(p->bootstrap);
+    free(p->registry_url);
+    free(p->group_id);
+    free(p->txn_id);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* ---- metrics ------------------------------------------------------------------------- */
+
+void canon_pipeline_counts_get(canon_pipeline *p, const char *entity_name, canon_pipeline_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->n_ents; i++) {
+        entity *e = p->ents[i];
+        if (strcmp(e->name, entity_name))
+            continue;
+        out->updates_in = get(&e->c.updates_in);
+        out->published = get(&e->c.published);
+        out->noops = get(&e->c.noops);
+        out->rejected = get(&e->c.rejected);
+        out->stale_fields = get(&e->c.stale_fields);
+        out->records_out = get(&e->c.records_out);
+        out->dlq_out = get(&e->c.dlq_out);
+        out->restores = get(&e->c.restores);
+        out->restored_records = get(&e->c.restored_records);
+    }
+    pthread_mutex_unlock(&p->lock);
+    out->transactions = get(&p->txns);
+    out->aborts = get(&p->aborts);
+}
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+char *canon_pipeline_metrics(canon_pipeline *p, size_t *len)
+{
+    sbuf b = {0};
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } ctr[] = {
+        {"canon_updates_in_total", "Updates consumed from canon.<entity>.updates.", offsetof(ent_counts, updates_in)},
+        {"canon_updates_applied_total", "Updates that published a canon record.", offsetof(ent_counts, published)},
+        {"canon_updates_noop_total", "Updates that changed nothing (published nothing).", offsetof(ent_counts, noops)},
+        {"canon_stale_fields_total", "Provided fields older than the state's (ignored).",
+         offsetof(ent_counts, stale_fields)},
+        {"canon_records_out_total", "Records produced to canon.<entity>.", offsetof(ent_counts, records_out)},
+        {"canon_dlq_out_total", "Records produced to canon.<entity>.dlq.", offsetof(ent_counts, dlq_out)},
+        {"canon_restores_total", "Partition states rebuilt from the canon topic.", offsetof(ent_counts, restores)},
+        {"canon_restored_records_total", "Canon records read by restores.", offsetof(ent_counts, restored_records)},
+    };
+    pthread_mutex_lock(&p->lock);
+    for (size_t c = 0; c < sizeof(ctr) / sizeof(ctr[0]); c++) {
+        sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", ctr[c].name, ctr[c].help, ctr[c].name);
+        for (size_t i = 0; i < p->n_ents; i++)
+            sb_printf(&b, "%s{entity=\"%s\"} %llu\n", ctr[c].name, p->ents[i]->name,
+                      (unsigned long long)get((const uint64_t *)((const char *)&p->ents[i]->c + ctr[c].off)));
+    }
+    sb_printf(&b, "# HELP canon_updates_rejected_total Updates sent to the DLQ, by reason.\n"
+                  "# TYPE canon_updates_rejected_total counter\n");
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int r = 1; r < N_REASONS; r++)
+            sb_printf(&b, "canon_updates_rejected_total{entity=\"%s\",reason=\"%s\"} %llu\n", p->ents[i]->name,
+                      canon_reason_name((canon_reason)r), (unsigned long long)get(&p->ents[i]->c.by_reason[r]));
+    pthread_mutex_unlock(&p->lock);
+    sb_printf(&b, "# HELP canon_transactions_total Committed transactions.\n# TYPE canon_transactions_total counter\n"
+                  "canon_transactions_total %llu\n",
+              (unsigned long long)get(&p->txns));
+    sb_printf(&b, "# HELP canon_transaction_aborts_total Aborted transactions (rewound and restored).\n"
+                  "# TYPE canon_transaction_aborts_total counter\ncanon_transaction_aborts_total %llu\n",
+              (unsigned long long)get(&p->aborts));
+    sb_printf(&b, "# HELP canon_transaction_commit_seconds Time to commit a transaction.\n"
+                  "# TYPE canon_transaction_commit_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < 7; i++) {
+        cum += get(&p->txn_hist[i]);
+        sb_printf(&b, "canon_transaction_commit_seconds_bucket{le=\"%g\"} %llu\n", txn_buckets_s[i],
+                  (unsigned long long)cum);
+    }
+    cum += get(&p->txn_hist[7]);
+    sb_printf(&b, "canon_transaction_commit_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    sb_printf(&b, "canon_transaction_commit_seconds_sum %.6f\ncanon_transaction_commit_seconds_count %llu\n",
+              (double)get(&p->txn_us_total) / 1e6, (unsigned long long)cum);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

@@ -1,0 +1,597 @@
+/* registry_client.c - HTTP/1.1 over a socket to the schema registry, with a schema cache.
+ *
+ * Why not libcurl: the tools make a handful of small requests to a registry on the
+ * machine or the network, and a new dependency for that is not worth it. One connection
+ * per request ("Connection: close"), the answer read to EOF, Content-Length or chunked
+ * bodies both understood. Schemas are cached per id forever: the registry never reuses
+ * an id for another schema, so a cached parse is never stale.
+ */
+#define _GNU_SOURCE
+#include "registry_client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* Schemas are small; a larger answer is not a registry talking. */
+#define MAX_RESPONSE (64u * 1024 * 1024)
+/* Schema references nest; a chain deeper than this is a cycle or an attack. */
+#define MAX_REF_DEPTH 16
+
+typedef struct cached {
+    int32_t id;
+    reg_schema *schema;
+} cached;
+
+struct canon_registry {
+    char *url;  /* as given, without trailing '/' */
+    char *host; /* for connect and the Host header */
+    char *port;
+    char *base; /* path prefix, "" for none */
+    int timeout_ms;
+    cached *cache; /* schemas by id (linear: the tools see few ids) */
+    size_t n_cache, cap_cache;
+    reg_schema **extra; /* referenced schemas, kept alive for the schemas using them */
+    size_t n_extra, cap_extra;
+};
+
+cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out)
+{
+    if (!url || strncmp(url, "http://", 7)) {
+        if (url && !strncmp(url, "https://", 8))
+            return cg_err_new(CG_EINVAL, "registry URL '%s': https is not supported, use http://",
+                              url);
+        return cg_err_new(CG_EINVAL, "registry URL '%s' must start with http://",
+                          url ? url : "(none)");
+    }
+    const char *h = url + 7;
+    const char *slash = strchr(h, '/');
+    const char *hend = slash ? slash : h + strlen(h);
+    const char *colon = NULL;
+    const char *hs = h, *he;
+    if (*h == '[') { /* [v6]:port */
+        const char *rb = memchr(h, ']', (size_t)(hend - h));
+        if (!rb)
+            return cg_err_new(CG_EINVAL, "registry URL '%s': unclosed '['", url);
+        hs = h + 1;
+        he = rb;
+        if (rb + 1 < hend && rb[1] == ':')
+            colon = rb + 1;
+    } else {
+        colon = memchr(h, ':', (size_t)(hend - h));
+        he = colon ? colon : hend;
+    }
+    if (he == hs)
+        return cg_err_new(CG_EINVAL, "registry URL '%s': no host", url);
+    if (colon) {
+        if (colon + 1 == hend)
+            return cg_err_new(CG_EINVAL, "registry URL '%s': empty port", url);
+        for (const char *p = colon + 1; p < hend; p++)
+            if (*p < '0' || *p > '9')
+                return cg_err_new(CG_EINVAL, "registry URL '%s': bad port", url);
+    }
+    canon_registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    r->url = strdup(url);
+    r->host = strndup(hs, (size_t)(he - hs));
+    r->port = colon ? strndup(colon + 1, (size_t)(hend - colon - 1)) : strdup("80");
+    r->base = strdup(slash ? slash : "");
+    r->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    if (!r->url || !r->host || !r->port || !r->base) {
+        canon_registry_free(r);
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    for (size_t n = strlen(r->url); n > 7 && r->url[n - 1] == '/'; n--)
+        r->url[n - 1] = '\0';
+    for (size_t n = strlen(r->base); n && r->base[n - 1] == '/'; n--)
+        r->base[n - 1] = '\0';
+    *out = r;
+    return NULL;
+}
+
+void canon_registry_free(canon_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_cache; i++)
+        reg_schema_free(r->cache[i].schema);
+    /* referenced schemas after their users */
+    for (size_t i = r->n_extra; i > 0; i--)
+        reg_schema_free(r->extra[i - 1]);
+    free(r->cache);
+    free(r->extra);
+    free(r->url);
+    free(r->host);
+    free(r->port);
+    free(r->base);
+    free(r);
+}
+
+const char *canon_registry_url(const canon_registry *r)
+{
+    return r->url;
+}
+
+char *canon_registry_escape(const char *s)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    char *out = malloc(3 * strlen(s) + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hexd[c >> 4];
+            out[o++] = hexd[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- HTTP ------------------------------------------------------------------------- */
+
+static cg_err *connect_to(canon_registry *r, int *out)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(r->host, r->port, &hints, &ai);
+    if (rc)
+        return cg_err_new(CG_EIO, "registry %s: cannot resolve %s: %s", r->url, r->host,
+                          gai_strerror(rc));
+    int fd = -1, last_errno = 0;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            continue;
+        }
+        /* A registry that accepts but never answers must not hang a tool. */
+        struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        last_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return cg_err_new(CG_EIO,
+                          "registry %s: cannot connect to %s:%s: %s (is the registry running?)",
+                          r->url, r->host, r->port, strerror(last_errno));
+    *out = fd;
+    return NULL;
+}
+
+static cg_err *send_all(canon_registry *r, int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return cg_err_new(CG_EIO, "registry %s: send failed: %s", r->url, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return NULL;
+}
+
+/* Decodes a chunked body in place; returns the new length or -1 when malformed. */
+static long dechunk(char *b, size_t len)
+{
+    size_t rd = 0, wr = 0;
+    for (;;) {
+        size_t line_end = rd;
+        while (line_end + 1 < len && !(b[line_end] == '\r' && b[line_end + 1] == '\n'))
+            line_end++;
+        if (line_end + 1 >= len)
+            return -1;
+        char *end = NULL;
+        unsigned long n = strtoul(b + rd, &end, 16);
+        if (end == b + rd)
+            return -1;
+        rd = line_end + 2;
+        if (n == 0)
+            return (long)wr;
+        if (n > len - rd)
+            return -1;
+        memmove(b + wr, b + rd, n);
+        wr += n;
+        rd += n + 2;
+    }
+}
+
+cg_err *canon_registry_request(canon_registry *r, const char *method, const char *path,
+                               const json_t *body, int *status, json_t **out)
+{
+    cg_err *err = NULL;
+    int fd = -1;
+    char *payload = NULL, *req = NULL, *resp = NULL;
+    size_t len = 0, cap = 0;
+
+    *out = NULL;
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (!payload)
+            return cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    char extra[160] = "";
+    if (payload)
+        snprintf(extra, sizeof(extra),
+                 "Content-Type: application/vnd.schemaregistry.v1+json\r\n"
+                 "Content-Length: %zu\r\n",
+                 strlen(payload));
+    int n = asprintf(&req,
+                     "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\n"
+                     "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
+                     "User-Agent: canon-tools\r\nConnection: close\r\n%s\r\n%s",
+                     method, r->base, path, r->host, r->port, extra, payload ? payload : "");
+    if (n < 0) {
+        req = NULL;
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    err = connect_to(r, &fd);
+    if (err)
+        goto done;
+    err = send_all(r, fd, req, (size_t)n);
+    if (err)
+        goto done;
+    for (;;) {
+        if (len + 8192 + 1 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *nb = realloc(resp, cap);
+            if (!nb) {
+                err = cg_err_new(CG_ENOMEM, "out of memory");
+                goto done;
+            }
+            resp = nb;
+        }
+        ssize_t got = recv(fd, resp + len, cap - len - 1, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            err =
+                cg_err_new(CG_EIO, "registry %s: %s %s: no answer: %s", r->url, method, path,
+                           errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno));
+            goto done;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len > MAX_RESPONSE) {
+            err = cg_err_new(CG_EIO, "registry %s: answer larger than %u bytes", r->url,
+                             MAX_RESPONSE);
+            goto done;
+        }
+    }
+    if (!resp || !len) {
+        err = cg_err_new(CG_EIO, "registry %s: %s %s: connection closed without an answer", r->url,
+                         method, path);
+        goto done;
+    }
+    resp[len] = '\0';
+    int major, minor, code;
+    char *hdr_end = strstr(resp, "\r\n\r\n");
+    if (sscanf(resp, "HTTP/%d.%d %d", &major, &minor, &code) != 3 || !hdr_end) {
+        err = cg_err_new(CG_EIO, "registry %s: not an HTTP answer", r->url);
+        goto done;
+    }
+    char *b = hdr_end + 4;
+    size_t blen = len - (size_t)(b - resp);
+    /* headers: chunked and Content-Length, case-insensitively */
+    int chunked = 0;
+    long clen = -1;
+    for (char *line = strstr(resp, "\r\n") + 2; line < hdr_end;) {
+        char *eol = strstr(line, "\r\n");
+        if (!strncasecmp(line, "transfer-encoding:", 18) && strcasestr(line, "chunked") &&
+            strcasestr(line, "chunked") < eol)
+            chunked = 1;
+        else if (!strncasecmp(line, "content-length:", 15))
+            clen = strtol(line + 15, NULL, 10);
+        line = eol + 2;
+    }
+    if (chunked) {
+        long dl = dechunk(b, blen);
+        if (dl < 0) {
+            err = cg_err_new(CG_EIO, "registry %s: malformed chunked answer", r->url);
+            goto done;
+        }
+        blen = (size_t)dl;
+    } else if (clen >= 0 && (size_t)clen < blen) {
+        blen = (size_t)clen;
+    }
+    *status = code;
+    if (blen)
+        *out = json_loadb(b, blen, JSON_DECODE_ANY, NULL);
+done:
+    if (fd >= 0)
+        close(fd);
+    free(payload);
+    free(req);
+    free(resp);
+    return err;
+}
+
+/* Turns a non-2xx answer into the registry's own error code and message. */
+static cg_err *http_error(canon_registry *r, const char *method, const char *path, int status,
+                          const json_t *body)
+{
+    int code = status == 404 ? CG_EHTTP_NOT_FOUND : CG_EIO;
+    const char *msg = "(no message)";
+    if (json_is_object(body)) {
+        json_t *ec = json_object_get(body, "error_code");
+        json_t *m = json_object_get(body, "message");
+        if (json_is_integer(ec))
+            code = (int)json_integer_value(ec);
+        if (json_is_string(m))
+            msg = json_string_value(m);
+    }
+    return cg_err_new(code, "registry %s: %s %s: %s (HTTP %d, %d)", r->url, method, path, msg,
+                      status, code);
+}
+
+/* GET path, expecting 200 and a JSON object. */
+static cg_err *get_object(canon_registry *r, const char *path, json_t **out)
+{
+    int status = 0;
+    json_t *body = NULL;
+    cg_err *err = canon_registry_request(r, "GET", path, NULL, &status, &body);
+    if (err)
+        return err;
+    if (status != 200) {
+        err = http_error(r, "GET", path, status, body);
+        json_decref(body);
+        return err;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return cg_err_new(CG_EIO, "registry %s: GET %s: answer is not a JSON object", r->url, path);
+    }
+    *out = body;
+    return NULL;
+}
+
+/* ---- schemas ------------------------------------------------------------------------ */
+
+static const reg_schema *cache_get(const canon_registry *r, int32_t id)
+{
+    for (size_t i = 0; i < r->n_cache; i++)
+        if (r->cache[i].id == id)
+            return r->cache[i].schema;
+    return NULL;
+}
+
+static int keep_extra(canon_registry *r, reg_schema *s)
+{
+    if (r->n_extra == r->cap_extra) {
+        size_t cap = r->cap_extra ? 2 * r->cap_extra : 8;
+        reg_schema **e = realloc(r->extra, cap * sizeof(*e));
+        if (!e)
+            return -1;
+        r->extra = e;
+        r->cap_extra = cap;
+    }
+    r->extra[r->n_extra++] = s;
+    return 0;
+}
+
+/* Parses the "schema" of a registry answer (GET /schemas/ids/N or a subject version),
+ * fetching its references first. *out is owned by the caller. */
+static cg_err *parse_answer(canon_registry *r, const json_t *ans, const char *what, int depth,
+                            reg_schema **out)
+{
+    if (depth > MAX_REF_DEPTH)
+        return cg_err_new(CG_EINVAL, "%s: schema references nest deeper than %d", what,
+                          MAX_REF_DEPTH);
+    json_t *type = json_object_get(ans, "schemaType");
+    if (json_is_string(type) && strcmp(json_string_value(type), "AVRO"))
+        return cg_err_new(CG_EINVAL, "%s is a %s schema: only Avro is supported", what,
+                          json_string_value(type));
+    json_t *text = json_object_get(ans, "schema");
+    if (!json_is_string(text))
+        return cg_err_new(CG_EIO, "registry %s: %s: answer has no \"schema\"", r->url, what);
+    json_t *refs = json_object_get(ans, "references");
+    size_t n_refs = json_is_array(refs) ? json_array_size(refs) : 0;
+    const reg_schema **parsed = calloc(n_refs ? n_refs : 1, sizeof(*parsed));
+    if (!parsed)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    cg_err *err = NULL;
+    for (size_t i = 0; i < n_refs && !err; i++) {
+        json_t *ref = json_array_get(refs, i);
+        json_t *subj = json_object_get(ref, "subject");
+        json_t *ver = json_object_get(ref, "version");
+        if (!json_is_string(subj) || !json_is_integer(ver)) {
+            err = cg_err_new(CG_EIO, "registry %s: %s: malformed reference", r->url, what);
+            break;
+        }
+        char *esc = canon_registry_escape(json_string_value(subj));
+        char path[1024];
+        json_t *rans = NULL;
+        if (!esc) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(path, sizeof(path), "/subjects/%s/versions/%lld", esc,
+                 (long long)json_integer_value(ver));
+        free(esc);
+        err = get_object(r, path, &rans);
+        if (err)
+            break;
+        reg_schema *rs = NULL;
+        char rwhat[600];
+        snprintf(rwhat, sizeof(rwhat), "reference %s version %lld of %s", json_string_value(subj),
+                 (long long)json_integer_value(ver), what);
+        err = parse_answer(r, rans, rwhat, depth + 1, &rs);
+        json_decref(rans);
+        if (err)
+            break;
+        if (keep_extra(r, rs)) {
+            reg_schema_free(rs);
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            break;
+        }
+        parsed[i] = rs;
+    }
+    if (!err) {
+        err = reg_schema_parse(json_string_value(text), json_string_length(text),
+                               (const reg_schema *const *)parsed, n_refs, out);
+        if (err)
+            err = cg_err_wrap(err, "%s: ", what);
+    }
+    free(parsed);
+    return err;
+}
+
+static cg_err *cache_put(canon_registry *r, int32_t id, reg_schema *s)
+{
+    if (r->n_cache == r->cap_cache) {
+        size_t cap = r->cap_cache ? 2 * r->cap_cache : 16;
+        cached *c = realloc(r->cache, cap * sizeof(*c));
+        if (!c)
+            return cg_err_new(CG_ENOMEM, "out of memory");
+        r->cache = c;
+        r->cap_cache = cap;
+    }
+    r->cache[r->n_cache].id = id;
+    r->cache[r->n_cache].schema = s;
+    r->n_cache++;
+    return NULL;
+}
+
+/* Caches ans (an answer holding "schema") under id unless already cached. */
+static cg_err *cache_answer(canon_registry *r, int32_t id, const json_t *ans,
+                            const reg_schema **out)
+{
+    const reg_schema *hit = cache_get(r, id);
+    if (hit) {
+        *out = hit;
+        return NULL;
+    }
+    char what[64];
+    snprintf(what, sizeof(what), "schema id %d", (int)id);
+    reg_schema *s = NULL;
+    cg_err *err = parse_answer(r, ans, what, 0, &s);
+    if (err)
+        return err;
+    err = cache_put(r, id, s);
+    if (err) {
+        reg_schema_free(s);
+        return err;
+    }
+    *out = s;
+    return NULL;
+}
+
+cg_err *canon_registry_schema(canon_registry *r, int32_t id, const reg_schema **out)
+{
+    const reg_schema *hit = cache_get(r, id);
+    if (hit) {
+        *out = hit;
+        return NULL;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/schemas/ids/%d", (int)id);
+    json_t *ans = NULL;
+    cg_err *err = get_object(r, path, &ans);
+    if (err)
+        return err;
+    err = cache_answer(r, id, ans, out);
+    json_decref(ans);
+    return err;
+}
+
+cg_err *canon_registry_latest(canon_registry *r, const char *subject, int32_t *id, int32_t *version,
+                              const reg_schema **schema)
+{
+    char *esc = canon_registry_escape(subject);
+    if (!esc)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    char *path = NULL;
+    if (asprintf(&path, "/subjects/%s/versions/latest", esc) < 0)
+        path = NULL;
+    free(esc);
+    if (!path)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    json_t *ans = NULL;
+    cg_err *err = get_object(r, path, &ans);
+    free(path);
+    if (err)
+        return err;
+    json_t *jid = json_object_get(ans, "id");
+    json_t *jver = json_object_get(ans, "version");
+    if (!json_is_integer(jid) || !json_is_integer(jver)) {
+        err = cg_err_new(CG_EIO, "registry %s: latest version of '%s' has no id or version", r->url,
+                         subject);
+        goto done;
+    }
+    if (schema) {
+        err = cache_answer(r, (int32_t)json_integer_value(jid), ans, schema);
+        if (err)
+            goto done;
+    }
+    if (id)
+        *id = (int32_t)json_integer_value(jid);
+    if (version)
+        *version = (int32_t)json_integer_value(jver);
+done:
+    json_decref(ans);
+    return err;
+}
+
+cg_err *canon_registry_lookup(canon_registry *r, const char *subject, const char *schema_text,
+                              int32_t *id, int32_t *version)
+{
+    char *esc = canon_registry_escape(subject);
+    if (!esc)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    char *path = NULL;
+    if (asprintf(&path, "/subjects/%s", esc) < 0)
+        path = NULL;
+    free(esc);
+    json_t *body = json_pack("{s:s}", "schema", schema_text);
+    cg_err *err = NULL;
+    json_t *ans = NULL;
+    int status = 0;
+    if (!path || !body) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    err = canon_registry_request(r, "POST", path, body, &status, &ans);
+    if (err)
+        goto done;
+    if (status != 200) {
+        err = http_error(r, "POST", path, status, ans);
+        goto done;
+    }
+    json_t *jid = json_object_get(ans, "id");
+    json_t *jver = json_object_get(ans, "version");
+    if (!json_is_integer(jid)) {
+        err = cg_err_new(CG_EIO, "registry %s: POST %s: answer has no id", r->url, path);
+        goto done;
+    }
+    if (id)
+        *id = (int32_t)json_integer_value(jid);
+    if (version)
+        *version = json_is_integer(jver) ? (int32_t)json_integer_value(jver) : 0;
+done:
+    json_decref(ans);
+    json_decref(body);
+    free(path);
+    return err;
+}

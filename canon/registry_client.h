@@ -1,0 +1,65 @@
+/* registry_client.h - a small client of the schema registry's REST API, for the CLI tools.
+ *
+ * `canon produce`, `canon tail` and `canon state` need three things from the registry:
+ * the schema of a Confluent-framed record's id (GET /schemas/ids/{id}), the latest schema
+ * of a subject (GET /subjects/{s}/versions/latest) and the id of a schema text (POST
+ * /subjects/{s}, "lookup"). This is plain HTTP/1.1 over a socket (one request per
+ * connection, no TLS), so the tools need no HTTP library; it speaks to our registry and to
+ * any Confluent-compatible one. Schemas are parsed with the registry's own parser
+ * (registry/schema.h), including Confluent schema references, and cached per id for the
+ * life of the handle: a schema id never changes meaning.
+ *
+ * Errors: CG_EIO when the registry cannot be reached or answers garbage ("registry
+ * http://127.0.0.1:8081: cannot connect: Connection refused"); when it answers an error,
+ * the registry's own error_code (40401, 40403, ...) and message, with the request
+ * ("GET /subjects/x/versions/latest: Subject 'x' not found. (HTTP 404, 40401)").
+ *
+ * One handle per thread (the cache has no lock).
+ */
+#ifndef CANON_REGISTRY_CLIENT_H
+#define CANON_REGISTRY_CLIENT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../common/err.h"
+#include "../registry/schema.h"
+
+typedef struct canon_registry canon_registry;
+
+/* url: "http://HOST:PORT" with an optional path prefix ("http://h:8081/sr"). https is
+ * refused with a clear message. timeout_ms bounds connect, send and receive of each
+ * request (0: 10 s). *out is a new handle the caller frees. */
+cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out);
+void canon_registry_free(canon_registry *r); /* NULL is fine; frees every cached schema */
+
+/* The base URL as given (without a trailing '/'). Belongs to r. */
+const char *canon_registry_url(const canon_registry *r);
+
+/* The schema with global id `id`, parsed (references resolved). The schema belongs to r
+ * and lives until canon_registry_free(). Not-found is CG_ESCHEMA_NOT_FOUND (40403). */
+cg_err *canon_registry_schema(canon_registry *r, int32_t id, const reg_schema **out);
+
+/* The latest version of subject: its id (and version) and parsed schema (cached by id,
+ * belongs to r). id, version and schema may each be NULL when not wanted. */
+cg_err *canon_registry_latest(canon_registry *r, const char *subject, int32_t *id, int32_t *version,
+                              const reg_schema **schema);
+
+/* POST /subjects/{subject}: the id and version under which schema_text is registered
+ * there (CG_ESCHEMA_NOT_FOUND / CG_ESUBJECT_NOT_FOUND when it is not). */
+cg_err *canon_registry_lookup(canon_registry *r, const char *subject, const char *schema_text,
+                              int32_t *id, int32_t *version);
+
+/* One request: method "GET"/"POST"/..., path starting with '/' (already URL-encoded),
+ * body NULL or JSON sent as application/vnd.schemaregistry.v1+json. On success *status is
+ * the HTTP status and *out the parsed JSON body (new reference; NULL when the body is
+ * empty or not JSON). Only transport failures are errors here; status is the caller's. */
+cg_err *canon_registry_request(canon_registry *r, const char *method, const char *path,
+                               const json_t *body, int *status, json_t **out);
+
+/* Percent-encodes s for a URL path segment into a new string the caller frees (NULL when
+ * memory is short). */
+char *canon_registry_escape(const char *s);
+
+#endif

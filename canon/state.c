@@ -1,0 +1,544 @@
+/* state.c - the per-partition state store (see state.h).
+ *
+ * Layout. The hash table is an array of 16-byte slots {blob pointer, 32 bits of the key's
+ * hash, blob size}, open addressing with linear probing, kept at most 3/4 full. Keys are
+ * never removed (a deleted entity stays as a tombstone: it must go on refusing older
+ * updates), so probing needs no tombstone slots.
+ *
+ * An entity blob is a byte string (varints are unsigned LEB128, zz are zigzag varints):
+ *
+ *   varint key_len, key bytes
+ *   varint canon version
+ *   byte   flags (bit 0: a DELETE version follows)
+ *   [zz event_time, varint source id, zz seq]                  the last DELETE
+ *   varint n_versions, n_versions x (zz event_time, varint source id, zz seq)
+ *   varint n_present, n_present x (varint field index,
+ *                                  varint (version index << 1 | cleared),
+ *                                  [varint len, len bytes of canonical Avro] unless cleared)
+ *
+ * Blobs come from size classes of 8 bytes up to 2 KB, carved from 256 KB slabs, with a
+ * free list per class; bigger blobs are malloc'ed. A person with every field set is about
+ * 150 bytes of blob, so the slab rounding (4 bytes on average) and the table (32 bytes
+ * per key at the worst load) are the only overheads.
+ */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SLAB_BYTES (256u * 1024u)
+#define CLASS_STEP 8u
+#define CLASS_MAX  2048u
+#define N_CLASSES  (CLASS_MAX / CLASS_STEP)
+
+typedef struct slot {
+    uint8_t *blob;
+    uint32_t hash;
+    uint32_t size;
+} slot;
+
+typedef struct slab {
+    struct slab *next;
+    /* data follows */
+} slab;
+
+typedef struct source {
+    char *name;
+    size_t len;
+    uint32_t rank; /* position of the name in byte order among all sources of the state */
+} source;
+
+struct canon_state {
+    uint32_t n_fields;
+    slot *slots;
+    size_t cap, count; /* cap is a power of two */
+
+    void *free_list[N_CLASSES]; /* freed chunks, linked through their first 8 bytes */
+    uint8_t *bump;              /* unused part of the newest slab */
+    size_t bump_left;
+    slab *slabs;
+    size_t slab_bytes, big_bytes, blob_bytes;
+
+    source *sources; /* id i+1 is sources[i] */
+    uint32_t n_sources, cap_sources;
+    size_t source_bytes;
+
+    canon_version *vtab; /* unpack scratch: versions of one blob */
+    uint32_t vtab_cap;
+    uint8_t *scratch; /* pack scratch */
+    size_t scratch_cap;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static uint64_t hash_key(const uint8_t *k, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, k, 8);
+        h = (h ^ (v * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+        k += 8;
+        n -= 8;
+    }
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)k[i] << (8 * i);
+    h = (h ^ (t * 0xff51afd7ed558ccdull)) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static size_t put_uv(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t put_zz(uint8_t *p, int64_t v)
+{
+    return put_uv(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/* Our own blobs: trusted, so no bounds checks. */
+static uint64_t get_uv(const uint8_t **p)
+{
+    uint64_t v = 0;
+    int shift = 0;
+    const uint8_t *q = *p;
+    for (;;) {
+        uint8_t c = *q++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+        shift += 7;
+    }
+    *p = q;
+    return v;
+}
+
+static int64_t get_zz(const uint8_t **p)
+{
+    uint64_t z = get_uv(p);
+    return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+}
+
+/* ---- slabs ------------------------------------------------------------------------- */
+
+static size_t class_size(size_t n)
+{
+    return (n + CLASS_STEP - 1) / CLASS_STEP * CLASS_STEP;
+}
+
+static uint8_t *blob_alloc(canon_state *st, size_t n)
+{
+    size_t sz = class_size(n);
+    if (sz > CLASS_MAX) {
+        uint8_t *p = malloc(sz);
+        if (p)
+            st->big_bytes += sz;
+        return p;
+    }
+    size_t c = sz / CLASS_STEP - 1;
+    if (st->free_list[c]) {
+        uint8_t *p = st->free_list[c];
+        memcpy(&st->free_list[c], p, sizeof(void *));
+        st->blob_bytes += sz;
+        return p;
+    }
+    if (st->bump_left < sz) {
+        /* The rest of the old slab goes to the free list of its class, if any. */
+        if (st->bump_left >= CLASS_STEP) {
+            size_t rc = st->bump_left / CLASS_STEP - 1;
+            memcpy(st->bump, &st->free_list[rc], sizeof(void *));
+            st->free_list[rc] = st->bump;
+        }
+        slab *s = malloc(sizeof(slab) + SLAB_BYTES);
+        if (!s)
+            return NULL;
+        s->next = st->slabs;
+        st->slabs = s;
+        st->slab_bytes += sizeof(slab) + SLAB_BYTES;
+        st->bump = (uint8_t *)(s + 1);
+        st->bump_left = SLAB_BYTES;
+    }
+    uint8_t *p = st->bump;
+    st->bump += sz;
+    st->bump_left -= sz;
+    st->blob_bytes += sz;
+    return p;
+}
+
+static void blob_free(canon_state *st, uint8_t *p, size_t n)
+{
+    if (!p)
+        return;
+    size_t sz = class_size(n);
+    if (sz > CLASS_MAX) {
+        free(p);
+        st->big_bytes -= sz;
+        return;
+    }
+    size_t c = sz / CLASS_STEP - 1;
+    memcpy(p, &st->free_list[c], sizeof(void *));
+    st->free_list[c] = p;
+    st->blob_bytes -= sz;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+cg_err *canon_state_new(uint32_t n_fields, canon_state **out)
+{
+    if (n_fields == 0 || n_fields > 65535)
+        return cg_err_new(CG_EINVAL, "state: %u fields is out of range", n_fields);
+    canon_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        goto oom;
+    st->n_fields = n_fields;
+    st->cap = 1024;
+    st->slots = calloc(st->cap, sizeof(slot));
+    st->vtab_cap = n_fields + 1;
+    st->vtab = calloc(st->vtab_cap, sizeof(canon_version));
+    if (!st->slots || !st->vtab)
+        goto oom;
+    *out = st;
+    return NULL;
+oom:
+    canon_state_free(st);
+    return cg_err_new(CG_ENOMEM, "out of memory creating a state");
+}
+
+void canon_state_free(canon_state *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->cap && st->slots; i++) {
+        if (st->slots[i].blob && class_size(st->slots[i].size) > CLASS_MAX)
+            free(st->slots[i].blob);
+    }
+    while (st->slabs) {
+        slab *s = st->slabs;
+        st->slabs = s->next;
+        free(s);
+    }
+    for (uint32_t i = 0; i < st->n_sources; i++)
+        free(st->sources[i].name);
+    free(st->sources);
+    free(st->slots);
+    free(st->vtab);
+    free(st->scratch);
+    free(st);
+}
+
+uint32_t canon_state_n_fields(const canon_state *st)
+{
+    return st->n_fields;
+}
+
+size_t canon_state_count(const canon_state *st)
+{
+    return st->count;
+}
+
+size_t canon_state_bytes(const canon_state *st)
+{
+    return sizeof(*st) + st->slab_bytes + st->big_bytes + st->cap * sizeof(slot) +
+           st->source_bytes + st->cap_sources * sizeof(source) +
+           st->vtab_cap * sizeof(canon_version) + st->scratch_cap;
+}
+
+size_t canon_state_blob_bytes(const canon_state *st)
+{
+    return st->blob_bytes + st->big_bytes;
+}
+
+/* ---- sources ----------------------------------------------------------------------- */
+
+static int name_cmp(const source *x, const source *y)
+{
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+uint32_t canon_state_source(canon_state *st, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < st->n_sources; i++) {
+        if (st->sources[i].len == len && !memcmp(st->sources[i].name, name, len))
+            return i + 1;
+    }
+    if (st->n_sources == st->cap_sources) {
+        uint32_t c = st->cap_sources ? st->cap_sources * 2 : 8;
+        source *s = realloc(st->sources, c * sizeof(*s));
+        if (!s)
+            return 0;
+        st->sources = s;
+        st->cap_sources = c;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return 0;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    source *ns = &st->sources[st->n_sources];
+    ns->name = copy;
+    ns->len = len;
+    st->source_bytes += len + 1;
+    /* Ranks make comparisons one integer compare; sources are few and rarely new, so
+     * the rare renumbering is cheap. */
+    ns->rank = 0;
+    for (uint32_t i = 0; i < st->n_sources; i++) {
+        source *o = &st->sources[i];
+        if (name_cmp(o, ns) < 0)
+            ns->rank++;
+        else
+            o->rank++;
+    }
+    return ++st->n_sources;
+}
+
+const char *canon_state_source_name(const canon_state *st, uint32_t id, size_t *len)
+{
+    if (id == 0 || id > st->n_sources)
+        return NULL;
+    *len = st->sources[id - 1].len;
+    return st->sources[id - 1].name;
+}
+
+int canon_version_cmp(const canon_state *st, const canon_version *a, const canon_version *b)
+{
+    if (a->source == 0 || b->source == 0)
+        return (a->source != 0) - (b->source != 0);
+    if (a->event_time != b->event_time)
+        return a->event_time < b->event_time ? -1 : 1;
+    if (a->source != b->source) {
+        uint32_t x = st->sources[a->source - 1].rank, y = st->sources[b->source - 1].rank;
+        return x < y ? -1 : 1;
+    }
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return 0;
+}
+
+/* ---- table ------------------------------------------------------------------------- */
+
+static int blob_key_eq(const uint8_t *blob, const void *key, size_t key_len)
+{
+    const uint8_t *p = blob;
+    uint64_t n = get_uv(&p);
+    return n == key_len && !memcmp(p, key, key_len);
+}
+
+/* The slot of key, or the empty slot where it would go. */
+static size_t find_slot(const canon_state *st, const void *key, size_t key_len, uint32_t h)
+{
+    size_t mask = st->cap - 1;
+    size_t i = h & mask;
+    for (;;) {
+        const slot *s = &st->slots[i];
+        if (!s->blob || (s->hash == h && blob_key_eq(s->blob, key, key_len)))
+            return i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int table_grow(canon_state *st)
+{
+    size_t cap = st->cap * 2;
+    slot *ns = calloc(cap, sizeof(slot));
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < st->cap; i++) {
+        slot *s = &st->slots[i];
+        if (!s->blob)
+            continue;
+        size_t j = s->hash & (cap - 1);
+        while (ns[j].blob)
+            j = (j + 1) & (cap - 1);
+        ns[j] = *s;
+    }
+    free(st->slots);
+    st->slots = ns;
+    st->cap = cap;
+    return 0;
+}
+
+static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
+{
+    const uint8_t *p = blob;
+    e->key_len = (size_t)get_uv(&p);
+    e->key = p;
+    p += e->key_len;
+    e->version = get_uv(&p);
+    uint8_t flags = *p++;
+    e->has_deleted = flags & 1;
+    memset(&e->deleted, 0, sizeof(e->deleted));
+    if (e->has_deleted) {
+        e->deleted.event_time = get_zz(&p);
+        e->deleted.source = (uint32_t)get_uv(&p);
+        e->deleted.seq = get_zz(&p);
+    }
+    uint32_t nv = (uint32_t)get_uv(&p);
+    for (uint32_t i = 0; i < nv; i++) {
+        st->vtab[i].event_time = get_zz(&p);
+        st->vtab[i].source = (uint32_t)get_uv(&p);
+        st->vtab[i].seq = get_zz(&p);
+    }
+    memset(e->fields, 0, st->n_fields * sizeof(*e->fields));
+    uint32_t np = (uint32_t)get_uv(&p);
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t idx = (uint32_t)get_uv(&p);
+        uint64_t vc = get_uv(&p);
+        canon_field_state *f = &e->fields[idx];
+        f->present = 1;
+        f->cleared = vc & 1;
+        f->ver = st->vtab[vc >> 1];
+        if (!f->cleared) {
+            f->len = (uint32_t)get_uv(&p);
+            f->val = p;
+            p += f->len;
+        }
+    }
+}
+
+int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_entity *e)
+{
+    uint32_t h = (uint32_t)hash_key(key, key_len);
+    size_t i = find_slot(st, key, key_len, h);
+    if (!st->slots[i].blob) {
+        e->key = key;
+        e->key_len = key_len;
+        e->version = 0;
+        e->has_deleted = 0;
+        memset(&e->deleted, 0, sizeof(e->deleted));
+        memset(e->fields, 0, st->n_fields * sizeof(*e->fields));
+        return 0;
+    }
+    unpack(st, st->slots[i].blob, e);
+    return 1;
+}
+
+static int version_eq(const canon_version *a, const canon_version *b)
+{
+    return a->event_time == b->event_time && a->source == b->source && a->seq == b->seq;
+}
+
+cg_err *canon_state_put(canon_state *st, const canon_entity *e)
+{
+    if (e->key_len > 65535)
+        return cg_err_new(CG_EINVAL, "state: key of %zu bytes is too long", e->key_len);
+    /* Upper bound of the blob: varints take at most 10 bytes. */
+    size_t need = 10 + e->key_len + 10 + 1 + 30 + 10 + 10;
+    uint32_t nv = 0, np = 0;
+    for (uint32_t i = 0; i < st->n_fields; i++) {
+        const canon_field_state *f = &e->fields[i];
+        if (!f->present)
+            continue;
+        np++;
+        need += 30 + 10 + 10 + 10 + (f->cleared ? 0 : f->len);
+    }
+    if (need > UINT32_MAX)
+        return cg_err_new(CG_EINVAL, "state: entity of %zu bytes is too large", need);
+    if (need > st->scratch_cap) {
+        size_t c = st->scratch_cap ? st->scratch_cap : 1024;
+        while (c < need)
+            c *= 2;
+        uint8_t *s = realloc(st->scratch, c);
+        if (!s)
+            return cg_err_new(CG_ENOMEM, "out of memory storing an entity");
+        st->scratch = s;
+        st->scratch_cap = c;
+    }
+
+    /* The version table: one entry per distinct version among the fields. */
+    for (uint32_t i = 0; i < st->n_fields; i++) {
+        const canon_field_state *f = &e->fields[i];
+        if (!f->present)
+            continue;
+        uint32_t k;
+        for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
+            ;
+        if (k == nv)
+            st->vtab[nv++] = f->ver;
+    }
+
+    uint8_t *p = st->scratch;
+    p += put_uv(p, e->key_len);
+    memcpy(p, e->key, e->key_len);
+    p += e->key_len;
+    p += put_uv(p, e->version);
+    *p++ = e->has_deleted ? 1 : 0;
+    if (e->has_deleted) {
+        p += put_zz(p, e->deleted.event_time);
+        p += put_uv(p, e->deleted.source);
+        p += put_zz(p, e->deleted.seq);
+    }
+    p += put_uv(p, nv);
+    for (uint32_t k = 0; k < nv; k++) {
+        p += put_zz(p, st->vtab[k].event_time);
+        p += put_uv(p, st->vtab[k].source);
+        p += put_zz(p, st->vtab[k].seq);
+    }
+    p += put_uv(p, np);
+    for (uint32_t i = 0; i < st->n_fields; i++) {
+        const canon_field_state *f = &e->fields[i];
+        if (!f->present)
+            continue;
+        uint32_t k;
+        for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
+            ;
+        p += put_uv(p, i);
+        p += put_uv(p, (uint64_t)k << 1 | (f->cleared ? 1u : 0u));
+        if (!f->cleared) {
+            p += put_uv(p, f->len);
+            memcpy(p, f->val, f->len);
+            p += f->len;
+        }
+    }
+    size_t size = (size_t)(p - st->scratch);
+
+    if ((st->count + 1) * 4 > st->cap * 3 && table_grow(st))
+        return cg_err_new(CG_ENOMEM, "out of memory growing the state table");
+    uint8_t *blob = blob_alloc(st, size);
+    if (!blob)
+        return cg_err_new(CG_ENOMEM, "out of memory storing an entity");
+    memcpy(blob, st->scratch, size);
+
+    /* Look the key up in the scratch copy: e->key may point into the old blob, which is
+     * still intact here, but the scratch copy is what we keep. */
+    const uint8_t *kp = st->scratch;
+    size_t klen = (size_t)get_uv(&kp);
+    uint32_t h = (uint32_t)hash_key(kp, klen);
+    size_t i = find_slot(st, kp, klen, h);
+    slot *s = &st->slots[i];
+    if (s->blob)
+        blob_free(st, s->blob, s->size);
+    else
+        st->count++;
+    s->blob = blob;
+    s->hash = h;
+    s->size = (uint32_t)size;
+    return NULL;
+}
+
+int canon_state_next(canon_state *st, size_t *cursor, canon_entity *e)
+{
+    while (*cursor < st->cap) {
+        slot *s = &st->slots[(*cursor)++];
+        if (s->blob) {
+            unpack(st, s->blob, e);
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,385 @@
+/* cmd_tail.c - `canon tail TOPIC`: any Confluent-framed topic as JSON, one record a line.
+ *
+ * Debugging without digging through logs: canon topics, updates topics, dead-letter
+ * topics, or any other topic whose values use the Confluent wire format are decoded
+ * through the registry (the schema id in each record's frame) and printed as one JSON
+ * object per record, so `canon tail ... | jq` answers "what is on this topic?". A record
+ * that does not decode (a dead letter is often exactly that) is printed all the same,
+ * with its bytes in hex and the reason, never skipped. Reads read_committed, so what it
+ * shows is what consumers see; stops at the end of the topic unless --follow.
+ *
+ * It assigns partitions itself (no consumer group, no committed offsets): tailing never
+ * disturbs anyone's group. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "../canon/avro_json.h"
+#include "../canon/registry_client.h"
+#include "cmds.h"
+
+/* The options that take a value (the others are flags). */
+static int takes_value(const char *a)
+{
+    static const char *const opts[] = {"--bootstrap-servers", "--registry", "--max", "--timeout-ms",
+                                       "-X"};
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        if (!strcmp(a, opts[i]))
+            return 1;
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: canon tail TOPIC --bootstrap-servers B --registry URL\n"
+        "                  [--from-beginning] [--follow] [--max N] [--timeout-ms T]\n"
+        "\n"
+        "Print the records of TOPIC (canon.E, canon.E.updates, canon.E.dlq or any topic\n"
+        "with Confluent-framed Avro values) as JSON, one object a line:\n"
+        "\n"
+        "  {\"topic\":..., \"partition\":0, \"offset\":5, \"timestamp\":1700000000000,\n"
+        "   \"key\":\"...\", \"schema_id\":3, \"value\":{...}, \"headers\":{\"name\":\"value\"}}\n"
+        "\n"
+        "Values are decoded with the schema their frame names, in Avro's JSON encoding\n"
+        "(unions as {\"type\": value}). A value that does not decode is printed as\n"
+        "\"value_hex\" with \"error\" saying why; a key or header that is not UTF-8 as\n"
+        "\"key_hex\" / {\"hex\": ...}. Reads read_committed.\n"
+        "\n"
+        "options:\n"
+        "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
+        "  --registry URL         schema registry (http://HOST:PORT); without it values\n"
+        "                         are printed as hex with their schema id\n"
+        "  --from-beginning       start at the oldest record (default: the end, so only\n"
+        "                         new records, which needs --follow to show any)\n"
+        "  --follow               keep waiting for new records (stop with Ctrl-C)\n"
+        "  --max N                stop after N records\n"
+        "  --timeout-ms T         without --follow: fail if the end is not reached within\n"
+        "                         T ms (default 30000); with --follow: stop after T ms\n"
+        "                         without a new record (default: never)\n"
+        "  --plain                union values bare ({\"email\": \"a@b.c\"}): easier to\n"
+        "                         read, not always reversible\n"
+        "  -X KEY=VALUE           a librdkafka consumer property (repeatable)\n"
+        "  -h, --help             this help\n"
+        "\n"
+        "Exit 0 at the end (or --max, or timeout with --follow), 1 on an error.\n");
+}
+
+static json_t *hex_json(const void *p, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    char *s = malloc(2 * n + 1);
+    if (!s)
+        return NULL;
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = d[b[i] >> 4];
+        s[2 * i + 1] = d[b[i] & 15];
+    }
+    json_t *j = json_stringn(s, 2 * n);
+    free(s);
+    return j;
+}
+
+/* Sets name to the bytes as a string when they are UTF-8, else name_hex to their hex. */
+static void set_bytes(json_t *o, const char *name, const void *p, size_t n)
+{
+    if (!p) {
+        json_object_set_new(o, name, json_null());
+        return;
+    }
+    json_t *s = json_stringn(p, n);
+    if (s) {
+        json_object_set_new(o, name, s);
+        return;
+    }
+    char hn[64];
+    snprintf(hn, sizeof(hn), "%s_hex", name);
+    json_object_set_new(o, hn, hex_json(p, n));
+}
+
+/* The record as one JSON object (new reference). */
+static json_t *record_json(const rd_kafka_message_t *m, canon_registry *reg, int flags)
+{
+    json_t *o = json_object();
+    rd_kafka_timestamp_type_t tst;
+    int64_t ts = rd_kafka_message_timestamp(m, &tst);
+    json_object_set_new(o, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+    json_object_set_new(o, "partition", json_integer(m->partition));
+    json_object_set_new(o, "offset", json_integer(m->offset));
+    if (ts >= 0)
+        json_object_set_new(o, "timestamp", json_integer(ts));
+    set_bytes(o, "key", m->key, m->key_len);
+
+    const unsigned char *v = m->payload;
+    if (!v) {
+        json_object_set_new(o, "schema_id", json_null());
+        json_object_set_new(o, "value", json_null()); /* a tombstone */
+    } else if (m->len < 5 || v[0] != 0) {
+        json_object_set_new(o, "value_hex", hex_json(v, m->len));
+        char why[96];
+        if (m->len < 5)
+            snprintf(why, sizeof(why), "not Confluent-framed (%zu bytes)", m->len);
+        else
+            snprintf(why, sizeof(why), "not Confluent-framed (magic byte 0x%02x)", v[0]);
+        json_object_set_new(o, "error", json_string(why));
+    } else {
+        int32_t id =
+            (int32_t)((uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 8 | v[4]);
+        json_object_set_new(o, "schema_id", json_integer(id));
+        const reg_schema *s = NULL;
+        json_t *val = NULL;
+        cg_err *err = NULL;
+        if (reg) {
+            err = canon_registry_schema(reg, id, &s);
+            if (!err)
+                err = canon_avro_json_decode(reg_schema_root(s), v + 5, m->len - 5, flags, &val);
+        }
+        if (val) {
+            json_object_set_new(o, "value", val);
+        } else {
+            json_object_set_new(o, "value_hex", hex_json(v, m->len));
+            if (err)
+                json_object_set_new(o, "error", json_string(cg_err_msg(err)));
+        }
+        cg_err_free(err);
+    }
+
+    json_t *hj = json_object();
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *hv;
+        size_t hlen;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &hv, &hlen) == 0; i++) {
+            json_t *s = hv ? json_stringn(hv, hlen) : json_null();
+            if (!s)
+                s = json_pack("{s:o}", "hex", hex_json(hv, hlen));
+            json_object_set_new(hj, name, s);
+        }
+    }
+    json_object_set_new(o, "headers", hj);
+    return o;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int cmd_tail(int argc, char **argv)
+{
+    const char *topic = NULL, *bootstrap = NULL, *registry_url = NULL;
+    int from_beginning = 0, follow = 0, flags = 0, rc = 1;
+    long long max = -1, timeout_ms = -1;
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    canon_registry *reg = NULL;
+    cg_err *err = NULL;
+    int *at_end = NULL;
+
+    /* librdkafka logs errors only (-X log_level=7 for more): the tool reports what matters */
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        } else if (!strcmp(a, "--from-beginning")) {
+            from_beginning = 1;
+        } else if (!strcmp(a, "--follow")) {
+            follow = 1;
+        } else if (!strcmp(a, "--plain")) {
+            flags = CANON_AVRO_JSON_PLAIN;
+        } else if (takes_value(a) && !val) {
+            fprintf(stderr, "canon tail: %s needs a value\n", a);
+            rc = 2;
+            goto done;
+        } else if (!strcmp(a, "--bootstrap-servers")) {
+            bootstrap = argv[++i];
+        } else if (!strcmp(a, "--registry")) {
+            registry_url = argv[++i];
+        } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms")) {
+            char *end = NULL;
+            long long n = strtoll(argv[++i], &end, 10);
+            if (*end || n < 0) {
+                fprintf(stderr, "canon tail: %s wants a number >= 0, got '%s'\n", a, argv[i]);
+                rc = 2;
+                goto done;
+            }
+            if (!strcmp(a, "--max"))
+                max = n;
+            else
+                timeout_ms = n;
+        } else if (!strcmp(a, "-X")) {
+            char *kv = argv[++i], *eq = strchr(kv, '=');
+            if (!eq) {
+                fprintf(stderr, "canon tail: -X wants KEY=VALUE, got '%s'\n", kv);
+                rc = 2;
+                goto done;
+            }
+            *eq = '\0';
+            if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
+                fprintf(stderr, "canon tail: -X %s: %s\n", kv, errstr);
+                rc = 2;
+                goto done;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "canon tail: unknown option '%s' (see --help)\n", a);
+            rc = 2;
+            goto done;
+        } else if (!topic) {
+            topic = a;
+        } else {
+            fprintf(stderr, "canon tail: unexpected argument '%s'\n", a);
+            rc = 2;
+            goto done;
+        }
+    }
+    if (!topic || !bootstrap) {
+        fprintf(stderr, "canon tail: %s is required (see --help)\n",
+                !topic ? "TOPIC" : "--bootstrap-servers");
+        rc = 2;
+        goto done;
+    }
+    if (timeout_ms < 0 && !follow)
+        timeout_ms = 30000;
+    if (registry_url) {
+        err = canon_registry_new(registry_url, 0, &reg);
+        if (err) {
+            fprintf(stderr, "canon tail: %s\n", cg_err_msg(err));
+            rc = 2;
+            goto done;
+        }
+    }
+
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "group.id", "canon-tail", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr))) {
+        fprintf(stderr, "canon tail: %s\n", errstr);
+        goto done;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "canon tail: %s\n", errstr);
+        goto done;
+    }
+    conf = NULL;
+
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (e) {
+        fprintf(stderr, "canon tail: Kafka at %s: cannot read metadata of %s: %s\n", bootstrap,
+                topic, rd_kafka_err2str(e));
+        goto done;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
+        fprintf(stderr, "canon tail: topic %s: %s\n", topic,
+                md->topic_cnt && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
+                                                   : "no partitions");
+        goto done;
+    }
+    int n_parts = md->topics[0].partition_cnt;
+    at_end = calloc((size_t)n_parts, sizeof(*at_end));
+    parts = rd_kafka_topic_partition_list_new(n_parts);
+    for (int p = 0; p < n_parts; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[p].id)->offset =
+            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    e = rd_kafka_assign(rk, parts);
+    if (e) {
+        fprintf(stderr, "canon tail: cannot assign %s: %s\n", topic, rd_kafka_err2str(e));
+        goto done;
+    }
+
+    long long printed = 0, last = mono_ms();
+    int ended = 0;
+    rc = 0;
+    while (max < 0 || printed < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            if (timeout_ms >= 0 && mono_ms() - last > timeout_ms) {
+                if (!follow) {
+                    fprintf(stderr,
+                            "canon tail: end of %s not reached within %lld ms (is Kafka at %s "
+                            "reachable?)\n",
+                            topic, timeout_ms, bootstrap);
+                    rc = 1;
+                }
+                break;
+            }
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            for (int p = 0; p < n_parts; p++)
+                if (md->topics[0].partitions[p].id == m->partition && !at_end[p]) {
+                    at_end[p] = 1;
+                    ended++;
+                }
+            rd_kafka_message_destroy(m);
+            if (!follow && ended == n_parts)
+                break;
+            continue;
+        }
+        if (m->err) {
+            fprintf(stderr, "canon tail: %s\n", rd_kafka_message_errstr(m));
+            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
+                        m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            rd_kafka_message_destroy(m);
+            if (fatal) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        last = mono_ms();
+        json_t *o = record_json(m, reg, flags);
+        rd_kafka_message_destroy(m);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!s) {
+            fprintf(stderr, "canon tail: out of memory\n");
+            rc = 1;
+            break;
+        }
+        printf("%s\n", s);
+        free(s);
+        if (follow)
+            fflush(stdout);
+        printed++;
+    }
+    fflush(stdout);
+done:
+    cg_err_free(err);
+    free(at_end);
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    canon_registry_free(reg);
+    return rc;
+}

@@ -1,0 +1,107 @@
+package canongate.runtime;
+
+import java.io.IOException;
+import org.apache.avro.Conversions;
+import org.apache.avro.Schema;
+import org.apache.avro.data.TimeConversions;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.io.Decoder;
+
+/**
+ * What the generated encode()/decode() methods share: Avro Java's own logical-type
+ * conversions (so that a binding writes exactly the bytes SpecificDatumWriter writes) and
+ * the checks that keep hostile input from crashing a decoder.
+ */
+public final class Wire {
+  private Wire() {}
+
+  /** date. */
+  public static final TimeConversions.DateConversion DATE = new TimeConversions.DateConversion();
+  /** time-millis. */
+  public static final TimeConversions.TimeMillisConversion TIME_MILLIS = new TimeConversions.TimeMillisConversion();
+  /** time-micros. */
+  public static final TimeConversions.TimeMicrosConversion TIME_MICROS = new TimeConversions.TimeMicrosConversion();
+  /** timestamp-millis. */
+  public static final TimeConversions.TimestampMillisConversion TIMESTAMP_MILLIS = new TimeConversions.TimestampMillisConversion();
+  /** timestamp-micros. */
+  public static final TimeConversions.TimestampMicrosConversion TIMESTAMP_MICROS = new TimeConversions.TimestampMicrosConversion();
+  /** timestamp-nanos. */
+  public static final TimeConversions.TimestampNanosConversion TIMESTAMP_NANOS = new TimeConversions.TimestampNanosConversion();
+  /** local-timestamp-millis. */
+  public static final TimeConversions.LocalTimestampMillisConversion LOCAL_TIMESTAMP_MILLIS = new TimeConversions.LocalTimestampMillisConversion();
+  /** local-timestamp-micros. */
+  public static final TimeConversions.LocalTimestampMicrosConversion LOCAL_TIMESTAMP_MICROS = new TimeConversions.LocalTimestampMicrosConversion();
+  /** local-timestamp-nanos. */
+  public static final TimeConversions.LocalTimestampNanosConversion LOCAL_TIMESTAMP_NANOS = new TimeConversions.LocalTimestampNanosConversion();
+  /** uuid. */
+  public static final Conversions.UUIDConversion UUID = new Conversions.UUIDConversion();
+  /** decimal. */
+  public static final Conversions.DecimalConversion DECIMAL = new Conversions.DecimalConversion();
+
+  /**
+   * Reads a null (nothing on the wire).
+   *
+   * @param in the decoder
+   * @return null
+   * @throws IOException never in practice
+   */
+  public static Void readNull(Decoder in) throws IOException {
+    in.readNull();
+    return null;
+  }
+
+  /**
+   * The enum symbol at a decoded index, refusing an index the schema does not have.
+   *
+   * @param <E> the enum
+   * @param symbols the enum's values()
+   * @param index the decoded index
+   * @return the symbol
+   * @throws IOException when the index is out of range
+   */
+  public static <E> E symbol(E[] symbols, int index) throws IOException {
+    if (index < 0 || index >= symbols.length) throw new IOException("enum index " + index + " out of range");
+    return symbols[index];
+  }
+
+  /**
+   * Reads size bytes of a fixed.
+   *
+   * @param in the decoder
+   * @param size the fixed size
+   * @return a new array
+   * @throws IOException when the input ends early
+   */
+  public static byte[] fixedBytes(Decoder in, int size) throws IOException {
+    byte[] b = new byte[size];
+    in.readFixed(b);
+    return b;
+  }
+
+  /**
+   * Reads a fixed of schema as Avro's generic fixed (for logical-type conversions).
+   *
+   * @param in the decoder
+   * @param schema the fixed schema
+   * @return the value
+   * @throws IOException when the input ends early
+   */
+  public static GenericData.Fixed fixed(Decoder in, Schema schema) throws IOException {
+    return new GenericData.Fixed(schema, fixedBytes(in, schema.getFixedSize()));
+  }
+
+  /**
+   * Parses a uuid string as Avro's UUIDConversion does.
+   *
+   * @param s the text
+   * @return the uuid
+   * @throws IOException when s is not a UUID
+   */
+  public static java.util.UUID uuid(String s) throws IOException {
+    try {
+      return java.util.UUID.fromString(s);
+    } catch (IllegalArgumentException e) {
+      throw new IOException("not a uuid: " + s, e);
+    }
+  }
+}

@@ -203,7 +203,7 @@ static double now_s(void)
 static void test_reordered_large_records_compare_in_linear_time(void **state)
 {
     (void)state;
-    enum { N = 6000 };
+    enum { N = 12000 };
     size_t *rev = reversed(N);
     reg_schema *a = record_of(N, NULL, 0, NULL), *b = record_of(N, rev, 0, NULL);
     double t0 = now_s();
@@ -211,9 +211,11 @@ static void test_reordered_large_records_compare_in_linear_time(void **state)
     assert_int_equal(reg_compat_can_read_ex(b, a, 0, 0, NULL), 0);
     double dt = now_s() - t0;
     printf("two reordered %d-field records, both directions: %.1f ms\n", N, dt * 1e3);
-    /* A scan per field is N^2 = 3.6e7 string compares (about 0.3 s optimised, several
-     * times that under sanitizers); the index makes it about 1 ms (10 ms sanitized). */
-    if (dt > 0.1)
+    /* A complexity guard, not a speed goal: a scan per field is N^2 = 1.4e8 string
+     * compares (over 1 s optimised, several times that under sanitizers); the index makes
+     * it about 2 ms (20 ms sanitized), so the bound leaves a 30x margin for a loaded
+     * machine and still catches the quadratic walk. */
+    if (dt > 0.6)
         fail_msg("comparing two reordered %d-field records took %.3f s", N, dt);
     reg_schema_free(a);
     reg_schema_free(b);

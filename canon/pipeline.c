@@ -49,12 +49,12 @@ typedef struct entity {
     int32_t canonical_id, updates_id, envelope_id;
     canon_engine *engine;
     int32_t n_parts;
-    canon_state **states;  /* NULL: partition not assigned here */
-    int64_t *batch_start;  /* first offset consumed in the open transaction, -1: none */
-    int64_t *next_offset;  /* offset to commit (last consumed + 1), -1: none this batch */
-    int32_t *known_ids;    /* update and envelope schema ids added to the engine */
+    canon_state **states; /* NULL: partition not assigned here */
+    int64_t *batch_start; /* first offset consumed in the open transaction, -1: none */
+    int64_t *next_offset; /* offset to commit (last consumed + 1), -1: none this batch */
+    int32_t *known_ids;   /* update and envelope schema ids added to the engine */
     size_t n_known, cap_known;
-    ent_counts c;          /* atomics */
+    ent_counts c; /* atomics */
 } entity;
 
 struct canon_pipeline {
@@ -62,23 +62,24 @@ struct canon_pipeline {
     char *bootstrap, *registry_url, *group_id, *txn_id;
     char **props;
     size_t n_props;
-    char **want;           /* entities asked for (NULL: all) */
+    char **want; /* entities asked for (NULL: all) */
     size_t n_want;
     canon_registry *reg;
     rd_kafka_t *consumer, *producer, *restorer;
-    pthread_mutex_t lock;  /* guards ents/n_ents against the metrics readers */
+    pthread_mutex_t lock; /* guards ents/n_ents against the metrics readers */
     entity **ents;
     size_t n_ents;
-    int stop;              /* atomic */
+    int stop;    /* atomic */
+    int running; /* canon_pipeline_run() has subscribed */
     int in_txn;
     int64_t batch_started_ms;
     size_t batch_n;
     int64_t last_refresh_ms;
-    cg_err *cb_err;        /* an error raised inside the rebalance callback */
+    cg_err *cb_err; /* an error raised inside the rebalance callback */
     canon_result res;
-    uint64_t txns, aborts;   /* atomics */
-    uint64_t txn_us_total;   /* atomic: time spent committing */
-    uint64_t txn_hist[8];    /* atomic: commit time buckets (see metrics) */
+    uint64_t txns, aborts; /* atomics */
+    uint64_t txn_us_total; /* atomic: time spent committing */
+    uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
 };
 
 static const double txn_buckets_s[7] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
@@ -100,7 +101,8 @@ static uint64_t get(const uint64_t *c)
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
-static void logf_(const canon_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const canon_pipeline *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void logf_(const canon_pipeline *p, const char *fmt, ...)
 {
     (void)p;
@@ -208,7 +210,8 @@ static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
                         !strncmp(key, "batch.", 6) || !strncmp(key, "queue.buffering", 15) ||
                         !strcmp(key, "enable.idempotence") || !strcmp(key, "partitioner") ||
                         !strncmp(key, "compression", 11) || !strcmp(key, "acks");
-        if ((consumer && prod_only) || (!consumer && cons_only) || (consumer == 2 && !strcmp(key, "group.id")))
+        if ((consumer && prod_only) || (!consumer && cons_only) ||
+            (consumer == 2 && !strcmp(key, "group.id")))
             continue;
         if ((err = conf_set(conf, key, eq + 1)))
             goto fail;
@@ -237,8 +240,8 @@ static int json_id(json_t *obj, const char *member)
 }
 
 /* GET /canon/entities/{name}: ids of the latest canonical, update and envelope schemas. */
-static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonical, int32_t *updates,
-                           int32_t *envelope)
+static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonical,
+                           int32_t *updates, int32_t *envelope)
 {
     char *esc = canon_registry_escape(name);
     char path[512];
@@ -253,8 +256,9 @@ static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonic
         return err;
     if (status != 200) {
         json_t *m = json_object_get(body, "message");
-        err = cg_err_new(status == 404 ? CG_ESUBJECT_NOT_FOUND : CG_EIO, "entity '%s': registry %s: %s (HTTP %d)",
-                         name, path, json_is_string(m) ? json_string_value(m) : "error", status);
+        err = cg_err_new(status == 404 ? CG_ESUBJECT_NOT_FOUND : CG_EIO,
+                         "entity '%s': registry %s: %s (HTTP %d)", name, path,
+                         json_is_string(m) ? json_string_value(m) : "error", status);
         goto done;
     }
     json_t *id = json_object_get(body, "id");
@@ -262,8 +266,9 @@ static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonic
     *updates = json_id(body, "updates");
     *envelope = json_id(body, "envelope");
     if (*canonical < 0 || *updates < 0 || *envelope < 0)
-        err = cg_err_new(CG_EIO, "entity '%s': registry %s lacks the canonical, update or envelope schema id",
-                         name, path);
+        err = cg_err_new(
+            CG_EIO, "entity '%s': registry %s lacks the canonical, update or envelope schema id",
+            name, path);
 done:
     json_decref(body);
     return err;
@@ -311,7 +316,8 @@ static cg_err *remember_id(entity *e, int32_t id)
 /* Adds schema `id` to e's engine as an update (kind 0) or envelope (kind 1) schema, after
  * checking that the registry has it under the entity's subject of that kind. *added 0:
  * the id is not one of ours (the caller dead-letters the update). */
-static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int32_t id, int kind, int *added)
+static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int32_t id, int kind,
+                            int *added)
 {
     char subject[300];
     const reg_schema *s = NULL;
@@ -323,7 +329,8 @@ static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int
         return err;
     if ((err = canon_registry_schema(p->reg, id, &s)))
         return err;
-    err = kind ? canon_engine_add_envelope_schema(eng, id, s) : canon_engine_add_update_schema(eng, id, s);
+    err = kind ? canon_engine_add_envelope_schema(eng, id, s)
+               : canon_engine_add_update_schema(eng, id, s);
     if (err)
         return cg_err_wrap(err, "schema id %d of %s: ", (int)id, subject);
     *added = 1;
@@ -332,8 +339,8 @@ static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int
 
 /* A new engine for the entity's latest canonical schema, knowing every schema id the old
  * one knew (so older writers keep working). */
-static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int32_t updates, int32_t envelope,
-                            canon_engine **out)
+static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int32_t updates,
+                            int32_t envelope, canon_engine **out)
 {
     const reg_schema *cs = NULL, *us = NULL;
     canon_engine *eng = NULL;
@@ -354,7 +361,8 @@ static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int
             continue;
         if ((err = canon_registry_schema(p->reg, id, &s)))
             goto fail;
-        err = kind ? canon_engine_add_envelope_schema(eng, id, s) : canon_engine_add_update_schema(eng, id, s);
+        err = kind ? canon_engine_add_envelope_schema(eng, id, s)
+                   : canon_engine_add_update_schema(eng, id, s);
         if (err)
             goto fail;
     }
@@ -391,7 +399,8 @@ static cg_err *topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n)
     const struct rd_kafka_metadata *md = NULL;
     *n = 0;
     if (!t)
-        return cg_err_new(CG_EKAFKA, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return cg_err_new(CG_EKAFKA, "topic %s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
     rd_kafka_resp_err_t ke = rd_kafka_metadata(rk, 0, t, &md, 10000);
     rd_kafka_topic_destroy(t);
     if (ke)
@@ -400,7 +409,8 @@ static cg_err *topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n)
         *n = md->topics[0].partition_cnt;
     else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
              md->topics[0].err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-        cg_err *err = cg_err_new(CG_EKAFKA, "metadata of topic %s: %s", topic, rd_kafka_err2str(md->topics[0].err));
+        cg_err *err = cg_err_new(CG_EKAFKA, "metadata of topic %s: %s", topic,
+                                 rd_kafka_err2str(md->topics[0].err));
         rd_kafka_metadata_destroy(md);
         return err;
     }
@@ -460,7 +470,8 @@ static cg_err *wait_topic(rd_kafka_t *rk, const char *topic, int32_t parts)
         if (n == parts)
             return NULL;
         if (now_ms() > deadline)
-            return cg_err_new(CG_EKAFKA, "topic %s: %d partitions after 30 s, expected %d", topic, (int)n, (int)parts);
+            return cg_err_new(CG_EKAFKA, "topic %s: %d partitions after 30 s, expected %d", topic,
+                              (int)n, (int)parts);
         usleep(100 * 1000);
     }
 }
@@ -486,7 +497,8 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
     if ((err = topic_partitions(p->producer, e->canon_topic, &nc)))
         return err;
     if (nc == 0) {
-        if ((err = create_topic(p->producer, e->canon_topic, nu, 1)) || (err = wait_topic(p->producer, e->canon_topic, nu)))
+        if ((err = create_topic(p->producer, e->canon_topic, nu, 1)) ||
+            (err = wait_topic(p->producer, e->canon_topic, nu)))
             return err;
         logf_(p, "created topic %s (%d partitions, compacted)", e->canon_topic, (int)nu);
         nc = nu;
@@ -499,7 +511,8 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
     if ((err = topic_partitions(p->producer, e->dlq_topic, &nd)))
         return err;
     if (nd == 0) {
-        if ((err = create_topic(p->producer, e->dlq_topic, nu, 0)) || (err = wait_topic(p->producer, e->dlq_topic, nu)))
+        if ((err = create_topic(p->producer, e->dlq_topic, nu, 0)) ||
+            (err = wait_topic(p->producer, e->dlq_topic, nu)))
             return err;
         logf_(p, "created topic %s (%d partitions)", e->dlq_topic, (int)nu);
         nd = nu;
@@ -623,16 +636,19 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
         goto done;
     ke = rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, part, &lo, &hi, 10000);
     if (ke) {
-        err = cg_err_new(CG_EKAFKA, "restore %s [%d]: watermarks: %s", e->canon_topic, (int)part, rd_kafka_err2str(ke));
+        err = cg_err_new(CG_EKAFKA, "restore %s [%d]: watermarks: %s", e->canon_topic, (int)part,
+                         rd_kafka_err2str(ke));
         goto done;
     }
     if (hi > lo) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, e->canon_topic, part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(l, e->canon_topic, part)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
         ke = rd_kafka_assign(p->restorer, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (ke) {
-            err = cg_err_new(CG_EKAFKA, "restore %s [%d]: assign: %s", e->canon_topic, (int)part, rd_kafka_err2str(ke));
+            err = cg_err_new(CG_EKAFKA, "restore %s [%d]: assign: %s", e->canon_topic, (int)part,
+                             rd_kafka_err2str(ke));
             goto done;
         }
         assigned = 1;
@@ -642,7 +658,8 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
         int done_ = 0;
         while (!done_) {
             if (now_ms() > deadline) {
-                err = cg_err_new(CG_EKAFKA, "restore %s [%d]: not at the high watermark %lld after 120 s",
+                err = cg_err_new(CG_EKAFKA,
+                                 "restore %s [%d]: not at the high watermark %lld after 120 s",
                                  e->canon_topic, (int)part, (long long)hi);
                 goto done;
             }
@@ -669,28 +686,31 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
             }
             if (m->payload) {
                 for (int attempt = 0; attempt < 2; attempt++) {
-                    err = canon_restore(e->engine, st, m->key, m->key_len, m->payload, m->len, &p->res);
+                    err = canon_restore(e->engine, st, m->key, m->key_len, m->payload, m->len,
+                                        &p->res);
                     if (!err || cg_err_code(err) != CG_ESCHEMA_NOT_FOUND || attempt)
                         break;
                     /* an envelope written with an older canonical version */
                     const uint8_t *b = m->payload;
-                    int32_t id = m->len >= 5 ? (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
-                                                         (uint32_t)b[3] << 8 | b[4])
-                                             : -1;
+                    int32_t id = m->len >= 5
+                                     ? (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                                                 (uint32_t)b[3] << 8 | b[4])
+                                     : -1;
                     int added = 0;
                     cg_err_free(err);
                     err = learn_schema(p, e, e->engine, id, 1, &added);
                     if (err)
                         break;
                     if (!added) {
-                        err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "schema id %d is not a version of canon.%s-value",
-                                         (int)id, e->name);
+                        err = cg_err_new(CG_ESCHEMA_NOT_FOUND,
+                                         "schema id %d is not a version of canon.%s-value", (int)id,
+                                         e->name);
                         break;
                     }
                 }
                 if (err) {
-                    err = cg_err_wrap(err, "restore %s [%d] offset %lld: ", e->canon_topic, (int)part,
-                                      (long long)m->offset);
+                    err = cg_err_wrap(err, "restore %s [%d] offset %lld: ", e->canon_topic,
+                                      (int)part, (long long)m->offset);
                     rd_kafka_message_destroy(m);
                     goto done;
                 }
@@ -708,7 +728,8 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     add(&e->c.restored_records, n);
     if (p->cfg.verbose)
         logf_(p, "restored %s [%d]: %llu records, %zu keys, %lld ms", e->canon_topic, (int)part,
-              (unsigned long long)n, canon_state_count(e->states[part]), (long long)(now_ms() - t0));
+              (unsigned long long)n, canon_state_count(e->states[part]),
+              (long long)(now_ms() - t0));
 done:
     if (assigned)
         rd_kafka_assign(p->restorer, NULL);
@@ -749,7 +770,8 @@ static rd_kafka_topic_partition_list_t *batch_offsets(canon_pipeline *p)
         entity *e = p->ents[i];
         for (int32_t k = 0; k < e->n_parts; k++)
             if (e->next_offset[k] >= 0)
-                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = e->next_offset[k];
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset =
+                    e->next_offset[k];
     }
     return l;
 }
@@ -781,7 +803,8 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
         entity *e = p->ents[i];
         for (int32_t k = 0; k < e->n_parts; k++)
             if (e->batch_start[k] >= 0 && e->states[k])
-                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = e->batch_start[k];
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset =
+                    e->batch_start[k];
     }
     if (l->cnt > 0) {
         rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
@@ -856,7 +879,8 @@ static cg_err *commit_txn(canon_pipeline *p)
 
 /* ---- rebalancing --------------------------------------------------------------------- */
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke, rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     canon_pipeline *p = opaque;
     cg_err *err = NULL;
@@ -911,16 +935,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke, rd_kafka_topic_
 
 /* ---- the loop ------------------------------------------------------------------------ */
 
-static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key, size_t key_len,
-                       const void *val, size_t len, rd_kafka_headers_t *hdrs)
+static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key,
+                       size_t key_len, const void *val, size_t len, rd_kafka_headers_t *hdrs)
 {
     for (;;) {
         rd_kafka_resp_err_t ke;
         if (hdrs)
             ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
                                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
-                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                                   RD_KAFKA_V_END);
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         else
             ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
                                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
@@ -933,11 +957,13 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
-        return cg_err_new(CG_EKAFKA, "produce to %s [%d]: %s", topic, (int)part, rd_kafka_err2str(ke));
+        return cg_err_new(CG_EKAFKA, "produce to %s [%d]: %s", topic, (int)part,
+                          rd_kafka_err2str(ke));
     }
 }
 
-static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_t *m, const canon_result *r)
+static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_t *m,
+                           const canon_result *r)
 {
     char buf[32];
     rd_kafka_headers_t *h = rd_kafka_headers_new(5);
@@ -1029,7 +1055,8 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
         add(&e->c.records_out, 1);
         add(&e->c.stale_fields, r->n_stale);
         add(&e->c.ignored_fields, r->n_ignored);
-        return produce(p, e->canon_topic, k, m->key, m->key_len, r->envelope.p, r->envelope.len, NULL);
+        return produce(p, e->canon_topic, k, m->key, m->key_len, r->envelope.p, r->envelope.len,
+                       NULL);
     case CANON_NOOP:
         add(&e->c.noops, 1);
         add(&e->c.stale_fields, r->n_stale);
@@ -1063,8 +1090,10 @@ static cg_err *refresh_entity(canon_pipeline *p, entity *e)
     }
     canon_engine_free(e->engine);
     e->engine = eng;
-    logf_(p, "entity '%s': canonical schema id %d -> %d (update id %d, envelope id %d); restoring state", e->name,
-          (int)e->canonical_id, (int)cid, (int)uid, (int)eid);
+    logf_(
+        p,
+        "entity '%s': canonical schema id %d -> %d (update id %d, envelope id %d); restoring state",
+        e->name, (int)e->canonical_id, (int)cid, (int)uid, (int)eid);
     e->canonical_id = cid;
     e->updates_id = uid;
     e->envelope_id = eid;
@@ -1111,14 +1140,16 @@ static cg_err *refresh(canon_pipeline *p)
                     entity_free(e);
                     break;
                 }
-                logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic, e->canon_topic,
-                      (int)e->n_parts);
+                logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic,
+                      e->canon_topic, (int)e->n_parts);
                 added = 1;
             }
         json_decref(body);
         if (err)
             return err;
-        if (added && (err = subscribe(p)))
+        /* (before canon_pipeline_run(), which subscribes once: a second subscribe would
+         * leave and rejoin the group) */
+        if (added && p->running && (err = subscribe(p)))
             return err;
     }
     /* New canonical versions of the served entities. */
@@ -1133,6 +1164,7 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
     cg_err *err = NULL;
     if ((err = subscribe(p)))
         return err;
+    p->running = 1;
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
     size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
     while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
@@ -1166,7 +1198,8 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
                 break;
         }
         rd_kafka_poll(p->producer, 0);
-        if (p->in_txn && (!m || p->batch_n >= batch_max || now_ms() - p->batch_started_ms >= interval)) {
+        if (p->in_txn &&
+            (!m || p->batch_n >= batch_max || now_ms() - p->batch_started_ms >= interval)) {
             if ((err = commit_txn(p)))
                 break;
         }
@@ -1199,7 +1232,8 @@ static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out)
         rd_kafka_conf_set_opaque(conf, p);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     }
-    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
+                                  sizeof(errstr));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
         return cg_err_new(CG_EKAFKA, "%s: %s", consumer ? "consumer" : "producer", errstr);
@@ -1334,7 +1368,8 @@ void canon_pipeline_free(canon_pipeline *p)
 
 /* ---- metrics ------------------------------------------------------------------------- */
 
-void canon_pipeline_counts_get(canon_pipeline *p, const char *entity_name, canon_pipeline_counts *out)
+void canon_pipeline_counts_get(canon_pipeline *p, const char *entity_name,
+                               canon_pipeline_counts *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&p->lock);
@@ -1399,36 +1434,49 @@ char *canon_pipeline_metrics(canon_pipeline *p, size_t *len)
         const char *name, *help;
         size_t off;
     } ctr[] = {
-        {"canon_updates_in_total", "Updates consumed from canon.<entity>.updates.", offsetof(ent_counts, updates_in)},
-        {"canon_updates_applied_total", "Updates that published a canon record.", offsetof(ent_counts, published)},
-        {"canon_updates_noop_total", "Updates that changed nothing (published nothing).", offsetof(ent_counts, noops)},
+        {"canon_updates_in_total", "Updates consumed from canon.<entity>.updates.",
+         offsetof(ent_counts, updates_in)},
+        {"canon_updates_applied_total", "Updates that published a canon record.",
+         offsetof(ent_counts, published)},
+        {"canon_updates_noop_total", "Updates that changed nothing (published nothing).",
+         offsetof(ent_counts, noops)},
         {"canon_stale_fields_total", "Provided fields older than the state's (ignored).",
          offsetof(ent_counts, stale_fields)},
-        {"canon_records_out_total", "Records produced to canon.<entity>.", offsetof(ent_counts, records_out)},
-        {"canon_dlq_out_total", "Records produced to canon.<entity>.dlq.", offsetof(ent_counts, dlq_out)},
-        {"canon_restores_total", "Partition states rebuilt from the canon topic.", offsetof(ent_counts, restores)},
-        {"canon_restored_records_total", "Canon records read by restores.", offsetof(ent_counts, restored_records)},
+        {"canon_records_out_total", "Records produced to canon.<entity>.",
+         offsetof(ent_counts, records_out)},
+        {"canon_dlq_out_total", "Records produced to canon.<entity>.dlq.",
+         offsetof(ent_counts, dlq_out)},
+        {"canon_restores_total", "Partition states rebuilt from the canon topic.",
+         offsetof(ent_counts, restores)},
+        {"canon_restored_records_total", "Canon records read by restores.",
+         offsetof(ent_counts, restored_records)},
     };
     pthread_mutex_lock(&p->lock);
     for (size_t c = 0; c < sizeof(ctr) / sizeof(ctr[0]); c++) {
         sb_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", ctr[c].name, ctr[c].help, ctr[c].name);
         for (size_t i = 0; i < p->n_ents; i++)
             sb_printf(&b, "%s{entity=\"%s\"} %llu\n", ctr[c].name, p->ents[i]->name,
-                      (unsigned long long)get((const uint64_t *)((const char *)&p->ents[i]->c + ctr[c].off)));
+                      (unsigned long long)get(
+                          (const uint64_t *)((const char *)&p->ents[i]->c + ctr[c].off)));
     }
     sb_printf(&b, "# HELP canon_updates_rejected_total Updates sent to the DLQ, by reason.\n"
                   "# TYPE canon_updates_rejected_total counter\n");
     for (size_t i = 0; i < p->n_ents; i++)
         for (int r = 1; r < N_REASONS; r++)
-            sb_printf(&b, "canon_updates_rejected_total{entity=\"%s\",reason=\"%s\"} %llu\n", p->ents[i]->name,
-                      canon_reason_name((canon_reason)r), (unsigned long long)get(&p->ents[i]->c.by_reason[r]));
+            sb_printf(&b, "canon_updates_rejected_total{entity=\"%s\",reason=\"%s\"} %llu\n",
+                      p->ents[i]->name, canon_reason_name((canon_reason)r),
+                      (unsigned long long)get(&p->ents[i]->c.by_reason[r]));
     pthread_mutex_unlock(&p->lock);
-    sb_printf(&b, "# HELP canon_transactions_total Committed transactions.\n# TYPE canon_transactions_total counter\n"
-                  "canon_transactions_total %llu\n",
+    sb_printf(&b,
+              "# HELP canon_transactions_total Committed transactions.\n# TYPE "
+              "canon_transactions_total counter\n"
+              "canon_transactions_total %llu\n",
               (unsigned long long)get(&p->txns));
-    sb_printf(&b, "# HELP canon_transaction_aborts_total Aborted transactions (rewound and restored).\n"
-                  "# TYPE canon_transaction_aborts_total counter\ncanon_transaction_aborts_total %llu\n",
-              (unsigned long long)get(&p->aborts));
+    sb_printf(
+        &b,
+        "# HELP canon_transaction_aborts_total Aborted transactions (rewound and restored).\n"
+        "# TYPE canon_transaction_aborts_total counter\ncanon_transaction_aborts_total %llu\n",
+        (unsigned long long)get(&p->aborts));
     sb_printf(&b, "# HELP canon_transaction_commit_seconds Time to commit a transaction.\n"
                   "# TYPE canon_transaction_commit_seconds histogram\n");
     uint64_t cum = 0;
@@ -1438,9 +1486,12 @@ char *canon_pipeline_metrics(canon_pipeline *p, size_t *len)
                   (unsigned long long)cum);
     }
     cum += get(&p->txn_hist[7]);
-    sb_printf(&b, "canon_transaction_commit_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    sb_printf(&b, "canon_transaction_commit_seconds_sum %.6f\ncanon_transaction_commit_seconds_count %llu\n",
-              (double)get(&p->txn_us_total) / 1e6, (unsigned long long)cum);
+    sb_printf(&b, "canon_transaction_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+              (unsigned long long)cum);
+    sb_printf(
+        &b,
+        "canon_transaction_commit_seconds_sum %.6f\ncanon_transaction_commit_seconds_count %llu\n",
+        (double)get(&p->txn_us_total) / 1e6, (unsigned long long)cum);
     if (b.oom) {
         free(b.p);
         return NULL;

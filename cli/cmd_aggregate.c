@@ -12,34 +12,35 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: canon aggregate --bootstrap-servers HOST:PORT --registry URL [options]\n"
-            "\n"
-            "Run the canon aggregator: consume canon.ENTITY.updates (read_committed), merge each\n"
-            "update into the key's state (per-field last-writer-wins), and produce the full state\n"
-            "to canon.ENTITY and rejected updates to canon.ENTITY.dlq, with the consumed offsets,\n"
-            "in one Kafka transaction per batch (exactly once). State is rebuilt from canon.ENTITY\n"
-            "when a partition is assigned; run several instances with one --group-id to scale.\n"
-            "\n"
-            "options:\n"
-            "  --bootstrap-servers B   Kafka bootstrap servers (required)\n"
-            "  --registry URL          schema registry, http://HOST:PORT (required)\n"
-            "  --entity E              serve entity E (repeatable); default: every entity the\n"
-            "                          registry lists, and new ones as they are registered\n"
-            "  --group-id G            consumer group (default canon-aggregator)\n"
-            "  --transactional-id ID   unique per instance, stable across its restarts\n"
-            "                          (default GROUP-HOSTNAME)\n"
-            "  --commit-interval-ms N  longest a batch stays open under load (default 100);\n"
-            "                          at low load a batch commits as soon as the input is drained\n"
-            "  --batch-max N           most updates per transaction (default 20000)\n"
-            "  --no-transactions       at-least-once mode for clusters without transactions\n"
-            "  -X key=value            librdkafka setting for the consumer and producer\n"
-            "                          (repeatable; overrides the defaults)\n"
-            "  -v, --verbose           log restores and commits\n"
-            "  -h, --help              this help\n"
-            "\n"
-            "Topics: canon.E.updates must exist; canon.E (compacted) and canon.E.dlq are created\n"
-            "with its partition count when missing. Metrics: see 'canon serve' (/metrics).\n");
+    fprintf(
+        out,
+        "usage: canon aggregate --bootstrap-servers HOST:PORT --registry URL [options]\n"
+        "\n"
+        "Run the canon aggregator: consume canon.ENTITY.updates (read_committed), merge each\n"
+        "update into the key's state (per-field last-writer-wins), and produce the full state\n"
+        "to canon.ENTITY and rejected updates to canon.ENTITY.dlq, with the consumed offsets,\n"
+        "in one Kafka transaction per batch (exactly once). State is rebuilt from canon.ENTITY\n"
+        "when a partition is assigned; run several instances with one --group-id to scale.\n"
+        "\n"
+        "options:\n"
+        "  --bootstrap-servers B   Kafka bootstrap servers (required)\n"
+        "  --registry URL          schema registry, http://HOST:PORT (required)\n"
+        "  --entity E              serve entity E (repeatable); default: every entity the\n"
+        "                          registry lists, and new ones as they are registered\n"
+        "  --group-id G            consumer group (default canon-aggregator)\n"
+        "  --transactional-id ID   unique per instance, stable across its restarts\n"
+        "                          (default GROUP-HOSTNAME)\n"
+        "  --commit-interval-ms N  longest a batch stays open under load (default 100);\n"
+        "                          at low load a batch commits as soon as the input is drained\n"
+        "  --batch-max N           most updates per transaction (default 20000)\n"
+        "  --no-transactions       at-least-once mode for clusters without transactions\n"
+        "  -X key=value            librdkafka setting for the consumer and producer\n"
+        "                          (repeatable; overrides the defaults)\n"
+        "  -v, --verbose           log restores and commits\n"
+        "  -h, --help              this help\n"
+        "\n"
+        "Topics: canon.E.updates must exist; canon.E (compacted) and canon.E.dlq are created\n"
+        "with its partition count when missing. Metrics: see 'canon serve' (/metrics).\n");
 }
 
 static canon_pipeline *running;
@@ -76,10 +77,14 @@ int cmd_aggregate(int argc, char **argv)
             cfg.no_transactions = 1;
             continue;
         }
-        if (!v || (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
-                   strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
-                   strcmp(a, "--commit-interval-ms") && strcmp(a, "--batch-max"))) {
-            fprintf(stderr, v ? "canon aggregate: unknown option '%s'\n" : "canon aggregate: '%s' needs a value\n", a);
+        if (!v ||
+            (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
+             strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
+             strcmp(a, "--commit-interval-ms") && strcmp(a, "--batch-max"))) {
+            fprintf(stderr,
+                    v ? "canon aggregate: unknown option '%s'\n"
+                      : "canon aggregate: '%s' needs a value\n",
+                    a);
             usage(stderr);
             goto done;
         }
@@ -100,7 +105,8 @@ int cmd_aggregate(int argc, char **argv)
             char *end = NULL;
             long n = strtol(v, &end, 10);
             if (!*v || *end || n <= 0 || n > 100000000) {
-                fprintf(stderr, "canon aggregate: %s: expected a positive number, got '%s'\n", a, v);
+                fprintf(stderr, "canon aggregate: %s: expected a positive number, got '%s'\n", a,
+                        v);
                 goto done;
             }
             if (!strcmp(a, "--commit-interval-ms"))
@@ -127,7 +133,8 @@ int cmd_aggregate(int argc, char **argv)
     running = p;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    fprintf(stderr, "canon aggregate: running (group %s)\n", cfg.group_id ? cfg.group_id : "canon-aggregator");
+    fprintf(stderr, "canon aggregate: running (group %s)\n",
+            cfg.group_id ? cfg.group_id : "canon-aggregator");
     err = canon_pipeline_run(p);
     rc = 0;
     if (err) {

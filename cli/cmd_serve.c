@@ -1,30 +1,258 @@
 /* cmd_serve.c - `canon serve`: the main job, every service of Canongate in one process.
  *
- * Today that is the schema registry (the same server and flags as `canon registry`); the
- * aggregator joins it here when it lands, which is why this is its own command: scripts
- * that start `canon serve` keep working as the process grows. */
+ * The schema registry (same server and flags as `canon registry`) and the canon
+ * aggregator (canon/pipeline.h) serving every entity the registry holds, picking up new
+ * ones as they are registered. Without --bootstrap-servers, the aggregator runs against
+ * librdkafka's in-process mock cluster, so the main job works on a bare machine; its data
+ * lives in memory only and is gone when the process ends. /metrics of the registry
+ * carries the aggregator's metrics too.
+ *
+ * Threads: the main thread waits for SIGTERM/SIGINT (blocked everywhere else); the
+ * registry serves on libmicrohttpd's threads; the aggregator runs on its own thread and
+ * raises SIGTERM on itself when it stops with an error, so the process ends. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "canon/pipeline.h"
 #include "cmds.h"
+#include "codegen/gen_bindings.h"
+#include "registry/http.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: canon serve [options]\n"
-                 "\n"
-                 "Run Canongate's services in one process: the schema registry (HTTP, the\n"
-                 "Confluent Schema Registry API for Avro, SQLite storage).\n"
-                 "\n"
-                 "options (as for 'canon registry'):\n");
-    registry_options_help(out);
+    fprintf(out,
+            "usage: canon serve [options]\n"
+            "\n"
+            "Run Canongate's services in one process: the schema registry (HTTP, the\n"
+            "Confluent Schema Registry API for Avro, SQLite storage) and the canon aggregator\n"
+            "for every registered entity (new entities are picked up within seconds).\n"
+            "\n"
+            "registry options:\n"
+            "  --listen HOST:PORT     listen address (default 127.0.0.1:8081; port 0: any free)\n"
+            "  --db FILE              SQLite database (default canon.db)\n"
+            "  --threads N            HTTP worker threads (default: CPUs)\n"
+            "  --quiet                no access log\n"
+            "\n"
+            "aggregator options (see 'canon aggregate --help'):\n"
+            "  --bootstrap-servers B  Kafka cluster; default: librdkafka's in-process mock\n"
+            "                         cluster, whose data lives IN MEMORY ONLY\n"
+            "  --group-id G, --transactional-id ID, --commit-interval-ms N, -X key=value\n"
+            "  --partitions N         partitions of updates topics it creates (default 6)\n"
+            "  --no-aggregator        the registry alone\n");
+}
+
+/* Set once the aggregator exists; read by the metrics hook on pool threads. */
+typedef struct serve_ctx {
+    canon_pipeline *pipeline; /* atomic */
+    cg_err *err;              /* the aggregator thread's error, read after join */
+} serve_ctx;
+
+static char *metrics_extra(void *opaque, size_t *len)
+{
+    serve_ctx *c = opaque;
+    canon_pipeline *p = __atomic_load_n(&c->pipeline, __ATOMIC_ACQUIRE);
+    return p ? canon_pipeline_metrics(p, len) : NULL;
+}
+
+static void *run_aggregator(void *arg)
+{
+    serve_ctx *c = arg;
+    c->err = canon_pipeline_run(c->pipeline);
+    if (c->err)
+        kill(getpid(), SIGTERM); /* ends the sigwait() of the main thread */
+    return NULL;
+}
+
+static int parse_listen(const char *s, char *host, size_t cap, unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= cap)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p > 65535)
+        return -1;
+    *port = (unsigned)p;
+    return 0;
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    char host[256] = "127.0.0.1";
+    unsigned port = 8081;
+    reg_server_config rcfg = {0};
+    canon_pipeline_config acfg = {0};
+    int no_agg = 0, rc = 1;
+    const char **props = calloc((size_t)argc + 1, sizeof(char *));
+    reg_server *srv = NULL;
+    rd_kafka_t *mock_rk = NULL;
+    serve_ctx ctx = {0};
+    pthread_t thr;
+    int thr_started = 0;
+    char url[300], *mock_boot = NULL;
+    cg_err *err = NULL;
+    rcfg.db_path = "canon.db";
+    if (!props)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto done;
+        } else if (!strcmp(a, "--quiet")) {
+            rcfg.quiet = 1;
+        } else if (!strcmp(a, "--no-aggregator")) {
+            no_agg = 1;
+        } else if (!strcmp(a, "--no-transactions")) {
+            acfg.no_transactions = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            acfg.verbose = 1;
+        } else if (!v) {
+            fprintf(stderr, "canon serve: unknown or incomplete option '%s'\n\n", a);
+            usage(stderr);
+            rc = 2;
+            goto done;
+        } else {
+            i++;
+            long n = 0;
+            if (!strcmp(a, "--threads") || !strcmp(a, "--partitions") ||
+                !strcmp(a, "--commit-interval-ms")) {
+                char *end = NULL;
+                n = strtol(v, &end, 10);
+                if (!*v || *end || n < 1 || n > 100000) {
+                    fprintf(stderr, "canon serve: %s wants a positive number, got '%s'\n", a, v);
+                    rc = 2;
+                    goto done;
+                }
+            }
+            if (!strcmp(a, "--listen")) {
+                if (parse_listen(v, host, sizeof(host), &port)) {
+                    fprintf(stderr, "canon serve: --listen wants HOST:PORT, got '%s'\n", v);
+                    rc = 2;
+                    goto done;
+                }
+            } else if (!strcmp(a, "--db"))
+                rcfg.db_path = v;
+            else if (!strcmp(a, "--threads"))
+                rcfg.threads = (unsigned)n;
+            else if (!strcmp(a, "--partitions"))
+                acfg.create_partitions = (int)n;
+            else if (!strcmp(a, "--commit-interval-ms"))
+                acfg.commit_interval_ms = (int)n;
+            else if (!strcmp(a, "--bootstrap-servers"))
+                acfg.bootstrap = v;
+            else if (!strcmp(a, "--group-id"))
+                acfg.group_id = v;
+            else if (!strcmp(a, "--transactional-id"))
+                acfg.transactional_id = v;
+            else if (!strcmp(a, "-X"))
+                props[acfg.n_props++] = v;
+            else {
+                fprintf(stderr, "canon serve: unknown option '%s'\n\n", a);
+                usage(stderr);
+                rc = 2;
+                goto done;
+            }
         }
-    return cmd_registry(argc, argv);
+    }
+    rcfg.host = host;
+    rcfg.port = (uint16_t)port;
+    rcfg.bindings = gen_bindings_hook();
+    rcfg.metrics_extra = metrics_extra;
+    rcfg.metrics_opaque = &ctx;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((err = reg_server_new(&rcfg, &srv)) || (err = reg_server_start(srv))) {
+        fprintf(stderr, "canon serve: registry: %s\n", cg_err_msg(err));
+        goto done;
+    }
+    snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
+             (unsigned)reg_server_port(srv));
+    printf("canon registry: listening on %s (db %s)\n", url, rcfg.db_path);
+
+    if (!no_agg) {
+        if (!acfg.bootstrap) {
+            /* The in-process cluster: one broker, hosted by a client handle of its own. */
+            char errstr[256];
+            rd_kafka_conf_t *conf = rd_kafka_conf_new();
+            if (rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", errstr, sizeof(errstr)) ||
+                !(mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+                rd_kafka_conf_destroy(conf);
+                fprintf(stderr, "canon serve: in-process Kafka cluster: %s\n", errstr);
+                goto done;
+            }
+            mock_boot =
+                strdup(rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mock_rk)));
+            acfg.bootstrap = mock_boot;
+            printf(
+                "canon serve: in-process Kafka cluster (librdkafka mock) at %s: its data lives in "
+                "memory only and is lost when this process ends; use --bootstrap-servers for a "
+                "real cluster\n",
+                mock_boot);
+        }
+        acfg.registry_url = url;
+        acfg.props = props;
+        canon_pipeline *p = NULL;
+        if ((err = canon_pipeline_new(&acfg, &p))) {
+            fprintf(stderr, "canon serve: aggregator: %s\n", cg_err_msg(err));
+            goto done;
+        }
+        __atomic_store_n(&ctx.pipeline, p, __ATOMIC_RELEASE);
+        if (pthread_create(&thr, NULL, run_aggregator, &ctx)) {
+            fprintf(stderr, "canon serve: cannot start the aggregator thread\n");
+            goto done;
+        }
+        thr_started = 1;
+        printf("canon serve: aggregator running (Kafka %s)\n", acfg.bootstrap);
+    }
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    rc = 0;
+    if (thr_started) {
+        canon_pipeline_stop(ctx.pipeline);
+        pthread_join(thr, NULL);
+        if (ctx.err) {
+            fprintf(stderr, "canon serve: aggregator: %s\n", cg_err_msg(ctx.err));
+            rc = 1;
+        }
+    } else {
+        fprintf(stderr, "canon serve: %s received, stopping\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+done:
+    reg_server_stop(srv);
+    {
+        canon_pipeline *p = ctx.pipeline;
+        __atomic_store_n(&ctx.pipeline, NULL, __ATOMIC_RELEASE);
+        canon_pipeline_free(p);
+    }
+    reg_server_free(srv);
+    if (mock_rk)
+        rd_kafka_destroy(mock_rk);
+    free(mock_boot);
+    cg_err_free(err);
+    cg_err_free(ctx.err);
+    free(props);
+    return rc;
 }

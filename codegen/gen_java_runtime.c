@@ -1026,7 +1026,7 @@ static const char *const rt_CanonConsumer[] = {
     "   * A consumer subscribed to topic.",
     "   *",
     "   * @param config Kafka consumer properties (bootstrap.servers, group.id); deserializers and",
-    "   *     isolation.level=read_committed are set here",
+    "   *     isolation.level=read_committed are set here, auto.offset.reset=earliest unless given",
     "   * @param topic the canon topic",
     "   * @param decoder the envelope decoder",
     "   */",
@@ -1038,6 +1038,9 @@ static const char *const rt_CanonConsumer[] = {
     "    p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, "
     "ByteArrayDeserializer.class.getName());",
     "    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, \"read_committed\");",
+    "    // a new group reads the canon topic from the start (the state it holds), as the C and",
+    "    // Python helpers do; the caller's properties may say otherwise",
+    "    p.putIfAbsent(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, \"earliest\");",
     "    this.consumer = new KafkaConsumer<>(p);",
     "    this.decoder = decoder;",
     "    consumer.subscribe(List.of(topic));",

@@ -546,6 +546,9 @@ class CanonConsumer(typing.Generic[E]):
 
         conf = dict(config)
         conf["isolation.level"] = "read_committed"
+        # a new group reads the canon topic from the start (the state it holds), as the C
+        # and Java helpers do; the caller's config may say otherwise
+        conf.setdefault("auto.offset.reset", "earliest")
         if topic is not None:
             self.topic = topic
         self._registry_url = registry_url

@@ -631,7 +631,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     } else {
         ctype = "application/json";
     }
-    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings};
+    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings, &srv->cfg};
     reg_route_run(&ctx, route, &q, &resp);
 
 send:;

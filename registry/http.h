@@ -27,6 +27,11 @@ typedef struct reg_server_config {
     /* GET /canon/bindings/{lang}: the generators, installed by the program (the
      * registry does not link codegen/); zeroed: the route answers 404. */
     reg_bindings_hook bindings;
+    /* GET /metrics: text appended after the registry's own metrics (the aggregator's, in
+     * `canon serve`). Called on a pool thread; returns a malloc'd string (length in *len)
+     * the server frees, or NULL for nothing. NULL: none. */
+    char *(*metrics_extra)(void *opaque, size_t *len);
+    void *metrics_opaque;
 } reg_server_config;
 
 #define REG_DEFAULT_MAX_BODY (16u * 1024 * 1024)

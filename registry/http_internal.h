@@ -7,6 +7,7 @@
 
 #include "../common/err.h"
 #include "canon_bindings.h"
+#include "http.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -89,6 +90,7 @@ typedef struct reg_route_ctx {
     reg_registry *reg;
     reg_metrics *metrics;
     const reg_bindings_hook *bindings; /* GET /canon/bindings; may be NULL */
+    const reg_server_config *server;   /* metrics_extra for GET /metrics; may be NULL */
 } reg_route_ctx;
 
 /* Matches the route (sets *route). Returns 1 if the path exists, 0 if not. *methods

@@ -484,8 +484,22 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
         resp->body.data = reg_metrics_render(ctx->metrics, ns, nsub, &len);
         resp->body.len = len;
         resp->kind = RB_TEXT;
-        if (!resp->body.data)
+        if (!resp->body.data) {
             err = cg_err_new(CG_ENOMEM, "out of memory");
+            break;
+        }
+        if (ctx->server && ctx->server->metrics_extra) {
+            size_t xlen = 0;
+            char *x = ctx->server->metrics_extra(ctx->server->metrics_opaque, &xlen);
+            char *both = x ? realloc(resp->body.data, len + xlen + 1) : NULL;
+            if (both) {
+                memcpy(both + len, x, xlen);
+                both[len + xlen] = 0;
+                resp->body.data = both;
+                resp->body.len = len + xlen;
+            }
+            free(x);
+        }
         break;
     }
     case RT_CONTEXTS:

@@ -43,7 +43,7 @@ public class CanonConsumer<E> implements AutoCloseable {
    * A consumer subscribed to topic.
    *
    * @param config Kafka consumer properties (bootstrap.servers, group.id); deserializers and
-   *     isolation.level=read_committed are set here
+   *     isolation.level=read_committed are set here, auto.offset.reset=earliest unless given
    * @param topic the canon topic
    * @param decoder the envelope decoder
    */
@@ -53,6 +53,9 @@ public class CanonConsumer<E> implements AutoCloseable {
     p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    // a new group reads the canon topic from the start (the state it holds), as the C and
+    // Python helpers do; the caller's properties may say otherwise
+    p.putIfAbsent(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     this.consumer = new KafkaConsumer<>(p);
     this.decoder = decoder;
     consumer.subscribe(List.of(topic));

@@ -7,6 +7,8 @@ reads canon.<entity> and canon.<entity>.dlq read_committed. Run:
     CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator
 """
 import datetime
+import json
+import signal
 import random
 import threading
 import time
@@ -200,3 +202,95 @@ def test_schema_evolution_while_running(entity, aggregator, registry):
     recs = entity.read(entity.canon, 3)
     assert entity.decode(recs[2].value())[0] == entity.envelope_id
     assert entity.read(entity.dlq, 1, timeout=2) == []
+
+
+def test_serves_entities_registered_later(entity, aggregator, registry, kafka, canon, tmp_path):
+    """Without --entity the aggregator serves every entity the registry lists, including
+    ones registered while it runs. Uses a registry of its own (the session's holds the
+    other tests' entities)."""
+    import subprocess
+    from pathlib import Path
+    reg2 = type(registry)(canon, tmp_path / "reg2.db", tmp_path / "reg2.log")
+    try:
+        log = tmp_path / "agg-all.log"
+        proc = subprocess.Popen([canon, "aggregate", "--bootstrap-servers", kafka.bootstrap, "--registry", reg2.url,
+                                 "--group-id", "g-all-" + entity.name, "--transactional-id", "tx-all-" + entity.name,
+                                 "-v"], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        time.sleep(1)
+        # the same entity name in the second registry: same schemas, so the same ids
+        # are not guaranteed; point the helper at reg2
+        entity.reg = reg2
+        entity.register(entity.person_schema())
+        k = key()
+        deadline = time.monotonic() + 30
+        while "serving entity '%s'" % entity.name not in Path(log).read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        entity.update(k, "hr", 1000, {"given_name": "Zed"})
+        env = entity.envelopes(1, timeout=40)
+        assert len(env) == 1 and env[0][1]["after"]["given_name"] == "Zed", Path(log).read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "Sanitizer" not in Path(log).read_text()
+    finally:
+        reg2.stop()
+
+
+def test_serve_in_process_cluster(canon, registry, entity, tmp_path):
+    """`canon serve` without --bootstrap-servers: registry + aggregator on librdkafka's
+    in-process cluster (transactions included); /metrics carries the aggregator's."""
+    import re
+    import subprocess
+    import urllib.request
+    from pathlib import Path
+    db = tmp_path / "serve.db"
+    Entity = type(entity)
+
+    def start(*extra):
+        p = subprocess.Popen([canon, "serve", "--listen", "127.0.0.1:0", "--db", str(db), "--quiet", *extra],
+                             stdout=subprocess.PIPE, stderr=open(tmp_path / "serve.log", "a"), text=True)
+        url = re.search(r"listening on (http://\S+)", p.stdout.readline()).group(1)
+        return p, url
+
+    p, url = start("--no-aggregator")              # register the entity first
+    reg = type(registry).__new__(type(registry))
+    reg.url, reg._parsed = url, {}
+    name = "serve" + uuid.uuid4().hex[:6]
+    reg.post(f"/subjects/canon.{name}.entity/versions", {"schema": json.dumps(Entity.person_schema())})
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    p, url = start()
+    reg.url = url
+    try:
+        line = p.stdout.readline()
+        assert "in memory only" in line, line
+        boot = re.search(r"at (127\.0\.0\.1:\d+)", line).group(1)
+
+        class Mock:
+            bootstrap = boot
+
+            def config(self, **kw):
+                d = {"bootstrap.servers": boot}
+                d.update({k.replace("_", "."): v for k, v in kw.items()})
+                return d
+
+            def create_topic(self, *a, **kw):
+                pass
+
+        e = Entity.__new__(Entity)
+        e.kafka, e.reg, e.name, e.partitions = Mock(), reg, name, 1
+        e.register(Entity.person_schema())
+        e.updates, e.canon, e.dlq = f"canon.{name}.updates", f"canon.{name}", f"canon.{name}.dlq"
+        from confluent_kafka import Producer
+        e.producer = Producer(Mock().config(partitioner="murmur2_random"))
+        k = key()
+        e.update(k, "hr", 1000, {"given_name": "Ann"})
+        e.update(k, "crm", 2000, {"email": "a@x"})
+        env = e.envelopes(2, timeout=30)
+        assert [(x["version"], x["after"]["email"]) for _, x in env] == [(1, None), (2, "a@x")]
+        metrics = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+        assert f'canon_records_out_total{{entity="{name}"}} 2' in metrics
+        assert "canon_transactions_total" in metrics
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+    assert "Sanitizer" not in Path(tmp_path / "serve.log").read_text()

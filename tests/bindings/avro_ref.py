@@ -142,7 +142,8 @@ def canon(node, d):
         if not isinstance(d, str) or any(ord(c) > 255 for c in d):
             raise ValueError("%s expected, got %r" % (t, d))
         if t == "fixed" and len(d) != node.size:
-            raise ValueError("fixed %s of size %d, got %d bytes" % (node.fullname, node.size, len(d)))
+            raise ValueError("fixed %s of size %d, got %d bytes"
+                             % (node.fullname, node.size, len(d)))
         return ("b", d)
     if t == "string":
         if not isinstance(d, str):
@@ -218,7 +219,8 @@ def from_python(node, v, expected=None):
     if t in ("bytes", "fixed"):
         return v.decode("latin-1")
     if t == "array":
-        exp = expected if isinstance(expected, list) and len(expected) == len(v) else [None] * len(v)
+        same_shape = isinstance(expected, list) and len(expected) == len(v)
+        exp = expected if same_shape else [None] * len(v)
         return [from_python(node.items, x, e) for x, e in zip(v, exp)]
     if t == "map":
         exp = expected if isinstance(expected, dict) else {}
@@ -302,7 +304,8 @@ def _fits_json(node, d):
     if t in ("float", "double"):
         return isinstance(d, (int, float)) and not isinstance(d, bool)
     if t in ("bytes", "fixed"):
-        return isinstance(d, str) and all(ord(c) < 256 for c in d) and (t == "bytes" or len(d) == node.size)
+        return (isinstance(d, str) and all(ord(c) < 256 for c in d)
+                and (t == "bytes" or len(d) == node.size))
     if t == "map":
         return isinstance(d, dict)
     return _fits(node, d)

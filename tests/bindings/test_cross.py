@@ -16,8 +16,8 @@ import fastavro
 import pytest
 
 import avro_ref
-from bindings_support import (LANGS, PENDING, ROOT, VECTORS, lang_param, load_vector,
-                              shared_groups, vector_names)
+from bindings_support import (KNOWN_GAPS, LANGS, PENDING, ROOT, VECTORS, lang_param,
+                              load_vector, shared_groups, vector_names)
 
 NAMES = vector_names()
 SHARED_KEYS = [key for key, _, _ in shared_groups()]
@@ -219,7 +219,7 @@ def test_langs_agree_with_each_other(bindings):
         pytest.skip("fewer than two languages have landed: nothing to compare yet")
     for name in NAMES:
         v = load_vector(name)
-        outs = {lang: bindings.run(lang, v.schema_path, v.datum_lines()) for lang in landed}
-        first = landed[0]
-        for lang in landed[1:]:
-            assert outs[lang] == outs[first], "%s and %s differ on %s" % (lang, first, name)
+        langs = [lang for lang in landed if (lang, name) not in KNOWN_GAPS]
+        outs = {lang: bindings.run(lang, v.schema_path, v.datum_lines()) for lang in langs}
+        for lang in langs[1:]:
+            assert outs[lang] == outs[langs[0]], "%s and %s differ on %s" % (lang, langs[0], name)

@@ -157,7 +157,8 @@ def test_python_archive_imports(api, person, lang, tmp_path):
     name, tar = open_archive(fetch(api, lang, person))
     tar.extractall(tmp_path, filter="data")
     src = tmp_path / name / "src"
-    r = subprocess.run([sys.executable, "-c", "import org.canongate.canon.person as m; print(m.__name__)"],
+    code = "import org.canongate.canon.person as m; print(m.__name__)"
+    r = subprocess.run([sys.executable, "-c", code],
                        env=dict(os.environ, PYTHONPATH=str(src)), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
 

@@ -34,6 +34,7 @@ SCHEMA_ID=${SCHEMA_ID:-1}
 ENVELOPE_ID=${ENVELOPE_ID:-2}
 REGISTRY=${REGISTRY:-}
 JAVA_OPTS=${JAVA_OPTS:-}
+selftest=0
 while [ $# -gt 0 ]; do
     case $1 in
     --bootstrap) bootstrap=$2; shift 2 ;;
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
     --latency-seconds) LAT_SECONDS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --registry) REGISTRY=$2; shift 2 ;;
+    --selftest) selftest=1; shift ;;
     -h|--help) sed -n '2,20p' "$0"; echo "see README.md for options"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -62,6 +64,10 @@ if [ ! -f "$jar" ] || [ ! -f "$here/target/classpath.txt" ] ||
 fi
 cp="$jar:$(cat "$here/target/classpath.txt")"
 java=${CANON_STREAMS_JAVA:-java}
+if [ "$selftest" = 1 ]; then
+    # The merge rules, checked without Kafka: prints "N passed, M failed".
+    exec timeout "$TIMEOUT" "$java" -cp "$cp" org.canongate.bench.streams.Main selftest
+fi
 
 work=$(mktemp -d /tmp/canon-streams.XXXXXX)
 kafka_dir=""
@@ -116,9 +122,39 @@ set -- --bootstrap "$bootstrap" --input "$topic" --output "$output" --app-id "$a
 "$java" $JAVA_OPTS -cp "$cp" org.canongate.bench.streams.Main app "$@" >"$work/app.out" 2>"$work/app.err" &
 app_pid=$!
 
+# SAMPLE=1: where the stream thread is during the throughput phase (jstack every 2 s):
+# committing the transaction (blocked on the broker) or processing records.
+sampler=""
+if [ "${SAMPLE:-0}" = 1 ] && command -v jstack >/dev/null; then
+    (
+        while kill -0 "$app_pid" 2>/dev/null && [ ! -f "$work/stop-sampling" ]; do
+            timeout 10 jstack "$app_pid" 2>/dev/null |
+                awk '/^"/{t=($0 ~ /StreamThread/)} t' >"$work/js" || true
+            if [ -s "$work/js" ] && grep -q '^"' "$work/js"; then
+                if grep -q 'commitTransaction\|TransactionManager\|maybeCommit\|commitOffsetsOrTransaction\|flush' "$work/js"; then
+                    echo commit >>"$work/samples"
+                elif grep -q 'process\|Merge\|aggregate\|RocksDB' "$work/js"; then
+                    echo process >>"$work/samples"
+                else
+                    echo other >>"$work/samples"
+                fi
+            fi
+            sleep 2
+        done
+    ) &
+    sampler=$!
+fi
+
 status=0
 timeout "$TIMEOUT" "$java" -cp "$cp" org.canongate.bench.streams.Main wait --bootstrap "$bootstrap" \
     --input "$topic" --app-id "$app_id" --n "$N" --t0-file "$work/t0" --timeout "$TIMEOUT" || status=1
+if [ -n "$sampler" ]; then
+    touch "$work/stop-sampling"
+    wait "$sampler" 2>/dev/null || true
+    for k in commit process other; do
+        echo "streams.samples_$k=$(grep -c "^$k\$" "$work/samples" 2>/dev/null || true)"
+    done
+fi
 if [ $status = 0 ] && [ "$LAT_SECONDS" != 0 ]; then
     timeout "$TIMEOUT" "$java" -cp "$cp" org.canongate.bench.streams.Main latency --bootstrap "$bootstrap" \
         --input "$topic" --output "$output" --app-id "$app_id" --rate "$LAT_RATE" \
@@ -127,6 +163,10 @@ fi
 if kill -0 "$app_pid" 2>/dev/null; then
     rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$app_pid/status")
     echo "streams.peak_rss_mb=$((rss / 1024))"
+    # utime + stime of the app's JVM (all its threads), in clock ticks: fields 14, 15
+    # after the command name, which may hold spaces, so counted from its closing paren.
+    ticks=$(sed 's/.*) //' "/proc/$app_pid/stat" | awk '{print $12 + $13}')
+    echo "streams.app_cpu_s=$((ticks / $(getconf CLK_TCK)))"
     kill "$app_pid"
     i=0
     while kill -0 "$app_pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done

@@ -67,7 +67,7 @@ public final class Main {
 
     public static void main(String[] a) throws Exception {
         if (a.length < 1) {
-            System.err.println("usage: Main app|load|wait|latency --name value ...");
+            System.err.println("usage: Main app|load|wait|latency|selftest --name value ...");
             System.exit(2);
         }
         Map<String, String> o = opts(a);
@@ -76,6 +76,7 @@ public final class Main {
         case "load" -> load(o);
         case "wait" -> waitDone(o);
         case "latency" -> latency(o);
+        case "selftest" -> new SelfTest().run();
         default -> {
             System.err.println("unknown subcommand " + a[0]);
             System.exit(2);
@@ -357,12 +358,20 @@ public final class Main {
                     producing = false;
                     Map<TopicPartition, Long> end = endOffsets(admin, input);
                     doneAt = awaitCommitted(admin, group, end, deadline);
-                    /* Read what that last transaction published. */
-                    long until = System.currentTimeMillis() + 500;
-                    while (System.currentTimeMillis() < until)
+                    /* Read the output up to its last stable offset (read_committed: the
+                     * end of the last committed transaction), which now covers it all. */
+                    Map<TopicPartition, Long> lso = c.endOffsets(tps);
+                    while (System.currentTimeMillis() < deadline) {
+                        boolean behind = false;
+                        for (TopicPartition tp : tps)
+                            if (c.position(tp) < lso.get(tp))
+                                behind = true;
+                        if (!behind)
+                            break;
                         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(5)))
                             if (r.timestamp() >= start)
                                 lat.add(System.currentTimeMillis() - r.timestamp());
+                    }
                     break;
                 }
             }
@@ -374,8 +383,10 @@ public final class Main {
                 System.exit(1);
             }
             System.out.printf("streams.latency_rate=%d%nstreams.latency_updates=%d%nstreams.latency_outputs=%d%n"
+                                  + "streams.latency_phase_records_per_s=%.0f%n"
                                   + "streams.latency_p50_ms=%d%nstreams.latency_p99_ms=%d%nstreams.latency_max_ms=%d%n",
-                              rate, (long) rate * seconds, l.size(), l.get(l.size() / 2),
+                              rate, (long) rate * seconds, l.size(),
+                              (double) rate * seconds * 1000.0 / Math.max(1, doneAt - start), l.get(l.size() / 2),
                               l.get((int) Math.min(l.size() - 1, Math.ceil(l.size() * 0.99) - 1)), l.get(l.size() - 1));
         }
     }

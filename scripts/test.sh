@@ -44,7 +44,6 @@ CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
 stage "real Kafka: broker script, CLI tools, aggregator (KRaft broker from Maven Central)"
 tests/kafka/kafka.sh fetch
 kafka_dirs="tests/kafka tests/tools"
-[ -d tests/aggregator ] && kafka_dirs="$kafka_dirs tests/aggregator"
 # shellcheck disable=SC2086 # word splitting of the directory list is intended
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q $kafka_dirs
 

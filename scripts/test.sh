@@ -43,7 +43,7 @@ CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
 
 stage "real Kafka: broker script, CLI tools, aggregator (KRaft broker from Maven Central)"
 tests/kafka/kafka.sh fetch
-kafka_dirs="tests/kafka tests/tools"
+kafka_dirs="tests/kafka tests/tools tests/aggregator"
 # shellcheck disable=SC2086 # word splitting of the directory list is intended
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q $kafka_dirs
 

@@ -74,7 +74,9 @@ s["fields"].append({"name": "nickname", "type": "string"})  # required, no defau
 print(json.dumps({"schema": json.dumps(s)}))
 PY
 show POST "/compatibility/subjects/canon.person.entity/versions/latest?verbose=true" "$work/bad.json"
-show POST /subjects/canon.person.entity/versions "$work/bad.json"
+printf '$ POST /subjects/canon.person.entity/versions  (message shortened)\n'
+curl -s -X POST -H "$CT" --data-binary @"$work/bad.json" "$url/subjects/canon.person.entity/versions" |
+    python3 -c 'import json,sys; e=json.load(sys.stdin); m=e["message"]; print(json.dumps({"error_code": e["error_code"], "message": m[:m.find("writerFragment")] + "..."}, indent=2))'
 
 say "A canonical schema without a universal identifier (canon.key) is refused"
 echo '{"schema": "{\"type\":\"record\",\"name\":\"Thing\",\"fields\":[{\"name\":\"id\",\"type\":\"string\"}]}"}' >"$work/nokey.json"
@@ -86,12 +88,43 @@ show POST /subjects/canon.person.updates-value/versions "$work/nokey.json"
 say "Any Confluent client works unchanged, e.g. the schema by id"
 show GET /schemas/ids/1
 
+# The aggregator inside canon serve consumes canon.<entity>.updates on the in-process
+# cluster and writes the merged full state to canon.<entity>.
+boot=$(grep -so 'cluster (librdkafka mock) at [0-9.]*:[0-9]*' "$work/out" | head -1 | sed 's/.* at //' || true)
+if [ -n "$boot" ]; then
+    canon() { "$root/build/canon" "$@"; }
+    key=4f1c6a1e-0000-4000-8000-000000000001
+    for _ in $(seq 100); do # the aggregator picks new entities up within seconds
+        grep -q "serving entity 'person'" "$work/out" "$work/err" 2>/dev/null && break
+        sleep 0.1
+    done
+    say "Two domains send partial updates for one person (canon produce)"
+    upd() { printf '$ canon produce person --json '"'"'%s'"'"'\n' "$1"
+            canon produce person --bootstrap-servers "$boot" --registry "$url" --json "$1" >/dev/null; }
+    upd '{"person_id":"'$key'","source":"hr","event_time":"2026-03-01T09:00:00Z","values":{"given_name":"Ada","family_name":"Lovelace","email":"ada@hr.example"}}'
+    upd '{"person_id":"'$key'","source":"crm","event_time":"2026-02-01T09:00:00Z","values":{"email":"old@crm.example","phone":"+44 20 7946 0000"}}'
+    say "A domain writing a field it does not own is refused to the dead-letter topic"
+    upd '{"person_id":"'$key'","source":"support","event_time":"2026-03-02T09:00:00Z","values":{"given_name":"Eve"}}'
+    sleep 2
+    say "The canonical state: CRM's email is older than HR's, so it was ignored; phone came from CRM"
+    printf '$ canon state person %s\n' "$key"
+    canon state person "$key" --bootstrap-servers "$boot" --registry "$url" |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({k: s[k] for k in ("version","state","provenance","changed")}, indent=2))'
+    say "The rejected update, intact, with the reason (canon tail canon.person.dlq)"
+    canon tail canon.person.dlq --bootstrap-servers "$boot" --registry "$url" --from-beginning --timeout-ms 10000 |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    r=json.loads(l); print(json.dumps({"key": r.get("key"), "headers": r.get("headers")}, indent=2))'
+fi
+
 say "Try next"
 cat <<EOF
   KEEP=1 scripts/demo.sh                  leave the server running after the demo
   build/canon serve --help                all options of the main job
   build/canon check schemas/person.avsc   canonical form and fingerprint of a schema
   docs/api.md                             the registry's REST API
+  docs/tools.md                           canon produce, canon tail, canon state
+  docs/aggregator.md                      how updates are merged into the canon
 EOF
 if [ "${KEEP:-0}" = 1 ]; then
     echo "canon serve is running at $url (Ctrl-C to stop)"

@@ -89,12 +89,26 @@ say "Any Confluent client works unchanged, e.g. the schema by id"
 show GET /schemas/ids/1
 
 # The aggregator inside canon serve consumes canon.<entity>.updates on the in-process
-# cluster and writes the merged full state to canon.<entity>.
+# cluster and writes the merged full state to canon.<entity>. librdkafka 2.0.2's mock
+# cluster cannot change a running consumer's subscription (docs/aggregator.md), so the
+# server is restarted on the same database now that both entities exist: the aggregator
+# then starts with both. (A real cluster, --bootstrap-servers, picks new entities up live.)
+say "Restart canon serve: the aggregator starts on the registered entities"
+kill $pid; wait $pid 2>/dev/null || true
+"$root/build/canon" serve --listen 127.0.0.1:0 --db "$work/canon.db" --quiet >"$work/out" 2>"$work/err" &
+pid=$!
+url=
+for _ in $(seq 100); do
+    url=$(grep -so 'http://[0-9.:]*' "$work/out" | head -1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
 boot=$(grep -so 'cluster (librdkafka mock) at [0-9.]*:[0-9]*' "$work/out" | head -1 | sed 's/.* at //' || true)
-if [ -n "$boot" ]; then
+if [ -n "$url" ] && [ -n "$boot" ]; then
+    head -n 20 "$work/out"
     canon() { "$root/build/canon" "$@"; }
     key=4f1c6a1e-0000-4000-8000-000000000001
-    for _ in $(seq 100); do # the aggregator picks new entities up within seconds
+    for _ in $(seq 150); do
         grep -q "serving entity 'person'" "$work/out" "$work/err" 2>/dev/null && break
         sleep 0.1
     done
@@ -105,7 +119,11 @@ if [ -n "$boot" ]; then
     upd '{"person_id":"'$key'","source":"crm","event_time":"2026-02-01T09:00:00Z","values":{"email":"old@crm.example","phone":"+44 20 7946 0000"}}'
     say "A domain writing a field it does not own is refused to the dead-letter topic"
     upd '{"person_id":"'$key'","source":"support","event_time":"2026-03-02T09:00:00Z","values":{"given_name":"Eve"}}'
-    sleep 2
+    for _ in $(seq 100); do # until the aggregator has merged both updates
+        canon state person "$key" --bootstrap-servers "$boot" --registry "$url" 2>/dev/null |
+            grep -q '"version": 2' && break
+        sleep 0.2
+    done
     say "The canonical state: CRM's email is older than HR's, so it was ignored; phone came from CRM"
     printf '$ canon state person %s\n' "$key"
     canon state person "$key" --bootstrap-servers "$boot" --registry "$url" |
@@ -115,6 +133,8 @@ if [ -n "$boot" ]; then
         python3 -c 'import json,sys
 for l in sys.stdin:
     r=json.loads(l); print(json.dumps({"key": r.get("key"), "headers": r.get("headers")}, indent=2))'
+else
+    echo "demo: canon serve did not restart" >&2; cat "$work/err" >&2; exit 1
 fi
 
 say "Try next"

@@ -41,6 +41,9 @@ CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/python
 stage "generated bindings: C, Python, Java vs Avro C, fastavro, Avro Java"
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
 
+stage "the README's first command (scripts/demo.sh), output checked"
+.venv/bin/python -m pytest -q tests/demo
+
 stage "real Kafka: broker script, CLI tools, aggregator (KRaft broker from Maven Central)"
 tests/kafka/kafka.sh fetch
 kafka_dirs="tests/kafka tests/tools tests/aggregator"

@@ -60,6 +60,7 @@ done
 jar=$here/target/canon-streams-reference-0.1.jar
 if [ ! -f "$jar" ] || [ ! -f "$here/target/classpath.txt" ] ||
     [ -n "$(find "$here/pom.xml" "$here/src" -newer "$jar" -type f | head -1)" ]; then
+    # shellcheck disable=SC2086 # options are words
     (cd "$here" && timeout 600 mvn -q -B ${STREAMS_MVN_OPTS:-} package) >&2
 fi
 cp="$jar:$(cat "$here/target/classpath.txt")"

@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <sqlite3.h>
 
 #include "merge.h"
 #include "registry_client.h"
@@ -52,6 +53,10 @@ typedef struct entity {
     canon_state **states; /* NULL: partition not assigned here */
     int64_t *batch_start; /* first offset consumed in the open transaction, -1: none */
     int64_t *next_offset; /* offset to commit (last consumed + 1), -1: none this batch */
+    int64_t *lag;         /* atomic: consumer lag per partition (see update_lag); -1: not
+                             assigned or unknown */
+    int64_t *committed;   /* group's committed offset at assignment, -1: none; the lag's
+                             position until the first update of the partition is consumed */
     int32_t *known_ids;   /* update and envelope schema ids added to the engine */
     size_t n_known, cap_known;
     ent_counts c; /* atomics */
@@ -80,6 +85,9 @@ struct canon_pipeline {
     uint64_t txns, aborts; /* atomics */
     uint64_t txn_us_total; /* atomic: time spent committing */
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
+    sqlite3 *cp;           /* the checkpoint (--checkpoint), NULL: none */
+    sqlite3_stmt *cp_ins;
+    int64_t cp_last_ms;
 };
 
 static const double txn_buckets_s[7] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
@@ -532,6 +540,8 @@ static void entity_free(entity *e)
     free(e->states);
     free(e->batch_start);
     free(e->next_offset);
+    free(e->lag);
+    free(e->committed);
     free(e->known_ids);
     canon_engine_free(e->engine);
     free(e->name);
@@ -570,12 +580,14 @@ static cg_err *entity_load(canon_pipeline *p, const char *name, int create_updat
     e->states = calloc((size_t)e->n_parts, sizeof(*e->states));
     e->batch_start = malloc((size_t)e->n_parts * sizeof(int64_t));
     e->next_offset = malloc((size_t)e->n_parts * sizeof(int64_t));
-    if (!e->states || !e->batch_start || !e->next_offset) {
+    e->lag = malloc((size_t)e->n_parts * sizeof(int64_t));
+    e->committed = malloc((size_t)e->n_parts * sizeof(int64_t));
+    if (!e->states || !e->batch_start || !e->next_offset || !e->lag || !e->committed) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto fail;
     }
     for (int32_t i = 0; i < e->n_parts; i++)
-        e->batch_start[i] = e->next_offset[i] = -1;
+        e->batch_start[i] = e->next_offset[i] = e->lag[i] = e->committed[i] = -1;
     *out = e;
     return NULL;
 fail:
@@ -619,6 +631,356 @@ static cg_err *add_entity(canon_pipeline *p, entity *e)
     return NULL;
 }
 
+/* ---- checkpoint (SQLite) ------------------------------------------------------------- */
+
+/* The optional local checkpoint (--checkpoint FILE): per assigned partition, every key's
+ * state (serialised below) and the canon topic offset it reflects, written between
+ * transactions at most every checkpoint_interval_s. A restore loads it and reads the canon
+ * topic only from that offset on. Body of one key (integers little-endian, fixed width):
+ * u64 version, u8 has_deleted, [version], u32 n_fields, per field u8 present, u8 cleared,
+ * [version if present], [u32 len, bytes if present && !cleared]; a version is i64
+ * event_time, i64 seq, u16 source name length, name bytes. Source ids are not stored:
+ * they are per state. */
+typedef struct cp_buf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} cp_buf;
+
+static void cp_put(cp_buf *b, const void *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+        uint8_t *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void cp_u64(cp_buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    cp_put(b, x, 8);
+}
+
+static void cp_u32(cp_buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    cp_put(b, x, 4);
+}
+
+static void cp_ver(cp_buf *b, canon_state *st, const canon_version *v)
+{
+    size_t nl = 0;
+    const char *name = canon_state_source_name(st, v->source, &nl);
+    if (!name || nl > 65535)
+        nl = 0;
+    cp_u64(b, (uint64_t)v->event_time);
+    cp_u64(b, (uint64_t)v->seq);
+    uint8_t x[2] = {(uint8_t)nl, (uint8_t)(nl >> 8)};
+    cp_put(b, x, 2);
+    cp_put(b, name, nl);
+}
+
+typedef struct cp_rd {
+    const uint8_t *p;
+    size_t len, off;
+    int bad;
+} cp_rd;
+
+static const uint8_t *cp_get(cp_rd *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *q = r->p + r->off;
+    r->off += n;
+    return q;
+}
+
+static uint64_t cp_gu(cp_rd *r, size_t n)
+{
+    const uint8_t *q = cp_get(r, n);
+    uint64_t v = 0;
+    for (size_t i = 0; q && i < n; i++)
+        v |= (uint64_t)q[i] << (8 * i);
+    return v;
+}
+
+static void cp_gver(cp_rd *r, canon_state *st, canon_version *v)
+{
+    v->event_time = (int64_t)cp_gu(r, 8);
+    v->seq = (int64_t)cp_gu(r, 8);
+    size_t nl = (size_t)cp_gu(r, 2);
+    const uint8_t *name = cp_get(r, nl);
+    v->source = name && nl ? canon_state_source(st, (const char *)name, nl) : 0;
+    if (name && nl && !v->source)
+        r->bad = 1;
+}
+
+static void cp_close(canon_pipeline *p)
+{
+    sqlite3_finalize(p->cp_ins);
+    sqlite3_close(p->cp);
+    p->cp = NULL;
+    p->cp_ins = NULL;
+}
+
+static cg_err *cp_open(canon_pipeline *p, const char *path)
+{
+    if (sqlite3_open(path, &p->cp) != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(p->cp, 5000);
+    if (sqlite3_exec(
+            p->cp,
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            "CREATE TABLE IF NOT EXISTS cp_partition(entity TEXT NOT NULL, part INTEGER "
+            "NOT NULL, canonical_id INTEGER NOT NULL, canon_offset INTEGER NOT NULL, "
+            "saved_ms INTEGER NOT NULL, PRIMARY KEY(entity, part));"
+            "CREATE TABLE IF NOT EXISTS cp_key(entity TEXT NOT NULL, part INTEGER NOT "
+            "NULL, key BLOB NOT NULL, body BLOB NOT NULL, PRIMARY KEY(entity, part, key));",
+            NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(p->cp, "INSERT INTO cp_key(entity, part, key, body) VALUES(?,?,?,?)", -1,
+                           &p->cp_ins, NULL) != SQLITE_OK)
+        goto fail;
+    return NULL;
+fail:;
+    cg_err *err = cg_err_new(CG_EIO, "checkpoint %s: %s", path,
+                             p->cp ? sqlite3_errmsg(p->cp) : "cannot open");
+    cp_close(p);
+    return err;
+}
+
+/* Writes partition `part` of e with the canon offset `off` its state reflects, in one
+ * SQLite transaction (a crash leaves the previous checkpoint of the partition). */
+static cg_err *cp_save_partition(canon_pipeline *p, entity *e, int32_t part, int64_t off)
+{
+    canon_state *st = e->states[part];
+    uint32_t nf = canon_state_n_fields(st);
+    canon_field_state *fs = calloc(nf ? nf : 1, sizeof(*fs));
+    cp_buf b = {0};
+    cg_err *err = NULL;
+    char sql[256];
+    if (!fs)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    if (sqlite3_exec(p->cp, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        goto sqlfail;
+    sqlite3_stmt *del = NULL;
+    if (sqlite3_prepare_v2(p->cp, "DELETE FROM cp_key WHERE entity=? AND part=?", -1, &del, NULL) !=
+        SQLITE_OK)
+        goto sqlfail;
+    sqlite3_bind_text(del, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(del, 2, part);
+    int rc = sqlite3_step(del);
+    sqlite3_finalize(del);
+    if (rc != SQLITE_DONE)
+        goto sqlfail;
+    size_t cur = 0;
+    canon_entity ce = {.fields = fs};
+    while (canon_state_next(st, &cur, &ce)) {
+        b.len = 0;
+        cp_u64(&b, ce.version);
+        uint8_t hd = (uint8_t)(ce.has_deleted != 0);
+        cp_put(&b, &hd, 1);
+        if (hd)
+            cp_ver(&b, st, &ce.deleted);
+        cp_u32(&b, nf);
+        for (uint32_t i = 0; i < nf; i++) {
+            uint8_t pc[2] = {fs[i].present, fs[i].cleared};
+            cp_put(&b, pc, 2);
+            if (!fs[i].present)
+                continue;
+            cp_ver(&b, st, &fs[i].ver);
+            if (!fs[i].cleared) {
+                cp_u32(&b, fs[i].len);
+                cp_put(&b, fs[i].val, fs[i].len);
+            }
+        }
+        if (b.oom) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto rollback;
+        }
+        sqlite3_reset(p->cp_ins);
+        sqlite3_bind_text(p->cp_ins, 1, e->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(p->cp_ins, 2, part);
+        sqlite3_bind_blob(p->cp_ins, 3, ce.key, (int)ce.key_len, SQLITE_STATIC);
+        sqlite3_bind_blob(p->cp_ins, 4, b.p, (int)b.len, SQLITE_STATIC);
+        if (sqlite3_step(p->cp_ins) != SQLITE_DONE)
+            goto sqlfail;
+    }
+    sqlite3_reset(p->cp_ins);
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO cp_partition VALUES(?, %d, %d, %lld, %lld)",
+             (int)part, (int)e->canonical_id, (long long)off, (long long)now_ms());
+    sqlite3_stmt *ins = NULL;
+    if (sqlite3_prepare_v2(p->cp, sql, -1, &ins, NULL) != SQLITE_OK)
+        goto sqlfail;
+    sqlite3_bind_text(ins, 1, e->name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(ins);
+    sqlite3_finalize(ins);
+    if (rc != SQLITE_DONE || sqlite3_exec(p->cp, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto sqlfail;
+    goto done;
+sqlfail:
+    err = cg_err_new(CG_EIO, "checkpoint %s [%d]: %s", e->name, (int)part, sqlite3_errmsg(p->cp));
+rollback:
+    sqlite3_reset(p->cp_ins);
+    sqlite3_exec(p->cp, "ROLLBACK", NULL, NULL, NULL);
+done:
+    free(b.p);
+    free(fs);
+    return err;
+}
+
+/* Called after a committed transaction: checkpoints every assigned partition when the
+ * interval has passed. The offset is the canon partition's end as the broker reports it
+ * now: with no transaction of ours open and one writer per partition, everything below
+ * it is reflected in the state (a commit marker not yet written is below or at it, and a
+ * restore skips it). Failures are logged, never fatal: the checkpoint is an optimisation. */
+static void cp_maybe_save(canon_pipeline *p)
+{
+    int interval = p->cfg.checkpoint_interval_s > 0 ? p->cfg.checkpoint_interval_s : 10;
+    if (!p->cp || p->in_txn || now_ms() - p->cp_last_ms < (int64_t)interval * 1000)
+        return;
+    p->cp_last_ms = now_ms();
+    for (size_t i = 0; i < p->n_ents; i++) {
+        entity *e = p->ents[i];
+        for (int32_t k = 0; k < e->n_parts; k++) {
+            int64_t lo = 0, hi = 0;
+            if (!e->states[k])
+                continue;
+            rd_kafka_resp_err_t ke =
+                rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, k, &lo, &hi, 5000);
+            cg_err *err = ke ? cg_err_new(CG_EKAFKA, "checkpoint %s [%d]: watermarks: %s",
+                                          e->canon_topic, (int)k, rd_kafka_err2str(ke))
+                             : cp_save_partition(p, e, k, hi);
+            if (err) {
+                logf_(p, "%s", cg_err_msg(err));
+                cg_err_free(err);
+            } else if (p->cfg.verbose) {
+                logf_(p, "checkpoint %s [%d]: %zu keys at offset %lld", e->canon_topic, (int)k,
+                      canon_state_count(e->states[k]), (long long)hi);
+            }
+        }
+    }
+}
+
+/* Loads partition `part` of e from the checkpoint into st (empty) when it matches: same
+ * canonical schema id, offset within [lo, hi] of the canon partition. Returns the offset
+ * to read the canon topic from (lo.. when nothing usable: the full restore), logging why
+ * a checkpoint was ignored. On a load error st may be partly filled: *reset is set and the
+ * caller starts over with an empty state. */
+static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *st, int64_t lo,
+                       int64_t hi, uint64_t *keys, int *reset)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t from = -1;
+    canon_field_state *fs = NULL;
+    *keys = 0;
+    *reset = 0;
+    if (!p->cp)
+        return -1;
+    if (sqlite3_prepare_v2(p->cp,
+                           "SELECT canonical_id, canon_offset FROM cp_partition WHERE entity=? "
+                           "AND part=?",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(q, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, part);
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        logf_(p, "checkpoint %s [%d]: none for this partition, full restore", e->canon_topic,
+              (int)part);
+        goto done;
+    }
+    int32_t cid = sqlite3_column_int(q, 0);
+    int64_t off = sqlite3_column_int64(q, 1);
+    sqlite3_finalize(q);
+    q = NULL;
+    if (cid != e->canonical_id) {
+        logf_(p, "checkpoint %s [%d]: canonical schema id %d, current %d: ignored, full restore",
+              e->canon_topic, (int)part, (int)cid, (int)e->canonical_id);
+        goto done;
+    }
+    if (off > hi || off < lo) {
+        logf_(p,
+              "checkpoint %s [%d]: offset %lld outside the topic's [%lld, %lld]: ignored, full "
+              "restore",
+              e->canon_topic, (int)part, (long long)off, (long long)lo, (long long)hi);
+        goto done;
+    }
+    uint32_t nf = canon_state_n_fields(st);
+    fs = calloc(nf ? nf : 1, sizeof(*fs));
+    if (!fs || sqlite3_prepare_v2(p->cp, "SELECT key, body FROM cp_key WHERE entity=? AND part=?",
+                                  -1, &q, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(q, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, part);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cp_rd r = {sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), 0, 0};
+        canon_entity ce = {.key = sqlite3_column_blob(q, 0),
+                           .key_len = (size_t)sqlite3_column_bytes(q, 0),
+                           .fields = fs};
+        memset(fs, 0, nf * sizeof(*fs));
+        ce.version = cp_gu(&r, 8);
+        ce.has_deleted = (int)cp_gu(&r, 1);
+        if (ce.has_deleted)
+            cp_gver(&r, st, &ce.deleted);
+        if (cp_gu(&r, 4) != nf)
+            r.bad = 1;
+        for (uint32_t i = 0; i < nf && !r.bad; i++) {
+            fs[i].present = (uint8_t)cp_gu(&r, 1);
+            fs[i].cleared = (uint8_t)cp_gu(&r, 1);
+            if (!fs[i].present)
+                continue;
+            cp_gver(&r, st, &fs[i].ver);
+            if (!fs[i].cleared) {
+                fs[i].len = (uint32_t)cp_gu(&r, 4);
+                fs[i].val = cp_get(&r, fs[i].len);
+            }
+        }
+        if (r.bad || r.off != r.len || !ce.key) {
+            logf_(p, "checkpoint %s [%d]: a malformed key: ignored, full restore", e->canon_topic,
+                  (int)part);
+            *reset = 1;
+            goto done;
+        }
+        cg_err *err = canon_state_put(st, &ce);
+        if (err) {
+            logf_(p, "checkpoint %s [%d]: %s: ignored, full restore", e->canon_topic, (int)part,
+                  cg_err_msg(err));
+            cg_err_free(err);
+            *reset = 1;
+            goto done;
+        }
+        (*keys)++;
+    }
+    if (rc != SQLITE_DONE) {
+        *reset = 1;
+        goto fail;
+    }
+    from = off;
+    goto done;
+fail:
+    logf_(p, "checkpoint %s [%d]: %s: ignored, full restore", e->canon_topic, (int)part,
+          sqlite3_errmsg(p->cp));
+done:
+    sqlite3_finalize(q);
+    free(fs);
+    return from;
+}
+
 /* ---- restore ------------------------------------------------------------------------- */
 
 /* Rebuilds the state of partition `part` of e from canon.<entity>, from the beginning up to
@@ -629,7 +991,7 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     cg_err *err = NULL;
     canon_state *st = NULL;
     int64_t lo = 0, hi = 0, t0 = now_ms();
-    uint64_t n = 0;
+    uint64_t n = 0, cp_keys = 0;
     int assigned = 0;
     rd_kafka_resp_err_t ke;
     if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
@@ -640,10 +1002,19 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
                          rd_kafka_err2str(ke));
         goto done;
     }
-    if (hi > lo) {
+    int reset = 0;
+    int64_t from = cp_load(p, e, part, st, lo, hi, &cp_keys, &reset);
+    if (reset) {
+        canon_state_free(st);
+        st = NULL;
+        if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+            goto done;
+        cp_keys = 0;
+    }
+    if (from < 0 ? hi > lo : hi > from) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, e->canon_topic, part)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+            from < 0 ? RD_KAFKA_OFFSET_BEGINNING : from;
         ke = rd_kafka_assign(p->restorer, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (ke) {
@@ -727,9 +1098,9 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     add(&e->c.restores, 1);
     add(&e->c.restored_records, n);
     if (p->cfg.verbose)
-        logf_(p, "restored %s [%d]: %llu records, %zu keys, %lld ms", e->canon_topic, (int)part,
-              (unsigned long long)n, canon_state_count(e->states[part]),
-              (long long)(now_ms() - t0));
+        logf_(p, "restored %s [%d]: %llu records, %zu keys, %lld ms (checkpoint: %llu keys)",
+              e->canon_topic, (int)part, (unsigned long long)n, canon_state_count(e->states[part]),
+              (long long)(now_ms() - t0), (unsigned long long)cp_keys);
 done:
     if (assigned)
         rd_kafka_assign(p->restorer, NULL);
@@ -879,6 +1250,63 @@ static cg_err *commit_txn(canon_pipeline *p)
 
 /* ---- rebalancing --------------------------------------------------------------------- */
 
+/* Remembers the group's committed offsets of newly assigned partitions: the lag of a
+ * partition we have not consumed from yet is measured from there. One OffsetFetch per
+ * assignment, inside the callback that already waits for the restores; a failure only
+ * leaves the lag unknown until the first update arrives. */
+static void note_committed(canon_pipeline *p, rd_kafka_t *rk,
+                           const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    if (!l)
+        return;
+    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < l->cnt; i++) {
+            entity *e = find_entity_topic(p, l->elems[i].topic);
+            int32_t k = l->elems[i].partition;
+            if (e && k < e->n_parts && !l->elems[i].err)
+                e->committed[k] = l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Consumer lag of every assigned partition, for the metrics: the end offset librdkafka
+ * learnt from its last fetch response (rd_kafka_get_watermark_offsets: cached, no broker
+ * round trip, so the loop never waits for it) minus our consume position
+ * (rd_kafka_position: local too), or the committed offset at assignment before the first
+ * update is consumed. Called at most once a second. */
+static void update_lag(canon_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_ents; i++) {
+        entity *e = p->ents[i];
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(e->n_parts);
+        if (!l)
+            return;
+        for (int32_t k = 0; k < e->n_parts; k++)
+            if (e->states[k])
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k);
+        if (l->cnt && rd_kafka_position(p->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int j = 0; j < l->cnt; j++) {
+                int32_t k = l->elems[j].partition;
+                int64_t lo = -1, hi = -1, pos = l->elems[j].offset, lag = -1;
+                if (pos < 0)
+                    pos = e->committed[k];
+                if (rd_kafka_get_watermark_offsets(p->consumer, e->updates_topic, k, &lo, &hi) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    hi >= 0) {
+                    if (pos < 0 && lo >= 0)
+                        pos = lo; /* nothing committed: auto.offset.reset=earliest */
+                    if (pos >= 0)
+                        lag = hi > pos ? hi - pos : 0;
+                }
+                __atomic_store_n(&e->lag[k], lag, __ATOMIC_RELAXED);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -896,6 +1324,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
             if (e && k < e->n_parts)
                 err = restore_partition(p, e, k);
         }
+        if (!err)
+            note_committed(p, rk, parts);
         rd_kafka_error_t *ae = NULL;
         if (cooperative)
             ae = rd_kafka_incremental_assign(rk, parts);
@@ -912,7 +1342,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
             if (e && k < e->n_parts) {
                 canon_state_free(e->states[k]);
                 e->states[k] = NULL;
-                e->batch_start[k] = e->next_offset[k] = -1;
+                e->batch_start[k] = e->next_offset[k] = e->committed[k] = -1;
+                __atomic_store_n(&e->lag[k], -1, __ATOMIC_RELAXED);
             }
         }
         if (cooperative) {
@@ -1167,6 +1598,7 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
     p->running = 1;
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
     size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
+    int64_t last_lag_ms = 0;
     while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
         /* Block only when no batch is open; with one open, a drained queue commits. */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, p->in_txn ? 0 : 100);
@@ -1198,10 +1630,15 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
                 break;
         }
         rd_kafka_poll(p->producer, 0);
+        if (now_ms() - last_lag_ms >= 1000) {
+            update_lag(p);
+            last_lag_ms = now_ms();
+        }
         if (p->in_txn &&
             (!m || p->batch_n >= batch_max || now_ms() - p->batch_started_ms >= interval)) {
             if ((err = commit_txn(p)))
                 break;
+            cp_maybe_save(p);
         }
         if (!p->in_txn && now_ms() - p->last_refresh_ms >= 5000 && (err = refresh(p))) {
             logf_(p, "registry refresh: %s", cg_err_msg(err));
@@ -1211,6 +1648,10 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
     }
     if (!err && p->in_txn)
         err = commit_txn(p);
+    if (!err && p->cp) {
+        p->cp_last_ms = 0; /* a clean stop leaves a fresh checkpoint */
+        cp_maybe_save(p);
+    }
     return err;
 }
 
@@ -1290,6 +1731,10 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     p->cfg.registry_url = p->registry_url;
     p->cfg.group_id = p->group_id;
     p->cfg.transactional_id = p->txn_id;
+    p->cfg.checkpoint_path = NULL; /* not kept: opened here */
+    if (cfg->checkpoint_path && (err = cp_open(p, cfg->checkpoint_path)))
+        goto fail;
+    p->cp_last_ms = now_ms();
     if ((err = canon_registry_new(p->registry_url, 10000, &p->reg)))
         goto fail;
     if ((err = make_client(p, 0, &p->producer)) || (err = make_client(p, 1, &p->consumer)) ||
@@ -1349,6 +1794,7 @@ void canon_pipeline_free(canon_pipeline *p)
     for (size_t i = 0; i < p->n_ents; i++)
         entity_free(p->ents[i]);
     free(p->ents);
+    cp_close(p);
     canon_registry_free(p->reg);
     canon_result_clear(&p->res);
     cg_err_free(p->cb_err);
@@ -1466,6 +1912,16 @@ char *canon_pipeline_metrics(canon_pipeline *p, size_t *len)
             sb_printf(&b, "canon_updates_rejected_total{entity=\"%s\",reason=\"%s\"} %llu\n",
                       p->ents[i]->name, canon_reason_name((canon_reason)r),
                       (unsigned long long)get(&p->ents[i]->c.by_reason[r]));
+    sb_printf(&b, "# HELP canon_consumer_lag Updates not yet consumed (to the last stable "
+                  "offset), per assigned partition; refreshed at most once a second.\n"
+                  "# TYPE canon_consumer_lag gauge\n");
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int32_t k = 0; k < p->ents[i]->n_parts; k++) {
+            int64_t v = __atomic_load_n(&p->ents[i]->lag[k], __ATOMIC_RELAXED);
+            if (v >= 0)
+                sb_printf(&b, "canon_consumer_lag{entity=\"%s\",partition=\"%d\"} %lld\n",
+                          p->ents[i]->name, (int)k, (long long)v);
+        }
     pthread_mutex_unlock(&p->lock);
     sb_printf(&b,
               "# HELP canon_transactions_total Committed transactions.\n# TYPE "

@@ -40,6 +40,11 @@ typedef struct canon_pipeline_config {
                                      the batch's deliveries (at-least-once; for clusters
                                      without transactions, e.g. librdkafka's mock) */
     int verbose;                  /* log batches and restores to stderr */
+    const char *checkpoint_path;  /* NULL: none. SQLite file of per-partition state and the
+                                     canon offset it reflects; restores load it and read
+                                     canon.<entity> only from that offset on */
+    int checkpoint_interval_s;    /* 0: 10. Least time between checkpoints (written after a
+                                     committed transaction, and at a clean stop) */
 } canon_pipeline_config;
 
 typedef struct canon_pipeline canon_pipeline;

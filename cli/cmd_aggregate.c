@@ -1,11 +1,19 @@
 /* cmd_aggregate.c - `canon aggregate`: run the canon aggregator (the single producer).
  *
  * A thin front of canon/pipeline.h: parses flags, starts the pipeline and runs it until
- * SIGINT/SIGTERM, which commit the open batch and leave the consumer group cleanly. */
+ * SIGINT/SIGTERM, which commit the open batch and leave the consumer group cleanly. With
+ * --metrics-listen a tiny HTTP server (libmicrohttpd, its own thread) serves the pipeline's
+ * /metrics and a /health probe, since without `canon serve` there is no registry server
+ * to carry them. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
 
 #include "canon/pipeline.h"
 #include "cmds.h"
@@ -36,14 +44,106 @@ static void usage(FILE *out)
         "  --no-transactions       at-least-once mode for clusters without transactions\n"
         "  -X key=value            librdkafka setting for the consumer and producer\n"
         "                          (repeatable; overrides the defaults)\n"
+        "  --checkpoint FILE       SQLite checkpoint of the state (per partition, with the\n"
+        "                          canon offset it reflects): restarts read the canon topic\n"
+        "                          only from there on; a mismatching one is ignored (logged)\n"
+        "  --checkpoint-interval-s N  least seconds between checkpoints (default 10)\n"
+        "  --metrics-listen H:P    serve GET /metrics (Prometheus text) and GET /health on\n"
+        "                          HOST:PORT (IPv4; port 0 picks one, printed on stderr)\n"
         "  -v, --verbose           log restores and commits\n"
         "  -h, --help              this help\n"
         "\n"
         "Topics: canon.E.updates must exist; canon.E (compacted) and canon.E.dlq are created\n"
-        "with its partition count when missing. Metrics: see 'canon serve' (/metrics).\n");
+        "with its partition count when missing. Metrics: --metrics-listen, or 'canon serve'.\n");
 }
 
 static canon_pipeline *running;
+
+/* One request: the metrics are rendered fresh (canon_pipeline_metrics() is thread-safe);
+ * /health says the process runs its loop, which is all a liveness probe needs. */
+static enum MHD_Result metrics_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version, const char *upload,
+                                      size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)con_cls;
+    canon_pipeline *p = cls;
+    struct MHD_Response *r = NULL;
+    unsigned status = MHD_HTTP_OK;
+    const char *ctype = "text/plain; charset=utf-8";
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n",
+                                            MHD_RESPMEM_PERSISTENT);
+    } else if (!strcmp(url, "/metrics")) {
+        size_t len = 0;
+        char *text = canon_pipeline_metrics(p, &len);
+        if (!text) {
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            r = MHD_create_response_from_buffer(14, (void *)"out of memory\n",
+                                                MHD_RESPMEM_PERSISTENT);
+        } else {
+            ctype = "text/plain; version=0.0.4; charset=utf-8";
+            r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+            if (!r)
+                free(text);
+        }
+    } else if (!strcmp(url, "/health")) {
+        ctype = "application/json";
+        r = MHD_create_response_from_buffer(16, (void *)"{\"status\":\"UP\"}",
+                                            MHD_RESPMEM_PERSISTENT);
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        r = MHD_create_response_from_buffer(10, (void *)"not found\n", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Starts the metrics server on HOST:PORT (IPv4 literal or "localhost"); NULL on error,
+ * with the reason on stderr. */
+static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline *p)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || (size_t)(colon - listen) >= sizeof(host) || !colon[1] || *end || port < 0 ||
+        port > 65535) {
+        fprintf(stderr, "canon aggregate: --metrics-listen %s: expected HOST:PORT\n", listen);
+        return NULL;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (!strcmp(host, "localhost"))
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "canon aggregate: --metrics-listen %s: '%s' is not an IPv4 address\n",
+                listen, host);
+        return NULL;
+    }
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                         metrics_handle, p, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "canon aggregate: --metrics-listen %s: cannot listen\n", listen);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "canon aggregate: metrics on http://%s:%u/metrics\n", host,
+            di ? (unsigned)di->port : (unsigned)port);
+    return d;
+}
 
 static void on_signal(int sig)
 {
@@ -58,6 +158,8 @@ int cmd_aggregate(int argc, char **argv)
     const char **ents = calloc((size_t)argc, sizeof(char *));
     const char **props = calloc((size_t)argc, sizeof(char *));
     int rc = 2;
+    const char *metrics_listen = NULL;
+    struct MHD_Daemon *mhd = NULL;
     if (!ents || !props) {
         fprintf(stderr, "canon aggregate: out of memory\n");
         rc = 1;
@@ -80,7 +182,9 @@ int cmd_aggregate(int argc, char **argv)
         if (!v ||
             (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
              strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
-             strcmp(a, "--commit-interval-ms") && strcmp(a, "--batch-max"))) {
+             strcmp(a, "--commit-interval-ms") && strcmp(a, "--batch-max") &&
+             strcmp(a, "--metrics-listen") && strcmp(a, "--checkpoint") &&
+             strcmp(a, "--checkpoint-interval-s"))) {
             fprintf(stderr,
                     v ? "canon aggregate: unknown option '%s'\n"
                       : "canon aggregate: '%s' needs a value\n",
@@ -101,6 +205,10 @@ int cmd_aggregate(int argc, char **argv)
             cfg.transactional_id = v;
         else if (!strcmp(a, "-X"))
             props[cfg.n_props++] = v;
+        else if (!strcmp(a, "--metrics-listen"))
+            metrics_listen = v;
+        else if (!strcmp(a, "--checkpoint"))
+            cfg.checkpoint_path = v;
         else {
             char *end = NULL;
             long n = strtol(v, &end, 10);
@@ -111,6 +219,8 @@ int cmd_aggregate(int argc, char **argv)
             }
             if (!strcmp(a, "--commit-interval-ms"))
                 cfg.commit_interval_ms = (int)n;
+            else if (!strcmp(a, "--checkpoint-interval-s"))
+                cfg.checkpoint_interval_s = (int)n;
             else
                 cfg.batch_max = (int)n;
         }
@@ -130,6 +240,11 @@ int cmd_aggregate(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    if (metrics_listen && !(mhd = metrics_start(metrics_listen, p))) {
+        canon_pipeline_free(p);
+        rc = 1;
+        goto done;
+    }
     running = p;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -143,6 +258,8 @@ int cmd_aggregate(int argc, char **argv)
         rc = 1;
     }
     running = NULL;
+    if (mhd)
+        MHD_stop_daemon(mhd); /* before the pipeline its handler reads */
     canon_pipeline_free(p);
 done:
     free(ents);

@@ -25,18 +25,11 @@
 
 #include "../canon/avro_json.h"
 #include "../canon/registry_client.h"
+#include "cli_kafka.h"
 #include "cmds.h"
 
-/* The options that take a value (the others are flags). */
-static int takes_value(const char *a)
-{
-    static const char *const opts[] = {"--bootstrap-servers", "--registry", "--json",
-                                       "--timeout-ms", "-X"};
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-        if (!strcmp(a, opts[i]))
-            return 1;
-    return 0;
-}
+/* The options of this command alone that take a value (the others are flags). */
+static const char *const value_opts[] = {"--json", "--timeout-ms", NULL};
 
 static void usage(FILE *out)
 {
@@ -297,81 +290,51 @@ static cg_err *check_topic(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *to
 
 int cmd_produce(int argc, char **argv)
 {
-    const char *entity = NULL, *bootstrap = NULL, *registry_url = NULL, *json_text = NULL;
+    cli_kafka k = {.conf = cli_kafka_conf_new()};
+    const char *entity = NULL, *json_text = NULL;
     int flags = CANON_AVRO_JSON_PLAIN, timeout_ms = 30000, rc = 1;
     char errstr[512], topic[300], subject[320];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
     rd_kafka_topic_t *rkt = NULL;
-    canon_registry *reg = NULL;
     cg_err *err = NULL;
     produce_run run = {0};
     char *line = NULL;
 
-    /* librdkafka logs errors only (-X log_level=7 for more): the tool reports what matters */
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
     for (int i = 1; i < argc; i++) {
+        cli_opt o = cli_kafka_option("produce", argc, argv, &i, value_opts, usage, &k, &rc);
+        if (o == CLI_OPT_EXIT)
+            goto done;
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else if (!strcmp(a, "--strict")) {
+        if (o == CLI_OPT_TAKEN)
+            continue;
+        if (!strcmp(a, "--strict")) {
             flags = 0;
-        } else if (takes_value(a) && !val) {
-            fprintf(stderr, "canon produce: %s needs a value\n", a);
-            rc = 2;
-            goto done;
-        } else if (!strcmp(a, "--bootstrap-servers")) {
-            bootstrap = argv[++i];
-        } else if (!strcmp(a, "--registry")) {
-            registry_url = argv[++i];
         } else if (!strcmp(a, "--json")) {
             json_text = argv[++i];
         } else if (!strcmp(a, "--timeout-ms")) {
             timeout_ms = atoi(argv[++i]);
             if (timeout_ms <= 0) {
-                fprintf(stderr, "canon produce: --timeout-ms wants a positive number\n");
-                rc = 2;
-                goto done;
-            }
-        } else if (!strcmp(a, "-X")) {
-            char *kv = argv[++i], *eq = strchr(kv, '=');
-            if (!eq) {
-                fprintf(stderr, "canon produce: -X wants KEY=VALUE, got '%s'\n", kv);
-                rc = 2;
-                goto done;
-            }
-            *eq = '\0';
-            if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
-                fprintf(stderr, "canon produce: -X %s: %s\n", kv, errstr);
-                rc = 2;
+                rc = cli_usage_error("produce", "--timeout-ms wants a positive number");
                 goto done;
             }
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "canon produce: unknown option '%s' (see --help)\n", a);
-            rc = 2;
+            rc = cli_usage_error("produce", "unknown option '%s' (see --help)", a);
             goto done;
         } else if (!entity) {
             entity = a;
         } else {
-            fprintf(stderr, "canon produce: unexpected argument '%s'\n", a);
-            rc = 2;
+            rc = cli_usage_error("produce", "unexpected argument '%s'", a);
             goto done;
         }
     }
-    if (!entity || !bootstrap || !registry_url) {
-        fprintf(stderr, "canon produce: %s is required (see --help)\n",
-                !entity      ? "ENTITY"
-                : !bootstrap ? "--bootstrap-servers"
-                             : "--registry");
-        rc = 2;
+    if (!entity || !k.bootstrap || !k.registry_url) {
+        rc = cli_usage_error("produce", "%s is required (see --help)",
+                             !entity        ? "ENTITY"
+                             : !k.bootstrap ? "--bootstrap-servers"
+                                            : "--registry");
         goto done;
     }
     if (!entity_name_ok(entity) || strlen(entity) > 200) {
-        fprintf(stderr, "canon produce: '%s' is not an entity name ([a-z][a-z0-9_]*)\n", entity);
-        rc = 2;
+        rc = cli_usage_error("produce", "'%s' is not an entity name ([a-z][a-z0-9_]*)", entity);
         goto done;
     }
     snprintf(topic, sizeof(topic), "canon.%s.updates", entity);
@@ -380,9 +343,9 @@ int cmd_produce(int argc, char **argv)
     /* the schema first: nothing is sent when the entity is unknown */
     int32_t schema_id = 0;
     const reg_schema *schema = NULL;
-    err = canon_registry_new(registry_url, 0, &reg);
-    if (!err)
-        err = canon_registry_latest(reg, subject, &schema_id, NULL, &schema);
+    if (cli_registry_open("produce", &k))
+        goto done;
+    err = canon_registry_latest(k.reg, subject, &schema_id, NULL, &schema);
     if (err) {
         if (cg_err_code(err) == CG_ESUBJECT_NOT_FOUND)
             fprintf(stderr,
@@ -400,30 +363,27 @@ int cmd_produce(int argc, char **argv)
         goto done;
     }
 
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr))) {
+    if (rd_kafka_conf_set(k.conf, "bootstrap.servers", k.bootstrap, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(k.conf, "enable.idempotence", "true", errstr, sizeof(errstr))) {
         fprintf(stderr, "canon produce: %s\n", errstr);
         goto done;
     }
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
-    rd_kafka_conf_set(conf, "message.timeout.ms", tmo, errstr, sizeof(errstr));
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set(k.conf, "message.timeout.ms", tmo, errstr, sizeof(errstr));
+    rd_kafka_conf_set_dr_msg_cb(k.conf, on_delivery);
     run.topic = topic;
-    rd_kafka_conf_set_opaque(conf, &run);
+    rd_kafka_conf_set_opaque(k.conf, &run);
     /* Java's partitioner for keyed records, as every producer of the project uses */
-    if (rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, sizeof(errstr))) {
+    if (rd_kafka_conf_set(k.conf, "partitioner", "murmur2_random", errstr, sizeof(errstr))) {
         fprintf(stderr, "canon produce: %s\n", errstr);
         goto done;
     }
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "canon produce: %s\n", errstr);
+    cli_kafka_new("produce", RD_KAFKA_PRODUCER, &k);
+    if (!k.rk)
         goto done;
-    }
-    conf = NULL; /* rk owns it */
-    rkt = rd_kafka_topic_new(rk, topic, NULL);
-    err = check_topic(rk, rkt, topic, bootstrap, timeout_ms < 10000 ? timeout_ms : 10000);
+    rkt = rd_kafka_topic_new(k.rk, topic, NULL);
+    err = check_topic(k.rk, rkt, topic, k.bootstrap, timeout_ms < 10000 ? timeout_ms : 10000);
     if (err) {
         fprintf(stderr, "canon produce: %s\n", cg_err_msg(err));
         goto done;
@@ -431,7 +391,7 @@ int cmd_produce(int argc, char **argv)
 
     size_t refused = 0;
     if (json_text) {
-        if (send_one(rk, rkt, json_text, 1, root, schema_id, flags))
+        if (send_one(k.rk, rkt, json_text, 1, root, schema_id, flags))
             refused++;
     } else {
         size_t cap = 0;
@@ -446,13 +406,13 @@ int cmd_produce(int argc, char **argv)
                 p++;
             if (!*p)
                 continue; /* blank lines are allowed between updates */
-            if (send_one(rk, rkt, line, n, root, schema_id, flags))
+            if (send_one(k.rk, rkt, line, n, root, schema_id, flags))
                 refused++;
         }
     }
-    rd_kafka_resp_err_t fe = rd_kafka_flush(rk, timeout_ms + 5000);
+    rd_kafka_resp_err_t fe = rd_kafka_flush(k.rk, timeout_ms + 5000);
     if (fe)
-        fprintf(stderr, "canon produce: %d updates not delivered: %s\n", rd_kafka_outq_len(rk),
+        fprintf(stderr, "canon produce: %d updates not delivered: %s\n", rd_kafka_outq_len(k.rk),
                 rd_kafka_err2str(fe));
     rc = (refused || run.failed || fe) ? 1 : 0;
     if (rc)
@@ -463,10 +423,6 @@ done:
     cg_err_free(err);
     if (rkt)
         rd_kafka_topic_destroy(rkt);
-    if (rk)
-        rd_kafka_destroy(rk);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-    canon_registry_free(reg);
+    cli_kafka_release(&k);
     return rc;
 }

@@ -20,17 +20,11 @@
 
 #include "../canon/avro_json.h"
 #include "../canon/registry_client.h"
+#include "cli_kafka.h"
 #include "cmds.h"
 
-/* The options that take a value (the others are flags). */
-static int takes_value(const char *a)
-{
-    static const char *const opts[] = {"--bootstrap-servers", "--registry", "--timeout-ms", "-X"};
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-        if (!strcmp(a, opts[i]))
-            return 1;
-    return 0;
-}
+/* The options of this command alone that take a value (the others are flags). */
+static const char *const value_opts[] = {"--timeout-ms", NULL};
 
 static void usage(FILE *out)
 {
@@ -153,135 +147,77 @@ static json_t *readable(const char *entity, const char *key, json_t *env)
 
 int cmd_state(int argc, char **argv)
 {
-    const char *entity = NULL, *key = NULL, *bootstrap = NULL, *registry_url = NULL;
+    cli_kafka k = {.conf = cli_kafka_conf_new()};
+    const char *entity = NULL, *key = NULL;
     long long timeout_ms = 30000;
     int envelope = 0, rc = 1;
-    char errstr[512], topic[300];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    canon_registry *reg = NULL;
+    char topic[300], hint[240];
     cg_err *err = NULL;
     unsigned char *last = NULL; /* the latest value for the key (NULL: none or tombstone) */
     size_t last_len = 0;
     long long last_offset = -1, records = 0;
     json_t *env = NULL, *out = NULL;
 
-    /* librdkafka logs errors only (-X log_level=7 for more): the tool reports what matters */
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
     for (int i = 1; i < argc; i++) {
+        cli_opt o = cli_kafka_option("state", argc, argv, &i, value_opts, usage, &k, &rc);
+        if (o == CLI_OPT_EXIT)
+            goto done;
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else if (!strcmp(a, "--envelope")) {
+        if (o == CLI_OPT_TAKEN)
+            continue;
+        if (!strcmp(a, "--envelope")) {
             envelope = 1;
-        } else if (takes_value(a) && !val) {
-            fprintf(stderr, "canon state: %s needs a value\n", a);
-            rc = 2;
-            goto done;
-        } else if (!strcmp(a, "--bootstrap-servers")) {
-            bootstrap = argv[++i];
-        } else if (!strcmp(a, "--registry")) {
-            registry_url = argv[++i];
         } else if (!strcmp(a, "--timeout-ms")) {
             char *end = NULL;
             timeout_ms = strtoll(argv[++i], &end, 10);
             if (*end || timeout_ms <= 0) {
-                fprintf(stderr, "canon state: --timeout-ms wants a positive number\n");
-                rc = 2;
-                goto done;
-            }
-        } else if (!strcmp(a, "-X")) {
-            char *kv = argv[++i], *eq = strchr(kv, '=');
-            if (!eq) {
-                fprintf(stderr, "canon state: -X wants KEY=VALUE, got '%s'\n", kv);
-                rc = 2;
-                goto done;
-            }
-            *eq = '\0';
-            if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
-                fprintf(stderr, "canon state: -X %s: %s\n", kv, errstr);
-                rc = 2;
+                rc = cli_usage_error("state", "--timeout-ms wants a positive number");
                 goto done;
             }
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "canon state: unknown option '%s' (see --help)\n", a);
-            rc = 2;
+            rc = cli_usage_error("state", "unknown option '%s' (see --help)", a);
             goto done;
         } else if (!entity) {
             entity = a;
         } else if (!key) {
             key = a;
         } else {
-            fprintf(stderr, "canon state: unexpected argument '%s'\n", a);
-            rc = 2;
+            rc = cli_usage_error("state", "unexpected argument '%s'", a);
             goto done;
         }
     }
-    if (!entity || !key || !bootstrap || !registry_url) {
-        fprintf(stderr, "canon state: %s is required (see --help)\n",
-                !entity      ? "ENTITY"
-                : !key       ? "KEY"
-                : !bootstrap ? "--bootstrap-servers"
-                             : "--registry");
-        rc = 2;
+    if (!entity || !key || !k.bootstrap || !k.registry_url) {
+        rc = cli_usage_error("state", "%s is required (see --help)",
+                             !entity        ? "ENTITY"
+                             : !key         ? "KEY"
+                             : !k.bootstrap ? "--bootstrap-servers"
+                                            : "--registry");
         goto done;
     }
     if (strlen(entity) > 200) {
-        fprintf(stderr, "canon state: entity name too long\n");
-        rc = 2;
+        rc = cli_usage_error("state", "entity name too long");
         goto done;
     }
     snprintf(topic, sizeof(topic), "canon.%s", entity);
-    err = canon_registry_new(registry_url, 0, &reg);
-    if (err) {
-        fprintf(stderr, "canon state: %s\n", cg_err_msg(err));
+    snprintf(hint, sizeof(hint), " (is '%s' an entity?)", entity);
+    if (cli_registry_open("state", &k)) {
         rc = 2;
         goto done;
     }
-
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "group.id", "canon-state", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr))) {
-        fprintf(stderr, "canon state: %s\n", errstr);
+    if (cli_kafka_consumer_conf("state", &k, "canon-state"))
         goto done;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "canon state: %s\n", errstr);
+    cli_kafka_new("state", RD_KAFKA_CONSUMER, &k);
+    if (!k.rk || cli_kafka_topic_metadata("state", &k, topic, hint))
         goto done;
-    }
-    conf = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (e) {
-        fprintf(stderr, "canon state: Kafka at %s: cannot read metadata of %s: %s\n", bootstrap,
-                topic, rd_kafka_err2str(e));
-        goto done;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
-        fprintf(stderr, "canon state: topic %s: %s (is '%s' an entity?)\n", topic,
-                md->topic_cnt && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                   : "no partitions",
-                entity);
-        goto done;
-    }
-    int n_parts = md->topics[0].partition_cnt;
+    int n_parts = k.md->topics[0].partition_cnt;
     size_t klen = strlen(key);
     int32_t partition =
         (int32_t)((murmur2((const unsigned char *)key, klen) & 0x7fffffff) % (uint32_t)n_parts);
 
-    parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    e = rd_kafka_assign(rk, parts);
+    k.parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(k.parts, topic, partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t e = rd_kafka_assign(k.rk, k.parts);
     if (e) {
         fprintf(stderr, "canon state: cannot assign %s [%d]: %s\n", topic, (int)partition,
                 rd_kafka_err2str(e));
@@ -291,7 +227,7 @@ int cmd_state(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int found = 0;
     for (;;) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long long elapsed = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
         if (!m) {
@@ -299,7 +235,7 @@ int cmd_state(int argc, char **argv)
                 fprintf(stderr,
                         "canon state: end of %s [%d] not reached within %lld ms (is Kafka at "
                         "%s reachable?)\n",
-                        topic, (int)partition, timeout_ms, bootstrap);
+                        topic, (int)partition, timeout_ms, k.bootstrap);
                 goto done;
             }
             continue;
@@ -354,7 +290,7 @@ int cmd_state(int argc, char **argv)
         int32_t id = (int32_t)((uint32_t)last[1] << 24 | (uint32_t)last[2] << 16 |
                                (uint32_t)last[3] << 8 | last[4]);
         const reg_schema *s = NULL;
-        err = canon_registry_schema(reg, id, &s);
+        err = canon_registry_schema(k.reg, id, &s);
         if (!err)
             err = canon_avro_json_decode(reg_schema_root(s), last + 5, last_len - 5,
                                          envelope ? 0 : CANON_AVRO_JSON_PLAIN, &env);
@@ -388,16 +324,6 @@ done:
     json_decref(out);
     free(last);
     cg_err_free(err);
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-    }
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-    canon_registry_free(reg);
+    cli_kafka_release(&k);
     return rc;
 }

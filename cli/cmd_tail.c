@@ -21,18 +21,11 @@
 
 #include "../canon/avro_json.h"
 #include "../canon/registry_client.h"
+#include "cli_kafka.h"
 #include "cmds.h"
 
-/* The options that take a value (the others are flags). */
-static int takes_value(const char *a)
-{
-    static const char *const opts[] = {"--bootstrap-servers", "--registry", "--max", "--timeout-ms",
-                                       "-X"};
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-        if (!strcmp(a, opts[i]))
-            return 1;
-    return 0;
-}
+/* The options of this command alone that take a value (the others are flags). */
+static const char *const value_opts[] = {"--max", "--timeout-ms", NULL};
 
 static void usage(FILE *out)
 {
@@ -177,132 +170,69 @@ static long long mono_ms(void)
 
 int cmd_tail(int argc, char **argv)
 {
-    const char *topic = NULL, *bootstrap = NULL, *registry_url = NULL;
+    cli_kafka k = {.conf = cli_kafka_conf_new()};
+    const char *topic = NULL;
     int from_beginning = 0, follow = 0, flags = 0, rc = 1;
     long long max = -1, timeout_ms = -1;
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    canon_registry *reg = NULL;
-    cg_err *err = NULL;
     int *at_end = NULL;
 
-    /* librdkafka logs errors only (-X log_level=7 for more): the tool reports what matters */
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            rc = 0;
+        cli_opt o = cli_kafka_option("tail", argc, argv, &i, value_opts, usage, &k, &rc);
+        if (o == CLI_OPT_EXIT)
             goto done;
-        } else if (!strcmp(a, "--from-beginning")) {
+        const char *a = argv[i];
+        if (o == CLI_OPT_TAKEN)
+            continue;
+        if (!strcmp(a, "--from-beginning")) {
             from_beginning = 1;
         } else if (!strcmp(a, "--follow")) {
             follow = 1;
         } else if (!strcmp(a, "--plain")) {
             flags = CANON_AVRO_JSON_PLAIN;
-        } else if (takes_value(a) && !val) {
-            fprintf(stderr, "canon tail: %s needs a value\n", a);
-            rc = 2;
-            goto done;
-        } else if (!strcmp(a, "--bootstrap-servers")) {
-            bootstrap = argv[++i];
-        } else if (!strcmp(a, "--registry")) {
-            registry_url = argv[++i];
         } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms")) {
             char *end = NULL;
             long long n = strtoll(argv[++i], &end, 10);
             if (*end || n < 0) {
-                fprintf(stderr, "canon tail: %s wants a number >= 0, got '%s'\n", a, argv[i]);
-                rc = 2;
+                rc = cli_usage_error("tail", "%s wants a number >= 0, got '%s'", a, argv[i]);
                 goto done;
             }
             if (!strcmp(a, "--max"))
                 max = n;
             else
                 timeout_ms = n;
-        } else if (!strcmp(a, "-X")) {
-            char *kv = argv[++i], *eq = strchr(kv, '=');
-            if (!eq) {
-                fprintf(stderr, "canon tail: -X wants KEY=VALUE, got '%s'\n", kv);
-                rc = 2;
-                goto done;
-            }
-            *eq = '\0';
-            if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
-                fprintf(stderr, "canon tail: -X %s: %s\n", kv, errstr);
-                rc = 2;
-                goto done;
-            }
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "canon tail: unknown option '%s' (see --help)\n", a);
-            rc = 2;
+            rc = cli_usage_error("tail", "unknown option '%s' (see --help)", a);
             goto done;
         } else if (!topic) {
             topic = a;
         } else {
-            fprintf(stderr, "canon tail: unexpected argument '%s'\n", a);
-            rc = 2;
+            rc = cli_usage_error("tail", "unexpected argument '%s'", a);
             goto done;
         }
     }
-    if (!topic || !bootstrap) {
-        fprintf(stderr, "canon tail: %s is required (see --help)\n",
-                !topic ? "TOPIC" : "--bootstrap-servers");
-        rc = 2;
+    if (!topic || !k.bootstrap) {
+        rc = cli_usage_error("tail", "%s is required (see --help)",
+                             !topic ? "TOPIC" : "--bootstrap-servers");
         goto done;
     }
     if (timeout_ms < 0 && !follow)
         timeout_ms = 30000;
-    if (registry_url) {
-        err = canon_registry_new(registry_url, 0, &reg);
-        if (err) {
-            fprintf(stderr, "canon tail: %s\n", cg_err_msg(err));
-            rc = 2;
-            goto done;
-        }
-    }
-
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "group.id", "canon-tail", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr))) {
-        fprintf(stderr, "canon tail: %s\n", errstr);
+    if (k.registry_url && cli_registry_open("tail", &k)) {
+        rc = 2;
         goto done;
     }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        fprintf(stderr, "canon tail: %s\n", errstr);
+    if (cli_kafka_consumer_conf("tail", &k, "canon-tail"))
         goto done;
-    }
-    conf = NULL;
-
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (e) {
-        fprintf(stderr, "canon tail: Kafka at %s: cannot read metadata of %s: %s\n", bootstrap,
-                topic, rd_kafka_err2str(e));
+    cli_kafka_new("tail", RD_KAFKA_CONSUMER, &k);
+    if (!k.rk || cli_kafka_topic_metadata("tail", &k, topic, ""))
         goto done;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
-        fprintf(stderr, "canon tail: topic %s: %s\n", topic,
-                md->topic_cnt && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                   : "no partitions");
-        goto done;
-    }
-    int n_parts = md->topics[0].partition_cnt;
+    int n_parts = k.md->topics[0].partition_cnt;
     at_end = calloc((size_t)n_parts, sizeof(*at_end));
-    parts = rd_kafka_topic_partition_list_new(n_parts);
+    k.parts = rd_kafka_topic_partition_list_new(n_parts);
     for (int p = 0; p < n_parts; p++)
-        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[p].id)->offset =
-            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-    e = rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_add(k.parts, topic, k.md->topics[0].partitions[p].id)
+            ->offset = from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t e = rd_kafka_assign(k.rk, k.parts);
     if (e) {
         fprintf(stderr, "canon tail: cannot assign %s: %s\n", topic, rd_kafka_err2str(e));
         goto done;
@@ -312,14 +242,14 @@ int cmd_tail(int argc, char **argv)
     int ended = 0;
     rc = 0;
     while (max < 0 || printed < max) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);
         if (!m) {
             if (timeout_ms >= 0 && mono_ms() - last > timeout_ms) {
                 if (!follow) {
                     fprintf(stderr,
                             "canon tail: end of %s not reached within %lld ms (is Kafka at %s "
                             "reachable?)\n",
-                            topic, timeout_ms, bootstrap);
+                            topic, timeout_ms, k.bootstrap);
                     rc = 1;
                 }
                 break;
@@ -328,7 +258,7 @@ int cmd_tail(int argc, char **argv)
         }
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             for (int p = 0; p < n_parts; p++)
-                if (md->topics[0].partitions[p].id == m->partition && !at_end[p]) {
+                if (k.md->topics[0].partitions[p].id == m->partition && !at_end[p]) {
                     at_end[p] = 1;
                     ended++;
                 }
@@ -351,7 +281,7 @@ int cmd_tail(int argc, char **argv)
             continue;
         }
         last = mono_ms();
-        json_t *o = record_json(m, reg, flags);
+        json_t *o = record_json(m, k.reg, flags);
         rd_kafka_message_destroy(m);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
@@ -368,18 +298,7 @@ int cmd_tail(int argc, char **argv)
     }
     fflush(stdout);
 done:
-    cg_err_free(err);
     free(at_end);
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-    }
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-    canon_registry_free(reg);
+    cli_kafka_release(&k);
     return rc;
 }

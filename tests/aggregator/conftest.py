@@ -229,3 +229,11 @@ def aggregator(canon, kafka, registry, tmp_path):
             except subprocess.TimeoutExpired:
                 a.proc.kill()
         a.check_clean()
+
+
+@pytest.fixture
+def entity_factory(kafka, registry):
+    """Makes entities with a chosen partition count (the `entity` fixture has 3)."""
+    def make(partitions=3):
+        return Entity(kafka, registry, partitions)
+    return make

@@ -1,0 +1,25 @@
+#!/bin/sh
+# crash.sh - the aggregator crash test of issue 5 (bench only, not in CI): kill -9
+# `canon aggregate` at random moments during a stream of updates, restart it each time, and
+# check no update lost, no canon version duplicated or skipped, final state equal to the
+# merge model, DLQ empty. The work is done by crash.py (same directory); this wrapper builds
+# canon and picks the Python of the project's venv.
+#
+#   bench/aggregator/crash.sh                                   # 200,000 updates, 10,000 keys, 20 kills
+#   bench/aggregator/crash.sh --updates 20000 --keys 1000 --kills 5
+#
+# Other options: --partitions, --rate, --seed, --timeout, --bootstrap HOST:PORT (use that
+# broker instead of starting one with tests/kafka/kafka.sh), --workdir.
+# Environment: BUILD_DIR (build-bench at the top of the tree), CANON_BIN (skip the build),
+# PYTHON (the venv's python).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if [ -z "${CANON_BIN:-}" ]; then
+    build=${BUILD_DIR:-$root/build-bench}
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
+    cmake --build "$build" -j2 --target canon >/dev/null
+    CANON_BIN=$build/canon
+fi
+export CANON_BIN
+exec "${PYTHON:-$root/.venv/bin/python}" "$here/crash.py" --canon-bin "$CANON_BIN" "$@"

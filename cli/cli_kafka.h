@@ -1,0 +1,72 @@
+/* cli_kafka.h - what the Kafka subcommands (produce, tail, state) share.
+ *
+ * The three commands take the same options (--bootstrap-servers, --registry, -X) with the
+ * same messages, and tail and state build the same read_committed consumer; one copy of
+ * that here keeps their behaviour and wording in step. Every function that can fail prints
+ * its own message, "canon CMD: ...", to stderr, where CMD is the subcommand's name. */
+#ifndef CANON_CLI_KAFKA_H
+#define CANON_CLI_KAFKA_H
+
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "../canon/registry_client.h"
+
+/* What a Kafka subcommand holds: the shared options' values and its clients. Start with
+ * `cli_kafka k = {.conf = cli_kafka_conf_new()};`; cli_kafka_release frees what is set. */
+typedef struct cli_kafka {
+    const char *bootstrap;    /* --bootstrap-servers, points into argv; NULL: not given */
+    const char *registry_url; /* --registry, points into argv; NULL: not given */
+    rd_kafka_conf_t *conf;    /* owned until cli_kafka_new hands it to rk */
+    rd_kafka_t *rk;
+    canon_registry *reg;
+    rd_kafka_topic_partition_list_t *parts; /* a consumer's assignment */
+    const struct rd_kafka_metadata *md;     /* the topic's, from cli_kafka_topic_metadata */
+} cli_kafka;
+
+/* A new librdkafka configuration (caller owns it) that logs errors only: the tools report
+ * what matters themselves (-X log_level=7 shows more). */
+rd_kafka_conf_t *cli_kafka_conf_new(void);
+
+/* Prints "canon CMD: " and the message (no newline needed) to stderr; returns 2, the exit
+ * code of a usage error. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What cli_kafka_option did with an argument. */
+typedef enum {
+    CLI_OPT_OWN,   /* nothing: the command handles the argument itself */
+    CLI_OPT_TAKEN, /* took it (and its value): go on with the next */
+    CLI_OPT_EXIT,  /* printed the help (*rc = 0) or a usage error (*rc = 2): stop */
+} cli_opt;
+
+/* Handles argv[*i] when it is -h/--help (prints usage(stdout)), --bootstrap-servers,
+ * --registry or -X: stores the middle two's value in k->bootstrap / k->registry_url,
+ * applies -X KEY=VALUE to k->conf (argv's text is modified), and advances *i past the
+ * value. Also checks that an option of the command's own value_opts (NULL-terminated) has
+ * a value, so the command may read argv[++*i] for those. */
+cli_opt cli_kafka_option(const char *cmd, int argc, char **argv, int *i,
+                         const char *const *value_opts, void (*usage)(FILE *out), cli_kafka *k,
+                         int *rc);
+
+/* Opens the registry client at k->registry_url into k->reg; 0, or -1 after printing why. */
+int cli_registry_open(const char *cmd, cli_kafka *k);
+
+/* Sets k->conf up for reading without a consumer group's side effects: k->bootstrap,
+ * group.id group (never committed), read_committed, end-of-partition events. 0, or -1
+ * after printing why. */
+int cli_kafka_consumer_conf(const char *cmd, cli_kafka *k, const char *group);
+
+/* Sets k->rk to a new client of the given type made from k->conf, which it then owns
+ * (k->conf becomes NULL); k->rk stays NULL after printing why. */
+void cli_kafka_new(const char *cmd, rd_kafka_type_t type, cli_kafka *k);
+
+/* Reads topic's metadata into k->md; 0 when the topic exists with at least one partition,
+ * else -1 after printing why, with hint (may be "") appended to the message for a topic
+ * that is missing or has no partitions. */
+int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint);
+
+/* Frees whatever of k is set (a consumer is closed first, so it leaves cleanly). */
+void cli_kafka_release(cli_kafka *k);
+
+#endif

@@ -1,0 +1,168 @@
+"""test_ops.py - operating `canon aggregate` on a real Kafka broker: the consumer lag
+metric and the aggregator's own /metrics and /health (--metrics-listen).
+
+    CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_ops.py
+"""
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+
+def metrics_url(agg, timeout=30):
+    """The URL `canon aggregate --metrics-listen 127.0.0.1:0` printed on stderr."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(r"metrics on (http://\S+)/metrics", agg.text())
+        if m:
+            return m.group(1)
+        assert agg.proc.poll() is None, agg.text()[-3000:]
+        time.sleep(0.1)
+    raise AssertionError("no metrics line: " + agg.text()[-3000:])
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode()
+
+
+def lags(base, entity):
+    """{partition: lag} of the entity's canon_consumer_lag samples."""
+    _, _, text = get(base + "/metrics")
+    pat = re.compile(r'^canon_consumer_lag\{entity="%s",partition="(\d+)"\} (\d+)$' % entity.name, re.M)
+    return {int(p): int(v) for p, v in pat.findall(text)}
+
+
+def counter(base, name, entity):
+    _, _, text = get(base + "/metrics")
+    m = re.search(r'^%s\{entity="%s"\} (\d+)$' % (name, entity.name), text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def test_metrics_listen_serves_metrics_and_health(entity, aggregator):
+    agg = aggregator(entity, extra=("--metrics-listen", "127.0.0.1:0"))
+    base = metrics_url(agg)
+    status, ctype, body = get(base + "/health")
+    assert status == 200 and "UP" in body and ctype == "application/json"
+    k = str(uuid.uuid4())
+    entity.update(k, "hr", 1000, {"given_name": "Ann"})
+    assert len(entity.envelopes(1)) == 1
+    deadline = time.monotonic() + 20
+    while counter(base, "canon_records_out_total", entity) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counter(base, "canon_records_out_total", entity) == 1
+    assert counter(base, "canon_updates_in_total", entity) == 1
+    status, ctype, body = get(base + "/metrics")
+    assert ctype.startswith("text/plain")
+    assert "# TYPE canon_consumer_lag gauge" in body
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get(base + "/nope")
+    assert e.value.code == 404
+    agg.stop()
+
+
+def test_metrics_listen_rejects_bad_address(entity, aggregator):
+    agg = aggregator(entity, extra=("--metrics-listen", "nohost"))
+    assert agg.proc.wait(timeout=60) != 0
+    assert "expected HOST:PORT" in agg.text()
+
+
+def test_consumer_lag_appears_and_drains(entity, aggregator):
+    n = 400
+    # Written before the aggregator starts; one update per transaction makes it slow
+    # enough (a commit each) for the lag to be seen above 0 before it drains.
+    entity.send_many([(k, entity.encode(k, "hr", 1000, {"given_name": "N"}))
+                      for k in (str(uuid.uuid4()) for _ in range(n))])
+    agg = aggregator(entity, extra=("--metrics-listen", "127.0.0.1:0", "--batch-max", "1"))
+    base = metrics_url(agg)
+    seen_max = 0
+    deadline = time.monotonic() + 90
+    final = None
+    while time.monotonic() < deadline:
+        cur = lags(base, entity)
+        if cur:
+            seen_max = max(seen_max, sum(cur.values()))
+        done = counter(base, "canon_updates_in_total", entity) == n
+        if done and cur and sum(cur.values()) == 0:
+            final = cur
+            break
+        time.sleep(0.1)
+    assert seen_max > 0, agg.text()[-3000:]
+    assert final is not None, (lags(base, entity), agg.text()[-3000:])
+    assert set(final) == set(range(entity.partitions))  # every assigned partition reported
+    agg.stop()
+
+
+RESTORED = re.compile(r"restored canon\.(\S+) \[(\d+)\]: (\d+) records, (\d+) keys, \d+ ms "
+                      r"\(checkpoint: (\d+) keys\)")
+
+
+def restores(agg, entity, want_parts, timeout=60):
+    """{partition: (records read, keys, keys from the checkpoint)} from the -v log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = {int(m.group(2)): tuple(map(int, m.group(3, 4, 5)))
+               for m in RESTORED.finditer(agg.text()) if m.group(1) == entity.name}
+        if len(got) >= want_parts:
+            return got
+        assert agg.proc.poll() is None, agg.text()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError("no restore lines: " + agg.text()[-3000:])
+
+
+def test_checkpoint_restart_reads_fewer_records(entity, aggregator, tmp_path):
+    import sqlite3
+    cp = tmp_path / "cp.db"
+    extra = ("--checkpoint", str(cp), "--checkpoint-interval-s", "1")
+    n = 60
+    keys = [str(uuid.uuid4()) for _ in range(n)]
+    agg = aggregator(entity, extra=extra)
+    entity.send_many([(keys[i], entity.encode(keys[i], "hr", 1000, {"given_name": f"A{i}"}))
+                      for i in range(n)])
+    entity.send_many([(keys[i], entity.encode(keys[i], "crm", 2000, {"email": f"{i}@x"}))
+                      for i in range(n)])
+    first = entity.envelopes(2 * n)
+    assert len(first) == 2 * n
+    assert restores(agg, entity, entity.partitions) == {k: (0, 0, 0) for k in range(entity.partitions)}
+    agg.stop()  # a clean stop writes the checkpoint
+    db = sqlite3.connect(str(cp))
+    rows = db.execute("SELECT part, canon_offset FROM cp_partition WHERE entity=?", (entity.name,)).fetchall()
+    assert len(rows) == entity.partitions and sum(o for _, o in rows) >= 2 * n
+    assert db.execute("SELECT count(*) FROM cp_key WHERE entity=?", (entity.name,)).fetchone()[0] == n
+    db.close()
+
+    # restart with the checkpoint: every key comes from it, no canon record is read
+    agg2 = aggregator(entity, extra=extra)
+    got = restores(agg2, entity, entity.partitions)
+    assert sum(r for r, _, _ in got.values()) == 0, got
+    assert sum(c for _, _, c in got.values()) == n and sum(k for _, k, _ in got.values()) == n
+    # the state is the same: versions continue without a gap, `before` is the last `after`
+    last = {k: env for k, env in first}
+    entity.send_many([(keys[i], entity.encode(keys[i], "crm", 3000, {"phone": f"+{i}"}))
+                      for i in range(n)])
+    env = entity.envelopes(3 * n)
+    assert len(env) == 3 * n
+    third = [(k, e) for k, e in env if e["version"] == 3]
+    assert len(third) == n
+    for k, e in third:
+        assert e["op"] == "UPDATE"
+        assert e["before"] == last[k]["after"]
+        assert e["after"]["given_name"] == last[k]["after"]["given_name"]
+        assert e["after"]["email"] == last[k]["after"]["email"]
+        assert e["changed"] == ["phone"]
+    agg2.stop()
+
+    # a checkpoint beyond the topic's end is ignored (logged) and the full restore runs
+    db = sqlite3.connect(str(cp))
+    db.execute("UPDATE cp_partition SET canon_offset = canon_offset + 1000 WHERE entity=?", (entity.name,))
+    db.commit()
+    db.close()
+    agg3 = aggregator(entity, extra=extra)
+    got = restores(agg3, entity, entity.partitions)
+    assert sum(r for r, _, _ in got.values()) == 3 * n, got
+    assert sum(c for _, _, c in got.values()) == 0
+    assert "ignored, full restore" in agg3.text()
+    agg3.stop()

@@ -206,6 +206,7 @@ struct reg_server {
     access_log log;
     int log_on;
     _Atomic long in_flight; /* requests between first callback and completion */
+    _Atomic int stopping;   /* set by reg_server_stop: refuse requests not yet begun */
 };
 
 typedef struct req_state {
@@ -527,6 +528,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)version;
 
     if (!st) {
+        /* Shutting down: close the connection rather than start a request we may not
+         * be able to finish (clients retry on a fresh connection). */
+        if (atomic_load(&srv->stopping))
+            return MHD_NO;
         st = calloc(1, sizeof(*st));
         if (!st)
             return MHD_NO;
@@ -755,7 +760,12 @@ void reg_server_stop(reg_server *s)
 {
     if (!s || !s->daemon)
         return;
-    MHD_quiesce_daemon(s->daemon);
+    /* Not MHD_quiesce_daemon: with an epoll thread pool, libmicrohttpd 0.9.75 marks the
+     * workers quiesced before removing the listen socket from their epoll sets, so a worker
+     * that wakes in between removes it first and the quiesce call aborts the process
+     * ("Failed to remove listen FD from epoll set"). A flag checked by the handler gives
+     * the same effect without that race. */
+    atomic_store(&s->stopping, 1);
     /* Let requests already being read or answered finish. */
     for (int i = 0; i < 500 && atomic_load(&s->in_flight) > 0; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};

@@ -2,8 +2,8 @@
  *
  * Why not libcurl: the tools make a handful of small requests to a registry on the
  * machine or the network, and a new dependency for that is not worth it. One connection
- * per request ("Connection: close"), the answer read to EOF, Content-Length or chunked
- * bodies both understood. Schemas are cached per id forever: the registry never reuses
+ * per request ("Connection: close"), the answer read to EOF or to the end its
+ * Content-Length or last chunk marks, both body forms understood. Schemas are cached per id forever: the registry never reuses
  * an id for another schema, so a cached parse is never stale.
  */
 #define _GNU_SOURCE
@@ -216,6 +216,32 @@ static long dechunk(char *b, size_t len)
     }
 }
 
+/* 1 when buf (len bytes, with room for a NUL) holds a whole answer: the headers and a
+ * body of its Content-Length, or a chunked body up to its last chunk. Reading to EOF is
+ * not enough: proxies and some registries keep the connection open despite
+ * "Connection: close", and the client would wait for its timeout. */
+static int answer_complete(char *buf, size_t len)
+{
+    buf[len] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end)
+        return 0;
+    size_t body = len - (size_t)(end + 4 - buf);
+    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        if (!strncasecmp(line + 2, "Content-Length:", 15)) {
+            long cl = strtol(line + 17, NULL, 10);
+            return cl >= 0 && body >= (size_t)cl;
+        }
+        if (!strncasecmp(line + 2, "Transfer-Encoding:", 18)) {
+            static const char last[] = "0\r\n\r\n";
+            return body >= sizeof(last) - 1 &&
+                   !memcmp(buf + len - (sizeof(last) - 1), last, sizeof(last) - 1) &&
+                   (body == sizeof(last) - 1 || buf[len - sizeof(last)] == '\n');
+        }
+    }
+    return 0;
+}
+
 cg_err *canon_registry_request(canon_registry *r, const char *method, const char *path,
                                const json_t *body, int *status, json_t **out)
 {
@@ -279,6 +305,8 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
                              MAX_RESPONSE);
             goto done;
         }
+        if (answer_complete(resp, len))
+            break;
     }
     if (!resp || !len) {
         err = cg_err_new(CG_EIO, "registry %s: %s %s: connection closed without an answer", r->url,

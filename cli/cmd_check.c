@@ -6,11 +6,11 @@
  * compare schemas (canonical form, fingerprints) or, with --json, one JSON object a script
  * can read. Exit status: 0 valid, 1 invalid (schema or contract), 2 usage.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/file.h"
 #include "cmds.h"
 #include "registry/canon_contract.h"
 #include "registry/schema.h"
@@ -45,51 +45,6 @@ static void usage(FILE *out)
             "  canon check --json - < person.avsc | jq -r .fingerprint\n");
 }
 
-/* Reads a whole file (or stdin for "-") into a new NUL-terminated buffer. */
-static cg_err *read_all(const char *path, char **out, size_t *len)
-{
-    cg_err *err = NULL;
-    int is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!f)
-        return cg_err_new(CG_EIO, "%s: %s", path, strerror(errno));
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                err = cg_err_new(CG_ENOMEM, "out of memory");
-                goto done;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (n > MAX_SCHEMA_BYTES) {
-            err = cg_err_new(CG_EINVAL, "%s: larger than %u bytes", path, MAX_SCHEMA_BYTES);
-            goto done;
-        }
-        if (got == 0) {
-            if (ferror(f))
-                err = cg_err_new(CG_EIO, "%s: %s", path, strerror(errno));
-            break;
-        }
-    }
-    if (!err) {
-        buf[n] = '\0';
-        *out = buf;
-        *len = n;
-        buf = NULL;
-    }
-done:
-    free(buf);
-    if (!is_stdin)
-        fclose(f);
-    return err;
-}
-
 static void hex(const unsigned char *b, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -102,7 +57,7 @@ static cg_err *load_refs(char **paths, size_t n, reg_schema **refs)
     for (size_t i = 0; i < n; i++) {
         char *text = NULL;
         size_t len = 0;
-        cg_err *err = read_all(paths[i], &text, &len);
+        cg_err *err = cg_read_file(paths[i], MAX_SCHEMA_BYTES, &text, &len);
         if (!err)
             err = reg_schema_parse(text, len, (const reg_schema *const *)refs, i, &refs[i]);
         free(text);
@@ -259,7 +214,7 @@ int cmd_check(int argc, char **argv)
 
     err = load_refs(ref_paths, n_refs, refs);
     if (!err)
-        err = read_all(file, &text, &len);
+        err = cg_read_file(file, MAX_SCHEMA_BYTES, &text, &len);
     if (!err)
         err = reg_schema_parse(text, len, (const reg_schema *const *)refs, n_refs, &s);
     if (err) {

@@ -6,32 +6,25 @@
  * (codegen/gen.h), whose files are written under --out only once generation succeeded,
  * so a failure never leaves a half-written binding.
  *
- * The registry client is a few lines of HTTP/1.1 over a socket rather than a library:
- * one GET per schema, on 127.0.0.1 or a LAN, plain HTTP (the registries here serve no
- * TLS), and it keeps the canon binary free of a new dependency.
+ * The registry is read with the same client the aggregator and the tools use
+ * (canon/registry_client.h): one GET per schema and per reference.
  *
  * Exit status: 0 written, 1 failure (schema, registry, generator, file system), 2 usage.
  */
-#define _GNU_SOURCE /* strcasestr */
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
+#include "../canon/registry_client.h"
+#include "../common/file.h"
 #include "cmds.h"
 #include "codegen/gen.h"
 #include "registry/schema.h"
 
 #define MAX_SCHEMA_BYTES (16u << 20)
 #define MAX_REFS         64
-#define MAX_RESPONSE     (64u << 20)
 
 static void usage(FILE *out)
 {
@@ -67,306 +60,7 @@ static void usage(FILE *out)
                  "            --subject canon.person.entity --out gen/person-java\n");
 }
 
-/* Reads a whole file (or stdin for "-") into a new NUL-terminated buffer. */
-static cg_err *read_all(const char *path, char **out, size_t *len)
-{
-    cg_err *err = NULL;
-    int is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!f)
-        return cg_err_new(CG_EIO, "cannot read schema file '%s': %s", path, strerror(errno));
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                err = cg_err_new(CG_ENOMEM, "out of memory");
-                goto done;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (n > MAX_SCHEMA_BYTES) {
-            err = cg_err_new(CG_EINVAL, "%s: larger than %u bytes", path, MAX_SCHEMA_BYTES);
-            goto done;
-        }
-        if (got == 0) {
-            if (ferror(f))
-                err = cg_err_new(CG_EIO, "cannot read schema file '%s': %s", path, strerror(errno));
-            break;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-done:
-    free(buf);
-    if (!is_stdin)
-        fclose(f);
-    return err;
-}
-
 /* ---- a minimal HTTP/1.1 GET ------------------------------------------------------ */
-
-typedef struct http_url {
-    char host[256];
-    char port[8];
-    char base[512]; /* path prefix without the trailing '/', "" for none */
-} http_url;
-
-static cg_err *parse_url(const char *url, http_url *u)
-{
-    memset(u, 0, sizeof(*u));
-    if (strncmp(url, "http://", 7)) {
-        if (!strncmp(url, "https://", 8))
-            return cg_err_new(CG_EINVAL, "registry URL '%s': https is not supported, use http",
-                              url);
-        return cg_err_new(CG_EINVAL, "registry URL '%s' must start with http://", url);
-    }
-    const char *h = url + 7, *hend;
-    const char *path = strchr(h, '/');
-    if (!path)
-        path = h + strlen(h);
-    const char *portp = NULL;
-    if (*h == '[') {
-        const char *rb = memchr(h, ']', (size_t)(path - h));
-        if (!rb)
-            return cg_err_new(CG_EINVAL, "registry URL '%s': unclosed '['", url);
-        hend = rb;
-        h++;
-        if (rb[1] == ':')
-            portp = rb + 2;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(path - h));
-        hend = colon ? colon : path;
-        if (colon)
-            portp = colon + 1;
-    }
-    size_t hl = (size_t)(hend - h);
-    size_t pl = portp ? (size_t)(path - portp) : 0;
-    if (hl == 0 || hl >= sizeof(u->host) || (portp && (pl == 0 || pl >= sizeof(u->port))))
-        return cg_err_new(CG_EINVAL, "registry URL '%s': bad host or port", url);
-    memcpy(u->host, h, hl);
-    if (portp)
-        memcpy(u->port, portp, pl);
-    else
-        strcpy(u->port, "80");
-    for (const char *c = u->port; *c; c++)
-        if (*c < '0' || *c > '9')
-            return cg_err_new(CG_EINVAL, "registry URL '%s': bad port", url);
-    size_t bl = strlen(path);
-    while (bl && path[bl - 1] == '/')
-        bl--;
-    if (bl >= sizeof(u->base))
-        return cg_err_new(CG_EINVAL, "registry URL '%s': path too long", url);
-    memcpy(u->base, path, bl);
-    return NULL;
-}
-
-/* Percent-encodes a path segment (subjects may hold ':' or '/'). */
-static void url_encode(const char *s, char *out, size_t cap)
-{
-    static const char hexd[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; *s && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hexd[c >> 4];
-            out[o++] = hexd[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* Decodes a chunked body in place; returns the new length or -1 when malformed. */
-static long dechunk(char *b, size_t len)
-{
-    size_t r = 0, w = 0;
-    for (;;) {
-        char *end = NULL;
-        if (r >= len)
-            return -1;
-        unsigned long n = strtoul(b + r, &end, 16);
-        char *crlf = strstr(b + r, "\r\n");
-        if (!crlf || end == b + r)
-            return -1;
-        r = (size_t)(crlf - b) + 2;
-        if (n == 0)
-            return (long)w;
-        if (n > len - r)
-            return -1;
-        memmove(b + w, b + r, n);
-        w += n;
-        r += n + 2;
-    }
-}
-
-/* 1 when buf holds a whole answer: headers and a body of its Content-Length, or a chunked
- * body up to its last chunk. */
-static int answer_complete(char *buf, size_t len)
-{
-    buf[len] = '\0';
-    char *end = strstr(buf, "\r\n\r\n");
-    if (!end)
-        return 0;
-    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
-        if (!strncasecmp(line + 2, "Content-Length:", 15)) {
-            long cl = strtol(line + 17, NULL, 10);
-            return cl >= 0 && len - (size_t)(end + 4 - buf) >= (size_t)cl;
-        }
-        if (!strncasecmp(line + 2, "Transfer-Encoding:", 18)) {
-            static const char last[] = "0\r\n\r\n";
-            size_t body = len - (size_t)(end + 4 - buf);
-            return body >= sizeof(last) - 1 &&
-                   !memcmp(buf + len - (sizeof(last) - 1), last, sizeof(last) - 1) &&
-                   (body == sizeof(last) - 1 || buf[len - sizeof(last)] == '\n');
-        }
-    }
-    return 0;
-}
-
-/* GET url.base + path. On success *status is the HTTP status and *body the body
- * (malloc'ed, NUL-terminated). Connection failures name the registry. */
-static cg_err *http_get(const char *url, const char *path, int *status, char **body)
-{
-    cg_err *err = NULL;
-    http_url u;
-    struct addrinfo hints = {0}, *ai = NULL;
-    int fd = -1;
-    char *resp = NULL;
-    size_t len = 0, cap = 0;
-    char req[4096];
-
-    err = parse_url(url, &u);
-    if (err)
-        return err;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(u.host, u.port, &hints, &ai);
-    if (rc)
-        return cg_err_new(CG_EIO, "registry %s unreachable: %s", url, gai_strerror(rc));
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        /* A registry that accepts but never answers must not hang the build. */
-        struct timeval tv = {30, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        err = cg_err_new(CG_EIO, "registry %s unreachable: %s", url, strerror(errno));
-        goto done;
-    }
-    int n = snprintf(req, sizeof(req),
-                     "GET %s%s HTTP/1.1\r\nHost: %s:%s\r\n"
-                     "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
-                     "User-Agent: canon-gen\r\nConnection: close\r\n\r\n",
-                     u.base, path, u.host, u.port);
-    if (n < 0 || (size_t)n >= sizeof(req)) {
-        err = cg_err_new(CG_EINVAL, "request path too long");
-        goto done;
-    }
-    for (size_t off = 0; off < (size_t)n;) {
-        ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (w <= 0) {
-            err = cg_err_new(CG_EIO, "registry %s: send failed: %s", url, strerror(errno));
-            goto done;
-        }
-        off += (size_t)w;
-    }
-    for (;;) {
-        if (len + 8192 + 1 > cap) {
-            cap = cap ? cap * 2 : 16384;
-            char *nb = realloc(resp, cap);
-            if (!nb) {
-                err = cg_err_new(CG_ENOMEM, "out of memory");
-                goto done;
-            }
-            resp = nb;
-        }
-        ssize_t r = recv(fd, resp + len, cap - len - 1, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            err = cg_err_new(CG_EIO, "registry %s: read failed: %s", url, strerror(errno));
-            goto done;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > MAX_RESPONSE) {
-            err = cg_err_new(CG_EIO, "registry %s: answer larger than %u bytes", url, MAX_RESPONSE);
-            goto done;
-        }
-        if (answer_complete(resp, len))
-            break; /* a server that keeps the connection open despite Connection: close */
-    }
-    if (!resp) {
-        err = cg_err_new(CG_EIO, "registry %s closed the connection without answering", url);
-        goto done;
-    }
-    resp[len] = '\0';
-    int major, minor, code;
-    char *hdr_end = strstr(resp, "\r\n\r\n");
-    if (sscanf(resp, "HTTP/%d.%d %d", &major, &minor, &code) != 3 || !hdr_end) {
-        err = cg_err_new(CG_EIO, "registry %s: not an HTTP answer", url);
-        goto done;
-    }
-    *hdr_end = '\0';
-    char *b = hdr_end + 4;
-    size_t blen = len - (size_t)(b - resp);
-    int chunked = 0;
-    long content_len = -1;
-    for (char *line = strstr(resp, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (!strncasecmp(line, "Transfer-Encoding:", 18) && strcasestr(line, "chunked"))
-            chunked = 1;
-        else if (!strncasecmp(line, "Content-Length:", 15))
-            content_len = strtol(line + 15, NULL, 10);
-    }
-    if (chunked) {
-        long nl = dechunk(b, blen);
-        if (nl < 0) {
-            err = cg_err_new(CG_EIO, "registry %s: malformed chunked answer", url);
-            goto done;
-        }
-        blen = (size_t)nl;
-    } else if (content_len >= 0) {
-        if ((size_t)content_len > blen) {
-            err = cg_err_new(CG_EIO, "registry %s: answer cut short", url);
-            goto done;
-        }
-        blen = (size_t)content_len;
-    }
-    char *out = malloc(blen + 1);
-    if (!out) {
-        err = cg_err_new(CG_ENOMEM, "out of memory");
-        goto done;
-    }
-    memcpy(out, b, blen);
-    out[blen] = '\0';
-    *status = code;
-    *body = out;
-done:
-    if (fd >= 0)
-        close(fd);
-    if (ai)
-        freeaddrinfo(ai);
-    free(resp);
-    return err;
-}
 
 /* ---- schemas from the registry --------------------------------------------------- */
 
@@ -376,26 +70,34 @@ typedef struct fetched {
     size_t n_refs;
 } fetched;
 
-static cg_err *fetch_version(const char *url, const char *subject, const char *version, fetched *fx,
-                             int depth, reg_schema **out, char **text_out, int *version_out)
+static cg_err *fetch_version(canon_registry *reg, const char *subject, const char *version,
+                             fetched *fx, int depth, reg_schema **out, char **text_out,
+                             int *version_out)
 {
     cg_err *err = NULL;
-    char path[2048], subj_enc[1536], ver_enc[64];
-    char *body = NULL;
+    const char *url = canon_registry_url(reg);
+    char *path = NULL, *subj_enc = NULL, *ver_enc = NULL;
     json_t *doc = NULL;
     int status = 0;
     reg_schema *s = NULL;
 
     if (depth > 16)
         return cg_err_new(CG_EINVAL, "schema references nested deeper than 16 levels");
-    url_encode(subject, subj_enc, sizeof(subj_enc));
-    url_encode(version, ver_enc, sizeof(ver_enc));
-    snprintf(path, sizeof(path), "/subjects/%s/versions/%s", subj_enc, ver_enc);
-    err = http_get(url, path, &status, &body);
+    subj_enc = canon_registry_escape(subject);
+    ver_enc = canon_registry_escape(version);
+    if (subj_enc && ver_enc) {
+        size_t n = strlen(subj_enc) + strlen(ver_enc) + 32;
+        path = malloc(n);
+        if (path)
+            snprintf(path, n, "/subjects/%s/versions/%s", subj_enc, ver_enc);
+    }
+    if (!path) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    err = canon_registry_request(reg, "GET", path, NULL, &status, &doc);
     if (err)
-        return err;
-    json_error_t je;
-    doc = json_loads(body, 0, &je);
+        goto done;
     if (status != 200) {
         json_t *code = doc ? json_object_get(doc, "error_code") : NULL;
         json_t *msg = doc ? json_object_get(doc, "message") : NULL;
@@ -431,7 +133,7 @@ static cg_err *fetch_version(const char *url, const char *subject, const char *v
         }
         snprintf(vbuf, sizeof(vbuf), "%lld", (long long)json_integer_value(rv));
         reg_schema *rsch = NULL;
-        err = fetch_version(url, rs, vbuf, fx, depth + 1, &rsch, NULL, NULL);
+        err = fetch_version(reg, rs, vbuf, fx, depth + 1, &rsch, NULL, NULL);
         if (err)
             goto done;
         if (fx->n_refs == MAX_REFS) {
@@ -462,7 +164,9 @@ static cg_err *fetch_version(const char *url, const char *subject, const char *v
 done:
     reg_schema_free(s);
     json_decref(doc);
-    free(body);
+    free(path);
+    free(subj_enc);
+    free(ver_enc);
     return err;
 }
 
@@ -558,12 +262,13 @@ int cmd_gen(int argc, char **argv)
     reg_schema *s = NULL;
     char *text = NULL, *origin = NULL;
     gen_files *files = NULL;
+    canon_registry *reg = NULL;
 
     if (schema_path) {
         for (size_t i = 0; i < n_ref_paths && !err; i++) {
             char *rt = NULL;
             size_t rl = 0;
-            err = read_all(ref_paths[i], &rt, &rl);
+            err = cg_read_file(ref_paths[i], MAX_SCHEMA_BYTES, &rt, &rl);
             if (!err)
                 err = reg_schema_parse(rt, rl, (const reg_schema *const *)fx.refs, fx.n_refs,
                                        &fx.refs[fx.n_refs]);
@@ -575,7 +280,7 @@ int cmd_gen(int argc, char **argv)
         }
         size_t len = 0;
         if (!err)
-            err = read_all(schema_path, &text, &len);
+            err = cg_read_file(schema_path, MAX_SCHEMA_BYTES, &text, &len);
         if (!err) {
             err = reg_schema_parse(text, len, (const reg_schema *const *)fx.refs, fx.n_refs, &s);
             if (err)
@@ -585,7 +290,9 @@ int cmd_gen(int argc, char **argv)
             origin = strdup(strcmp(schema_path, "-") ? schema_path : "stdin");
     } else {
         int got_version = 0;
-        err = fetch_version(registry, subject, version, &fx, 0, &s, &text, &got_version);
+        err = canon_registry_new(registry, 30000, &reg);
+        if (!err)
+            err = fetch_version(reg, subject, version, &fx, 0, &s, &text, &got_version);
         if (!err) {
             size_t n = strlen(registry) + strlen(subject) + 64;
             origin = malloc(n);
@@ -624,6 +331,7 @@ done:
     int rc = err ? 1 : 0;
     cg_err_free(err);
     gen_files_free(files);
+    canon_registry_free(reg);
     reg_schema_free(s);
     for (size_t i = fx.n_refs; i-- > 0;)
         reg_schema_free(fx.refs[i]);

@@ -8,14 +8,11 @@ CANON_BIN names the canon binary (default: build/canon of the checkout).
 """
 import io
 import json
-import os
-import re
 import signal
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -25,51 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 
 from kafka_fixture import kafka, kafka_broker  # noqa: E402,F401
+from canon_registry import Registry, canon_bin  # noqa: E402
 
 import fastavro  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-
-
-def canon_bin():
-    path = os.environ.get("CANON_BIN", str(ROOT / "build" / "canon"))
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise pytest.UsageError(f"CANON_BIN={path!r} is not an executable canon binary")
-    return path
-
-
-class Registry:
-    def __init__(self, binary, db, log):
-        self.log = log
-        self.proc = subprocess.Popen(
-            [binary, "registry", "--listen", "127.0.0.1:0", "--db", str(db), "--quiet"],
-            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on (http://\S+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"canon registry did not start: {line!r}\n{Path(log).read_text()}")
-        self.url = m.group(1)
-        self._parsed = {}
-
-    def post(self, path, body):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.load(r)
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
-            return json.load(r)
-
-    def parsed(self, schema_id):
-        if schema_id not in self._parsed:
-            text = self.get(f"/schemas/ids/{schema_id}")["schema"]
-            self._parsed[schema_id] = fastavro.parse_schema(json.loads(text))
-        return self._parsed[schema_id]
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,11 @@ per session; the Java classpath comes from the harness's cache (~/.cache/canonga
 import io
 import json
 import os
-import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,6 +33,7 @@ confluent_kafka = pytest.importorskip("confluent_kafka")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 from kafka_fixture import kafka  # noqa: E402,F401
+from canon_registry import Registry  # noqa: E402
 
 UPDATES = "canon.person.updates"
 CANON = "canon.person"
@@ -93,37 +91,6 @@ def test_murmur2_matches_known_java_values():
     assert murmur2(b"foobar") & 0xFFFFFFFF == (-790332482) & 0xFFFFFFFF
     assert murmur2(b"a-little-bit-long-string") & 0xFFFFFFFF == (-985981536) & 0xFFFFFFFF
     assert murmur2(b"") & 0xFFFFFFFF == 275646681
-
-
-class Registry:
-    def __init__(self, binary, db, log):
-        self.log = log
-        self.proc = subprocess.Popen(
-            [binary, "registry", "--listen", "127.0.0.1:0", "--db", str(db), "--quiet"],
-            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on (http://\S+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"canon registry did not start: {line!r}\n{Path(log).read_text()}")
-        self.url = m.group(1)
-
-    def post(self, path, body):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.load(r)
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
-            return json.load(r)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        text = Path(self.log).read_text(errors="replace")
-        assert "Sanitizer" not in text, text[-4000:]
-        assert rc == 0, f"registry exited {rc}:\n{text[-2000:]}"
 
 
 def strip_logical(node):

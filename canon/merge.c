@@ -235,7 +235,7 @@ static int build_tmap(const reg_node *wt, const reg_node *ct, tmap *m)
 
 /* Translates the writer value at [p, end) into out. *clear is set for "clear". Returns 0,
  * or -1 with why filled. The bytes were validated against the writer schema already. */
-static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_buf *out,
+static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_wbuf *out,
                      int *clear, char *why, size_t whysz)
 {
     uint32_t bi = 0;
@@ -261,27 +261,27 @@ static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_
         return -1;
     }
     if (b->cb >= 0)
-        canon_buf_long(out, b->cb);
+        canon_wbuf_long(out, b->cb);
     int64_t l;
     float f;
     switch (b->kind) {
     case K_COPY:
-        canon_buf_put(out, p, (size_t)(end - p));
+        canon_wbuf_put(out, p, (size_t)(end - p));
         return 0;
     case K_I2F:
         if (canon_read_long(&p, end, &l))
             break;
-        canon_buf_float(out, (float)l);
+        canon_wbuf_float(out, (float)l);
         return 0;
     case K_I2D:
         if (canon_read_long(&p, end, &l))
             break;
-        canon_buf_double(out, (double)l);
+        canon_wbuf_double(out, (double)l);
         return 0;
     case K_F2D:
         if (canon_read_float(&p, end, &f))
             break;
-        canon_buf_double(out, (double)f);
+        canon_wbuf_double(out, (double)f);
         return 0;
     case K_ENUM:
         if (canon_read_long(&p, end, &l) || l < 0 || (uint64_t)l >= b->n_emap)
@@ -293,7 +293,7 @@ static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_
                      (long long)l);
             return -1;
         }
-        canon_buf_long(out, b->emap[l]);
+        canon_wbuf_long(out, b->emap[l]);
         return 0;
     }
     snprintf(why, whysz, "value does not decode");
@@ -633,10 +633,10 @@ cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon
                 goto done;
             }
         }
-        canon_buf d = {0};
+        canon_wbuf d = {0};
         if (f->default_json) {
             if ((err = canon_encode_default(f->type, f->default_json, &d))) {
-                canon_buf_free(&d);
+                canon_wbuf_free(&d);
                 err = cg_err_wrap(err, "field '%s': ", f->name);
                 goto done;
             }
@@ -644,7 +644,7 @@ cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon
         } else if (f->type->type == REG_UNION) {
             for (size_t k = 0; k < f->type->n_branches; k++) {
                 if (f->type->branches[k]->type == REG_NULL && !c->has_def) {
-                    canon_buf_long(&d, (int64_t)k);
+                    canon_wbuf_long(&d, (int64_t)k);
                     c->has_def = 1;
                 }
             }
@@ -652,7 +652,7 @@ cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon
             c->has_def = 1;
         }
         if (d.oom) {
-            canon_buf_free(&d);
+            canon_wbuf_free(&d);
             err = cg_err_new(CG_ENOMEM, "out of memory creating an engine");
             goto done;
         }
@@ -719,8 +719,8 @@ void canon_result_init(canon_result *r)
 
 void canon_result_clear(canon_result *r)
 {
-    canon_buf_free(&r->envelope);
-    canon_buf_free(&r->vals_);
+    canon_wbuf_free(&r->envelope);
+    canon_wbuf_free(&r->vals_);
     free(r->spans_);
     free(r->changed);
     free(r->fields_);
@@ -816,28 +816,28 @@ static void effective(const canon_engine *e, const canon_field_state *fs, uint32
 }
 
 static void put_record(const canon_engine *e, const canon_field_state *fs, const void *key,
-                       size_t key_len, canon_buf *b)
+                       size_t key_len, canon_wbuf *b)
 {
     for (uint32_t i = 0; i < e->n_fields; i++) {
         if (i == e->key_idx) {
-            canon_buf_str(b, key, key_len);
+            canon_wbuf_str(b, key, key_len);
             continue;
         }
         const uint8_t *p;
         size_t n;
         int none;
         effective(e, fs, i, &p, &n, &none);
-        canon_buf_put(b, p, n);
+        canon_wbuf_put(b, p, n);
     }
 }
 
-static void put_version(const canon_state *st, const canon_version *v, canon_buf *b)
+static void put_version(const canon_state *st, const canon_version *v, canon_wbuf *b)
 {
     size_t n = 0;
     const char *s = canon_state_source_name(st, v->source, &n);
-    canon_buf_str(b, s ? s : "", s ? n : 0);
-    canon_buf_long(b, v->event_time);
-    canon_buf_long(b, v->seq);
+    canon_wbuf_str(b, s ? s : "", s ? n : 0);
+    canon_wbuf_long(b, v->event_time);
+    canon_wbuf_long(b, v->seq);
 }
 
 static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m, canon_entity *ent,
@@ -859,56 +859,56 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
     r->op = !was && is ? CANON_CREATE : !is ? CANON_DELETE : CANON_UPDATE;
     r->version = ent->version + 1;
 
-    canon_buf *b = &r->envelope;
+    canon_wbuf *b = &r->envelope;
     b->len = 0;
     uint8_t hdr[5] = {0, (uint8_t)((uint32_t)e->env_id >> 24), (uint8_t)((uint32_t)e->env_id >> 16),
                       (uint8_t)((uint32_t)e->env_id >> 8), (uint8_t)e->env_id};
-    canon_buf_put(b, hdr, 5);
-    canon_buf_str(b, ent->key, ent->key_len);
-    canon_buf_long(b, (int64_t)r->version);
-    canon_buf_long(b, r->op);
+    canon_wbuf_put(b, hdr, 5);
+    canon_wbuf_str(b, ent->key, ent->key_len);
+    canon_wbuf_long(b, (int64_t)r->version);
+    canon_wbuf_long(b, r->op);
     if (was) {
-        canon_buf_byte(b, 2); /* union branch 1, zigzag */
+        canon_wbuf_byte(b, 2); /* union branch 1, zigzag */
         put_record(e, r->old_, ent->key, ent->key_len, b);
     } else {
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
     }
     if (is) {
-        canon_buf_byte(b, 2);
+        canon_wbuf_byte(b, 2);
         put_record(e, r->fields_, ent->key, ent->key_len, b);
     } else {
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
     }
     if (r->n_changed) {
-        canon_buf_long(b, r->n_changed);
+        canon_wbuf_long(b, r->n_changed);
         for (uint32_t k = 0; k < r->n_changed; k++)
-            canon_buf_str(b, e->f[r->changed[k]].name, e->f[r->changed[k]].name_len);
+            canon_wbuf_str(b, e->f[r->changed[k]].name, e->f[r->changed[k]].name_len);
     }
-    canon_buf_byte(b, 0);
+    canon_wbuf_byte(b, 0);
     uint32_t np = 0;
     for (uint32_t i = 0; i < e->n_fields; i++)
         np += r->fields_[i].present;
     if (np) {
-        canon_buf_long(b, np);
+        canon_wbuf_long(b, np);
         for (uint32_t i = 0; i < e->n_fields; i++) {
             if (!r->fields_[i].present)
                 continue;
-            canon_buf_str(b, e->f[i].name, e->f[i].name_len);
+            canon_wbuf_str(b, e->f[i].name, e->f[i].name_len);
             put_version(st, &r->fields_[i].ver, b);
         }
     }
-    canon_buf_byte(b, 0);
+    canon_wbuf_byte(b, 0);
     if (ent->has_deleted) {
-        canon_buf_byte(b, 2);
+        canon_wbuf_byte(b, 2);
         put_version(st, &ent->deleted, b);
     } else {
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
     }
     const char *topic = m->topic ? m->topic : "";
-    canon_buf_str(b, topic, strlen(topic));
-    canon_buf_long(b, m->partition);
-    canon_buf_long(b, m->offset);
-    if (!canon_buf_ok(b))
+    canon_wbuf_str(b, topic, strlen(topic));
+    canon_wbuf_long(b, m->partition);
+    canon_wbuf_long(b, m->offset);
+    if (!canon_wbuf_ok(b))
         return cg_err_new(CG_ENOMEM, "out of memory encoding an envelope");
 
     ent->version = r->version;
@@ -1070,7 +1070,7 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
         r->voff_[c] = (uint32_t)off;
         r->vlen_[c] = (uint32_t)(r->vals_.len - off);
     }
-    if (!canon_buf_ok(&r->vals_))
+    if (!canon_wbuf_ok(&r->vals_))
         return -2;
     u->vals = r->vals_.p;
     return 0;
@@ -1304,7 +1304,7 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
             r->voff_[c] = (uint32_t)off;
         }
     }
-    if (!canon_buf_ok(&r->vals_))
+    if (!canon_wbuf_ok(&r->vals_))
         return cg_err_new(CG_ENOMEM, "out of memory restoring");
     for (uint32_t i = 0; i < e->n_fields; i++) {
         if (field_has_value(&r->fields_[i]))
@@ -1323,7 +1323,7 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
 }
 
 int canon_entity_record(const canon_engine *e, canon_state *st, const void *key, size_t key_len,
-                        canon_result *r, canon_buf *out)
+                        canon_result *r, canon_wbuf *out)
 {
     if (result_reserve(r, e))
         return 0;

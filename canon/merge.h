@@ -90,9 +90,9 @@ typedef struct canon_result {
     uint32_t n_applied;  /* provided fields whose version won */
     uint32_t n_stale;    /* provided fields older than what the state holds */
     uint32_t n_ignored;  /* provided fields unknown to the current canonical schema */
-    canon_buf envelope;  /* when published: 0x00, envelope schema id, Avro body */
+    canon_wbuf envelope;  /* when published: 0x00, envelope schema id, Avro body */
     /* private scratch, reused between calls */
-    canon_buf vals_;
+    canon_wbuf vals_;
     const uint8_t **spans_;
     uint32_t cap_spans_, cap_changed_;
     canon_field_state *fields_;
@@ -184,6 +184,6 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
  * Returns 1 if the entity exists (has a value for every required field and at least one
  * decided field), 0 if it does not (nothing appended). */
 int canon_entity_record(const canon_engine *e, canon_state *st, const void *key, size_t key_len,
-                        canon_result *scratch, canon_buf *out);
+                        canon_result *scratch, canon_wbuf *out);
 
 #endif

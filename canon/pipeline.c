@@ -11,7 +11,9 @@
  *
  * Commit cadence adapts to load: a batch is committed as soon as the consumer's queue is
  * drained (low load: a few updates per transaction, low latency), or when it reaches
- * commit_interval_ms or batch_max (high load: large transactions, high throughput).
+ * commit_interval_ms or batch_max (high load: large transactions, high throughput). Under
+ * backlog a drained queue does not commit (the fetcher is behind, see input_waiting()),
+ * and slow commits stretch the interval (see canon_pipeline_run()).
  *
  * Everything runs on the thread of canon_pipeline_run(); counters are atomics read by the
  * metrics endpoint's threads, and the entity table is guarded by `lock` for them. */
@@ -29,8 +31,8 @@
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
-#include <sqlite3.h>
 
+#include "checkpoint.h"
 #include "merge.h"
 #include "registry_client.h"
 #include "state.h"
@@ -79,14 +81,14 @@ struct canon_pipeline {
     int in_txn;
     int64_t batch_started_ms;
     size_t batch_n;
+    int64_t last_commit_ms; /* how long the last commit took (sets the span under load) */
     int64_t last_refresh_ms;
     cg_err *cb_err; /* an error raised inside the rebalance callback */
     canon_result res;
     uint64_t txns, aborts; /* atomics */
     uint64_t txn_us_total; /* atomic: time spent committing */
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
-    sqlite3 *cp;           /* the checkpoint (--checkpoint), NULL: none */
-    sqlite3_stmt *cp_ins;
+    canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
 };
 
@@ -631,353 +633,77 @@ static cg_err *add_entity(canon_pipeline *p, entity *e)
     return NULL;
 }
 
-/* ---- checkpoint (SQLite) ------------------------------------------------------------- */
-
-/* The optional local checkpoint (--checkpoint FILE): per assigned partition, every key's
- * state (serialised below) and the canon topic offset it reflects, written between
- * transactions at most every checkpoint_interval_s. A restore loads it and reads the canon
- * topic only from that offset on. Body of one key (integers little-endian, fixed width):
- * u64 version, u8 has_deleted, [version], u32 n_fields, per field u8 present, u8 cleared,
- * [version if present], [u32 len, bytes if present && !cleared]; a version is i64
- * event_time, i64 seq, u16 source name length, name bytes. Source ids are not stored:
- * they are per state. */
-typedef struct cp_buf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;
-} cp_buf;
-
-static void cp_put(cp_buf *b, const void *d, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 256) + n;
-        uint8_t *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void cp_u64(cp_buf *b, uint64_t v)
-{
-    uint8_t x[8];
-    for (int i = 0; i < 8; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    cp_put(b, x, 8);
-}
-
-static void cp_u32(cp_buf *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    cp_put(b, x, 4);
-}
-
-static void cp_ver(cp_buf *b, canon_state *st, const canon_version *v)
-{
-    size_t nl = 0;
-    const char *name = canon_state_source_name(st, v->source, &nl);
-    if (!name || nl > 65535)
-        nl = 0;
-    cp_u64(b, (uint64_t)v->event_time);
-    cp_u64(b, (uint64_t)v->seq);
-    uint8_t x[2] = {(uint8_t)nl, (uint8_t)(nl >> 8)};
-    cp_put(b, x, 2);
-    cp_put(b, name, nl);
-}
-
-typedef struct cp_rd {
-    const uint8_t *p;
-    size_t len, off;
-    int bad;
-} cp_rd;
-
-static const uint8_t *cp_get(cp_rd *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *q = r->p + r->off;
-    r->off += n;
-    return q;
-}
-
-static uint64_t cp_gu(cp_rd *r, size_t n)
-{
-    const uint8_t *q = cp_get(r, n);
-    uint64_t v = 0;
-    for (size_t i = 0; q && i < n; i++)
-        v |= (uint64_t)q[i] << (8 * i);
-    return v;
-}
-
-static void cp_gver(cp_rd *r, canon_state *st, canon_version *v)
-{
-    v->event_time = (int64_t)cp_gu(r, 8);
-    v->seq = (int64_t)cp_gu(r, 8);
-    size_t nl = (size_t)cp_gu(r, 2);
-    const uint8_t *name = cp_get(r, nl);
-    v->source = name && nl ? canon_state_source(st, (const char *)name, nl) : 0;
-    if (name && nl && !v->source)
-        r->bad = 1;
-}
-
-static void cp_close(canon_pipeline *p)
-{
-    sqlite3_finalize(p->cp_ins);
-    sqlite3_close(p->cp);
-    p->cp = NULL;
-    p->cp_ins = NULL;
-}
-
-static cg_err *cp_open(canon_pipeline *p, const char *path)
-{
-    if (sqlite3_open(path, &p->cp) != SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(p->cp, 5000);
-    if (sqlite3_exec(
-            p->cp,
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-            "CREATE TABLE IF NOT EXISTS cp_partition(entity TEXT NOT NULL, part INTEGER "
-            "NOT NULL, canonical_id INTEGER NOT NULL, canon_offset INTEGER NOT NULL, "
-            "saved_ms INTEGER NOT NULL, PRIMARY KEY(entity, part));"
-            "CREATE TABLE IF NOT EXISTS cp_key(entity TEXT NOT NULL, part INTEGER NOT "
-            "NULL, key BLOB NOT NULL, body BLOB NOT NULL, PRIMARY KEY(entity, part, key));",
-            NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(p->cp, "INSERT INTO cp_key(entity, part, key, body) VALUES(?,?,?,?)", -1,
-                           &p->cp_ins, NULL) != SQLITE_OK)
-        goto fail;
-    return NULL;
-fail:;
-    cg_err *err = cg_err_new(CG_EIO, "checkpoint %s: %s", path,
-                             p->cp ? sqlite3_errmsg(p->cp) : "cannot open");
-    cp_close(p);
-    return err;
-}
-
-/* Writes partition `part` of e with the canon offset `off` its state reflects, in one
- * SQLite transaction (a crash leaves the previous checkpoint of the partition). */
-static cg_err *cp_save_partition(canon_pipeline *p, entity *e, int32_t part, int64_t off)
-{
-    canon_state *st = e->states[part];
-    uint32_t nf = canon_state_n_fields(st);
-    canon_field_state *fs = calloc(nf ? nf : 1, sizeof(*fs));
-    cp_buf b = {0};
-    cg_err *err = NULL;
-    char sql[256];
-    if (!fs)
-        return cg_err_new(CG_ENOMEM, "out of memory");
-    if (sqlite3_exec(p->cp, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        goto sqlfail;
-    sqlite3_stmt *del = NULL;
-    if (sqlite3_prepare_v2(p->cp, "DELETE FROM cp_key WHERE entity=? AND part=?", -1, &del, NULL) !=
-        SQLITE_OK)
-        goto sqlfail;
-    sqlite3_bind_text(del, 1, e->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(del, 2, part);
-    int rc = sqlite3_step(del);
-    sqlite3_finalize(del);
-    if (rc != SQLITE_DONE)
-        goto sqlfail;
-    size_t cur = 0;
-    canon_entity ce = {.fields = fs};
-    while (canon_state_next(st, &cur, &ce)) {
-        b.len = 0;
-        cp_u64(&b, ce.version);
-        uint8_t hd = (uint8_t)(ce.has_deleted != 0);
-        cp_put(&b, &hd, 1);
-        if (hd)
-            cp_ver(&b, st, &ce.deleted);
-        cp_u32(&b, nf);
-        for (uint32_t i = 0; i < nf; i++) {
-            uint8_t pc[2] = {fs[i].present, fs[i].cleared};
-            cp_put(&b, pc, 2);
-            if (!fs[i].present)
-                continue;
-            cp_ver(&b, st, &fs[i].ver);
-            if (!fs[i].cleared) {
-                cp_u32(&b, fs[i].len);
-                cp_put(&b, fs[i].val, fs[i].len);
-            }
-        }
-        if (b.oom) {
-            err = cg_err_new(CG_ENOMEM, "out of memory");
-            goto rollback;
-        }
-        sqlite3_reset(p->cp_ins);
-        sqlite3_bind_text(p->cp_ins, 1, e->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(p->cp_ins, 2, part);
-        sqlite3_bind_blob(p->cp_ins, 3, ce.key, (int)ce.key_len, SQLITE_STATIC);
-        sqlite3_bind_blob(p->cp_ins, 4, b.p, (int)b.len, SQLITE_STATIC);
-        if (sqlite3_step(p->cp_ins) != SQLITE_DONE)
-            goto sqlfail;
-    }
-    sqlite3_reset(p->cp_ins);
-    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO cp_partition VALUES(?, %d, %d, %lld, %lld)",
-             (int)part, (int)e->canonical_id, (long long)off, (long long)now_ms());
-    sqlite3_stmt *ins = NULL;
-    if (sqlite3_prepare_v2(p->cp, sql, -1, &ins, NULL) != SQLITE_OK)
-        goto sqlfail;
-    sqlite3_bind_text(ins, 1, e->name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(ins);
-    sqlite3_finalize(ins);
-    if (rc != SQLITE_DONE || sqlite3_exec(p->cp, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto sqlfail;
-    goto done;
-sqlfail:
-    err = cg_err_new(CG_EIO, "checkpoint %s [%d]: %s", e->name, (int)part, sqlite3_errmsg(p->cp));
-rollback:
-    sqlite3_reset(p->cp_ins);
-    sqlite3_exec(p->cp, "ROLLBACK", NULL, NULL, NULL);
-done:
-    free(b.p);
-    free(fs);
-    return err;
-}
+/* ---- checkpoint (SQLite, canon/checkpoint.h) --------------------------------------- */
 
 /* Called after a committed transaction: checkpoints every assigned partition when the
- * interval has passed. The offset is the canon partition's end as the broker reports it
- * now: with no transaction of ours open and one writer per partition, everything below
- * it is reflected in the state (a commit marker not yet written is below or at it, and a
- * restore skips it). Failures are logged, never fatal: the checkpoint is an optimisation. */
+ * interval has passed, writing only the keys changed since its last checkpoint. The offset
+ * is the canon partition's end as the broker reports it now: with no transaction of ours
+ * open and one writer per partition, everything below it is reflected in the state (a
+ * commit marker not yet written is below or at it, and a restore skips it). Failures are
+ * logged, never fatal: the checkpoint is an optimisation, and a failed save leaves the
+ * keys dirty for the next one.
+ *
+ * A partition restored from the topic (not from the checkpoint) is written whole, which
+ * takes seconds for hundreds of thousands of keys (docs/aggregator.md has figures) and
+ * holds up the pipeline meanwhile: while running, at most one such full save is made per
+ * interval, so the pause is one partition's, not all of them at once. A clean stop saves
+ * everything. */
 static void cp_maybe_save(canon_pipeline *p)
 {
     int interval = p->cfg.checkpoint_interval_s > 0 ? p->cfg.checkpoint_interval_s : 10;
+    int stopping = __atomic_load_n(&p->stop, __ATOMIC_RELAXED), full_saves = 0;
     if (!p->cp || p->in_txn || now_ms() - p->cp_last_ms < (int64_t)interval * 1000)
         return;
     p->cp_last_ms = now_ms();
     for (size_t i = 0; i < p->n_ents; i++) {
         entity *e = p->ents[i];
         for (int32_t k = 0; k < e->n_parts; k++) {
-            int64_t lo = 0, hi = 0;
+            int64_t lo = 0, hi = 0, t0 = now_ms();
+            canon_cp_stats cs = {0};
             if (!e->states[k])
+                continue;
+            if (canon_state_dirty_all(e->states[k]) && full_saves++ && !stopping)
                 continue;
             rd_kafka_resp_err_t ke =
                 rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, k, &lo, &hi, 5000);
-            cg_err *err = ke ? cg_err_new(CG_EKAFKA, "checkpoint %s [%d]: watermarks: %s",
-                                          e->canon_topic, (int)k, rd_kafka_err2str(ke))
-                             : cp_save_partition(p, e, k, hi);
+            cg_err *err =
+                ke ? cg_err_new(CG_EKAFKA, "checkpoint %s [%d]: watermarks: %s", e->canon_topic,
+                                (int)k, rd_kafka_err2str(ke))
+                   : canon_cp_save(p->cp, e->name, k, e->canonical_id, hi, e->states[k], &cs);
             if (err) {
                 logf_(p, "%s", cg_err_msg(err));
                 cg_err_free(err);
             } else if (p->cfg.verbose) {
-                logf_(p, "checkpoint %s [%d]: %zu keys at offset %lld", e->canon_topic, (int)k,
-                      canon_state_count(e->states[k]), (long long)hi);
+                logf_(p, "checkpoint %s [%d]: %zu of %zu keys written (%s), offset %lld, %lld ms",
+                      e->canon_topic, (int)k, cs.written, cs.keys, cs.full ? "full" : "changed",
+                      (long long)hi, (long long)(now_ms() - t0));
             }
         }
     }
 }
 
-/* Loads partition `part` of e from the checkpoint into st (empty) when it matches: same
- * canonical schema id, offset within [lo, hi] of the canon partition. Returns the offset
- * to read the canon topic from (lo.. when nothing usable: the full restore), logging why
- * a checkpoint was ignored. On a load error st may be partly filled: *reset is set and the
- * caller starts over with an empty state. */
+/* Loads partition `part` of e from the checkpoint into st (empty) when it is usable.
+ * Returns the offset to read the canon topic from, or -1 (the full restore), logging why
+ * the checkpoint was not used; *reset then tells the caller to start over with an empty
+ * state (the load may have filled part of it). */
 static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *st, int64_t lo,
                        int64_t hi, uint64_t *keys, int *reset)
 {
-    sqlite3_stmt *q = NULL;
     int64_t from = -1;
-    canon_field_state *fs = NULL;
+    size_t n = 0;
     *keys = 0;
     *reset = 0;
     if (!p->cp)
         return -1;
-    if (sqlite3_prepare_v2(p->cp,
-                           "SELECT canonical_id, canon_offset FROM cp_partition WHERE entity=? "
-                           "AND part=?",
-                           -1, &q, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_text(q, 1, e->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 2, part);
-    if (sqlite3_step(q) != SQLITE_ROW) {
-        logf_(p, "checkpoint %s [%d]: none for this partition, full restore", e->canon_topic,
-              (int)part);
-        goto done;
-    }
-    int32_t cid = sqlite3_column_int(q, 0);
-    int64_t off = sqlite3_column_int64(q, 1);
-    sqlite3_finalize(q);
-    q = NULL;
-    if (cid != e->canonical_id) {
-        logf_(p, "checkpoint %s [%d]: canonical schema id %d, current %d: ignored, full restore",
-              e->canon_topic, (int)part, (int)cid, (int)e->canonical_id);
-        goto done;
-    }
-    if (off > hi || off < lo) {
-        logf_(p,
-              "checkpoint %s [%d]: offset %lld outside the topic's [%lld, %lld]: ignored, full "
-              "restore",
-              e->canon_topic, (int)part, (long long)off, (long long)lo, (long long)hi);
-        goto done;
-    }
-    uint32_t nf = canon_state_n_fields(st);
-    fs = calloc(nf ? nf : 1, sizeof(*fs));
-    if (!fs || sqlite3_prepare_v2(p->cp, "SELECT key, body FROM cp_key WHERE entity=? AND part=?",
-                                  -1, &q, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_text(q, 1, e->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 2, part);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        cp_rd r = {sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), 0, 0};
-        canon_entity ce = {.key = sqlite3_column_blob(q, 0),
-                           .key_len = (size_t)sqlite3_column_bytes(q, 0),
-                           .fields = fs};
-        memset(fs, 0, nf * sizeof(*fs));
-        ce.version = cp_gu(&r, 8);
-        ce.has_deleted = (int)cp_gu(&r, 1);
-        if (ce.has_deleted)
-            cp_gver(&r, st, &ce.deleted);
-        if (cp_gu(&r, 4) != nf)
-            r.bad = 1;
-        for (uint32_t i = 0; i < nf && !r.bad; i++) {
-            fs[i].present = (uint8_t)cp_gu(&r, 1);
-            fs[i].cleared = (uint8_t)cp_gu(&r, 1);
-            if (!fs[i].present)
-                continue;
-            cp_gver(&r, st, &fs[i].ver);
-            if (!fs[i].cleared) {
-                fs[i].len = (uint32_t)cp_gu(&r, 4);
-                fs[i].val = cp_get(&r, fs[i].len);
-            }
-        }
-        if (r.bad || r.off != r.len || !ce.key) {
-            logf_(p, "checkpoint %s [%d]: a malformed key: ignored, full restore", e->canon_topic,
-                  (int)part);
-            *reset = 1;
-            goto done;
-        }
-        cg_err *err = canon_state_put(st, &ce);
-        if (err) {
-            logf_(p, "checkpoint %s [%d]: %s: ignored, full restore", e->canon_topic, (int)part,
-                  cg_err_msg(err));
-            cg_err_free(err);
-            *reset = 1;
-            goto done;
-        }
-        (*keys)++;
-    }
-    if (rc != SQLITE_DONE) {
+    cg_err *err = canon_cp_load(p->cp, e->name, part, e->canonical_id, lo, hi, st, &from, &n);
+    if (err) {
+        logf_(p, "checkpoint %s [%d]: %s, full restore", e->canon_topic, (int)part,
+              cg_err_msg(err));
+        cg_err_free(err);
         *reset = 1;
-        goto fail;
+        return -1;
     }
-    from = off;
-    goto done;
-fail:
-    logf_(p, "checkpoint %s [%d]: %s: ignored, full restore", e->canon_topic, (int)part,
-          sqlite3_errmsg(p->cp));
-done:
-    sqlite3_finalize(q);
-    free(fs);
+    *keys = n;
     return from;
 }
 
@@ -1242,6 +968,7 @@ static cg_err *commit_txn(canon_pipeline *p)
     clock_gettime(CLOCK_MONOTONIC, &b);
     txn_observe(p, (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
     add(&p->txns, 1);
+    p->last_commit_ms = now_ms() - t0;
     if (p->cfg.verbose)
         logf_(p, "committed %zu updates in %lld ms", p->batch_n, (long long)(now_ms() - t0));
     batch_reset(p);
@@ -1305,6 +1032,18 @@ static void update_lag(canon_pipeline *p)
         }
         rd_kafka_topic_partition_list_destroy(l);
     }
+}
+
+/* Whether an assigned partition has more than one record on the broker that we have not
+ * consumed yet, by the lags update_lag() just computed. One is allowed: a transactional
+ * producer's commit marker at the end counts in the end offset but is never consumed. */
+static int input_waiting(canon_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
+            if (__atomic_load_n(&p->ents[i]->lag[k], __ATOMIC_RELAXED) > 1)
+                return 1;
+    return 0;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
@@ -1599,9 +1338,11 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
     size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
     int64_t last_lag_ms = 0;
+    int behind = 0; /* the queue ran dry while the broker has more for us: wait, not commit */
     while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
         /* Block only when no batch is open; with one open, a drained queue commits. */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, p->in_txn ? 0 : 100);
+        rd_kafka_message_t *m =
+            rd_kafka_consumer_poll(p->consumer, p->in_txn ? (behind ? 5 : 0) : 100);
         if (p->cb_err) {
             err = p->cb_err;
             p->cb_err = NULL;
@@ -1634,8 +1375,26 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
             update_lag(p);
             last_lag_ms = now_ms();
         }
-        if (p->in_txn &&
-            (!m || p->batch_n >= batch_max || now_ms() - p->batch_started_ms >= interval)) {
+        /* Under load the span of a transaction is the interval, stretched to twice the last
+         * commit's duration: a commit costs a few broker round trips whatever its size, and
+         * the loop waits for it, so a slow broker (a loaded machine: 100 ms and more per
+         * commit) would otherwise spend half the time committing small transactions. Bounded
+         * well below transaction.timeout.ms. A quick commit (a few ms) leaves the interval
+         * as it is, and a drained queue still commits at once (low load: latency). */
+        int64_t span = interval;
+        if (2 * p->last_commit_ms > span)
+            span = 2 * p->last_commit_ms < 2000 ? 2 * p->last_commit_ms : 2000;
+        /* A queue that runs dry under backlog (the fetcher is behind, not the producers)
+         * is no reason to commit: the end offsets of the last fetch responses say whether
+         * more is waiting on the broker. */
+        behind = 0;
+        if (!m && p->in_txn) {
+            update_lag(p);
+            last_lag_ms = now_ms();
+            behind = input_waiting(p);
+        }
+        if (p->in_txn && ((!m && !behind) || p->batch_n >= batch_max ||
+                          now_ms() - p->batch_started_ms >= span)) {
             if ((err = commit_txn(p)))
                 break;
             cp_maybe_save(p);
@@ -1732,7 +1491,7 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     p->cfg.group_id = p->group_id;
     p->cfg.transactional_id = p->txn_id;
     p->cfg.checkpoint_path = NULL; /* not kept: opened here */
-    if (cfg->checkpoint_path && (err = cp_open(p, cfg->checkpoint_path)))
+    if (cfg->checkpoint_path && (err = canon_cp_open(cfg->checkpoint_path, &p->cp)))
         goto fail;
     p->cp_last_ms = now_ms();
     if ((err = canon_registry_new(p->registry_url, 10000, &p->reg)))
@@ -1794,7 +1553,8 @@ void canon_pipeline_free(canon_pipeline *p)
     for (size_t i = 0; i < p->n_ents; i++)
         entity_free(p->ents[i]);
     free(p->ents);
-    cp_close(p);
+    canon_cp_close(p->cp);
+    p->cp = NULL;
     canon_registry_free(p->reg);
     canon_result_clear(&p->res);
     cg_err_free(p->cb_err);

@@ -94,12 +94,49 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
 
 /* Stores e under e->key (replacing what was there). e's pointers may point into the
  * current blob of that key: the new blob is built before the old one is freed. CG_ENOMEM
- * when memory is short (the old state is then kept); CG_EINVAL when a value is larger
- * than 4 GB or the key larger than 64 KB. */
+ * when memory is short (the old state is then kept); CG_EINVAL when the entity is larger
+ * than 2 GB or the key larger than 64 KB. Marks the key dirty (see below). */
 cg_err *canon_state_put(canon_state *st, const canon_entity *e);
 
 /* Iteration in table order: start with *cursor = 0; returns 1 and fills *e while there
  * are keys, then 0. The state must not change during an iteration. */
 int canon_state_next(canon_state *st, size_t *cursor, canon_entity *e);
+
+/* ---- dirty tracking (for the incremental checkpoint, canon/checkpoint.h) -------------
+ *
+ * Every put marks its key dirty. canon_state_clear_dirty() marks every key clean: call it
+ * once a copy of the whole state has been stored (a checkpoint written, or the state
+ * loaded from one). Until the first clear, canon_state_dirty_all() is 1: the state was
+ * built from something else (the canon topic), so its clean keys match no stored copy
+ * and a store must take the state whole. Keys are never removed (a DELETE is a put of a
+ * tombstone), so dirty keys are the only difference from the last stored copy. */
+
+size_t canon_state_dirty_count(const canon_state *st); /* keys put since the last clear */
+int canon_state_dirty_all(const canon_state *st);      /* 1 until the first clear */
+/* Like canon_state_next(), over the dirty keys only. */
+int canon_state_next_dirty(canon_state *st, size_t *cursor, canon_entity *e);
+void canon_state_clear_dirty(canon_state *st);
+
+/* ---- raw blobs (for the checkpoint) --------------------------------------------------
+ *
+ * A checkpoint stores each key's blob as the state holds it (format in state.c, tagged
+ * CANON_STATE_BLOB_FORMAT) with the state's source names in id order, so saving needs no
+ * encoding and loading no unpack / pack. Source ids in a blob are the state's: a loader
+ * interns the stored sources, in id order, into an empty state first, which gives them the
+ * same ids. */
+
+#define CANON_STATE_BLOB_FORMAT 1
+
+uint32_t canon_state_n_sources(const canon_state *st); /* ids are 1..n */
+
+/* Like canon_state_next() (dirty_only: canon_state_next_dirty()), giving the key and the
+ * raw blob. Pointers into the state, valid until the next put or canon_state_free(). */
+int canon_state_next_raw(const canon_state *st, size_t *cursor, int dirty_only, const uint8_t **key,
+                         size_t *key_len, const uint8_t **blob, size_t *len);
+
+/* Stores a raw blob (copied) under the key it holds, after checking it completely: it
+ * comes from a file, and the state trusts its blobs. CG_EINVAL when it is malformed or
+ * names a field or source the state does not have; CG_ENOMEM. Marks the key dirty. */
+cg_err *canon_state_put_raw(canon_state *st, const uint8_t *blob, size_t len);
 
 #endif

@@ -22,7 +22,7 @@
 
 /* ---- byte buffer -------------------------------------------------------------------- */
 
-void canon_buf_free(canon_buf *b)
+void canon_wbuf_free(canon_wbuf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -30,7 +30,7 @@ void canon_buf_free(canon_buf *b)
     b->oom = 0;
 }
 
-int canon_buf_reserve(canon_buf *b, size_t extra)
+int canon_wbuf_reserve(canon_wbuf *b, size_t extra)
 {
     if (b->oom)
         return -1;
@@ -49,17 +49,17 @@ int canon_buf_reserve(canon_buf *b, size_t extra)
     return 0;
 }
 
-void canon_buf_put_slow(canon_buf *b, const void *data, size_t n)
+void canon_wbuf_put_slow(canon_wbuf *b, const void *data, size_t n)
 {
-    if (n == 0 || canon_buf_reserve(b, n))
+    if (n == 0 || canon_wbuf_reserve(b, n))
         return;
     memcpy(b->p + b->len, data, n);
     b->len += n;
 }
 
-void canon_buf_long_slow(canon_buf *b, int64_t v)
+void canon_wbuf_long_slow(canon_wbuf *b, int64_t v)
 {
-    if (canon_buf_reserve(b, 10))
+    if (canon_wbuf_reserve(b, 10))
         return;
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     while (z >= 0x80) {
@@ -69,28 +69,28 @@ void canon_buf_long_slow(canon_buf *b, int64_t v)
     b->p[b->len++] = (uint8_t)z;
 }
 
-void canon_buf_str(canon_buf *b, const void *s, size_t n)
+void canon_wbuf_str(canon_wbuf *b, const void *s, size_t n)
 {
-    canon_buf_long(b, (int64_t)n);
-    canon_buf_put(b, s, n);
+    canon_wbuf_long(b, (int64_t)n);
+    canon_wbuf_put(b, s, n);
 }
 
-void canon_buf_float(canon_buf *b, float v)
+void canon_wbuf_float(canon_wbuf *b, float v)
 {
     uint32_t u;
     memcpy(&u, &v, 4);
     uint8_t o[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
-    canon_buf_put(b, o, 4);
+    canon_wbuf_put(b, o, 4);
 }
 
-void canon_buf_double(canon_buf *b, double v)
+void canon_wbuf_double(canon_wbuf *b, double v)
 {
     uint64_t u;
     memcpy(&u, &v, 8);
     uint8_t o[8];
     for (int i = 0; i < 8; i++)
         o[i] = (uint8_t)(u >> (8 * i));
-    canon_buf_put(b, o, 8);
+    canon_wbuf_put(b, o, 8);
 }
 
 /* ---- primitive readers ---------------------------------------------------------------- */
@@ -590,7 +590,7 @@ static cg_err *mismatch(const reg_node *n)
 }
 
 /* Bytes and fixed defaults are JSON strings whose code points are the byte values. */
-static cg_err *latin1(const json_t *v, canon_buf *tmp)
+static cg_err *latin1(const json_t *v, canon_wbuf *tmp)
 {
     const unsigned char *s = (const unsigned char *)json_string_value(v);
     size_t n = json_string_length(v);
@@ -602,12 +602,12 @@ static cg_err *latin1(const json_t *v, canon_buf *tmp)
             cp = ((cp & 0x1f) << 6) | (s[i + 1] & 0x3f);
             i++;
         }
-        canon_buf_byte(tmp, (uint8_t)cp);
+        canon_wbuf_byte(tmp, (uint8_t)cp);
     }
     return NULL;
 }
 
-cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
+cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_wbuf *b)
 {
     cg_err *err = NULL;
     switch (n->type) {
@@ -616,13 +616,13 @@ cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
     case REG_BOOLEAN:
         if (!json_is_boolean(v))
             return mismatch(n);
-        canon_buf_byte(b, json_is_true(v) ? 1 : 0);
+        canon_wbuf_byte(b, json_is_true(v) ? 1 : 0);
         break;
     case REG_INT:
     case REG_LONG:
         if (!json_is_integer(v))
             return mismatch(n);
-        canon_buf_long(b, (int64_t)json_integer_value(v));
+        canon_wbuf_long(b, (int64_t)json_integer_value(v));
         break;
     case REG_FLOAT:
     case REG_DOUBLE: {
@@ -638,31 +638,31 @@ cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
         else
             return mismatch(n);
         if (n->type == REG_FLOAT)
-            canon_buf_float(b, (float)d);
+            canon_wbuf_float(b, (float)d);
         else
-            canon_buf_double(b, d);
+            canon_wbuf_double(b, d);
         break;
     }
     case REG_STRING:
         if (!json_is_string(v))
             return mismatch(n);
-        canon_buf_str(b, json_string_value(v), json_string_length(v));
+        canon_wbuf_str(b, json_string_value(v), json_string_length(v));
         break;
     case REG_BYTES:
     case REG_FIXED: {
         if (!json_is_string(v))
             return mismatch(n);
-        canon_buf tmp = {0};
+        canon_wbuf tmp = {0};
         err = latin1(v, &tmp);
         if (!err && n->type == REG_FIXED && tmp.len != n->size)
             err = mismatch(n);
         if (!err) {
             if (n->type == REG_BYTES)
-                canon_buf_str(b, tmp.p, tmp.len);
+                canon_wbuf_str(b, tmp.p, tmp.len);
             else
-                canon_buf_put(b, tmp.p, tmp.len);
+                canon_wbuf_put(b, tmp.p, tmp.len);
         }
-        canon_buf_free(&tmp);
+        canon_wbuf_free(&tmp);
         break;
     }
     case REG_ENUM: {
@@ -675,7 +675,7 @@ cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
         }
         if (i == n->n_symbols)
             return mismatch(n);
-        canon_buf_long(b, (int64_t)i);
+        canon_wbuf_long(b, (int64_t)i);
         break;
     }
     case REG_ARRAY: {
@@ -684,14 +684,14 @@ cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
         size_t i;
         json_t *item;
         if (json_array_size(v)) {
-            canon_buf_long(b, (int64_t)json_array_size(v));
+            canon_wbuf_long(b, (int64_t)json_array_size(v));
             json_array_foreach(v, i, item)
             {
                 if ((err = canon_encode_default(n->items, item, b)))
                     return err;
             }
         }
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
         break;
     }
     case REG_MAP: {
@@ -700,21 +700,21 @@ cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b)
         const char *k;
         json_t *item;
         if (json_object_size(v)) {
-            canon_buf_long(b, (int64_t)json_object_size(v));
+            canon_wbuf_long(b, (int64_t)json_object_size(v));
             json_object_foreach((json_t *)v, k, item)
             {
-                canon_buf_str(b, k, strlen(k));
+                canon_wbuf_str(b, k, strlen(k));
                 if ((err = canon_encode_default(n->items, item, b)))
                     return err;
             }
         }
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
         break;
     }
     case REG_UNION:
         if (n->n_branches == 0)
             return mismatch(n);
-        canon_buf_byte(b, 0);
+        canon_wbuf_byte(b, 0);
         return canon_encode_default(n->branches[0], v, b);
     case REG_RECORD:
         if (!json_is_object(v))

@@ -14,7 +14,7 @@
  *
  * Ownership and threads: a canon_walk owns copies of every name it needs, so the reg_schema
  * it was compiled from may be freed after canon_walk_compile(). A compiled program is
- * immutable and may be used by several threads at once. A canon_buf belongs to its user.
+ * immutable and may be used by several threads at once. A canon_wbuf belongs to its user.
  */
 #ifndef CANON_WALK_H
 #define CANON_WALK_H
@@ -29,46 +29,47 @@
 
 /* ---- byte buffer -------------------------------------------------------------------- */
 
-/* A growable byte buffer. Allocation failure sets oom and turns later writes into no-ops,
- * so a writer checks once at the end (canon_buf_ok()). Zero-initialised is a valid empty
+/* A growable byte buffer (the aggregator's own; "wbuf" keeps it apart from the C binding
+ * runtime's canon_buf, which the translators link into the same binary). Allocation failure sets oom and turns later writes into no-ops,
+ * so a writer checks once at the end (canon_wbuf_ok()). Zero-initialised is a valid empty
  * buffer. */
-typedef struct canon_buf {
+typedef struct canon_wbuf {
     uint8_t *p;
     size_t len, cap;
     int oom;
-} canon_buf;
+} canon_wbuf;
 
-void canon_buf_free(canon_buf *b);                 /* frees the memory; b stays usable (empty) */
-int canon_buf_reserve(canon_buf *b, size_t extra); /* 0, or -1 (oom set) */
-static inline int canon_buf_ok(const canon_buf *b)
+void canon_wbuf_free(canon_wbuf *b);                 /* frees the memory; b stays usable (empty) */
+int canon_wbuf_reserve(canon_wbuf *b, size_t extra); /* 0, or -1 (oom set) */
+static inline int canon_wbuf_ok(const canon_wbuf *b)
 {
     return !b->oom;
 }
-void canon_buf_put_slow(canon_buf *b, const void *data, size_t n);
-void canon_buf_long_slow(canon_buf *b, int64_t v);
+void canon_wbuf_put_slow(canon_wbuf *b, const void *data, size_t n);
+void canon_wbuf_long_slow(canon_wbuf *b, int64_t v);
 
 /* The writers below are inline: assembling an envelope calls them dozens of times. */
-static inline void canon_buf_put(canon_buf *b, const void *data, size_t n)
+static inline void canon_wbuf_put(canon_wbuf *b, const void *data, size_t n)
 {
     if (b->cap - b->len >= n && n) {
         __builtin_memcpy(b->p + b->len, data, n);
         b->len += n;
     } else {
-        canon_buf_put_slow(b, data, n);
+        canon_wbuf_put_slow(b, data, n);
     }
 }
-static inline void canon_buf_byte(canon_buf *b, uint8_t c)
+static inline void canon_wbuf_byte(canon_wbuf *b, uint8_t c)
 {
     if (b->cap > b->len)
         b->p[b->len++] = c;
     else
-        canon_buf_put_slow(b, &c, 1);
+        canon_wbuf_put_slow(b, &c, 1);
 }
 /* zigzag varint (int or long) */
-static inline void canon_buf_long(canon_buf *b, int64_t v)
+static inline void canon_wbuf_long(canon_wbuf *b, int64_t v)
 {
     if (b->cap - b->len < 10) {
-        canon_buf_long_slow(b, v);
+        canon_wbuf_long_slow(b, v);
         return;
     }
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -78,9 +79,9 @@ static inline void canon_buf_long(canon_buf *b, int64_t v)
     }
     b->p[b->len++] = (uint8_t)z;
 }
-void canon_buf_str(canon_buf *b, const void *s, size_t n); /* length + bytes (string, bytes) */
-void canon_buf_float(canon_buf *b, float v);               /* 4 bytes little-endian */
-void canon_buf_double(canon_buf *b, double v);             /* 8 bytes little-endian */
+void canon_wbuf_str(canon_wbuf *b, const void *s, size_t n); /* length + bytes (string, bytes) */
+void canon_wbuf_float(canon_wbuf *b, float v);               /* 4 bytes little-endian */
+void canon_wbuf_double(canon_wbuf *b, double v);             /* 8 bytes little-endian */
 
 /* ---- primitive readers (bounds-checked) --------------------------------------------- */
 
@@ -142,6 +143,6 @@ int canon_walk_record(const canon_walk *w, uint32_t op, const uint8_t **p, const
  * branch; bytes and fixed are strings of code points 0-255; a record default may leave
  * out fields that have defaults of their own. CG_EINVALID_SCHEMA when v does not match
  * n; CG_ENOMEM when memory is short. */
-cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_buf *b);
+cg_err *canon_encode_default(const reg_node *n, const json_t *v, canon_wbuf *b);
 
 #endif

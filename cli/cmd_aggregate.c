@@ -57,7 +57,10 @@ static void usage(FILE *out)
         "with its partition count when missing. Metrics: --metrics-listen, or 'canon serve'.\n");
 }
 
-static canon_pipeline *running;
+/* The signal handler's view of the command (the process runs one command): the pipeline
+ * to stop, and whether a stop was asked for before it existed. */
+static canon_pipeline *volatile running;
+static volatile sig_atomic_t stop_early;
 
 /* One request: the metrics are rendered fresh (canon_pipeline_metrics() is thread-safe);
  * /health says the process runs its loop, which is all a liveness probe needs. */
@@ -148,6 +151,7 @@ static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline *p)
 static void on_signal(int sig)
 {
     (void)sig;
+    stop_early = 1;
     if (running)
         canon_pipeline_stop(running);
 }
@@ -232,6 +236,10 @@ int cmd_aggregate(int argc, char **argv)
     }
     cfg.entities = ents;
     cfg.props = props;
+    /* Handlers first: a SIGTERM during start-up (topic checks, registry) must end the
+     * command cleanly, not kill it; the flag covers the time before `running` is set. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     canon_pipeline *p = NULL;
     cg_err *err = canon_pipeline_new(&cfg, &p);
     if (err) {
@@ -246,8 +254,8 @@ int cmd_aggregate(int argc, char **argv)
         goto done;
     }
     running = p;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    if (stop_early)
+        canon_pipeline_stop(p);
     fprintf(stderr, "canon aggregate: running (group %s)\n",
             cfg.group_id ? cfg.group_id : "canon-aggregator");
     err = canon_pipeline_run(p);

@@ -46,6 +46,13 @@ static void usage(FILE *out)
             "                         cluster, whose data lives IN MEMORY ONLY\n"
             "  --group-id G, --transactional-id ID, --commit-interval-ms N, -X key=value\n"
             "  --partitions N         partitions of updates topics it creates (default 6)\n"
+            "  --checkpoint FILE      SQLite checkpoint of the aggregator's state (per\n"
+            "                         partition, with the canon offset it reflects; only the\n"
+            "                         keys changed since the last one are written): restarts\n"
+            "                         read the canon topic only from there on. Needs\n"
+            "                         --bootstrap-servers (the in-process cluster's topics\n"
+            "                         are gone at exit, so no checkpoint could match them)\n"
+            "  --checkpoint-interval-s N  least seconds between checkpoints (default 10)\n"
             "  --no-aggregator        the registry alone\n");
 }
 
@@ -129,7 +136,7 @@ int cmd_serve(int argc, char **argv)
             i++;
             long n = 0;
             if (!strcmp(a, "--threads") || !strcmp(a, "--partitions") ||
-                !strcmp(a, "--commit-interval-ms")) {
+                !strcmp(a, "--commit-interval-ms") || !strcmp(a, "--checkpoint-interval-s")) {
                 char *end = NULL;
                 n = strtol(v, &end, 10);
                 if (!*v || *end || n < 1 || n > 100000) {
@@ -152,6 +159,10 @@ int cmd_serve(int argc, char **argv)
                 acfg.create_partitions = (int)n;
             else if (!strcmp(a, "--commit-interval-ms"))
                 acfg.commit_interval_ms = (int)n;
+            else if (!strcmp(a, "--checkpoint-interval-s"))
+                acfg.checkpoint_interval_s = (int)n;
+            else if (!strcmp(a, "--checkpoint"))
+                acfg.checkpoint_path = v;
             else if (!strcmp(a, "--bootstrap-servers"))
                 acfg.bootstrap = v;
             else if (!strcmp(a, "--group-id"))
@@ -167,6 +178,16 @@ int cmd_serve(int argc, char **argv)
                 goto done;
             }
         }
+    }
+    /* The mock cluster starts empty at every run: a checkpoint's offsets would describe
+     * topics that no longer exist (the restore would ignore it every time), so refuse it
+     * instead of writing a file that can never serve. */
+    if (acfg.checkpoint_path && !no_agg && !acfg.bootstrap) {
+        fprintf(stderr, "canon serve: --checkpoint needs --bootstrap-servers: the in-process "
+                        "Kafka cluster keeps its data in memory only, so there is nothing a "
+                        "checkpoint could restore from after a restart\n");
+        rc = 2;
+        goto done;
     }
     rcfg.host = host;
     rcfg.port = (uint16_t)port;

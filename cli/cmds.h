@@ -14,6 +14,7 @@ int cmd_produce(int argc, char **argv);  /* cmd_produce.c */
 int cmd_tail(int argc, char **argv);     /* cmd_tail.c */
 int cmd_state(int argc, char **argv);    /* cmd_state.c */
 int cmd_aggregate(int argc, char **argv); /* cmd_aggregate.c */
+int cmd_translate(int argc, char **argv); /* cmd_translate.c */
 
 /* The options shared by `canon registry` and `canon serve`, one help text for both. */
 #include <stdio.h>

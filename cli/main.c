@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the registry and the canon aggregator in one process"},
     {"aggregate", cmd_aggregate, "run the canon aggregator alone (updates -> canon topic, exactly once)"},
+    {"translate", cmd_translate, "map a domain topic to canonical updates with a mapping file"},
     {"registry", cmd_registry, "run the schema registry alone (HTTP, Confluent API)"},
     {"check", cmd_check, "validate an Avro schema file; print its canonical form and fingerprint"},
     {"gen", cmd_gen, "generate a C, Python or Java binding for a schema (file or registry)"},

@@ -54,4 +54,18 @@ if [ -f tests/clients/node/package.json ]; then
         cp tests/clients/node/package.json "$nstamp"
     fi
 fi
+# The demo's three example domains (translators/examples, scripts/demo.sh): a real Kafka
+# broker for them (Java's kafka-clients cannot use the in-process mock cluster), and the
+# venv of the CRM domain's Python app, into which the demo pip-installs the Python binding
+# it generates from the registry; the binding's dependencies are installed here, once.
+tests/kafka/kafka.sh fetch >/dev/null
+crm=build/examples/crm-venv
+if [ ! -x "$crm/bin/python" ] || ! "$crm/bin/python" -c 'import fastavro, wheel; from confluent_kafka.schema_registry import SchemaRegistryClient' 2>/dev/null; then
+    echo "deps: creating $crm (the CRM example's Python environment)"
+    rm -rf "$crm"
+    mkdir -p build/examples
+    $PY -m venv "$crm"
+    "$crm/bin/pip" install -q --disable-pip-version-check wheel "setuptools>=64" \
+        "fastavro>=1.9" "confluent-kafka[schemaregistry]>=2.3"
+fi
 echo "deps: ok"

@@ -44,9 +44,9 @@ CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings
 stage "the README's first command (scripts/demo.sh), output checked"
 .venv/bin/python -m pytest -q tests/demo
 
-stage "real Kafka: broker script, CLI tools, aggregator (KRaft broker from Maven Central)"
+stage "real Kafka: broker script, CLI tools, aggregator, translators, example domains (KRaft broker from Maven Central)"
 tests/kafka/kafka.sh fetch
-kafka_dirs="tests/kafka tests/tools tests/aggregator"
+kafka_dirs="tests/kafka tests/tools tests/aggregator tests/translators tests/examples"
 # shellcheck disable=SC2086 # word splitting of the directory list is intended
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q $kafka_dirs
 

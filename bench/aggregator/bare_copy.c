@@ -90,18 +90,6 @@ static options parse(int argc, char **argv)
     return o;
 }
 
-/* Counts failed deliveries; runs on main's thread (rd_kafka_poll, commit_transaction). */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    long *failed = opaque;
-    if (m->err) {
-        if (*failed == 0)
-            fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
-        (*failed)++;
-    }
-}
-
 static void check(rd_kafka_error_t *e, const char *what)
 {
     if (e) {
@@ -145,7 +133,7 @@ int main(int argc, char **argv)
     /* One transaction holds commit-ms of input: at 1,000,000 records/s and 100 ms, 100,000
      * records, the producer queue's default limit; leave room. */
     kb_conf_set(pc, "queue.buffering.max.messages", "1000000");
-    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(pc, kb_count_failed);
     rd_kafka_conf_set_opaque(pc, &failed);
     rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
     if (!prod) {
@@ -221,19 +209,8 @@ int main(int argc, char **argv)
                     rd_kafka_message_destroy(m);
                     continue;
                 }
-                for (;;) {
-                    rd_kafka_resp_err_t e = rd_kafka_producev(
-                        prod, RD_KAFKA_V_TOPIC(o.out), RD_KAFKA_V_KEY(m->key, m->key_len),
-                        RD_KAFKA_V_VALUE(m->payload, m->len),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-                    if (!e)
-                        break;
-                    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                        fprintf(stderr, "produce: %s\n", rd_kafka_err2str(e));
-                        return 1;
-                    }
-                    rd_kafka_poll(prod, 5);
-                }
+                if (kb_produce(prod, o.out, m->key, m->key_len, m->payload, m->len))
+                    return 1;
                 rd_kafka_message_destroy(m);
                 if (first == 0)
                     first = now;

@@ -7,6 +7,7 @@
 #
 #   bench/aggregator/crash.sh                                   # 200,000 updates, 10,000 keys, 20 kills
 #   bench/aggregator/crash.sh --updates 20000 --keys 1000 --kills 5
+#   bench/aggregator/crash.sh --checkpoint                      # the same, restarts load a checkpoint
 #
 # Other options: --partitions, --rate, --seed, --timeout, --bootstrap HOST:PORT (use that
 # broker instead of starting one with tests/kafka/kafka.sh), --workdir.

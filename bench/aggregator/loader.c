@@ -8,7 +8,14 @@
  * spreads every key's updates over the whole run (i * stride mod K, stride coprime to K),
  * placed with the Java-compatible murmur2 partitioner.
  *
- * Usage: loader BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]
+ * With --updates SCHEMA_ID the values are real person updates instead (the aggregator and
+ * the Streams reference decode what they read): Avro binary of canon.person.updates-value
+ * framed with SCHEMA_ID, written by kb_person_update() (kbench.h: sources hr, crm,
+ * support, 2 to 4 fields each, clears, DELETEs, stale event times up to three visits of
+ * the key back), keys uuid-shaped
+ * "00000000-0000-4000-8000-%012d"; SIZE is then ignored (about 130 bytes each).
+ *
+ * Usage: loader [--updates SCHEMA_ID] BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]
  * Creates TOPIC with PARTITIONS (default 6) partitions if it does not exist. Prints one
  * line: records, seconds, records/s, MB/s. Exits non-zero if any record failed. */
 #include "kbench.h"
@@ -18,32 +25,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Counts failed deliveries; the callback runs on main's thread inside rd_kafka_poll. */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    long *failed = opaque;
-    if (m->err) {
-        if (*failed == 0)
-            fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
-        (*failed)++;
-    }
-}
-
-static long gcd(long a, long b)
-{
-    while (b) {
-        long t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 int main(int argc, char **argv)
 {
+    int update_id = -1;
+    if (argc > 2 && !strcmp(argv[1], "--updates")) {
+        update_id = atoi(argv[2]);
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: %s BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]\n", argv[0]);
+        fprintf(stderr,
+                "usage: loader [--updates SCHEMA_ID] BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]\n");
         return 2;
     }
     const char *bootstrap = argv[1], *topic = argv[2];
@@ -63,7 +55,7 @@ int main(int argc, char **argv)
     kb_conf_set(conf, "linger.ms", "20");
     kb_conf_set(conf, "queue.buffering.max.messages", "1000000");
     kb_conf_set(conf, "queue.buffering.max.kbytes", "1048576");
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(conf, kb_count_failed);
     rd_kafka_conf_set_opaque(conf, &failed);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -72,58 +64,52 @@ int main(int argc, char **argv)
     }
     kb_create_topic(rk, topic, partitions);
 
-    /* A stride coprime to K near K/phi visits every key once per K records, spread out. */
-    long stride = (long)((double)keys * 0.618) | 1;
-    while (stride > 1 && gcd(stride, keys) != 1)
-        stride--;
-    if (stride < 1)
-        stride = 1;
+    long stride = kb_key_stride(keys);
 
-    char *value = malloc((size_t)size);
+    char *value = malloc((size_t)size < 1024 ? 1024 : (size_t)size);
     if (!value)
         return 1;
     double t0 = kb_now();
+    long long bytes = 0;
     for (long i = 0; i < n; i++) {
-        char key[32];
+        char key[40];
         long k = (long)(((int64_t)i * stride) % keys);
-        int klen = snprintf(key, sizeof key, "person-%08ld", k);
-        /* Confluent framing: magic 0, schema id 1 (big-endian), then the body. */
-        memset(value, 'x', (size_t)size);
-        value[0] = 0;
-        value[1] = value[2] = value[3] = 0;
-        value[4] = 1;
-        int body = snprintf(value + 5, (size_t)size - 5,
-                            "{\"id\":\"%s\",\"source\":\"bench\",\"seq\":%ld,\"pad\":\"", key, i);
-        if (body > 0 && body < size - 5)
-            value[5 + body] = 'x'; /* snprintf's NUL: back to padding */
-        for (;;) {
-            rd_kafka_resp_err_t e =
-                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)klen),
-                                  RD_KAFKA_V_VALUE(value, (size_t)size),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-            if (!e)
-                break;
-            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                fprintf(stderr, "produce: %s\n", rd_kafka_err2str(e));
-                return 1;
-            }
-            rd_kafka_poll(rk, 10);
+        int klen, vlen = size;
+        if (update_id >= 0) {
+            /* event times from a fixed base in the past: the latency phase's updates, stamped
+             * with the wall clock, are newer than all of these */
+            klen = kb_person_key(key, k);
+            vlen = kb_person_update((unsigned char *)value, update_id, i, k, keys, 1700000000000LL);
+        } else {
+            klen = snprintf(key, sizeof key, "person-%08ld", k);
+            /* Confluent framing: magic 0, schema id 1 (big-endian), then the body. */
+            memset(value, 'x', (size_t)size);
+            value[0] = 0;
+            value[1] = value[2] = value[3] = 0;
+            value[4] = 1;
+            int body =
+                snprintf(value + 5, (size_t)size - 5,
+                         "{\"id\":\"%s\",\"source\":\"bench\",\"seq\":%ld,\"pad\":\"", key, i);
+            if (body > 0 && body < size - 5)
+                value[5 + body] = 'x'; /* snprintf's NUL: back to padding */
         }
+        bytes += vlen;
+        if (kb_produce(rk, topic, key, (size_t)klen, value, (size_t)vlen))
+            return 1;
         if ((i & 1023) == 0)
             rd_kafka_poll(rk, 0);
     }
-    while (rd_kafka_outq_len(rk) > 0 && kb_now() - t0 < 600)
-        rd_kafka_poll(rk, 100);
+    int left = kb_drain(rk, 600);
     double secs = kb_now() - t0;
-    int left = rd_kafka_outq_len(rk);
     rd_kafka_destroy(rk);
     free(value);
     if (failed || left) {
         fprintf(stderr, "loader: %ld records failed, %d undelivered\n", failed, left);
         return 1;
     }
-    printf("loader: %ld records of %d bytes over %ld keys into %s (%d partitions) in %.2f s: "
-           "%.0f records/s, %.1f MB/s\n",
-           n, size, keys, topic, partitions, secs, (double)n / secs, (double)n * size / secs / 1e6);
+    printf("loader: %ld %s of %.0f bytes on average over %ld keys into %s (%d partitions) in "
+           "%.2f s: %.0f records/s, %.1f MB/s\n",
+           n, update_id >= 0 ? "person updates" : "records", (double)bytes / (double)n, keys, topic,
+           partitions, secs, (double)n / secs, (double)bytes / secs / 1e6);
     return 0;
 }

@@ -62,9 +62,9 @@ static long rss_kb(void)
     return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-static void str(canon_buf *b, const char *s)
+static void str(canon_wbuf *b, const char *s)
 {
-    canon_buf_str(b, s, strlen(s));
+    canon_wbuf_str(b, s, strlen(s));
 }
 
 /* values fields of person.avsc, in order */
@@ -74,7 +74,7 @@ static const char *const vname[NV] = {"given_name", "family_name", "email",
                                       "address",    "tags",        "support_tier"};
 
 /* Encodes one update that sets the fields in mask (bit i = values field i). */
-static void encode(canon_buf *b, const char *key, const char *source, int64_t t, int64_t seq,
+static void encode(canon_wbuf *b, const char *key, const char *source, int64_t t, int64_t seq,
                    int del, unsigned mask, uint32_t salt)
 {
     static const char *const names[] = {"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"};
@@ -82,29 +82,29 @@ static void encode(canon_buf *b, const char *key, const char *source, int64_t t,
     char tmp[64];
     b->len = 0;
     uint8_t hdr[5] = {0, 0, 0, 0, UPD_ID};
-    canon_buf_put(b, hdr, 5);
+    canon_wbuf_put(b, hdr, 5);
     str(b, key);
     str(b, source);
-    canon_buf_long(b, t);
-    canon_buf_long(b, seq);
-    canon_buf_long(b, del);
+    canon_wbuf_long(b, t);
+    canon_wbuf_long(b, seq);
+    canon_wbuf_long(b, del);
     int n = 0;
     for (int i = 0; i < NV; i++)
         n += !del && (mask >> i & 1);
     if (n) {
-        canon_buf_long(b, n);
+        canon_wbuf_long(b, n);
         for (int i = 0; i < NV; i++) {
             if (mask >> i & 1)
                 str(b, vname[i]);
         }
     }
-    canon_buf_byte(b, 0);
+    canon_wbuf_byte(b, 0);
     for (int i = 0; i < NV; i++) {
         if (del || !(mask >> i & 1)) {
-            canon_buf_byte(b, 0);
+            canon_wbuf_byte(b, 0);
             continue;
         }
-        canon_buf_byte(b, 2);
+        canon_wbuf_byte(b, 2);
         switch (i) {
         case GIVEN:
             str(b, names[salt % 6]);
@@ -121,27 +121,27 @@ static void encode(canon_buf *b, const char *key, const char *source, int64_t t,
             str(b, tmp);
             break;
         case BIRTH:
-            canon_buf_long(b, 3000 + salt % 20000);
+            canon_wbuf_long(b, 3000 + salt % 20000);
             break;
         case STATUS:
-            canon_buf_long(b, salt % 4);
+            canon_wbuf_long(b, salt % 4);
             break;
         case ADDRESS:
-            canon_buf_byte(b, 2);
+            canon_wbuf_byte(b, 2);
             snprintf(tmp, sizeof(tmp), "%u Canongate", salt % 300);
             str(b, tmp);
-            canon_buf_byte(b, 2);
+            canon_wbuf_byte(b, 2);
             str(b, "Edinburgh");
-            canon_buf_byte(b, 2);
+            canon_wbuf_byte(b, 2);
             str(b, "EH8 8DD");
-            canon_buf_byte(b, 2);
+            canon_wbuf_byte(b, 2);
             str(b, "GB");
             break;
         case TAGS:
-            canon_buf_long(b, 2);
+            canon_wbuf_long(b, 2);
             str(b, "customer");
             str(b, salt % 2 ? "vip" : "newsletter");
-            canon_buf_byte(b, 0);
+            canon_wbuf_byte(b, 0);
             break;
         case TIER:
             str(b, salt % 3 ? "gold" : "silver");
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     /* ---- 1. throughput -------------------------------------------------------------- */
     printf("canon_merge bench: person.avsc, one core\n");
     printf("generating %ld updates over %ld keys...\n", n_upd, n_keys);
-    canon_buf all = {0}, one = {0};
+    canon_wbuf all = {0}, one = {0};
     size_t *off = malloc(((size_t)n_upd + 1) * sizeof(size_t));
     char(*keys)[48] = malloc((size_t)n_keys * 48);
     int64_t *clock_of = calloc((size_t)n_keys, sizeof(int64_t));
@@ -216,10 +216,10 @@ int main(int argc, char **argv)
         off[i] = all.len;
         key_of[i] = k;
         encode(&one, keys[k], sources[s], t, i, del, mask, rnd(1u << 30));
-        canon_buf_put(&all, one.p, one.len);
+        canon_wbuf_put(&all, one.p, one.len);
     }
     off[n_upd] = all.len;
-    if (!canon_buf_ok(&all))
+    if (!canon_wbuf_ok(&all))
         return 1;
 
     canon_state *st = NULL;
@@ -267,7 +267,7 @@ int main(int argc, char **argv)
     printf("  state: %zu keys, %.0f bytes/key\n", canon_state_count(st),
            (double)canon_state_bytes(st) / (double)canon_state_count(st));
     canon_state_free(st);
-    canon_buf_free(&all);
+    canon_wbuf_free(&all);
     free(off);
     free(keys);
     free(clock_of);
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
     }
     /* the last envelope of the first keys, for the restore figure */
     long n_restore = n_mem < 200000 ? n_mem : 200000;
-    canon_buf envs = {0};
+    canon_wbuf envs = {0};
     size_t *env_off = malloc(((size_t)n_restore + 1) * sizeof(size_t));
     if (!env_off)
         return 1;
@@ -308,7 +308,7 @@ int main(int argc, char **argv)
         }
         if (k < n_restore) {
             env_off[k] = envs.len;
-            canon_buf_put(&envs, r.envelope.p, r.envelope.len);
+            canon_wbuf_put(&envs, r.envelope.p, r.envelope.len);
         }
     }
     env_off[n_restore] = envs.len;
@@ -347,10 +347,10 @@ int main(int argc, char **argv)
            n_restore, n_restore ? (double)envs.len / (double)n_restore : 0.0, dc,
            (double)n_restore / dc, 1e6 * dc / (double)(n_restore ? n_restore : 1));
     canon_state_free(st);
-    canon_buf_free(&envs);
+    canon_wbuf_free(&envs);
     free(env_off);
     canon_result_clear(&r);
-    canon_buf_free(&one);
+    canon_wbuf_free(&one);
     canon_engine_free(e);
     reg_schema_free(upd);
     reg_schema_free(canonical);

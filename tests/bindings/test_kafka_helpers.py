@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 from kafka_fixture import kafka  # noqa: E402,F401
 from canon_registry import Registry  # noqa: E402
+from canon_keys import java_partition, murmur2  # noqa: E402
 
 UPDATES = "canon.person.updates"
 CANON = "canon.person"
@@ -52,37 +53,6 @@ def run(args, timeout=300, **kw):
     r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
     assert r.returncode == 0, f"{args[:3]} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r.stdout
-
-
-def murmur2(data):
-    """Kafka Java client's Utils.murmur2 (seed 0x9747b28c), as a Java int."""
-    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
-    length = len(data)
-    h = (0x9747B28C ^ length) & mask
-    for i in range(0, length - length % 4, 4):
-        k = struct.unpack_from("<I", data, i)[0]
-        k = (k * m) & mask
-        k ^= k >> r
-        k = (k * m) & mask
-        h = (h * m) & mask
-        h ^= k
-    tail = length % 4
-    base = length - tail
-    if tail == 3:
-        h ^= data[base + 2] << 16
-    if tail >= 2:
-        h ^= data[base + 1] << 8
-    if tail >= 1:
-        h ^= data[base]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h
-
-
-def java_partition(key, n):
-    return (murmur2(key) & 0x7FFFFFFF) % n
 
 
 def test_murmur2_matches_known_java_values():

@@ -13,7 +13,6 @@ import datetime
 import io
 import itertools
 import json
-import os
 import struct
 import subprocess
 import time
@@ -24,39 +23,15 @@ import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from canon_keys import java_partition
+
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 3
 _n = itertools.count(1)
 
 
-def murmur2(data: bytes) -> int:
-    """The Kafka Java client's murmur2 (seed 0x9747b28c)."""
-    M = 0xFFFFFFFF
-    m = 0x5BD1E995
-    h = (0x9747B28C ^ len(data)) & M
-    for i in range(len(data) // 4):
-        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
-        k = (k * m) & M
-        k ^= k >> 24
-        k = (k * m) & M
-        h = (h * m) & M
-        h ^= k
-    rem, base = len(data) % 4, len(data) & ~3
-    if rem == 3:
-        h ^= data[base + 2] << 16
-    if rem >= 2:
-        h ^= data[base + 1] << 8
-    if rem >= 1:
-        h ^= data[base]
-        h = (h * m) & M
-    h ^= h >> 13
-    h = (h * m) & M
-    h ^= h >> 15
-    return h
-
-
 def partition_of(key: str, n: int) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % n
+    return java_partition(key.encode(), n)
 
 
 def check_sanitizers(stderr):

@@ -125,28 +125,28 @@ typedef struct tv {
     int64_t n;     /* NUM */
 } tv;
 
-static void put_long(canon_buf *b, int64_t v)
+static void put_long(canon_wbuf *b, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     while (z >= 0x80) {
-        canon_buf_byte(b, (uint8_t)(z | 0x80));
+        canon_wbuf_byte(b, (uint8_t)(z | 0x80));
         z >>= 7;
     }
-    canon_buf_byte(b, (uint8_t)z);
+    canon_wbuf_byte(b, (uint8_t)z);
 }
 
-static void put_str(canon_buf *b, const char *s)
+static void put_str(canon_wbuf *b, const char *s)
 {
     put_long(b, (int64_t)strlen(s));
-    canon_buf_put(b, s, strlen(s));
+    canon_wbuf_put(b, s, strlen(s));
 }
 
-static void encode_update(const fx *f, canon_buf *b, const char *key, const char *source, int64_t t,
+static void encode_update(const fx *f, canon_wbuf *b, const char *key, const char *source, int64_t t,
                           int64_t seq, int del, const tv *vals, size_t n_vals)
 {
     b->len = 0;
     uint8_t hdr[5] = {0, 0, 0, 0, UPD_ID};
-    canon_buf_put(b, hdr, 5);
+    canon_wbuf_put(b, hdr, 5);
     put_str(b, key);
     put_str(b, source);
     put_long(b, t);
@@ -174,13 +174,13 @@ static void encode_update(const fx *f, canon_buf *b, const char *key, const char
         else
             put_long(b, v->n);
     }
-    assert_true(canon_buf_ok(b));
+    assert_true(canon_wbuf_ok(b));
 }
 
 static canon_verdict apply(fx *f, const char *key, const char *source, int64_t t, int64_t seq,
                            int del, const tv *vals, size_t n_vals)
 {
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     encode_update(f, &b, key, source, t, seq, del, vals, n_vals);
     canon_msg m = {.topic = "canon.test.updates",
                    .partition = 3,
@@ -191,7 +191,7 @@ static canon_verdict apply(fx *f, const char *key, const char *source, int64_t t
                    .value_len = b.len};
     cg_err *err = canon_merge(f->e, f->st, &m, &f->r);
     assert_null(err);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     return f->r.verdict;
 }
 
@@ -523,8 +523,8 @@ static void test_delete_is_remembered_after_a_restore(void **state)
     tv v1[] = {S("given_name", "Ada")}, v2[] = {S("given_name", "Zombie")};
     assert_int_equal(apply(f, "k", "hr", 1000, 1, 0, v1, 1), CANON_PUBLISH);
     assert_int_equal(apply(f, "k", "hr", 2000, 1, 1, NULL, 0), CANON_PUBLISH);
-    canon_buf last = {0};
-    canon_buf_put(&last, f->r.envelope.p, f->r.envelope.len);
+    canon_wbuf last = {0};
+    canon_wbuf_put(&last, f->r.envelope.p, f->r.envelope.len);
     /* a restart: a fresh state restored from the canon topic's last record */
     canon_state_free(f->st);
     assert_null(canon_state_new(canon_engine_n_fields(f->e), &f->st));
@@ -532,7 +532,7 @@ static void test_delete_is_remembered_after_a_restore(void **state)
     assert_int_equal(apply(f, "k", "hr", 1500, 1, 0, v2, 1), CANON_NOOP);
     assert_int_equal(apply(f, "k", "hr", 2500, 1, 0, v2, 1), CANON_PUBLISH);
     assert_int_equal(f->r.version, 3); /* the counter continues without a gap */
-    canon_buf_free(&last);
+    canon_wbuf_free(&last);
     fx_free(f);
 }
 
@@ -560,7 +560,7 @@ static void test_source_that_may_not_write_a_field_is_rejected(void **state)
 static void test_body_key_different_from_message_key_is_rejected(void **state)
 {
     fx *f = person_fx();
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     tv v[] = {S("email", "x")};
     encode_update(f, &b, "body-key", "crm", 1, 1, 0, v, 1);
     canon_msg m = {.topic = "t", .key = "msg-key", .key_len = 7, .value = b.p, .value_len = b.len};
@@ -573,14 +573,14 @@ static void test_body_key_different_from_message_key_is_rejected(void **state)
     assert_null(canon_merge(f->e, f->st, &m, &f->r));
     assert_int_equal(f->r.reason, CANON_R_KEY_MISMATCH);
     assert_int_equal(canon_state_count(f->st), 0);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 
 static void test_unknown_schema_id_and_bad_framing_are_rejected(void **state)
 {
     fx *f = person_fx();
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     tv v[] = {S("email", "x")};
     encode_update(f, &b, "k", "crm", 1, 1, 0, v, 1);
     b.p[4] = 77;
@@ -600,7 +600,7 @@ static void test_unknown_schema_id_and_bad_framing_are_rejected(void **state)
     m.value_len = b.len;
     assert_null(canon_merge(f->e, f->st, &m, &f->r));
     assert_int_equal(f->r.reason, CANON_R_UNKNOWN_SCHEMA);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 
@@ -678,7 +678,7 @@ static void test_update_from_an_older_update_schema_applies_by_field_name(void *
     g.vnames = names;
     g.vkinds = kinds;
     g.n_v = 3;
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     tv v[] = {S("nickname", "Addie"), S("email", "a@x"), N("birth_date", 12000)};
     encode_update(&g, &b, "k", "hr", 10, 1, 0, v, 3);
     b.p[4] = 55;
@@ -698,7 +698,7 @@ static void test_update_from_an_older_update_schema_applies_by_field_name(void *
     assert_int_equal(avro_value_get_int(&bdb, &days), 0);
     assert_int_equal(days, 12000);
     env_free(&x);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 
@@ -709,8 +709,8 @@ static void test_restore_rebuilds_the_same_record_and_provenance(void **state)
     tv v2[] = {CLR("email"), S("phone", "+44")};
     assert_int_equal(apply(f, "k", "hr", 1000, 1, 0, v1, 3), CANON_PUBLISH);
     assert_int_equal(apply(f, "k", "crm", 2000, 1, 0, v2, 2), CANON_PUBLISH);
-    canon_buf env1 = {0}, rec1 = {0}, rec2 = {0};
-    canon_buf_put(&env1, f->r.envelope.p, f->r.envelope.len);
+    canon_wbuf env1 = {0}, rec1 = {0}, rec2 = {0};
+    canon_wbuf_put(&env1, f->r.envelope.p, f->r.envelope.len);
     assert_int_equal(canon_entity_record(f->e, f->st, "k", 1, &f->r, &rec1), 1);
     canon_state *st2 = NULL;
     assert_null(canon_state_new(canon_engine_n_fields(f->e), &st2));
@@ -722,8 +722,8 @@ static void test_restore_rebuilds_the_same_record_and_provenance(void **state)
      * (cause aside, it is the same input) */
     tv v3[] = {S("phone", "+45")};
     assert_int_equal(apply(f, "k", "crm", 3000, 1, 0, v3, 1), CANON_PUBLISH);
-    canon_buf a = {0};
-    canon_buf_put(&a, f->r.envelope.p, f->r.envelope.len);
+    canon_wbuf a = {0};
+    canon_wbuf_put(&a, f->r.envelope.p, f->r.envelope.len);
     canon_state *orig = f->st;
     f->st = st2;
     assert_int_equal(apply(f, "k", "crm", 3000, 1, 0, v3, 1), CANON_PUBLISH);
@@ -741,10 +741,10 @@ static void test_restore_rebuilds_the_same_record_and_provenance(void **state)
         cg_err_free(err);
     }
     canon_state_free(st3);
-    canon_buf_free(&a);
-    canon_buf_free(&env1);
-    canon_buf_free(&rec1);
-    canon_buf_free(&rec2);
+    canon_wbuf_free(&a);
+    canon_wbuf_free(&env1);
+    canon_wbuf_free(&rec1);
+    canon_wbuf_free(&rec2);
     fx_free(f);
 }
 
@@ -755,8 +755,8 @@ static void test_restore_from_an_envelope_of_an_older_canonical_schema(void **st
     fx *f = person_fx();
     tv v[] = {S("given_name", "Ada"), S("email", "a@x")};
     assert_int_equal(apply(f, "k", "hr", 1000, 1, 0, v, 2), CANON_PUBLISH);
-    canon_buf old_env = {0}, rec1 = {0}, rec2 = {0};
-    canon_buf_put(&old_env, f->r.envelope.p, f->r.envelope.len);
+    canon_wbuf old_env = {0}, rec1 = {0}, rec2 = {0};
+    canon_wbuf_put(&old_env, f->r.envelope.p, f->r.envelope.len);
     assert_int_equal(canon_entity_record(f->e, f->st, "k", 1, &f->r, &rec1), 1);
 
     char *text = read_example("person.avsc");
@@ -795,9 +795,9 @@ static void test_restore_from_an_envelope_of_an_older_canonical_schema(void **st
     reg_schema_free(c2);
     free(v2);
     free(text);
-    canon_buf_free(&old_env);
-    canon_buf_free(&rec1);
-    canon_buf_free(&rec2);
+    canon_wbuf_free(&old_env);
+    canon_wbuf_free(&rec1);
+    canon_wbuf_free(&rec2);
     fx_free(f);
 }
 
@@ -822,19 +822,19 @@ static uint32_t rnd(uint32_t n)
 }
 
 /* Final state of every key, as a string: record bytes (or "-"), provenance and deleted. */
-static void dump(fx *f, const char *const *keys, size_t nk, canon_buf *out)
+static void dump(fx *f, const char *const *keys, size_t nk, canon_wbuf *out)
 {
     out->len = 0;
     canon_field_state fs[16];
     for (size_t k = 0; k < nk; k++) {
         canon_entity e = {.fields = fs};
-        canon_buf rec = {0};
-        canon_buf_put(out, keys[k], strlen(keys[k]));
+        canon_wbuf rec = {0};
+        canon_wbuf_put(out, keys[k], strlen(keys[k]));
         if (canon_entity_record(f->e, f->st, keys[k], strlen(keys[k]), &f->r, &rec))
-            canon_buf_put(out, rec.p, rec.len);
+            canon_wbuf_put(out, rec.p, rec.len);
         else
-            canon_buf_put(out, "-", 1);
-        canon_buf_free(&rec);
+            canon_wbuf_put(out, "-", 1);
+        canon_wbuf_free(&rec);
         if (!canon_state_get(f->st, keys[k], strlen(keys[k]), &e))
             continue;
         char line[128];
@@ -845,16 +845,16 @@ static void dump(fx *f, const char *const *keys, size_t nk, canon_buf *out)
             const char *s = canon_state_source_name(f->st, fs[i].ver.source, &n);
             int m = snprintf(line, sizeof(line), "|%u:%.*s@%lld/%lld", i, (int)n, s,
                              (long long)fs[i].ver.event_time, (long long)fs[i].ver.seq);
-            canon_buf_put(out, line, (size_t)m);
+            canon_wbuf_put(out, line, (size_t)m);
         }
         if (e.has_deleted) {
             size_t n;
             const char *s = canon_state_source_name(f->st, e.deleted.source, &n);
             int m = snprintf(line, sizeof(line), "|D:%.*s@%lld/%lld", (int)n, s,
                              (long long)e.deleted.event_time, (long long)e.deleted.seq);
-            canon_buf_put(out, line, (size_t)m);
+            canon_wbuf_put(out, line, (size_t)m);
         }
-        canon_buf_put(out, "\n", 1);
+        canon_wbuf_put(out, "\n", 1);
     }
 }
 
@@ -904,7 +904,7 @@ static void test_any_order_of_a_set_of_updates_gives_the_same_final_state(void *
                 g->nv++;
             }
         }
-        canon_buf first = {0}, now = {0};
+        canon_wbuf first = {0}, now = {0};
         int order[NU];
         for (int perm = 0; perm < 25; perm++) {
             fx *f = person_fx();
@@ -929,8 +929,8 @@ static void test_any_order_of_a_set_of_updates_gives_the_same_final_state(void *
             }
             fx_free(f);
         }
-        canon_buf_free(&first);
-        canon_buf_free(&now);
+        canon_wbuf_free(&first);
+        canon_wbuf_free(&now);
     }
 }
 
@@ -939,7 +939,7 @@ static void test_any_order_of_a_set_of_updates_gives_the_same_final_state(void *
 static void test_corrupt_and_truncated_updates_are_rejected_never_crash(void **state)
 {
     fx *f = person_fx();
-    canon_buf b = {0}, m = {0};
+    canon_wbuf b = {0}, m = {0};
     tv v[] = {S("given_name", "Ada"), S("email", "ada@example.org"), N("employment_status", 2),
               N("birth_date", -5)};
     encode_update(f, &b, "key-1", "hr", 123456789, 77, 0, v, 4);
@@ -957,7 +957,7 @@ static void test_corrupt_and_truncated_updates_are_rejected_never_crash(void **s
     int rejected = 0;
     for (int i = 0; i < 20000; i++) {
         m.len = 0;
-        canon_buf_put(&m, b.p, b.len);
+        canon_wbuf_put(&m, b.p, b.len);
         int nm = 1 + (int)rnd(4);
         for (int k = 0; k < nm; k++) {
             size_t at = 5 + rnd((uint32_t)(m.len - 5));
@@ -983,15 +983,15 @@ static void test_corrupt_and_truncated_updates_are_rejected_never_crash(void **s
         }
     }
     assert_true(rejected > 1000);
-    canon_buf_free(&m);
-    canon_buf_free(&b);
+    canon_wbuf_free(&m);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 
 static void test_decode_error_names_the_field_path(void **state)
 {
     fx *f = person_fx();
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     tv v[] = {S("email", "x")};
     encode_update(f, &b, "k", "crm", 1, 1, 0, v, 1);
     /* values: given_name, family_name are null (0x00 each), then email's union index */
@@ -1004,14 +1004,14 @@ static void test_decode_error_names_the_field_path(void **state)
     assert_int_equal(f->r.reason, CANON_R_DECODE);
     assert_non_null(strstr(f->r.message, "values.email"));
     assert_non_null(strstr(f->r.message, "union branch 4"));
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 
 static void test_decode_gives_canonical_encodings_of_provided_fields(void **state)
 {
     fx *f = person_fx();
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     tv v[] = {S("given_name", "Ada"), CLR("phone"), N("employment_status", 2)};
     encode_update(f, &b, "k", "hr", 77, 5, 0, v, 3);
     canon_update u;
@@ -1040,7 +1040,7 @@ static void test_decode_gives_canonical_encodings_of_provided_fields(void **stat
     assert_int_equal(u.vals[u.val_off[4]], 0);
     assert_int_equal(u.provided[6], 1);
     assert_memory_equal(u.vals + u.val_off[6], "\x02\x04", 2);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 
     /* a non-union canonical field: null means clear */
@@ -1055,7 +1055,7 @@ static void test_decode_gives_canonical_encodings_of_provided_fields(void **stat
     b.len -= 1;
     assert_int_equal(canon_update_decode(f->e, b.p, b.len, &u, &f->r), -1);
     assert_int_equal(f->r.reason, CANON_R_DECODE);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
     fx_free(f);
 }
 

@@ -287,11 +287,11 @@ static void test_varint_readers_check_ranges(void **state)
     const uint8_t over[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     p = over;
     assert_int_equal(canon_read_long(&p, over + 10, &l), -1);
-    canon_buf b = {0};
-    canon_buf_long(&b, INT64_MIN);
+    canon_wbuf b = {0};
+    canon_wbuf_long(&b, INT64_MIN);
     assert_int_equal(b.len, 10);
     assert_memory_equal(b.p, min, 10);
-    canon_buf_free(&b);
+    canon_wbuf_free(&b);
 }
 
 static void test_defaults_encode_like_avro_c(void **state)
@@ -302,7 +302,7 @@ static void test_defaults_encode_like_avro_c(void **state)
                        "\"m\":{\"k\":7},\"n\":null}";
     json_t *j = json_loads(dflt, 0, NULL);
     assert_non_null(j);
-    canon_buf b = {0};
+    canon_wbuf b = {0};
     assert_null(canon_encode_default(reg_schema_root(f->s), j, &b));
     /* Avro C wrote the same values except u (long 99) and n (a nested record): compare
      * the common prefix up to u, then the array and map. */
@@ -315,15 +315,15 @@ static void test_defaults_encode_like_avro_c(void **state)
     assert_int_equal(b.p[pre], 0); /* u: null branch */
     assert_memory_equal(b.p + pre + 1, st[9], (size_t)(en[10] - st[9]));
     json_t *bad = json_string("D");
-    canon_buf b2 = {0};
+    canon_wbuf b2 = {0};
     const reg_node *e = reg_schema_root(f->s)->fields[6].type;
     cg_err *er = canon_encode_default(e, bad, &b2);
     assert_non_null(er);
     cg_err_free(er);
     json_decref(bad);
     json_decref(j);
-    canon_buf_free(&b);
-    canon_buf_free(&b2);
+    canon_wbuf_free(&b);
+    canon_wbuf_free(&b2);
     wfx_free(f);
 }
 

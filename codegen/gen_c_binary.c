@@ -393,4 +393,16 @@ void gc_emit_public_fns(gc_ctx *c, gc_type *t)
         "        return canon_read_finish(&r, canon_read_fail(&r, \"Confluent header\"), err);\n"
         "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
         gc_public_sig(c, t, 4), x);
+    OUT(c,
+        "%s\n{\n    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
+        "    r.view = true;\n"
+        "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
+        gc_public_sig(c, t, 5), x);
+    OUT(c,
+        "%s\n{\n    canon_reader r;\n    canon_reader_init(&r, data, len, a);\n"
+        "    r.view = true;\n"
+        "    if (canon_read_frame(&r, schema_id) != 0)\n"
+        "        return canon_read_finish(&r, canon_read_fail(&r, \"Confluent header\"), err);\n"
+        "    return canon_read_finish(&r, %s_read(&r, out), err);\n}\n\n",
+        gc_public_sig(c, t, 6), x);
 }

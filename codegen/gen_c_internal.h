@@ -106,13 +106,14 @@ cg_err *gc_generate(const reg_schema *s, const char *schema_text, const char *up
 /* gen_c_types.c */
 void gc_emit_header(gc_ctx *c, int unit);
 /* Prototype (no ';') of a record's init (0), encode, encode_framed, decode,
- * decode_framed (4). */
+ * decode_framed, decode_view, decode_framed_view (6). */
+#define GC_N_PUBLIC_SIGS 7
 const char *gc_public_sig(gc_ctx *c, const gc_type *t, int which);
 
 /* gen_c_binary.c */
 void gc_emit_write_fn(gc_ctx *c, gc_type *t);
 void gc_emit_read_fn(gc_ctx *c, gc_type *t);
-void gc_emit_public_fns(gc_ctx *c, gc_type *t); /* init, encode, decode, framed */
+void gc_emit_public_fns(gc_ctx *c, gc_type *t); /* init, encode, decode, framed, view */
 
 /* gen_c_json.c */
 void gc_emit_to_json_fn(gc_ctx *c, gc_type *t);

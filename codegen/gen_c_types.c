@@ -233,10 +233,20 @@ const char *gc_public_sig(gc_ctx *c, const gc_type *t, int which)
                                  "int %s_decode(%s_t *out, const void *data, size_t len, "
                                  "canon_arena *a, canon_error *err)",
                                  x, x));
-    default:
+    case 4:
         return gc_wrap(c, gc_fmt(c,
                                  "int %s_decode_framed(%s_t *out, int32_t *schema_id, const void "
                                  "*data, size_t len, canon_arena *a, canon_error *err)",
+                                 x, x));
+    case 5:
+        return gc_wrap(c, gc_fmt(c,
+                                 "int %s_decode_view(%s_t *out, const void *data, size_t len, "
+                                 "canon_arena *a, canon_error *err)",
+                                 x, x));
+    default:
+        return gc_wrap(c, gc_fmt(c,
+                                 "int %s_decode_framed_view(%s_t *out, int32_t *schema_id, const "
+                                 "void *data, size_t len, canon_arena *a, canon_error *err)",
                                  x, x));
     }
 }
@@ -244,7 +254,7 @@ const char *gc_public_sig(gc_ctx *c, const gc_type *t, int which)
 static void emit_record_protos(gc_ctx *c, gc_type *t)
 {
     OUT(c, "/* %s */\n", t->kind == GC_WRAP ? t->path : t->node->fullname);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < GC_N_PUBLIC_SIGS; i++)
         OUT(c, "%s;\n", gc_public_sig(c, t, i));
     for (int op = GC_OP_WRITE; op <= GC_OP_FROM_JSON; op++)
         OUT(c, "%s;\n", gc_sig(c, t, (enum gc_op)op));
@@ -306,6 +316,9 @@ void gc_emit_header(gc_ctx *c, int unit)
            " *   R_decode(out, data, len, arena, err)  decode exactly len untrusted bytes;\n"
            " *                              strings, arrays, maps and records go into arena\n"
            " *   R_decode_framed(out, &id, data, len, arena, err)  check and strip the header\n"
+           " *   R_decode_view(...), R_decode_framed_view(...)  the same, but strings and bytes\n"
+           " *                              point into data (not NUL-terminated): faster, and\n"
+           " *                              data must outlive the decoded value\n"
            " *   R_to_json(v, err)          Avro JSON (new reference), NULL on error\n"
            " *   R_from_json(j, out, arena, err)  Avro JSON (or plain values in unions)\n"
            " *   R_write(buf, v), R_read(reader, out)  building blocks for other encoders\n"

@@ -11,17 +11,18 @@
 # `sh python.sh BUILD_DIR SECONDS`, that prints its own rows in the C part's format
 # (implementation, encodes/s, decodes/s, ratio) and exits non-zero on failure. The
 # schema is bench/codegen/customer.avsc for every language.
-# Usage: run.sh [SECONDS per measurement, default 1]
+# Usage: run.sh [SECONDS per measurement, default 1] [ROUNDS of C measurements, default 3]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 seconds=${1:-1}
+rounds=${2:-3}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench_codegen_c >/dev/null
-taskset -c 0 "$build/bench/codegen/bench_codegen_c" "$seconds" 2>/dev/null ||
-    "$build/bench/codegen/bench_codegen_c" "$seconds"
+taskset -c 0 "$build/bench/codegen/bench_codegen_c" "$seconds" "$rounds" 2>/dev/null ||
+    "$build/bench/codegen/bench_codegen_c" "$seconds" "$rounds"
 
 for lang in python java; do
     hook="$here/$lang.sh"

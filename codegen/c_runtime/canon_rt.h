@@ -11,7 +11,8 @@
  * - Decoding and JSON parsing put every string, byte array, array, map and record behind
  *   a pointer into a canon_arena: one arena serves one decoded value (or many), and
  *   canon_arena_reset() frees them all at once. Decoded values never point into the
- *   input, so the input may be freed right after decoding.
+ *   input, so the input may be freed right after decoding; except with R_decode_view,
+ *   whose strings and bytes point into the input (which must then outlive the value).
  * - Values built by hand point wherever their builder likes; the binding never frees them.
  *
  * Thread-safety: no global state; a buffer, reader or arena belongs to one thread.
@@ -38,7 +39,8 @@
 /* Avro null carries no data; the member exists so that every type has a C field. */
 typedef char canon_null;
 
-/* A string: len bytes of UTF-8 at data. Decoded strings are also NUL-terminated. */
+/* A string: len bytes of UTF-8 at data. Decoded strings are also NUL-terminated (but
+ * not those of R_decode_view, which point into the input). */
 typedef struct canon_str {
     const char *data;
     size_t len;
@@ -163,11 +165,7 @@ char *canon_arena_strndup(canon_arena *a, const char *s, size_t len);
  * may overlap. */
 static inline void canon_copy16(unsigned char *d, const unsigned char *s)
 {
-    uint64_t a, b;
-    memcpy(&a, s, 8);
-    memcpy(&b, s + 8, 8);
-    memcpy(d, &a, 8);
-    memcpy(d + 8, &b, 8);
+    memcpy(d, s, 16); /* a constant size: one 16-byte load and store, no call */
 }
 
 CANON_HOT void canon_copy(void *dst, const void *src, size_t n)
@@ -356,9 +354,11 @@ static inline void canon_write_frame(canon_buf *b, int32_t schema_id)
 typedef struct canon_reader {
     const uint8_t *p, *end, *start;
     canon_arena *arena;
-    const char *reason; /* first failure */
-    const char *path;   /* innermost field that failed */
-    size_t fail_at;     /* offset of the failure */
+    char *text, *text_end; /* arena room for the strings still to copy (canon_read_str) */
+    bool view;             /* strings and bytes point into the input instead */
+    const char *reason;    /* first failure */
+    const char *path;      /* innermost field that failed */
+    size_t fail_at;        /* offset of the failure */
     int depth;
 } canon_reader;
 
@@ -367,6 +367,8 @@ static inline void canon_reader_init(canon_reader *r, const void *data, size_t l
     r->start = r->p = (const uint8_t *)data;
     r->end = r->p + len;
     r->arena = a;
+    r->text = r->text_end = NULL;
+    r->view = false;
     r->reason = NULL;
     r->path = NULL;
     r->fail_at = 0;
@@ -389,24 +391,32 @@ int canon_read_long_slow(canon_reader *r, int64_t *out);
 
 CANON_HOT int canon_read_long(canon_reader *r, int64_t *out)
 {
-    if (r->p < r->end && *r->p < 0x80) { /* one byte: the common case */
-        uint64_t z = *r->p++;
+    const uint8_t *p0 = r->p;
+    if (p0 < r->end && *p0 < 0x80) { /* one byte: the common case */
+        uint64_t z = *p0;
+        r->p = p0 + 1;
         *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
         return 0;
     }
-    if (r->end - r->p >= 10) { /* room for the longest varint: no bounds check per byte */
-        const uint8_t *p = r->p;
-        uint64_t z = *p++ & 0x7f;
-        for (int shift = 7; shift < 64; shift += 7) {
-            uint8_t c = *p++;
-            z |= (uint64_t)(c & 0x7f) << shift;
-            if (!(c & 0x80)) {
-                if (shift == 63 && c > 1)
-                    break; /* overflow: let the slow path report it */
-                r->p = p;
-                *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-                return 0;
-            }
+    if (r->end - r->p >= 8) {
+        /* Up to 8 bytes (56 bits: every timestamp) at once: the first byte without the
+         * continuation bit ends the varint, then three steps pack the 7-bit groups. */
+        uint64_t x;
+        memcpy(&x, r->p, 8);
+#ifdef CANON_BIG_ENDIAN
+        x = __builtin_bswap64(x);
+#endif
+        uint64_t stop = ~x & 0x8080808080808080u;
+        if (stop) {
+            int bits = __builtin_ctzll(stop) + 1; /* through the last byte's top bit */
+            if (bits < 64)
+                x &= ((uint64_t)1 << bits) - 1;
+            x = ((x & 0x7f007f007f007f00u) >> 1) | (x & 0x007f007f007f007fu);
+            x = ((x & 0x3fff00003fff0000u) >> 2) | (x & 0x00003fff00003fffu);
+            x = ((x & 0x0fffffff00000000u) >> 4) | (x & 0x000000000fffffffu);
+            r->p += bits / 8;
+            *out = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+            return 0;
         }
     }
     return canon_read_long_slow(r, out);
@@ -467,24 +477,57 @@ static inline int canon_read_double(canon_reader *r, double *out)
     return 0;
 }
 
-/* A string or bytes: copied into the arena, NUL-terminated. */
+/* Reserves the arena room that canon_read_str copies strings into; n is the length of
+ * the string about to be copied. 0, or -1 when memory is short. */
+int canon_read_text_area(canon_reader *r, size_t n);
+
+/* A string or bytes: copied into the arena, NUL-terminated; or, for a view reader, a
+ * pointer into the input (not NUL-terminated). Copies go to a text area reserved once
+ * for many strings rather than to an arena allocation each: a string and its NUL never
+ * need more room than its length prefix and bytes took in the input. The area keeps 16
+ * bytes to spare, so that copies may move whole 16-byte blocks. */
 CANON_HOT int canon_read_str(canon_reader *r, canon_str *out)
 {
-    int64_t n = 0;
-    if (canon_read_long(r, &n) != 0)
-        return -1;
-    if (n < 0)
-        return canon_read_error(r, "negative length");
-    if ((uint64_t)n > (uint64_t)(r->end - r->p))
+    /* The cursors live in locals: stores into the output may alias the reader, and
+     * the compiler would reload them after each. */
+    const uint8_t *p = r->p, *end = r->end;
+    size_t n;
+    if (p < end && (*p & 0x81) == 0) { /* one byte, not negative: below 64 */
+        n = *p++ >> 1;
+    } else {
+        int64_t v = 0;
+        if (canon_read_long(r, &v) != 0)
+            return -1;
+        if (v < 0)
+            return canon_read_error(r, "negative length");
+        p = r->p;
+        /* clamped, so that the check below refuses it even where size_t is 32 bits */
+        n = (uint64_t)v > (uint64_t)(end - p) ? (size_t)(end - p) + 1 : (size_t)v;
+    }
+    r->p = p;
+    if (n > (size_t)(end - p))
         return canon_read_error(r, "length exceeds the input");
-    char *s = (char *)canon_arena_alloc(r->arena, (size_t)n + 1);
-    if (!s)
-        return canon_read_error(r, "out of memory");
-    canon_copy(s, r->p, (size_t)n);
-    s[n] = 0;
-    r->p += n;
-    out->data = s;
-    out->len = (size_t)n;
+    if (r->view) {
+        out->data = (const char *)p;
+    } else {
+        char *s = r->text;
+        if ((size_t)(r->text_end - s) < n + 16) {
+            if (canon_read_text_area(r, n) != 0)
+                return -1;
+            s = r->text;
+        }
+        if ((size_t)(end - p) >= n + 16) { /* whole 16-byte moves, within the input */
+            for (size_t i = 0; i < n; i += 16)
+                canon_copy16((unsigned char *)s + i, p + i);
+        } else {
+            canon_copy(s, p, n);
+        }
+        s[n] = 0;
+        r->text = s + n + 1;
+        out->data = s;
+    }
+    r->p = p + n;
+    out->len = n;
     return 0;
 }
 
@@ -503,6 +546,12 @@ CANON_HOT int canon_read_index(canon_reader *r, size_t n, size_t *out, const cha
 {
     int64_t v = 0;
     *out = 0; /* defined even on failure, which also keeps compilers' flow analysis quiet */
+    const uint8_t *p = r->p;
+    if (p < r->end && (*p & 0x81) == 0 && (size_t)(*p >> 1) < n) {
+        r->p = p + 1; /* one byte, in range: every index below 64 */
+        *out = *p >> 1;
+        return 0;
+    }
     if (canon_read_long(r, &v) != 0)
         return -1;
     if (v < 0 || (uint64_t)v >= n)
@@ -511,12 +560,38 @@ CANON_HOT int canon_read_index(canon_reader *r, size_t n, size_t *out, const cha
     return 0;
 }
 
-/* The item count of the next array or map block (0: end of the array or map).
- * min_item_size is the fewest bytes one item encodes to, used to bound the count. */
-int canon_read_block(canon_reader *r, size_t min_item_size, size_t *count);
+int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t *count);
+void *canon_read_grow_slow(canon_reader *r, void *items, size_t n, size_t more, size_t sz);
 
-/* Grows an array being decoded from n to n + more items of size sz, in the arena. */
-void *canon_read_grow(canon_reader *r, void *items, size_t n, size_t more, size_t sz);
+/* The item count of the next array or map block (0: end of the array or map).
+ * min_item_size is the fewest bytes one item encodes to, used to bound the count.
+ * Inline, so that the generated code's constant min_item_size turns the division into
+ * a multiplication; negative counts (with a byte size) take the slow path. */
+CANON_HOT int canon_read_block(canon_reader *r, size_t min_item_size, size_t *count)
+{
+    if (r->p < r->end && (*r->p & 0x81) == 0) { /* one byte, not negative */
+        size_t n = *r->p++ >> 1, left = (size_t)(r->end - r->p);
+        if (min_item_size ? n > left / min_item_size : n > CANON_MAX_EMPTY_ITEMS)
+            return canon_read_error(r, "block count exceeds the input");
+        *count = n;
+        return 0;
+    }
+    return canon_read_block_slow(r, min_item_size, count);
+}
+
+/* Grows an array being decoded from n to n + more items of size sz, in the arena
+ * (more is bounded by canon_read_block). The first block inlines when its size cannot
+ * overflow (below 2^28 bytes; sz is a constant, so half the test folds away). */
+CANON_HOT void *canon_read_grow(canon_reader *r, void *items, size_t n, size_t more, size_t sz)
+{
+    if (n == 0 && more <= 65536 && sz <= 4096) {
+        void *p = canon_arena_alloc(r->arena, more * sz);
+        if (!p)
+            canon_read_error(r, "out of memory");
+        return p;
+    }
+    return canon_read_grow_slow(r, items, n, more, sz);
+}
 
 /* Optional primitives: null_index is the position of "null" in the union (0 or 1). */
 #define CANON_OPT_BINARY(name)                                                                     \

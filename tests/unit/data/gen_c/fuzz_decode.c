@@ -4,7 +4,8 @@
  * libFuzzer target (-DCANON_LIBFUZZER, clang) or with the mutation loop below. For every
  * input the decoder must either fail with CANON_EDECODE and a message, or succeed; what
  * it decodes must re-encode, and that encoding must decode and re-encode to itself. Any
- * crash, sanitizer report or abort() is a failure. */
+ * crash, sanitizer report or abort() is a failure. all_types_decode_view (strings point
+ * into the input) must accept and refuse exactly the same inputs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,23 @@ static void one(const uint8_t *data, size_t len)
             abort();
         if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0)
             abort();
+        /* the zero-copy decode agrees: same value, so the same bytes */
+        canon_buf_clear(&b2);
+        if (all_types_decode_view(&w, data, len, a, &e2) != 0 ||
+            all_types_encode(&w, &b2, &e2) != 0 || b1.len != b2.len ||
+            memcmp(b1.data, b2.data, b1.len) != 0)
+            abort();
         json_decref(all_types_to_json(&v, &e2)); /* may fail (non-UTF-8 strings), not crash */
         canon_buf_free(&b1);
         canon_buf_free(&b2);
     } else if (err.code != CANON_EDECODE || err.msg[0] == 0) {
         abort();
+    } else {
+        /* the zero-copy decode refuses the same bytes with the same message */
+        canon_error e3 = {0};
+        if (all_types_decode_view(&w, data, len, a, &e3) == 0 || e3.code != CANON_EDECODE ||
+            strcmp(e3.msg, err.msg) != 0)
+            abort();
     }
     canon_arena_free(a);
 }
@@ -78,6 +91,34 @@ int main(int argc, char **argv)
         seed_len[n_seeds++] = n;
     }
     fclose(f);
+    /* where strings live: decode copies them (NUL-terminated) into the arena,
+     * decode_view points into the input */
+    for (size_t i = 0; i < n_seeds; i++) {
+        canon_arena *a = canon_arena_new(0);
+        all_types_t v, w;
+        const char *in = (const char *)seeds[i], *in_end = in + seed_len[i];
+        if (!a || all_types_decode(&v, in, seed_len[i], a, NULL) != 0 ||
+            all_types_decode_view(&w, in, seed_len[i], a, NULL) != 0)
+            abort();
+        if ((v.s.data >= in && v.s.data < in_end) || v.s.data[v.s.len] != 0 ||
+            (w.s.len > 0 && (w.s.data < in || w.s.data + w.s.len > in_end)) || v.s.len != w.s.len ||
+            memcmp(v.s.data, w.s.data, v.s.len) != 0)
+            abort();
+        /* framed: the header is checked, the id returned, strings still point into it */
+        static uint8_t framed[5 + 4096] = {0, 0, 0, 1, 2};
+        const char *f = (const char *)framed, *f_end = f + 5 + seed_len[i];
+        int32_t id = 0;
+        framed[0] = 0;
+        memcpy(framed + 5, seeds[i], seed_len[i]);
+        if (all_types_decode_framed_view(&w, &id, framed, 5 + seed_len[i], a, NULL) != 0 ||
+            id != 258 || w.s.len != v.s.len ||
+            (w.s.len > 0 && (w.s.data < f || w.s.data + w.s.len > f_end)))
+            abort();
+        framed[0] = 1; /* not Confluent's magic byte */
+        if (all_types_decode_framed_view(&w, &id, framed, 5 + seed_len[i], a, NULL) == 0)
+            abort();
+        canon_arena_free(a);
+    }
     long iters = atol(argv[2]), ok = 0;
     uint8_t buf[8192];
     for (long it = 0; it < iters; it++) {

@@ -224,17 +224,6 @@ static double elapsed(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+n) into a new string; plus_space for query strings. */
 static char *url_decode(const char *s, size_t n, int plus_space)
 {
@@ -242,8 +231,9 @@ static char *url_decode(const char *s, size_t n, int plus_space)
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && reg_hex_digit(s[i + 1]) >= 0 &&
+            reg_hex_digit(s[i + 2]) >= 0) {
+            *o++ = (char)(reg_hex_digit(s[i + 1]) * 16 + reg_hex_digit(s[i + 2]));
             i += 2;
         } else if (plus_space && s[i] == '+') {
             *o++ = ' ';
@@ -351,34 +341,6 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
     else
         free(v);
     return MHD_YES;
-}
-
-/* Splits the raw path into percent-decoded segments (empty segments dropped), decoding
- * into buf (at least strlen(url) + 1 bytes): no allocation per segment. */
-static int split_path(const char *url, char *buf, char **seg, size_t *nseg)
-{
-    *nseg = 0;
-    const char *p = url;
-    char *o = buf;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        if (*nseg == MAX_SEGMENTS)
-            return -1;
-        seg[(*nseg)++] = o;
-        for (; *p && *p != '/'; p++) {
-            if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-                *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
-                p += 2;
-            } else {
-                *o++ = *p;
-            }
-        }
-        *o++ = '\0';
-    }
-    return 0;
 }
 
 /* Content negotiation as Confluent's resources declare it: the server prefers
@@ -598,7 +560,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     const char *raw = path ? path : url;
     size_t rawlen = strlen(raw);
     pathbuf = rawlen < sizeof(stackbuf) ? stackbuf : malloc(rawlen + 1);
-    if (!pathbuf || split_path(raw, pathbuf, seg, &nseg)) {
+    if (!pathbuf || reg_route_split_path(raw, pathbuf, seg, MAX_SEGMENTS, &nseg)) {
         reg_http_error(&resp, 404, "HTTP 404 Not Found");
         goto send;
     }

@@ -98,6 +98,14 @@ typedef struct reg_route_ctx {
 enum { RM_GET = 1, RM_POST = 2, RM_PUT = 4, RM_DELETE = 8 };
 int reg_route_match(const reg_http_req *q, int *route, unsigned *methods);
 
+/* The value of a hex digit character, or -1. */
+int reg_hex_digit(int c);
+
+/* Splits a raw URL path into percent-decoded segments (empty ones dropped) written into
+ * buf (at least strlen(url) + 1 bytes), pointers in seg (max_seg of them): no allocation
+ * per segment. Returns -1 when there are more than max_seg segments. */
+int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg, size_t *nseg);
+
 /* Runs a matched route. On error fills resp with the error status and body. */
 void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, reg_http_resp *resp);
 

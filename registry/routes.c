@@ -609,3 +609,40 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
     if (err)
         reg_http_error_from(resp, err);
 }
+
+int reg_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg, size_t *nseg)
+{
+    *nseg = 0;
+    const char *p = url;
+    char *o = buf;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        if (*nseg == max_seg)
+            return -1;
+        seg[(*nseg)++] = o;
+        for (; *p && *p != '/'; p++) {
+            if (*p == '%' && reg_hex_digit(p[1]) >= 0 && reg_hex_digit(p[2]) >= 0) {
+                *o++ = (char)(reg_hex_digit(p[1]) * 16 + reg_hex_digit(p[2]));
+                p += 2;
+            } else {
+                *o++ = *p;
+            }
+        }
+        *o++ = '\0';
+    }
+    return 0;
+}

@@ -5,11 +5,14 @@
 #   2. release build (-O2)          unit tests (cmocka via ctest)
 #   3. ASan + UBSan build           unit tests again
 #   4. HTTP, client and crash tests (pytest) against the ASan+UBSan binary and the
-#      release binary, over real HTTP
+#      release binary, over real HTTP; registry robustness (1,000 connections, slowloris,
+#      hostile bodies, disk full and read-only SQLite, schemathesis against the OpenAPI)
+#      then the libFuzzer targets of tests/fuzz, briefly, from their checked-in corpora
 #   5. generated bindings (tests/bindings): C, Python and Java against tests/vectors and
 #      the shared vectors, checked by Avro C, fastavro and Apache Avro Java
 #   6. real Kafka (tests/kafka/kafka.sh starts a KRaft broker on 127.0.0.1): the broker
-#      script itself, canon produce/tail/state, the aggregator
+#      script itself, canon produce/tail/state, the aggregator, canon translate, the
+#      example domains and the tutorial
 #   7. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
 # Fails on the first failing stage; each runner prints its own summary line.
 set -euo pipefail
@@ -37,6 +40,13 @@ stage "HTTP, client and crash tests (ASan + UBSan binary)"
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q tests/python
 stage "HTTP, client and crash tests (release binary)"
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/python
+
+stage "registry robustness: load, hostile input, SQLite faults, schemathesis (ASan + UBSan and release)"
+CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q tests/robustness
+CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/robustness
+
+stage "fuzzing: six libFuzzer targets (schema, compat, update, mapping, mapping apply, HTTP routes), 5 s each"
+tests/fuzz/run.sh 5
 
 stage "generated bindings: C, Python, Java vs Avro C, fastavro, Avro Java"
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/bindings

@@ -278,11 +278,13 @@ static inline void canon_write_bool(canon_buf *b, bool v)
 
 static inline void canon_write_raw(canon_buf *b, const void *data, size_t n)
 {
+    /* nothing to write; and an empty buffer's data is NULL, which may not be offset */
+    if (!n)
+        return;
     uint8_t *p = canon_buf_reserve(b, n);
     if (!p)
         return;
-    if (n)
-        memcpy(p, data, n);
+    memcpy(p, data, n);
     b->len += n;
 }
 

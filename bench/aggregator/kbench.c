@@ -295,10 +295,10 @@ int kb_produce(rd_kafka_t *rk, const char *topic, const void *key, size_t key_le
                const void *value, size_t value_len)
 {
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                              RD_KAFKA_V_VALUE((void *)value, value_len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!e)
             return 0;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -331,4 +331,24 @@ long kb_key_stride(long keys)
             break;
     }
     return stride < 1 ? 1 : stride;
+}
+
+rd_kafka_t *kb_bulk_producer(const char *bootstrap, long *failed)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    kb_conf_set(conf, "bootstrap.servers", bootstrap);
+    kb_conf_set(conf, "partitioner", "murmur2_random");
+    kb_conf_set(conf, "enable.idempotence", "true");
+    kb_conf_set(conf, "linger.ms", "20");
+    kb_conf_set(conf, "queue.buffering.max.messages", "1000000");
+    kb_conf_set(conf, "queue.buffering.max.kbytes", "1048576");
+    rd_kafka_conf_set_dr_msg_cb(conf, kb_count_failed);
+    rd_kafka_conf_set_opaque(conf, failed);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "producer: %s\n", errstr);
+        exit(1);
+    }
+    return rk;
 }

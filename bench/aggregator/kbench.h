@@ -1,6 +1,7 @@
 /* kbench.h - small helpers shared by the Kafka benchmark programs (bench/aggregator's
- * loader, bare_copy and latency, bench/translators' hr_loader): configuration that fails loudly, topic creation through the Admin API
- * (the broker of tests/kafka/kafka.sh does not auto-create topics), clocks and memory.
+ * loader, bare_copy and latency, bench/translators' hr_loader): configuration that fails loudly,
+ * topic creation through the Admin API (the broker of tests/kafka/kafka.sh does not auto-create
+ * topics), clocks and memory.
  *
  * Every function that can fail prints why on stderr and exits: these are benchmark
  * tools, where a half-configured client would only produce a misleading figure. */
@@ -22,6 +23,11 @@ int kb_partition_count(rd_kafka_t *rk, const char *topic);
 /* A delivery report callback (rd_kafka_conf_set_dr_msg_cb) counting failures in the
  * long the producer's opaque points to, printing the first. Runs on the thread that polls. */
 void kb_count_failed(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* The loaders' producer: idempotent, murmur2-partitioned, lingering 20 ms, with a local
+ * queue for a million records; delivery failures are counted in *failed (kb_count_failed).
+ * Exits if librdkafka refuses the configuration. */
+rd_kafka_t *kb_bulk_producer(const char *bootstrap, long *failed);
 
 /* Produces one record (copied), waiting in rd_kafka_poll while the local queue is full.
  * Returns 0, or 1 after printing why librdkafka refused it. */

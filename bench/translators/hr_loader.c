@@ -63,21 +63,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long failed = 0;
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    kb_conf_set(conf, "bootstrap.servers", bootstrap);
-    kb_conf_set(conf, "partitioner", "murmur2_random");
-    kb_conf_set(conf, "enable.idempotence", "true");
-    kb_conf_set(conf, "linger.ms", "20");
-    kb_conf_set(conf, "queue.buffering.max.messages", "1000000");
-    kb_conf_set(conf, "queue.buffering.max.kbytes", "1048576");
-    rd_kafka_conf_set_dr_msg_cb(conf, kb_count_failed);
-    rd_kafka_conf_set_opaque(conf, &failed);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "producer: %s\n", errstr);
-        return 1;
-    }
+    rd_kafka_t *rk = kb_bulk_producer(bootstrap, &failed);
     kb_create_topic(rk, topic, partitions);
     if (n == 0) {
         rd_kafka_destroy(rk);

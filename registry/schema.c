@@ -37,6 +37,8 @@
 #define _GNU_SOURCE /* vasprintf */
 #include "schema.h"
 
+#include "hmap.h"
+
 #include <avro.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -70,6 +72,7 @@ struct reg_schema {
 
     reg_node **named; /* named types defined by this schema, in definition order */
     size_t n_named, cap_named;
+    reg_hmap *named_index; /* fullname -> node, built once n_named passes LINEAR_MAX */
 
     const reg_schema **refs; /* borrowed */
     size_t n_refs;
@@ -334,6 +337,7 @@ void reg_schema_free(reg_schema *s)
         s->arena = next;
     }
     free(s->named);
+    reg_hmap_free(s->named_index);
     free(s->refs);
     free(s->canonical);
     free(s->normalized);
@@ -404,8 +408,16 @@ static char *qualify_arena(reg_schema *s, const char *name, const char *ns)
     return p;
 }
 
+/* Name lookups and duplicate checks scan linearly up to this many entries and hash
+ * beyond: a schema with tens of thousands of fields or symbols must not cost a
+ * quadratic number of string compares (30,000 fields took 2 s), while the common
+ * small record should not pay for a hash map. */
+#define LINEAR_MAX 16
+
 static reg_node *find_own(const reg_schema *s, const char *fullname)
 {
+    if (s->named_index)
+        return reg_hmap_gets(s->named_index, fullname);
     for (size_t i = 0; i < s->n_named; i++) {
         if (strcmp(s->named[i]->fullname, fullname) == 0)
             return s->named[i];
@@ -464,7 +476,27 @@ static cg_err *register_named(reg_schema *s, reg_node *n, const char *ctx)
         s->cap_named = cap;
     }
     s->named[s->n_named++] = n;
+    if (!s->named_index && s->n_named > LINEAR_MAX) {
+        if (!(s->named_index = reg_hmap_new()))
+            return oom();
+        for (size_t i = 0; i + 1 < s->n_named; i++)
+            if (reg_hmap_put_ref(s->named_index, s->named[i]->fullname,
+                                 strlen(s->named[i]->fullname), s->named[i]) < 0)
+                return oom();
+    }
+    if (s->named_index && reg_hmap_put_ref(s->named_index, n->fullname, strlen(n->fullname), n) < 0)
+        return oom();
     return NULL;
+}
+
+/* Whether name is already in seen (a set of borrowed keys, NULL for small lists where
+ * the caller scans), adding it if not. -1 when out of memory. */
+static int seen_before(reg_hmap *seen, const char *name)
+{
+    size_t len = strlen(name);
+    if (reg_hmap_get(seen, name, len))
+        return 1;
+    return reg_hmap_put_ref(seen, name, len, (void *)name) < 0 ? -1 : 0;
 }
 
 /* ---- helpers on JSON ------------------------------------------------------------ */
@@ -508,6 +540,18 @@ static char *json_brief(const json_t *v)
     return s;
 }
 
+/* Whether v[i] repeats one of v[0..i-1]: a scan for short lists, the set seen for long
+ * ones. -1 when out of memory. */
+static int repeats(char **v, size_t i, reg_hmap *seen)
+{
+    if (seen)
+        return seen_before(seen, v[i]);
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(v[k], v[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* An array of strings, each a valid name, into a new vector. */
 static cg_err *string_list(reg_schema *s, json_t *arr, const char *what, const char *ctx,
                            const char *ns, int qualify_names, char ***out, size_t *n_out)
@@ -524,28 +568,37 @@ static cg_err *string_list(reg_schema *s, json_t *arr, const char *what, const c
     char **v = arena_alloc(s, (n + 1) * sizeof(*v));
     if (!v)
         return oom();
+    reg_hmap *seen = NULL;
+    if (n > LINEAR_MAX && !(seen = reg_hmap_new()))
+        return oom();
+    cg_err *err = NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(arr, i);
-        if (!json_is_string(e))
-            return invalid("%s: %s must be an array of strings", ctx, what);
+        if (!json_is_string(e)) {
+            err = invalid("%s: %s must be an array of strings", ctx, what);
+            goto done;
+        }
         const char *str = json_string_value(e);
         int ok = qualify_names ? (strchr(str, '.') ? namespace_valid(str) &&
                                                          reg_name_valid(strrchr(str, '.') + 1)
                                                    : reg_name_valid(str))
                                : reg_name_valid(str);
-        if (!ok)
-            return invalid("%s: %s entry '%s' is not a valid Avro name", ctx, what, str);
+        if (!ok) {
+            err = invalid("%s: %s entry '%s' is not a valid Avro name", ctx, what, str);
+            goto done;
+        }
         v[i] = qualify_names ? qualify_arena(s, str, ns) : arena_strdup(s, str);
-        if (!v[i])
-            return oom();
-        for (size_t k = 0; k < i; k++) {
-            if (strcmp(v[k], v[i]) == 0)
-                return invalid("%s: duplicate %s entry '%s'", ctx, what, str);
+        int dup = v[i] ? repeats(v, i, seen) : -1;
+        if (dup) {
+            err = dup < 0 ? oom() : invalid("%s: duplicate %s entry '%s'", ctx, what, str);
+            goto done;
         }
     }
     *out = v;
     *n_out = n;
-    return NULL;
+done:
+    reg_hmap_free(seen);
+    return err;
 }
 
 /* ---- logical types -------------------------------------------------------------- */
@@ -783,7 +836,9 @@ static cg_err *parse_name(parser *p, json_t *j, reg_node *n, const char *ns, con
     return NULL;
 }
 
-static cg_err *parse_field(parser *p, json_t *fj, reg_node *rec, size_t idx, const char *ctx)
+/* seen: the names of fields 0..idx-1 for a long record (NULL: scan them). */
+static cg_err *parse_field(parser *p, json_t *fj, reg_node *rec, size_t idx, reg_hmap *seen,
+                           const char *ctx)
 {
     static const char *const reserved[] = {"name",    "type", "default", "order",
                                            "aliases", "doc",  NULL};
@@ -798,13 +853,16 @@ static cg_err *parse_field(parser *p, json_t *fj, reg_node *rec, size_t idx, con
     const char *name = json_string_value(nj);
     if (!reg_name_valid(name))
         return invalid("%s: field name '%s' is not a valid Avro name", ctx, name);
-    for (size_t k = 0; k < idx; k++) {
+    for (size_t k = 0; !seen && k < idx; k++) {
         if (strcmp(rec->fields[k].name, name) == 0)
             return invalid("%s: duplicate field '%s'", ctx, name);
     }
     f->name = arena_strdup(p->s, name);
     if (!f->name)
         return oom();
+    int dup = seen ? seen_before(seen, f->name) : 0;
+    if (dup)
+        return dup < 0 ? oom() : invalid("%s: duplicate field '%s'", ctx, name);
     char *fctx = fmt_str("field '%s.%s'", rec->fullname, name);
     if (!fctx)
         return oom();
@@ -908,12 +966,18 @@ static cg_err *parse_named(parser *p, json_t *j, reg_type t, const char *tname, 
             err = oom();
             goto done;
         }
-        for (size_t i = 0; i < cnt; i++) {
-            n->n_fields = i + 1;
-            err = parse_field(p, json_array_get(fj, i), n, i, nctx);
-            if (err)
-                goto done;
+        reg_hmap *seen = NULL;
+        if (cnt > LINEAR_MAX && !(seen = reg_hmap_new())) {
+            err = oom();
+            goto done;
         }
+        for (size_t i = 0; i < cnt && !err; i++) {
+            n->n_fields = i + 1;
+            err = parse_field(p, json_array_get(fj, i), n, i, seen, nctx);
+        }
+        reg_hmap_free(seen);
+        if (err)
+            goto done;
         err = collect_props(j, rec_reserved, &n->props);
     } else if (t == REG_ENUM) {
         json_t *sj = json_object_get(j, "symbols");

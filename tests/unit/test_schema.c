@@ -225,6 +225,101 @@ static void test_names_namespaces_and_duplicates_are_validated(void **state)
     parse_bad("42", "not a schema");
 }
 
+/* Text of a schema built in a growing buffer (the long-list tests need thousands of
+ * entries). */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static void tb_add(text_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* A record of n string fields f0..f(n-1), then "dup" as one more field when dup >= 0. */
+static char *long_record(size_t n, long dup)
+{
+    text_buf b = {0};
+    tb_add(&b, "{\"type\": \"record\", \"name\": \"Long\", \"fields\": [");
+    for (size_t i = 0; i < n; i++)
+        tb_add(&b, "%s{\"name\": \"f%zu\", \"type\": \"string\"}", i ? ", " : "", i);
+    if (dup >= 0)
+        tb_add(&b, ", {\"name\": \"f%ld\", \"type\": \"int\"}", dup);
+    tb_add(&b, "]}");
+    return b.p;
+}
+
+/* Long field lists, symbol lists and many named types take the hashed duplicate checks
+ * and name index (short ones scan): both paths must give the same verdicts. */
+static void test_long_lists_find_duplicates_and_names_like_short_ones(void **state)
+{
+    (void)state;
+    char *ok = long_record(20000, -1);
+    reg_schema *s = parse_ok(ok);
+    const reg_node *root = reg_schema_root(s);
+    assert_int_equal(root->n_fields, 20000);
+    assert_string_equal(root->fields[19999].name, "f19999");
+    reg_schema_free(s);
+    free(ok);
+    for (long dup = 0; dup < 20000; dup += 6666) {
+        char *bad = long_record(20000, dup);
+        char want[64];
+        snprintf(want, sizeof(want), "duplicate field 'f%ld'", dup);
+        parse_bad(bad, want);
+        free(bad);
+    }
+
+    text_buf e = {0};
+    tb_add(&e, "{\"type\": \"enum\", \"name\": \"E\", \"symbols\": [");
+    for (int i = 0; i < 5000; i++)
+        tb_add(&e, "%s\"S%d\"", i ? ", " : "", i);
+    size_t open_end = e.len;
+    tb_add(&e, "]}");
+    s = parse_ok(e.p);
+    assert_int_equal(reg_schema_root(s)->n_symbols, 5000);
+    reg_schema_free(s);
+    e.len = open_end;
+    tb_add(&e, ", \"S4321\"]}");
+    parse_bad(e.p, "duplicate symbols entry 'S4321'");
+    free(e.p);
+
+    /* 40 named records, each field referring to the previous one by name: the index
+     * must resolve every reference, and a redefinition past the scan limit is caught. */
+    text_buf r = {0};
+    tb_add(&r, "{\"type\": \"record\", \"name\": \"N0\", \"namespace\": \"ns\", \"fields\": [");
+    for (int i = 1; i < 40; i++)
+        tb_add(&r,
+               "%s{\"name\": \"r%d\", \"type\": {\"type\": \"record\", \"name\": \"N%d\", "
+               "\"fields\": [{\"name\": \"back\", \"type\": [\"null\", \"N%d\"]}]}}",
+               i > 1 ? ", " : "", i, i, i - 1);
+    open_end = r.len;
+    tb_add(&r, "]}");
+    s = parse_ok(r.p);
+    assert_non_null(reg_schema_find(s, "ns.N39"));
+    assert_non_null(reg_schema_find(s, "ns.N0"));
+    assert_null(reg_schema_find(s, "ns.N40"));
+    reg_schema_free(s);
+    r.len = open_end;
+    tb_add(&r, ", {\"name\": \"again\", \"type\": {\"type\": \"fixed\", \"name\": \"N33\", "
+               "\"size\": 1}}]}");
+    parse_bad(r.p, "the name 'ns.N33' is already defined");
+    free(r.p);
+}
+
 static void test_unions_refuse_nesting_and_duplicate_branches(void **state)
 {
     (void)state;
@@ -814,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_short_name_resolves_only_in_the_enclosing_namespace),
         cmocka_unit_test(test_type_object_naming_a_named_type_is_a_reference),
         cmocka_unit_test(test_names_namespaces_and_duplicates_are_validated),
+        cmocka_unit_test(test_long_lists_find_duplicates_and_names_like_short_ones),
         cmocka_unit_test(test_unions_refuse_nesting_and_duplicate_branches),
         cmocka_unit_test(test_json_syntax_and_duplicate_keys_are_refused),
         cmocka_unit_test(test_invalid_logical_types_are_ignored_with_a_warning),

@@ -1055,12 +1055,32 @@ static int is_time_conv(tr_conv c)
 
 /* ---- apply-time conversion ------------------------------------------------------------ */
 
-/* A value being converted: JSON, or text (joined or normalised) in a scratch buffer. */
-typedef struct tval {
-    const json_t *j; /* NULL when text */
-    const char *s;
-    size_t n;
-} tval;
+/* A value being converted: JSON, or text (a string of the record read in place, or text
+ * joined or normalised in a scratch buffer): the same struct as a record's value. */
+typedef tr_val tval;
+
+/* The bytes of v when it is a string (JSON or text), else NULL. */
+static const char *val_str(const tr_val *v, size_t *n)
+{
+    if (!v->j) {
+        *n = v->n;
+        return v->s;
+    }
+    if (!json_is_string(v->j))
+        return NULL;
+    *n = json_string_length(v->j);
+    return json_string_value(v->j);
+}
+
+static int val_missing(const tr_val *v)
+{
+    return !v->j && !v->s;
+}
+
+static int val_null(const tr_val *v)
+{
+    return v->j && json_is_null(v->j);
+}
 
 /* Outcome of evaluating one mapping for one record. */
 enum { EV_SKIP = 0, EV_SET = 1, EV_CLEAR = 2, EV_ERR = -1 };
@@ -2071,7 +2091,7 @@ void tr_output_free(tr_output *o)
 }
 
 /* Records in vals the value at every trie node below t, walking v once. */
-void tr_trie_walk(const tr_trie *t, const json_t *v, const json_t **vals)
+void tr_trie_walk(const tr_trie *t, const json_t *v, tr_val *vals)
 {
     if (t->has_key_kids && json_is_object(v)) {
         for (void *it = json_object_iter((json_t *)v); it;
@@ -2082,7 +2102,7 @@ void tr_trie_walk(const tr_trie *t, const json_t *v, const json_t **vals)
                 const tr_trie *c = &t->kids[i];
                 if (c->key && c->klen == kl && memcmp(c->key, k, kl) == 0) {
                     const json_t *cv = json_object_iter_value(it);
-                    vals[c->id] = cv;
+                    vals[c->id] = (tr_val){cv, NULL, 0};
                     if (c->n_kids)
                         tr_trie_walk(c, cv, vals);
                     break;
@@ -2095,7 +2115,7 @@ void tr_trie_walk(const tr_trie *t, const json_t *v, const json_t **vals)
             const json_t *cv = c->key ? NULL : json_array_get(v, c->index);
             if (!cv)
                 continue;
-            vals[c->id] = cv;
+            vals[c->id] = (tr_val){cv, NULL, 0};
             if (c->n_kids)
                 tr_trie_walk(c, cv, vals);
         }
@@ -2103,14 +2123,16 @@ void tr_trie_walk(const tr_trie *t, const json_t *v, const json_t **vals)
 }
 
 /* Appends the text of a scalar to b; -1 for objects and arrays. */
-static int append_text(canon_buf *b, const json_t *j)
+static int append_text(canon_buf *b, const tr_val *v)
 {
-    if (json_is_string(j)) {
-        canon_write_raw(b, json_string_value(j), json_string_length(j));
+    size_t sn;
+    const char *s = val_str(v, &sn);
+    if (s) {
+        canon_write_raw(b, s, sn);
         return 0;
     }
     char buf[64];
-    size_t n = scalar_text(j, buf, sizeof buf);
+    size_t n = scalar_text(v->j, buf, sizeof buf);
     if (!n)
         return -1;
     canon_write_raw(b, buf, n);
@@ -2125,14 +2147,16 @@ static int get_value(const tr_src *src, const uint8_t *norm, size_t n_norm, tr_o
 {
     canon_buf *text = &o->text_;
     if (src->n_paths == 1) {
-        const json_t *j = o->vals_[src->paths[0].id];
-        if (!j)
+        const tr_val *x = &o->vals_[src->paths[0].id];
+        if (val_missing(x))
             return GV_MISSING;
-        if (json_is_null(j))
+        if (val_null(x))
             return GV_NULL;
-        if (n_norm && json_is_string(j)) {
+        size_t sn;
+        const char *s = n_norm ? val_str(x, &sn) : NULL;
+        if (s) {
             canon_buf_clear(text);
-            canon_write_raw(text, json_string_value(j), json_string_length(j));
+            canon_write_raw(text, s, sn);
             if (text->failed)
                 return GV_ERR;
             v->j = NULL;
@@ -2140,23 +2164,21 @@ static int get_value(const tr_src *src, const uint8_t *norm, size_t n_norm, tr_o
             v->n = tr_normalize((char *)text->data, text->len, norm, n_norm);
             return GV_VALUE;
         }
-        v->j = j;
-        v->s = NULL;
-        v->n = 0;
+        *v = *x;
         return GV_VALUE;
     }
     canon_buf_clear(text);
     size_t parts = 0, seplen = strlen(src->sep);
     int any_null = 0;
     for (size_t i = 0; i < src->n_paths; i++) {
-        const json_t *j = o->vals_[src->paths[i].id];
-        if (!j || json_is_null(j)) {
-            any_null |= j != NULL;
+        const tr_val *x = &o->vals_[src->paths[i].id];
+        if (val_missing(x) || val_null(x)) {
+            any_null |= val_null(x);
             continue;
         }
         if (parts++ && seplen)
             canon_write_raw(text, src->sep, seplen);
-        if (append_text(text, j) != 0) {
+        if (append_text(text, x) != 0) {
             *bad_path = src->paths[i].text;
             return GV_ERR;
         }
@@ -2263,13 +2285,13 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
     canon_buf_clear(&o->key);
     size_t seplen = strlen(m->key.sep);
     for (size_t i = 0; i < m->key.n_paths; i++) {
-        const json_t *j = o->vals_[m->key.paths[i].id];
-        if (!j || json_is_null(j))
+        const tr_val *x = &o->vals_[m->key.paths[i].id];
+        if (val_missing(x) || val_null(x))
             return cg_err_new(CG_EINVAL, "key: field '%s' is %s", m->key.paths[i].text,
-                              j ? "null" : "missing");
+                              val_null(x) ? "null" : "missing");
         if (i && seplen)
             canon_write_raw(t, m->key.sep, seplen);
-        if (append_text(t, j) != 0)
+        if (append_text(t, x) != 0)
             return cg_err_new(CG_EINVAL, "key: field '%s' is an object or array, not a value",
                               m->key.paths[i].text);
     }
@@ -2304,52 +2326,59 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
     return o->key.failed ? oom() : NULL;
 }
 
-static int cond_holds(const tr_cond *c, const json_t *const *vals)
+static int cond_holds(const tr_cond *c, const tr_val *vals)
 {
-    const json_t *j = vals[c->path.id];
+    const tr_val *x = &vals[c->path.id];
     switch (c->kind) {
     case C_PRESENT:
-        return j && !json_is_null(j);
+        return !val_missing(x) && !val_null(x);
     case C_ABSENT:
-        return !j || json_is_null(j);
+        return val_missing(x) || val_null(x);
     default:
         break;
     }
-    if (!j)
+    if (val_missing(x))
         return 0;
     size_t i;
     json_t *v;
     json_array_foreach(c->values, i, v)
     {
-        if (json_equal((json_t *)j, v))
+        /* a string read in place equals a JSON string of the same bytes, as json_equal
+         * says of two JSON strings */
+        if (x->j ? json_equal((json_t *)x->j, v)
+                 : json_is_string(v) && json_string_length(v) == x->n &&
+                       memcmp(json_string_value(v), x->s, x->n) == 0)
             return 1;
     }
     return 0;
 }
 
-static cg_err *event_time(const tr_mapping *m, const json_t *const *vals, int64_t ts, int64_t *out)
+static cg_err *event_time(const tr_mapping *m, const tr_val *vals, int64_t ts, int64_t *out)
 {
     *out = ts;
     if (!m->et.n_paths)
         return NULL;
-    const json_t *j = vals[m->et.paths[0].id];
-    if (!j || json_is_null(j)) {
+    const tr_val *x = &vals[m->et.paths[0].id];
+    if (val_missing(x) || val_null(x)) {
         if (m->et_fallback)
             return NULL;
         return cg_err_new(CG_EINVAL, "event time: field '%s' is %s", m->et.label,
-                          j ? "null" : "missing");
+                          val_null(x) ? "null" : "missing");
     }
-    if (json_is_string(j)) {
+    size_t sn;
+    const char *s = val_str(x, &sn);
+    if (s) {
         tr_instant t;
         const char *fmt = m->et_format ? m->et_format : "iso8601";
-        if (tr_time_parse(fmt, json_string_value(j), json_string_length(j), &t) != 0)
+        if (tr_time_parse(fmt, s, sn, &t) != 0)
             return cg_err_new(
                 CG_EINVAL,
-                "event time: field '%s': '%.60s' is not a valid date/time for format '%s'",
-                m->et.label, json_string_value(j), fmt);
+                "event time: field '%s': '%.*s' is not a valid date/time for format '%s'",
+                m->et.label, (int)(sn < 60 ? sn : 60), s, fmt);
         *out = floor_div(t.epoch_us, 1000);
         return NULL;
     }
+    const json_t *j = x->j;
     if (json_is_integer(j) || (json_is_real(j) && json_real_value(j) == floor(json_real_value(j)) &&
                                fabs(json_real_value(j)) < 9e15)) {
         int64_t v = json_is_integer(j) ? json_integer_value(j) : (int64_t)json_real_value(j);
@@ -2374,7 +2403,7 @@ const tr_trie *tr_mapping_trie(const tr_mapping *m, size_t *n_nodes)
 cg_err *tr_output_vals_reserve(tr_output *out, size_t n)
 {
     if (out->vals_cap_ < n) {
-        const json_t **v = realloc(out->vals_, n * sizeof *v);
+        tr_val *v = realloc(out->vals_, n * sizeof *v);
         if (!v)
             return oom();
         out->vals_ = v;
@@ -2394,7 +2423,7 @@ cg_err *tr_mapping_apply(const tr_mapping *m, const json_t *record, int64_t reco
         return cg_err_new(CG_EINVAL, "record is not a JSON object");
     if ((e = tr_output_vals_reserve(out, m->n_nodes)))
         return e;
-    out->vals_[0] = record;
+    out->vals_[0] = (tr_val){record, NULL, 0};
     tr_trie_walk(&m->trie, record, out->vals_);
     return tr_mapping_apply_vals(m, record_ts_ms, seq, out);
 }
@@ -2403,7 +2432,7 @@ cg_err *tr_mapping_apply_vals(const tr_mapping *m, int64_t record_ts_ms, int64_t
                               tr_output *out)
 {
     cg_err *e = NULL;
-    const json_t *record = out->vals_[0];
+    const json_t *record = out->vals_[0].j;
     if (!m->bound)
         return cg_err_new(CG_ESTATE, "%s: mapping not bound to its schemas", m->name);
     if ((e = build_key(m, record, out)))

@@ -103,7 +103,7 @@ typedef struct tr_output { /* reused between calls; owned by the caller */
     int is_delete;
     /* private: scratch space reused between calls */
     canon_buf values_, provided_, text_;
-    const json_t **vals_; /* the record's value at each path the mapping reads */
+    struct tr_val *vals_; /* the record's value at each path the mapping reads */
     size_t vals_cap_;
     json_t **made_; /* values tr_mapping_apply_text() built; released by the next call */
     size_t n_made_, made_cap_;

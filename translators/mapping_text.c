@@ -4,8 +4,10 @@
  * Parsing a typical 333-byte HR record with jansson costs several times what applying the
  * mapping costs (docs/translators.md, "Performance"): it allocates every value and a hash
  * table per object, although the mapping reads a dozen values. This scanner walks the
- * text once along the mapping's path trie (mapping_internal.h), builds a json_t only for
- * the values a path ends at, and skips the rest. It validates everything it skips by
+ * text once along the mapping's path trie (mapping_internal.h), points at the strings a
+ * path ends at where they stand in the text (tr_val: no allocation), builds a json_t only
+ * for the other values a path ends at (numbers, strings with escapes, containers), and
+ * skips the rest. It validates everything it skips by
  * jansson's rules (json_loadb with flags 0: an object or array at the top, UTF-8, escapes,
  * no NUL, integer and real ranges, depth 2048, nothing after the value), so a record is
  * accepted or refused exactly as jansson would, and the update is byte for byte the one
@@ -14,6 +16,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +100,42 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/* Nonzero when one of the 8 bytes of w is not plain string text: a quote, a backslash, a
+ * control character or a byte >= 0x80 (the classic "has zero byte" / "has byte less than"
+ * bit tricks; a flagged word is then scanned byte by byte, so the bits above the first
+ * hit, which may be wrong, do not matter). */
+static uint64_t special_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((bs - ones) & ~bs) | ((w - ones * 0x20) & ~w) | w) & highs;
+}
+
+/* The first byte from p on that is not plain string text, or end. Eight bytes at a time,
+ * then one by one (this loop was the scanner's hottest). On a little-endian machine the
+ * lowest flagged byte of a word is exact (the tricks' false hits come only after a true
+ * one), so the word says where the run ends. */
+static const char *skip_plain(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t hit = special_bytes(w);
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (hit)
+            return p + __builtin_ctzll(hit) / 8;
+#else
+        if (hit)
+            break;
+#endif
+        p += 8;
+    }
+    while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+           *p != '\\')
+        p++;
+    return p;
+}
+
 /* Scans a string (s->p at the quote); sets raw and n to its bytes between the quotes, esc to 1 if
  * it holds escapes. */
 static int scan_string(tscan *s, const char **raw, size_t *n, int *esc)
@@ -105,10 +144,7 @@ static int scan_string(tscan *s, const char **raw, size_t *n, int *esc)
     const char *b = s->p;
     *esc = 0;
     while (s->p < s->end) {
-        /* the common bytes (printable ASCII but the quote and backslash) in a tight loop */
-        while (s->p < s->end && (unsigned char)*s->p >= 0x20 && (unsigned char)*s->p < 0x80 &&
-               *s->p != '"' && *s->p != '\\')
-            s->p++;
+        s->p = skip_plain(s->p, s->end);
         if (s->p >= s->end)
             break;
         unsigned char c = (unsigned char)*s->p;
@@ -312,9 +348,9 @@ static int keep(tscan *s, json_t *j)
     return 0;
 }
 
-static void reset_vals(const tr_trie *t, const json_t **vals)
+static void reset_vals(const tr_trie *t, tr_val *vals)
 {
-    vals[t->id] = NULL;
+    vals[t->id] = (tr_val){NULL, NULL, 0};
     for (size_t i = 0; i < t->n_kids; i++)
         reset_vals(&t->kids[i], vals);
 }
@@ -326,7 +362,7 @@ static int scan_value(tscan *s, const tr_trie *node)
     if (s->p >= s->end)
         return fail(s, "unexpected end of input");
     const char *b = s->p;
-    const json_t **vals = (const json_t **)s->o->vals_;
+    tr_val *vals = s->o->vals_;
     char c = *s->p;
     if (c == '{' || c == '[') {
         if (++s->depth > MAX_DEPTH)
@@ -412,7 +448,7 @@ static int scan_value(tscan *s, const tr_trie *node)
             json_t *j = json_loadb(b, (size_t)(s->p - b), 0, &je);
             if (keep(s, j) != 0)
                 return -1;
-            vals[node->id] = j;
+            vals[node->id] = (tr_val){j, NULL, 0};
             tr_trie_walk(node, j, vals);
         }
         return 0;
@@ -423,19 +459,17 @@ static int scan_value(tscan *s, const tr_trie *node)
         int esc;
         if (scan_string(s, &raw, &n, &esc) != 0)
             return -1;
-        if (node && node->terminal) {
-            json_t *j;
-            if (esc) {
-                unescape(raw, n, &s->o->text_);
-                if (s->o->text_.failed)
-                    return fail(s, "out of memory");
-                j = json_stringn_nocheck((const char *)s->o->text_.data, s->o->text_.len);
-            } else {
-                j = json_stringn_nocheck(raw, n);
-            }
+        if (node && node->terminal && !esc) {
+            /* read in place: the record outlives the apply (tr_val) */
+            vals[node->id] = (tr_val){NULL, raw, n};
+        } else if (node && node->terminal) {
+            unescape(raw, n, &s->o->text_);
+            if (s->o->text_.failed)
+                return fail(s, "out of memory");
+            json_t *j = json_stringn_nocheck((const char *)s->o->text_.data, s->o->text_.len);
             if (keep(s, j) != 0)
                 return -1;
-            vals[node->id] = j;
+            vals[node->id] = (tr_val){j, NULL, 0};
         }
         return 0;
     }
@@ -449,7 +483,7 @@ static int scan_value(tscan *s, const tr_trie *node)
         if (j) {
             if (keep(s, j) != 0)
                 return -1;
-            vals[node->id] = j;
+            vals[node->id] = (tr_val){j, NULL, 0};
         }
         return 0;
     }
@@ -470,7 +504,7 @@ static int scan_value(tscan *s, const tr_trie *node)
         return fail(s, "invalid token");
     }
     if (node && node->terminal)
-        vals[node->id] = j; /* singletons: nothing to release */
+        vals[node->id] = (tr_val){j, NULL, 0}; /* singletons: nothing to release */
     return 0;
 }
 
@@ -503,6 +537,7 @@ cg_err *tr_mapping_apply_text(const tr_mapping *m, const char *text, size_t len,
         return cg_err_new(CG_EPARSE, "record is not valid JSON: %s at byte %zu", s.err, s.err_at);
     if (!is_object)
         return cg_err_new(CG_EINVAL, "record is not a JSON object");
-    /* vals_[0] would be the record: apply reads values through the trie only */
+    /* vals_[0] would be the record: apply reads values through the trie only; strings
+     * without escapes are read in place (tr_val), so text must stay as it is until then */
     return tr_mapping_apply_vals(m, record_ts_ms, seq, out);
 }

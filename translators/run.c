@@ -538,9 +538,13 @@ void tr_run_conf_defaults(rd_kafka_conf_t *conf)
 {
     static const char *const kv[][2] = {
         /* consumer: DESIGN "librdkafka 2.0.2 traps": the fetcher pauses about a second
-         * whenever its queue passes these, capping any loop near 200k records/s */
+         * whenever its queue passes these, capping any loop near 200k records/s. 128 MB
+         * still holds about two seconds of input at the goal's rate (340-byte records,
+         * 200,000/s), so the pause costs nothing; with 256 MB a backlog cost a third
+         * more CPU per record (a page fault per fresh page of prefetched input, and more
+         * user time too: docs/translators.md, "Throughput") */
         {"queued.min.messages", "1000000"},
-        {"queued.max.messages.kbytes", "262144"},
+        {"queued.max.messages.kbytes", "131072"},
         {"fetch.wait.max.ms", "10"},
         {"isolation.level", "read_committed"},
         /* producer: large batches, a short linger; the idempotent producer keeps a

@@ -9,8 +9,10 @@
 # hr_loader (N HR-like JSON records over KEYS employees, 1 in DELETE_EVERY a termination),
 # then runs `canon translate --once` with hr.mapping.json.in and prints:
 #   - the translator's own rate: records from the first consumed to the last delivered
-#   - the child's CPU time (user + system, getrusage through /usr/bin/time) and the rate
-#     per CPU-second, which is what "one core" means on a shared machine
+#   - the child's CPU time (user + system of all its threads: /usr/bin/time reads the
+#     rusage wait4 returns for it) and the rate per CPU-second, which is what "one core"
+#     means on a shared machine; its peak RSS and minor page faults (a prefetched backlog
+#     costs a fault per fresh page: docs/translators.md, Throughput)
 #   - the 1-minute load average before and after.
 # Every step is bounded (timeout, kafka.sh's start timeout); the broker and registry are
 # stopped at the end, also on failure or Ctrl-C.
@@ -18,7 +20,10 @@
 # Environment: N (1000000), KEYS (100000), PARTITIONS (6), DELETE_EVERY (100),
 # BUILD_DIR (build-bench-translators at the top of the tree), TIMEOUT (600 s for the
 # translate run), KAFKA_BOOTSTRAP_SERVERS (use that broker instead of starting one),
-# TRANSLATE_ARGS (more options for canon translate, e.g. "-X linger.ms=20").
+# TRANSLATE_ARGS (more options for canon translate, e.g. "-X linger.ms=20"), CANON (run this
+# canon binary instead of BUILD_DIR's, e.g. a saved copy to compare two builds under the
+# same load), WRAP (a command prefix for canon translate, e.g. "perf record -g -o /tmp/p.data
+# --"; its CPU time is then counted too).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -32,7 +37,7 @@ TRANSLATE_ARGS=${TRANSLATE_ARGS:-}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
 cmake --build "$build" -j2 --target canon hr_loader >/dev/null
-canon=$build/canon
+canon=${CANON:-$build/canon}
 loader=$build/bench/translators/hr_loader
 
 work=$(mktemp -d /tmp/canon-bench-translators.XXXXXX)
@@ -85,8 +90,9 @@ sed "s/@TOPIC@/$topic/" "$here/hr.mapping.json.in" >"$work/hr.mapping.json"
 
 load_start=$(load)
 # shellcheck disable=SC2086 # TRANSLATE_ARGS is a list of options
-timeout "$TIMEOUT" /usr/bin/time -f 'cpu %U %S wall %e rss %M' -o "$work/time" \
-    "$canon" translate --mapping "$work/hr.mapping.json" --bootstrap-servers "$bootstrap" \
+# shellcheck disable=SC2086 # WRAP is a command prefix
+timeout "$TIMEOUT" /usr/bin/time -f 'cpu %U %S wall %e rss %M faults %R' -o "$work/time" \
+    ${WRAP:-} "$canon" translate --mapping "$work/hr.mapping.json" --bootstrap-servers "$bootstrap" \
     --registry "$registry" --group-id "bench.$run_id" --once $TRANSLATE_ARGS >"$work/summary" \
     2>"$work/translate.log" || {
     echo "run.sh: canon translate failed:" >&2
@@ -97,7 +103,7 @@ load_end=$(load)
 summary=$(cat "$work/summary")
 echo "$summary"
 set -- $(cat "$work/time")
-user=$2 sys=$3 wall=$5 rss=$7
+user=$2 sys=$3 wall=$5 rss=$7 faults=$9
 in=$(echo "$summary" | sed -n 's/.*: \([0-9]*\) records\{0,1\} in,.*/\1/p')
 dead=$(echo "$summary" | sed -n 's/.*, \([0-9]*\) dead letters\{0,1\}.*/\1/p')
 if [ "$in" != "$N" ] || [ "$dead" != "0" ]; then
@@ -105,11 +111,11 @@ if [ "$in" != "$N" ] || [ "$dead" != "0" ]; then
     cat "$work/translate.log" >&2
     exit 1
 fi
-awk -v n="$N" -v u="$user" -v s="$sys" -v w="$wall" -v rss="$rss" -v l0="$load_start" \
+awk -v n="$N" -v u="$user" -v s="$sys" -v w="$wall" -v rss="$rss" -v faults="$faults" -v l0="$load_start" \
     -v l1="$load_end" -v cores="$(nproc)" 'BEGIN {
     cpu = u + s
     printf "== canon translate --once: %d JSON records -> updates delivered\n", n
-    printf "   process: %.2f s wall (with start-up and group join), CPU %.2f s (user %.2f, sys %.2f), peak RSS %.0f MB\n", w, cpu, u, s, rss / 1024
+    printf "   process: %.2f s wall (with start-up and group join), CPU %.2f s (user %.2f, sys %.2f), peak RSS %.0f MB, %d minor page faults\n", w, cpu, u, s, rss / 1024, faults
     printf "   per CPU-second: %.0f records/s (goal 200000 on one core)\n", n / cpu
     printf "   machine load (1-minute average, %d cores): %s at the start, %s at the end\n", cores, l0, l1
 }'

@@ -263,12 +263,54 @@ static void test_truncations_and_mutations_give_the_same_result(void **state)
     tr_output_free(&b);
 }
 
+/* The scanner reads strings eight bytes at a time and points at the ones a mapping reads
+ * where they stand: a quote, escape, control byte or non-ASCII byte at every offset of a
+ * long string, in values the mapping reads and in values it skips, and every truncation,
+ * must still give what jansson + tr_mapping_apply give. */
+static void test_special_bytes_at_every_offset_give_the_same_result(void **state)
+{
+    (void)state;
+    tr_output a, b;
+    tr_output_init(&a);
+    tr_output_init(&b);
+    static const char *const specials[] = {"\\n",  "\\\"", "\\u00e9", "\xc3\xa9", "\xe2\x82\xac",
+                                           "\x01", "\xff", "\\q",     "\""};
+    static const char *const where[] = {"s", "x", "id"};
+    char rec[256], str[64];
+    int valid = 0;
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++)
+        for (size_t w = 0; w < sizeof where / sizeof where[0]; w++)
+            for (int off = 0; off <= 24; off++) {
+                snprintf(str, sizeof str, "%.*s%s%.*s", off, "abcdefghijklmnopqrstuvwxyz",
+                         specials[k], 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+                int n = snprintf(rec, sizeof rec, "{\"id\": \"k\", \"in\": {}, \"%s\": \"%s\"}",
+                                 where[w], str);
+                if (!strcmp(where[w], "id"))
+                    n = snprintf(rec, sizeof rec, "{\"id\": \"%s\", \"in\": {}}", str);
+                assert_true(n > 0 && (size_t)n < sizeof rec);
+                valid += same(fx.m[0], rec, (size_t)n, &a, &b);
+                for (int cut = n - 12; cut < n; cut++)
+                    same(fx.m[0], rec, (size_t)cut, &a, &b);
+            }
+    assert_true(valid > 0);
+    /* a string read in place is the key, and is compared by a delete condition */
+    const char *r = "{\"work_email\": \"  Some.One@Example.COM \", \"status\": \"deleted\","
+                    " \"updated_at\": \"2024-03-01T09:30:00Z\"}";
+    assert_null(tr_mapping_apply_text(fx.m[1], r, strlen(r), 0, 0, &b));
+    assert_true(b.is_delete);
+    assert_int_equal(b.key.len, 36);
+    assert_true(same(fx.m[1], r, strlen(r), &a, &b));
+    tr_output_free(&a);
+    tr_output_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_picked_records_give_the_same_result),
         cmocka_unit_test(test_the_scanner_builds_the_values_a_mapping_reads),
         cmocka_unit_test(test_truncations_and_mutations_give_the_same_result),
+        cmocka_unit_test(test_special_bytes_at_every_offset_give_the_same_result),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -325,6 +325,8 @@ const char *canon_reason_name(canon_reason r)
         return "REQUIRED";
     case CANON_R_SOURCE:
         return "SOURCE";
+    case CANON_R_UNLISTED_SOURCE:
+        return "UNLISTED_SOURCE";
     }
     return "UNKNOWN";
 }
@@ -1110,6 +1112,12 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     }
     if (u.source_len == 0 || u.source_len > 255) {
         reject(r, CANON_R_SOURCE, "source must be 1 to 255 bytes, not %zu", u.source_len);
+        return NULL;
+    }
+    if (m->source_ok && !m->source_ok(m->source_opaque, u.source, u.source_len)) {
+        reject(r, CANON_R_UNLISTED_SOURCE,
+               "source '%.*s' is not a domain writer listed for this entity (auth file)",
+               (int)u.source_len, (const char *)u.source);
         return NULL;
     }
 

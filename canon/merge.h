@@ -43,15 +43,17 @@
 /* Why an update was rejected. Stable: names go into DLQ headers and metrics. */
 typedef enum canon_reason {
     CANON_OK = 0,
-    CANON_R_FRAMING,        /* not Confluent framing (magic byte 0, 4-byte id) */
-    CANON_R_UNKNOWN_SCHEMA, /* writer schema id not known to the engine (result.schema_id) */
-    CANON_R_DECODE,         /* bytes do not decode against the writer schema */
-    CANON_R_KEY_MISMATCH,   /* body key differs from the message key */
-    CANON_R_WRITER,         /* source may not write (set or clear) a provided field */
-    CANON_R_FIELD,          /* provided names no field of the writer schema, or the key */
-    CANON_R_TYPE,           /* a value's writer type cannot be translated (see aggregator.md) */
-    CANON_R_REQUIRED,       /* a field without default would be left without a value */
-    CANON_R_SOURCE,         /* source empty or longer than 255 bytes */
+    CANON_R_FRAMING,         /* not Confluent framing (magic byte 0, 4-byte id) */
+    CANON_R_UNKNOWN_SCHEMA,  /* writer schema id not known to the engine (result.schema_id) */
+    CANON_R_DECODE,          /* bytes do not decode against the writer schema */
+    CANON_R_KEY_MISMATCH,    /* body key differs from the message key */
+    CANON_R_WRITER,          /* source may not write (set or clear) a provided field */
+    CANON_R_FIELD,           /* provided names no field of the writer schema, or the key */
+    CANON_R_TYPE,            /* a value's writer type cannot be translated (see aggregator.md) */
+    CANON_R_REQUIRED,        /* a field without default would be left without a value */
+    CANON_R_SOURCE,          /* source empty or longer than 255 bytes */
+    CANON_R_UNLISTED_SOURCE, /* canon_msg.source_ok refused the source (auth file: not a
+                                domain writer listed for the entity) */
 } canon_reason;
 
 /* "FRAMING", "UNKNOWN_SCHEMA", ... ("OK" for CANON_OK). Static string. */
@@ -76,6 +78,10 @@ typedef struct canon_msg {
     size_t key_len;
     const void *value;
     size_t value_len;
+    /* Optional (NULL: any source): 0 refuses the update's source (source[0..len), not
+     * NUL-terminated) with CANON_R_UNLISTED_SOURCE, checked before the writers. */
+    int (*source_ok)(void *opaque, const uint8_t *source, size_t len);
+    void *source_opaque;
 } canon_msg;
 
 typedef struct canon_result {

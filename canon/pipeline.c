@@ -37,7 +37,7 @@
 #include "registry_client.h"
 #include "state.h"
 
-#define N_REASONS (CANON_R_SOURCE + 1)
+#define N_REASONS (CANON_R_UNLISTED_SOURCE + 1)
 
 typedef struct ent_counts {
     uint64_t updates_in, published, noops, rejected, stale_fields, records_out, dlq_out;
@@ -90,6 +90,7 @@ struct canon_pipeline {
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
     canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
+    int64_t outage_ms; /* when a broker outage began (now_ms()), 0: none (see outage_begin) */
 };
 
 static const double txn_buckets_s[7] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
@@ -184,6 +185,7 @@ static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
             {"queued.min.messages", "1000000"},
             {"queued.max.messages.kbytes", "262144"},
             {"fetch.wait.max.ms", "10"},
+            {"socket.nagle.disable", "true"}, /* see the producer's */
             {"enable.partition.eof", consumer == 2 ? "true" : "false"},
         };
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
@@ -193,7 +195,19 @@ static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
         const char *kv[][2] = {
             {"enable.idempotence", "true"},
             {"partitioner", "murmur2_random"},
-            {"linger.ms", "2"},
+            /* A commit flushes at once whatever linger.ms says (librdkafka ignores it while
+             * flushing), and a batch is committed as soon as the input queue is drained, so
+             * a long linger costs no latency; under load it makes fewer, fuller produce
+             * requests and fewer wake-ups of librdkafka's threads (docs/aggregator.md,
+             * "Performance": 2 ms took about 20% more CPU per update than 20 ms). */
+            {"linger.ms", "20"},
+            /* The broker answers the next transaction's AddPartitionsToTxn and
+             * AddOffsetsToTxn with CONCURRENT_TRANSACTIONS until it has written the last
+             * commit's markers; librdkafka retries after retry.backoff.ms (100 ms by
+             * default), which alone made most commits take 100 ms and more. Nagle held every
+             * small transactional request back too (2.0.2 leaves it on). */
+            {"retry.backoff.ms", "5"},
+            {"socket.nagle.disable", "true"},
             {"queue.buffering.max.messages", "1000000"},
             {"queue.buffering.max.kbytes", "1048576"},
             {"transaction.timeout.ms", "10000"},
@@ -238,6 +252,84 @@ static cg_err *kerr(const char *what, rd_kafka_error_t *e)
     cg_err *err = cg_err_new(CG_EKAFKA, "%s: %s", what, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return err;
+}
+
+/* ---- broker outages ------------------------------------------------------------------ *
+ * A broker that is restarted or away for a while is no reason to exit (issue 7): the
+ * calls that need it (commit, abort, the restore's watermarks) are retried until it is
+ * back, the open transaction's records time out and the transaction is aborted and
+ * rewound as after any failed commit, and nothing is lost. The wait is logged once per
+ * outage, not once per retry, and its end once. A stop request (SIGTERM) ends the waiting
+ * after a bounded number of retries, leaving the open transaction to be aborted by the
+ * fencing of the next start. */
+
+/* The bound of one transactional call (send offsets, commit, abort). With -1 (the rest of
+ * transaction.timeout.ms) a call can sit out much of an outage and then succeed or fail
+ * for another reason, so the outage went unsaid; bounded, it returns a retriable timeout,
+ * the outage is said, and the call is made again (librdkafka allows that after a
+ * timeout: the operation goes on in the background). */
+#define TXN_CALL_MS 5000
+
+static int stopping(const canon_pipeline *p)
+{
+    return __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
+}
+
+static void outage_begin(canon_pipeline *p, const char *what, const char *why)
+{
+    if (p->outage_ms)
+        return;
+    p->outage_ms = now_ms();
+    logf_(p,
+          "broker unreachable, waiting for it (%s: %s); nothing is lost, the stream resumes "
+          "when it is back",
+          what, why);
+}
+
+static void outage_end(canon_pipeline *p)
+{
+    if (!p->outage_ms)
+        return;
+    logf_(p, "broker reachable again after %lld ms: resumed", (long long)(now_ms() - p->outage_ms));
+    p->outage_ms = 0;
+}
+
+/* librdkafka's error events of all three clients, served on the thread that polls them:
+ * always the pipeline's (consumer_poll, rd_kafka_poll, the rebalance callback). Without a
+ * callback librdkafka logs each; with it, an outage is said once (the connection failures
+ * themselves are in librdkafka's own log lines). */
+static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    canon_pipeline *p = opaque;
+    /* Each client raises ALL_BROKERS_DOWN once per outage, but the consumers' events may
+     * be served late (after a commit already said the broker is back): the producer's,
+     * polled on every turn of the loop, alone marks an outage. */
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (rk == p->producer)
+            outage_begin(p, "producer", reason);
+    } else if (code != RD_KAFKA_RESP_ERR__TRANSPORT) {
+        logf_(p, "%s: %s", rd_kafka_name(rk), reason);
+    }
+}
+
+/* Errors of a broker that is away, restarting or still loading its state. */
+static int transient(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* ---- registry ------------------------------------------------------------------------ */
@@ -722,7 +814,13 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     rd_kafka_resp_err_t ke;
     if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
         goto done;
-    ke = rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, part, &lo, &hi, 10000);
+    for (int attempt = 0;; attempt++) {
+        ke = rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, part, &lo, &hi, 10000);
+        if (!ke || !transient(ke) || (stopping(p) && attempt >= 3))
+            break;
+        outage_begin(p, "restore", rd_kafka_err2str(ke));
+        usleep(200000); /* the query may fail at once (connection refused) */
+    }
     if (ke) {
         err = cg_err_new(CG_EKAFKA, "restore %s [%d]: watermarks: %s", e->canon_topic, (int)part,
                          rd_kafka_err2str(ke));
@@ -761,8 +859,13 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
                 goto done;
             }
             rd_kafka_message_t *m = rd_kafka_consumer_poll(p->restorer, 200);
-            if (!m)
+            if (!m) {
+                /* a restore that waits for an absent broker says so (the producer's
+                 * error_cb announces outages) */
+                if (p->producer)
+                    rd_kafka_poll(p->producer, 0);
                 continue;
+            }
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 if (m->offset >= hi)
                     done_ = 1;
@@ -882,6 +985,43 @@ static void batch_reset(canon_pipeline *p)
     p->batch_n = 0;
 }
 
+static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out);
+
+/* Whether the producer's fatal error says that another instance took our transactional
+ * id: then we must stop, not take it back. */
+static int fenced(canon_pipeline *p)
+{
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(p->producer, NULL, 0);
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+}
+
+/* Replaces a producer that hit a fatal error other than fencing. Seen after a broker
+ * outage longer than transaction.timeout.ms: the coordinator aborts the timed-out
+ * transaction itself when it is back, and our own abort of it then fails with
+ * INVALID_TXN_STATE, which librdkafka makes fatal. A new producer with the same
+ * transactional id fences the old epoch and aborts whatever it left open
+ * (init_transactions), so the caller's rewind and restore start from committed data only. */
+static cg_err *replace_producer(canon_pipeline *p, const char *why)
+{
+    logf_(p, "producer: fatal error (%s): replacing it", why);
+    rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(p->producer);
+    p->producer = NULL;
+    cg_err *err = make_client(p, 0, &p->producer);
+    for (int attempt = 0; !err; attempt++) {
+        rd_kafka_error_t *ke = rd_kafka_init_transactions(p->producer, 30000);
+        if (!ke)
+            break;
+        if (!rd_kafka_error_is_retriable(ke) || (stopping(p) && attempt >= 3))
+            err = kerr("init transactions", ke);
+        else {
+            outage_begin(p, "init transactions", rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+        }
+    }
+    return err;
+}
+
 /* Aborts the open transaction, rewinds every partition it consumed from to its batch
  * start, and rebuilds those partitions' state from the canon topic (where the aborted
  * records are invisible). */
@@ -890,10 +1030,24 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
     cg_err *err = NULL;
     logf_(p, "aborting transaction (%s): rewinding and restoring the affected partitions", why);
     add(&p->aborts, 1);
-    if (!p->cfg.no_transactions) {
-        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, -1);
-        if (ke)
+    for (int attempt = 0; !p->cfg.no_transactions; attempt++) {
+        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, TXN_CALL_MS);
+        if (!ke)
+            break;
+        if (rd_kafka_error_is_fatal(ke) && !fenced(p)) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+            cg_err *err2 = replace_producer(p, msg);
+            if (err2)
+                return err2;
+            break;
+        }
+        if (!rd_kafka_error_is_retriable(ke) || (stopping(p) && attempt >= 10))
             return kerr("abort transaction", ke);
+        outage_begin(p, "abort", rd_kafka_error_string(ke));
+        rd_kafka_error_destroy(ke);
+        rd_kafka_poll(p->producer, 100);
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < p->n_ents; i++) {
@@ -924,10 +1078,11 @@ static cg_err *commit_txn(canon_pipeline *p)
 {
     if (!p->in_txn)
         return NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = now_ms(), t_offsets = t0;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
+    int offsets_sent = 0; /* a retried commit must not send them again (a state error) */
     for (int attempt = 0;; attempt++) {
         rd_kafka_error_t *ke = NULL;
         if (p->cfg.no_transactions) {
@@ -940,25 +1095,30 @@ static cg_err *commit_txn(canon_pipeline *p)
             }
             break;
         }
-        if (offs->cnt > 0) {
+        if (offs->cnt > 0 && !offsets_sent) {
             rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(p->consumer);
-            ke = rd_kafka_send_offsets_to_transaction(p->producer, offs, md, -1);
+            ke = rd_kafka_send_offsets_to_transaction(p->producer, offs, md, TXN_CALL_MS);
             rd_kafka_consumer_group_metadata_destroy(md);
+            offsets_sent = !ke;
         }
+        t_offsets = now_ms();
         if (!ke)
-            ke = rd_kafka_commit_transaction(p->producer, -1);
+            ke = rd_kafka_commit_transaction(p->producer, TXN_CALL_MS);
         if (!ke)
             break;
-        if (rd_kafka_error_txn_requires_abort(ke)) {
+        if (rd_kafka_error_txn_requires_abort(ke) || (rd_kafka_error_is_fatal(ke) && !fenced(p))) {
             char why[512];
             snprintf(why, sizeof(why), "%s", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
             rd_kafka_topic_partition_list_destroy(offs);
             return abort_and_rewind(p, why);
         }
-        if (rd_kafka_error_is_retriable(ke) && attempt < 10) {
-            logf_(p, "commit: %s (retrying)", rd_kafka_error_string(ke));
+        if (rd_kafka_error_is_retriable(ke) && (!stopping(p) || attempt < 10)) {
+            /* Retried until the broker is back; meanwhile the transaction's records may
+             * time out, which makes it abortable: the next attempt aborts and rewinds. */
+            outage_begin(p, "commit", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
+            rd_kafka_poll(p->producer, 100);
             continue;
         }
         rd_kafka_topic_partition_list_destroy(offs);
@@ -969,8 +1129,11 @@ static cg_err *commit_txn(canon_pipeline *p)
     txn_observe(p, (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
     add(&p->txns, 1);
     p->last_commit_ms = now_ms() - t0;
+    outage_end(p);
     if (p->cfg.verbose)
-        logf_(p, "committed %zu updates in %lld ms", p->batch_n, (long long)(now_ms() - t0));
+        logf_(p, "committed %zu updates in %lld ms (open %lld ms; offsets %lld ms, commit %lld ms)",
+              p->batch_n, (long long)(now_ms() - t0), (long long)(t0 - p->batch_started_ms),
+              (long long)(t_offsets - t0), (long long)(now_ms() - t_offsets));
     batch_reset(p);
     return NULL;
 }
@@ -1127,8 +1290,14 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
-        return cg_err_new(CG_EKAFKA, "produce to %s [%d]: %s", topic, (int)part,
-                          rd_kafka_err2str(ke));
+        /* __STATE: the open transaction failed meanwhile (e.g. its records timed out
+         * during a broker outage, or the broker lost their sequence); __FATAL other than
+         * fencing: see replace_producer(). canon_pipeline_run() aborts and rewinds the
+         * transaction, as commit_txn() does. */
+        int abortable = !p->cfg.no_transactions && (ke == RD_KAFKA_RESP_ERR__STATE ||
+                                                    (ke == RD_KAFKA_RESP_ERR__FATAL && !fenced(p)));
+        return cg_err_new(abortable ? CG_ESTATE : CG_EKAFKA, "produce to %s [%d]: %s", topic,
+                          (int)part, rd_kafka_err2str(ke));
     }
 }
 
@@ -1157,6 +1326,17 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
 
 static cg_err *refresh_entity(canon_pipeline *p, entity *e);
 
+/* canon_msg.source_ok for the pipeline's source_allowed hook (opaque: a source_check). */
+typedef struct source_check {
+    canon_pipeline *p;
+    const entity *e;
+} source_check;
+static int check_source(void *opaque, const uint8_t *source, size_t len)
+{
+    const source_check *sc = opaque;
+    return sc->p->cfg.source_allowed(sc->p->cfg.source_opaque, sc->e->name, source, len);
+}
+
 static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
 {
     entity *e = find_entity_topic(p, rd_kafka_topic_name(m->rkt));
@@ -1171,6 +1351,11 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
                     .key_len = m->key_len,
                     .value = m->payload,
                     .value_len = m->len};
+    source_check sc = {p, e};
+    if (p->cfg.source_allowed) {
+        cm.source_ok = check_source;
+        cm.source_opaque = &sc;
+    }
     canon_result *r = &p->res;
     if ((err = canon_merge(e->engine, e->states[k], &cm, r)))
         return err;
@@ -1349,7 +1534,9 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
             break;
         }
         if (m && m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            /* (an outage is logged once, by the producer's error_cb) */
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                m->err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 logf_(p, "consume: %s", rd_kafka_message_errstr(m));
             if (rd_kafka_fatal_error(p->consumer, NULL, 0)) {
                 err = cg_err_new(CG_EKAFKA, "consumer: %s", rd_kafka_message_errstr(m));
@@ -1362,6 +1549,14 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
         if (m) {
             err = handle(p, m);
             rd_kafka_message_destroy(m);
+            if (err && cg_err_code(err) == CG_ESTATE && p->in_txn) {
+                /* the transaction became abortable: m's partition is in it (handle() marks
+                 * it before producing), so the rewind brings m again */
+                char why[512];
+                snprintf(why, sizeof(why), "%s", cg_err_msg(err));
+                cg_err_free(err);
+                err = abort_and_rewind(p, why);
+            }
             /* A produce that librdkafka refuses locally (other than a full queue, which
              * produce() waits out) is a configuration or state error that a retry would
              * repeat: stop, and let the open transaction be aborted (by the fencing of the
@@ -1428,10 +1623,10 @@ static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out)
     cg_err *err = make_conf(p, consumer, &conf);
     if (err)
         return err;
-    if (consumer == 1) {
-        rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (consumer == 1)
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    }
     rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
                                   sizeof(errstr));
     if (!rk) {

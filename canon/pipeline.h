@@ -45,6 +45,11 @@ typedef struct canon_pipeline_config {
                                      canon.<entity> only from that offset on */
     int checkpoint_interval_s;    /* 0: 10. Least time between checkpoints (written after a
                                      committed transaction, and at a clean stop) */
+    /* Optional (NULL: any source): 0 sends an update of entity from source[0..len) to the
+     * DLQ as UNLISTED_SOURCE (the auth file's domain writers; docs/security.md). Called on
+     * the pipeline's thread. */
+    int (*source_allowed)(void *opaque, const char *entity, const uint8_t *source, size_t len);
+    void *source_opaque;
 } canon_pipeline_config;
 
 typedef struct canon_pipeline canon_pipeline;

@@ -1,15 +1,23 @@
-/* registry_client.c - HTTP/1.1 over a socket to the schema registry, with a schema cache.
+/* registry_client.c - HTTP/1.1 (or HTTPS) to the schema registry, with a schema cache.
  *
  * Why not libcurl: the tools make a handful of small requests to a registry on the
- * machine or the network, and a new dependency for that is not worth it. One connection
- * per request ("Connection: close"), the answer read to EOF or to the end its
- * Content-Length or last chunk marks, both body forms understood. Schemas are cached per id forever: the registry never reuses
- * an id for another schema, so a cached parse is never stale.
+ * machine or the network, and a new dependency for that is not worth it; GnuTLS, which
+ * the registry already links, gives HTTPS. One connection per request ("Connection:
+ * close"), the answer read to EOF or to the end its Content-Length or last chunk marks,
+ * both body forms understood. Schemas are cached per id forever: the registry never
+ * reuses an id for another schema, so a cached parse is never stale.
+ *
+ * Credentials (user:password in the URL, CANON_REGISTRY_TOKEN) become one Authorization
+ * header built at _new; the URL kept for messages has its userinfo removed, so no error,
+ * log line or generated file can carry a password.
  */
 #define _GNU_SOURCE
 #include "registry_client.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +26,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "../common/hex.h"
 
 /* Schemas are small; a larger answer is not a registry talking. */
 #define MAX_RESPONSE (64u * 1024 * 1024)
@@ -30,35 +40,179 @@ typedef struct cached {
 } cached;
 
 struct canon_registry {
-    char *url;  /* as given, without trailing '/' */
-    char *host; /* for connect and the Host header */
+    char *url;  /* as given without userinfo and trailing '/': safe to print */
+    char *host; /* for connect, the Host header and the certificate's name */
     char *port;
     char *base; /* path prefix, "" for none */
     int timeout_ms;
-    cached *cache; /* schemas by id (linear: the tools see few ids) */
+    char *auth; /* "Authorization: ...\r\n" or "" (holds a secret: never printed) */
+    gnutls_certificate_credentials_t tls; /* https only: trust (system + CANON_REGISTRY_CA) */
+    cached *cache;                        /* schemas by id (linear: the tools see few ids) */
     size_t n_cache, cap_cache;
     reg_schema **extra; /* referenced schemas, kept alive for the schemas using them */
     size_t n_extra, cap_extra;
 };
 
+/* Percent-decodes [p, p+n) (URL userinfo) into a new string; NULL when out of memory. */
+static char *pct_decode(const char *p, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%' && i + 2 < n && cg_hex_digit(p[i + 1]) >= 0 &&
+            cg_hex_digit(p[i + 2]) >= 0) {
+            *o++ = (char)(cg_hex_digit(p[i + 1]) * 16 + cg_hex_digit(p[i + 2]));
+            i += 2;
+        } else {
+            *o++ = p[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Base64 (RFC 4648, padded) of s into a new string. */
+static char *base64(const char *s)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s);
+    char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
+    const unsigned char *u = (const unsigned char *)s;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)u[i] << 16 | (i + 1 < n ? (unsigned)u[i + 1] << 8 : 0) |
+                     (i + 2 < n ? u[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The Authorization header: basic from the URL's userinfo [ui, ui+n) when there is one,
+ * else a bearer token from CANON_REGISTRY_TOKEN, else none (""). */
+static cg_err *make_auth(const char *shown, const char *ui, size_t n, char **out)
+{
+    const char *token = getenv("CANON_REGISTRY_TOKEN");
+    char *plain = NULL, *b64 = NULL;
+    int rc;
+    if (ui) {
+        const char *colon = memchr(ui, ':', n);
+        char *user = pct_decode(ui, colon ? (size_t)(colon - ui) : n);
+        char *pass = colon ? pct_decode(colon + 1, n - (size_t)(colon + 1 - ui)) : strdup("");
+        if (user && pass && strchr(user, ':')) {
+            free(user);
+            free(pass);
+            return cg_err_new(CG_EINVAL, "registry URL '%s': the user name may not contain ':'",
+                              shown);
+        }
+        if (user && pass && asprintf(&plain, "%s:%s", user, pass) < 0)
+            plain = NULL;
+        if (pass)
+            explicit_bzero(pass, strlen(pass));
+        free(user);
+        free(pass);
+        b64 = plain ? base64(plain) : NULL;
+        if (plain)
+            explicit_bzero(plain, strlen(plain));
+        free(plain);
+        rc = b64 ? asprintf(out, "Authorization: Basic %s\r\n", b64) : -1;
+        if (b64)
+            explicit_bzero(b64, strlen(b64));
+        free(b64);
+    } else if (token && *token) {
+        if (strpbrk(token, "\r\n"))
+            return cg_err_new(CG_EINVAL, "CANON_REGISTRY_TOKEN holds a line break");
+        rc = asprintf(out, "Authorization: Bearer %s\r\n", token);
+    } else {
+        *out = strdup("");
+        rc = *out ? 0 : -1;
+    }
+    if (rc < 0) {
+        *out = NULL;
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    }
+    return NULL;
+}
+
+/* Credentials for https: the system's trusted CAs plus CANON_REGISTRY_CA, and a client
+ * certificate from CANON_REGISTRY_CERT / CANON_REGISTRY_KEY for a registry asking for
+ * one (mutual TLS). */
+static cg_err *make_tls(const char *shown, gnutls_certificate_credentials_t *out)
+{
+    gnutls_certificate_credentials_t c = NULL;
+    const char *ca = getenv("CANON_REGISTRY_CA");
+    const char *cert = getenv("CANON_REGISTRY_CERT");
+    const char *key = getenv("CANON_REGISTRY_KEY");
+    cg_err *err = NULL;
+    int rc = gnutls_certificate_allocate_credentials(&c);
+    if (rc < 0)
+        return cg_err_new(CG_ENOMEM, "registry %s: TLS: %s", shown, gnutls_strerror(rc));
+    /* No system store is not an error: CANON_REGISTRY_CA may be all the trust needed. */
+    gnutls_certificate_set_x509_system_trust(c);
+    if (ca && *ca) {
+        rc = gnutls_certificate_set_x509_trust_file(c, ca, GNUTLS_X509_FMT_PEM);
+        if (rc <= 0) {
+            err = cg_err_new(CG_EINVAL, "CANON_REGISTRY_CA '%s': %s", ca,
+                             rc < 0 ? gnutls_strerror(rc) : "no PEM certificate in it");
+            goto done;
+        }
+    }
+    if ((cert && *cert) != (key && *key)) {
+        err = cg_err_new(CG_EINVAL, "CANON_REGISTRY_CERT and CANON_REGISTRY_KEY go together "
+                                    "(a client certificate needs its key)");
+        goto done;
+    }
+    if (cert && *cert) {
+        rc = gnutls_certificate_set_x509_key_file(c, cert, key, GNUTLS_X509_FMT_PEM);
+        if (rc < 0) {
+            err = cg_err_new(CG_EINVAL, "CANON_REGISTRY_CERT '%s' / CANON_REGISTRY_KEY '%s': %s",
+                             cert, key, gnutls_strerror(rc));
+            goto done;
+        }
+    }
+    *out = c;
+    c = NULL;
+done:
+    if (c)
+        gnutls_certificate_free_credentials(c);
+    return err;
+}
+
 cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out)
 {
-    if (!url || strncmp(url, "http://", 7)) {
-        if (url && !strncmp(url, "https://", 8))
-            return cg_err_new(CG_EINVAL, "registry URL '%s': https is not supported, use http://",
-                              url);
-        return cg_err_new(CG_EINVAL, "registry URL '%s' must start with http://",
+    int tls = url && !strncmp(url, "https://", 8);
+    if (!url || (strncmp(url, "http://", 7) && !tls))
+        return cg_err_new(CG_EINVAL, "registry URL '%s' must start with http:// or https://",
                           url ? url : "(none)");
-    }
-    const char *h = url + 7;
-    const char *slash = strchr(h, '/');
-    const char *hend = slash ? slash : h + strlen(h);
+    const char *auth_start = url + (tls ? 8 : 7);
+    const char *slash = strchr(auth_start, '/');
+    const char *aend = slash ? slash : auth_start + strlen(auth_start);
+    /* userinfo: up to the last '@' of the authority (a password may hold '@' unescaped) */
+    const char *at = NULL;
+    for (const char *p = auth_start; p < aend; p++)
+        if (*p == '@')
+            at = p;
+    const char *h = at ? at + 1 : auth_start;
+    /* The URL without its userinfo, for every message from here on. */
+    char *shown = NULL;
+    if (asprintf(&shown, "%s%s", tls ? "https://" : "http://", h) < 0)
+        return cg_err_new(CG_ENOMEM, "out of memory");
+    cg_err *err = NULL;
+    canon_registry *r = NULL;
+    const char *hend = aend;
     const char *colon = NULL;
     const char *hs = h, *he;
     if (*h == '[') { /* [v6]:port */
         const char *rb = memchr(h, ']', (size_t)(hend - h));
-        if (!rb)
-            return cg_err_new(CG_EINVAL, "registry URL '%s': unclosed '['", url);
+        if (!rb) {
+            err = cg_err_new(CG_EINVAL, "registry URL '%s': unclosed '['", shown);
+            goto fail;
+        }
         hs = h + 1;
         he = rb;
         if (rb + 1 < hend && rb[1] == ':')
@@ -67,33 +221,52 @@ cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out
         colon = memchr(h, ':', (size_t)(hend - h));
         he = colon ? colon : hend;
     }
-    if (he == hs)
-        return cg_err_new(CG_EINVAL, "registry URL '%s': no host", url);
-    if (colon) {
-        if (colon + 1 == hend)
-            return cg_err_new(CG_EINVAL, "registry URL '%s': empty port", url);
-        for (const char *p = colon + 1; p < hend; p++)
-            if (*p < '0' || *p > '9')
-                return cg_err_new(CG_EINVAL, "registry URL '%s': bad port", url);
+    if (he == hs) {
+        err = cg_err_new(CG_EINVAL, "registry URL '%s': no host", shown);
+        goto fail;
     }
-    canon_registry *r = calloc(1, sizeof(*r));
-    if (!r)
-        return cg_err_new(CG_ENOMEM, "out of memory");
-    r->url = strdup(url);
+    if (colon) {
+        if (colon + 1 == hend) {
+            err = cg_err_new(CG_EINVAL, "registry URL '%s': empty port", shown);
+            goto fail;
+        }
+        for (const char *p = colon + 1; p < hend; p++)
+            if (*p < '0' || *p > '9') {
+                err = cg_err_new(CG_EINVAL, "registry URL '%s': bad port", shown);
+                goto fail;
+            }
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    r->url = shown;
+    shown = NULL;
     r->host = strndup(hs, (size_t)(he - hs));
-    r->port = colon ? strndup(colon + 1, (size_t)(hend - colon - 1)) : strdup("80");
+    r->port = colon ? strndup(colon + 1, (size_t)(hend - colon - 1)) : strdup(tls ? "443" : "80");
     r->base = strdup(slash ? slash : "");
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     if (!r->url || !r->host || !r->port || !r->base) {
-        canon_registry_free(r);
-        return cg_err_new(CG_ENOMEM, "out of memory");
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto fail;
     }
-    for (size_t n = strlen(r->url); n > 7 && r->url[n - 1] == '/'; n--)
+    size_t scheme_len = tls ? 8 : 7;
+    for (size_t n = strlen(r->url); n > scheme_len && r->url[n - 1] == '/'; n--)
         r->url[n - 1] = '\0';
     for (size_t n = strlen(r->base); n && r->base[n - 1] == '/'; n--)
         r->base[n - 1] = '\0';
+    if ((err = make_auth(r->url, at ? auth_start : NULL, at ? (size_t)(at - auth_start) : 0,
+                         &r->auth)))
+        goto fail;
+    if (tls && (err = make_tls(r->url, &r->tls)))
+        goto fail;
     *out = r;
     return NULL;
+fail:
+    free(shown);
+    canon_registry_free(r);
+    return err;
 }
 
 void canon_registry_free(canon_registry *r)
@@ -111,6 +284,11 @@ void canon_registry_free(canon_registry *r)
     free(r->host);
     free(r->port);
     free(r->base);
+    if (r->auth)
+        explicit_bzero(r->auth, strlen(r->auth));
+    free(r->auth);
+    if (r->tls)
+        gnutls_certificate_free_credentials(r->tls);
     free(r);
 }
 
@@ -177,18 +355,114 @@ static cg_err *connect_to(canon_registry *r, int *out)
     return NULL;
 }
 
-static cg_err *send_all(canon_registry *r, int fd, const char *p, size_t n)
+/* One request's connection: the socket, and the TLS session on it for https. */
+typedef struct conn {
+    int fd;
+    gnutls_session_t tls;
+} conn;
+
+static void conn_close(conn *c)
+{
+    if (c->tls)
+        gnutls_deinit(c->tls);
+    if (c->fd >= 0)
+        close(c->fd);
+}
+
+/* 1 when host is an IP address literal: those get no SNI (RFC 6066) but are still
+ * checked against the certificate's IP subjectAltNames. */
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* TLS handshake on c->fd, checking the certificate chain and that it names r->host. */
+static cg_err *tls_start(canon_registry *r, conn *c)
+{
+    int rc = gnutls_init(&c->tls, GNUTLS_CLIENT);
+    if (rc < 0) {
+        c->tls = NULL;
+        return cg_err_new(CG_ENOMEM, "registry %s: TLS: %s", r->url, gnutls_strerror(rc));
+    }
+    if ((rc = gnutls_set_default_priority(c->tls)) < 0 ||
+        (rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, r->tls)) < 0 ||
+        (!is_ip_literal(r->host) &&
+         (rc = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, r->host, strlen(r->host))) < 0))
+        return cg_err_new(CG_EIO, "registry %s: TLS: %s", r->url, gnutls_strerror(rc));
+    gnutls_session_set_verify_cert(c->tls, r->host, 0);
+    gnutls_transport_set_int(c->tls, c->fd);
+    gnutls_handshake_set_timeout(c->tls, (unsigned)r->timeout_ms);
+    do
+        rc = gnutls_handshake(c->tls);
+    while (rc == GNUTLS_E_INTERRUPTED || rc == GNUTLS_E_WARNING_ALERT_RECEIVED);
+    if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+        gnutls_datum_t why = {0};
+        unsigned status = gnutls_session_get_verify_cert_status(c->tls);
+        gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+        size_t wl = why.data ? strlen((const char *)why.data) : 0;
+        while (wl && why.data[wl - 1] == ' ')
+            why.data[--wl] = '\0';
+        /* The hint names the fix for the usual cause: an unknown CA, or a name mismatch. */
+        cg_err *err = cg_err_new(
+            CG_EIO, "registry %s: TLS certificate verification failed: %s (%s%s)", r->url,
+            wl ? (const char *)why.data : gnutls_strerror(rc),
+            status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_UNEXPECTED_OWNER)
+                ? "the certificate does not name the host "
+                : "set CANON_REGISTRY_CA to the PEM file of the CA that signed the "
+                  "registry's certificate",
+            status == (GNUTLS_CERT_INVALID | GNUTLS_CERT_UNEXPECTED_OWNER) ? r->host : "");
+        gnutls_free(why.data);
+        return err;
+    }
+    if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_TIMEDOUT)
+        return cg_err_new(CG_EIO, "registry %s: TLS handshake timed out", r->url);
+    if (rc < 0)
+        return cg_err_new(CG_EIO, "registry %s: TLS handshake failed: %s (does it serve https?)",
+                          r->url, gnutls_strerror(rc));
+    return NULL;
+}
+
+static cg_err *send_all(canon_registry *r, conn *c, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
+        ssize_t w = c->tls ? gnutls_record_send(c->tls, p, n) : send(c->fd, p, n, MSG_NOSIGNAL);
+        if ((c->tls && w == GNUTLS_E_INTERRUPTED) || (!c->tls && w < 0 && errno == EINTR))
             continue;
         if (w <= 0)
-            return cg_err_new(CG_EIO, "registry %s: send failed: %s", r->url, strerror(errno));
+            return cg_err_new(CG_EIO, "registry %s: send failed: %s", r->url,
+                              c->tls ? gnutls_strerror((int)w) : strerror(errno));
         p += w;
         n -= (size_t)w;
     }
     return NULL;
+}
+
+/* Like recv(): >0 bytes, 0 at the end of the stream, -1 with *why set (a static string). */
+static ssize_t conn_recv(conn *c, char *buf, size_t n, const char **why)
+{
+    for (;;) {
+        if (!c->tls) {
+            ssize_t got = recv(c->fd, buf, n, 0);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                *why = errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno);
+            return got;
+        }
+        ssize_t got = gnutls_record_recv(c->tls, buf, n);
+        if (got == GNUTLS_E_INTERRUPTED)
+            continue;
+        /* A server that closes without close_notify has still sent its whole answer,
+         * which the caller checks against Content-Length. */
+        if (got == GNUTLS_E_PREMATURE_TERMINATION)
+            return 0;
+        if (got < 0) {
+            *why = got == GNUTLS_E_AGAIN ? "timed out" : gnutls_strerror((int)got);
+            return -1;
+        }
+        return got;
+    }
 }
 
 /* Decodes a chunked body in place; returns the new length or -1 when malformed. */
@@ -246,7 +520,7 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
                                const json_t *body, int *status, json_t **out)
 {
     cg_err *err = NULL;
-    int fd = -1;
+    conn c = {-1, NULL};
     char *payload = NULL, *req = NULL, *resp = NULL;
     size_t len = 0, cap = 0;
 
@@ -262,20 +536,23 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
                  "Content-Type: application/vnd.schemaregistry.v1+json\r\n"
                  "Content-Length: %zu\r\n",
                  strlen(payload));
-    int n = asprintf(&req,
-                     "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\n"
-                     "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
-                     "User-Agent: canon-tools\r\nConnection: close\r\n%s\r\n%s",
-                     method, r->base, path, r->host, r->port, extra, payload ? payload : "");
+    int n =
+        asprintf(&req,
+                 "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\n"
+                 "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
+                 "User-Agent: canon-tools\r\nConnection: close\r\n%s%s\r\n%s",
+                 method, r->base, path, r->host, r->port, r->auth, extra, payload ? payload : "");
     if (n < 0) {
         req = NULL;
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto done;
     }
-    err = connect_to(r, &fd);
+    err = connect_to(r, &c.fd);
     if (err)
         goto done;
-    err = send_all(r, fd, req, (size_t)n);
+    if (r->tls && (err = tls_start(r, &c)))
+        goto done;
+    err = send_all(r, &c, req, (size_t)n);
     if (err)
         goto done;
     for (;;) {
@@ -288,13 +565,11 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
             }
             resp = nb;
         }
-        ssize_t got = recv(fd, resp + len, cap - len - 1, 0);
-        if (got < 0 && errno == EINTR)
-            continue;
+        const char *why = NULL;
+        ssize_t got = conn_recv(&c, resp + len, cap - len - 1, &why);
         if (got < 0) {
             err =
-                cg_err_new(CG_EIO, "registry %s: %s %s: no answer: %s", r->url, method, path,
-                           errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno));
+                cg_err_new(CG_EIO, "registry %s: %s %s: no answer: %s", r->url, method, path, why);
             goto done;
         }
         if (got == 0)
@@ -348,9 +623,10 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
     if (blen)
         *out = json_loadb(b, blen, JSON_DECODE_ANY, NULL);
 done:
-    if (fd >= 0)
-        close(fd);
+    conn_close(&c);
     free(payload);
+    if (req)
+        explicit_bzero(req, (size_t)n); /* holds the Authorization header */
     free(req);
     free(resp);
     return err;

@@ -3,9 +3,9 @@
  * `canon produce`, `canon tail` and `canon state` need three things from the registry:
  * the schema of a Confluent-framed record's id (GET /schemas/ids/{id}), the latest schema
  * of a subject (GET /subjects/{s}/versions/latest) and the id of a schema text (POST
- * /subjects/{s}, "lookup"). This is plain HTTP/1.1 over a socket (one request per
- * connection, no TLS), so the tools need no HTTP library; it speaks to our registry and to
- * any Confluent-compatible one. Schemas are parsed with the registry's own parser
+ * /subjects/{s}, "lookup"). This is HTTP/1.1 over a socket (one request per connection),
+ * or HTTPS through GnuTLS, so the tools need no HTTP library; it speaks to our registry
+ * and to any Confluent-compatible one. Schemas are parsed with the registry's own parser
  * (registry/schema.h), including Confluent schema references, and cached per id for the
  * life of the handle: a schema id never changes meaning.
  *
@@ -28,13 +28,23 @@
 
 typedef struct canon_registry canon_registry;
 
-/* url: "http://HOST:PORT" with an optional path prefix ("http://h:8081/sr"). https is
- * refused with a clear message. timeout_ms bounds connect, send and receive of each
- * request (0: 10 s). *out is a new handle the caller frees. */
+/* url: "http://HOST:PORT" or "https://HOST:PORT" with an optional path prefix
+ * ("http://h:8081/sr") and optional credentials ("https://USER:PASSWORD@h:8081",
+ * percent-decoded, sent as HTTP basic auth). timeout_ms bounds connect, the TLS handshake,
+ * send and receive of each request (0: 10 s). *out is a new handle the caller frees.
+ *
+ * The environment is read here, once:
+ *   CANON_REGISTRY_TOKEN   a bearer token sent when the URL has no credentials
+ *   CANON_REGISTRY_CA      PEM file of CAs trusted for https, on top of the system's
+ *   CANON_REGISTRY_CERT    PEM client certificate and its key, for registries that
+ *   CANON_REGISTRY_KEY       require one (mutual TLS); both or neither
+ * https checks the certificate chain and that the certificate names the URL's host (DNS
+ * name or IP address); a failure is CG_EIO saying why. */
 cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out);
 void canon_registry_free(canon_registry *r); /* NULL is fine; frees every cached schema */
 
-/* The base URL as given (without a trailing '/'). Belongs to r. */
+/* The base URL as given, without credentials (userinfo) and trailing '/', so it is safe
+ * to print; every error message uses it. Belongs to r. */
 const char *canon_registry_url(const canon_registry *r);
 
 /* The schema with global id `id`, parsed (references resolved). The schema belongs to r

@@ -1,12 +1,18 @@
 /* cli_kafka.c - the option parsing, client setup and messages the Kafka subcommands share.
  *
- * See cli_kafka.h. Kept apart from the commands so produce, tail and state accept the same
- * options and word the same failures the same way. */
+ * See cli_kafka.h. Kept apart from the commands so produce, tail, state and translate
+ * accept the same options and word the same failures the same way; the .properties reader
+ * (--kafka-config) is here once for every command that talks to Kafka, aggregate and serve
+ * included. */
+#define _GNU_SOURCE /* asprintf, explicit_bzero */
 #include "cli_kafka.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "../common/file.h"
 
 rd_kafka_conf_t *cli_kafka_conf_new(void)
 {
@@ -41,14 +47,280 @@ static int missing_value(const char *cmd, const char *a, const char *val, const 
     return 0;
 }
 
+/* ---- --kafka-config: Java .properties ---- */
+
+/* Appends the UTF-8 encoding of code point c at *o. */
+static void put_utf8(char **o, unsigned c)
+{
+    char *p = *o;
+    if (c < 0x80) {
+        *p++ = (char)c;
+    } else if (c < 0x800) {
+        *p++ = (char)(0xC0 | c >> 6);
+        *p++ = (char)(0x80 | (c & 63));
+    } else {
+        *p++ = (char)(0xE0 | c >> 12);
+        *p++ = (char)(0x80 | (c >> 6 & 63));
+        *p++ = (char)(0x80 | (c & 63));
+    }
+    *o = p;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\f';
+}
+
+/* Unescapes one Java .properties element from *pp into *o, stopping (for a key) at an
+ * unescaped separator ('=', ':' or blank) or (for a value) at the end of the line. */
+static void prop_element(const char **pp, char **o, int is_key)
+{
+    const char *p = *pp;
+    while (*p) {
+        if (is_key && (*p == '=' || *p == ':' || is_blank(*p)))
+            break;
+        if (*p != '\\') {
+            *(*o)++ = *p++;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 't':
+            *(*o)++ = '\t';
+            p++;
+            break;
+        case 'n':
+            *(*o)++ = '\n';
+            p++;
+            break;
+        case 'r':
+            *(*o)++ = '\r';
+            p++;
+            break;
+        case 'f':
+            *(*o)++ = '\f';
+            p++;
+            break;
+        case 'u': {
+            unsigned c = 0;
+            int k = 1;
+            for (; k <= 4; k++) {
+                char h = p[k];
+                int v = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+                if (v < 0)
+                    break;
+                c = c * 16 + (unsigned)v;
+            }
+            if (k == 5) {
+                put_utf8(o, c);
+                p += 5;
+            } else {
+                *(*o)++ = 'u';
+                p++;
+            }
+            break;
+        }
+        case '\0':
+            break;
+        default:
+            *(*o)++ = *p++;
+            break;
+        }
+    }
+    **o = '\0';
+    *pp = p;
+}
+
+int cli_kafka_props_read(const char *cmd, const char *path,
+                         int (*set)(void *opaque, const char *key, const char *value, int line),
+                         void *opaque)
+{
+    char *text = NULL, *logical = NULL, *key = NULL, *val = NULL;
+    size_t len = 0;
+    int rc = -1;
+    cg_err *err = cg_read_file(path, 1024 * 1024, &text, &len);
+    if (err) {
+        fprintf(stderr, "canon %s: --kafka-config: %s\n", cmd, cg_err_msg(err));
+        cg_err_free(err);
+        return -1;
+    }
+    /* Every output is no longer than the file, so buffers of its size suffice. */
+    logical = malloc(len + 1);
+    key = malloc(len + 4);
+    val = malloc(len + 4);
+    if (!logical || !key || !val) {
+        fprintf(stderr, "canon %s: out of memory\n", cmd);
+        goto done;
+    }
+    int lineno = 0;
+    const char *p = text;
+    while (*p) {
+        /* Join a logical line: a physical line ending in an odd number of backslashes
+         * continues, the next one's leading blanks dropped. */
+        size_t n = 0;
+        int first = ++lineno;
+        for (;;) {
+            const char *eol = p + strcspn(p, "\r\n");
+            const char *b = eol;
+            while (b > p && b[-1] == '\\')
+                b--;
+            size_t bs = (size_t)(eol - b);
+            size_t take = (size_t)(eol - p) - (bs % 2);
+            memcpy(logical + n, p, take);
+            n += take;
+            p = eol;
+            if (*p == '\r' && p[1] == '\n')
+                p++;
+            if (*p)
+                p++;
+            if (!(bs % 2) || !*p)
+                break;
+            lineno++;
+            while (is_blank(*p))
+                p++;
+        }
+        logical[n] = '\0';
+        const char *q = logical;
+        while (is_blank(*q))
+            q++;
+        if (!*q || *q == '#' || *q == '!')
+            continue;
+        char *o = key;
+        prop_element(&q, &o, 1);
+        while (is_blank(*q))
+            q++;
+        if (*q == '=' || *q == ':')
+            q++;
+        while (is_blank(*q))
+            q++;
+        o = val;
+        prop_element(&q, &o, 0);
+        if (!*key) {
+            fprintf(stderr, "canon %s: --kafka-config %s line %d: no key before the value\n", cmd,
+                    path, first);
+            goto done;
+        }
+        if (set(opaque, key, val, first))
+            goto done;
+    }
+    rc = 0;
+done:
+    /* The file may hold passwords: do not leave them in freed memory. */
+    if (text)
+        explicit_bzero(text, len);
+    if (logical)
+        explicit_bzero(logical, len + 1);
+    if (val)
+        explicit_bzero(val, len + 4);
+    free(text);
+    free(logical);
+    free(key);
+    free(val);
+    return rc;
+}
+
+struct conf_ctx {
+    const char *cmd, *path;
+    rd_kafka_conf_t *conf;
+};
+
+static int set_conf(void *opaque, const char *key, const char *value, int line)
+{
+    struct conf_ctx *c = opaque;
+    char errstr[512];
+    if (rd_kafka_conf_set(c->conf, key, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+        return 0;
+    fprintf(stderr, "canon %s: --kafka-config %s line %d: %s: %s\n", c->cmd, c->path, line, key,
+            errstr);
+    return -1;
+}
+
+struct props_ctx {
+    const char *cmd, *path;
+    cli_props *out;
+    size_t cap;
+    rd_kafka_conf_t *check; /* scratch: a bad key is reported here, by file and line, and
+                               never later with its value (which may be a password) */
+};
+
+static int add_prop(void *opaque, const char *key, const char *value, int line)
+{
+    struct props_ctx *c = opaque;
+    cli_props *p = c->out;
+    char errstr[512];
+    if (rd_kafka_conf_set(c->check, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "canon %s: --kafka-config %s line %d: %s: %s\n", c->cmd, c->path, line, key,
+                errstr);
+        return -1;
+    }
+    if (p->n_owned == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        char **v = realloc(p->owned, cap * sizeof(*v));
+        if (!v)
+            goto oom;
+        p->owned = v;
+        c->cap = cap;
+    }
+    if (asprintf(&p->owned[p->n_owned], "%s=%s", key, value) < 0)
+        goto oom;
+    p->n_owned++;
+    return 0;
+oom:
+    fprintf(stderr, "canon %s: out of memory\n", c->cmd);
+    return -1;
+}
+
+int cli_props_merge(const char *cmd, const char *path, const char *const *xs, size_t n,
+                    cli_props *out)
+{
+    struct props_ctx c = {cmd, path, out, 0, NULL};
+    memset(out, 0, sizeof(*out));
+    if (path) {
+        c.check = rd_kafka_conf_new();
+        int rc = cli_kafka_props_read(cmd, path, add_prop, &c);
+        rd_kafka_conf_destroy(c.check);
+        if (rc)
+            goto fail;
+    }
+    out->v = calloc(out->n_owned + n + 1, sizeof(*out->v));
+    if (!out->v) {
+        fprintf(stderr, "canon %s: out of memory\n", cmd);
+        goto fail;
+    }
+    for (size_t i = 0; i < out->n_owned; i++)
+        out->v[out->n++] = out->owned[i];
+    for (size_t i = 0; i < n; i++)
+        out->v[out->n++] = xs[i];
+    return 0;
+fail:
+    cli_props_free(out);
+    return -1;
+}
+
+void cli_props_free(cli_props *p)
+{
+    for (size_t i = 0; i < p->n_owned; i++) {
+        explicit_bzero(p->owned[i], strlen(p->owned[i]));
+        free(p->owned[i]);
+    }
+    free(p->owned);
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
 /* cli_kafka_option but for -h: CLI_OPT_EXIT means a usage error (printed). */
 static cli_opt take_option(const char *cmd, int argc, char **argv, int *i,
                            const char *const *value_opts, cli_kafka *k)
 {
-    static const char *const opts[] = {"--bootstrap-servers", "--registry", "-X", NULL};
+    static const char *const opts[] = {"--bootstrap-servers", "--registry", "-X", "--kafka-config",
+                                       NULL};
     const char *a = argv[*i];
     const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-    int shared = !strcmp(a, opts[0]) || !strcmp(a, opts[1]) || !strcmp(a, opts[2]);
+    int shared =
+        !strcmp(a, opts[0]) || !strcmp(a, opts[1]) || !strcmp(a, opts[2]) || !strcmp(a, opts[3]);
     if (missing_value(cmd, a, val, shared ? opts : value_opts))
         return CLI_OPT_EXIT;
     if (!shared)
@@ -63,6 +335,17 @@ static cli_opt take_option(const char *cmd, int argc, char **argv, int *i,
         return CLI_OPT_TAKEN;
     }
     char errstr[512];
+    if (!strcmp(a, "--kafka-config")) {
+        struct conf_ctx c = {cmd, argv[*i], k->conf};
+        if (cli_kafka_props_read(cmd, argv[*i], set_conf, &c))
+            return CLI_OPT_EXIT;
+        /* -X given before the file still wins over it */
+        for (size_t j = 0; j < k->n_x; j++) {
+            const char *key = k->x_seen[j];
+            rd_kafka_conf_set(k->conf, key, key + strlen(key) + 1, errstr, sizeof(errstr));
+        }
+        return CLI_OPT_TAKEN;
+    }
     char *kv = argv[*i], *eq = strchr(kv, '=');
     if (!eq) {
         fprintf(stderr, "canon %s: -X wants KEY=VALUE, got '%s'\n", cmd, kv);
@@ -73,6 +356,13 @@ static cli_opt take_option(const char *cmd, int argc, char **argv, int *i,
         fprintf(stderr, "canon %s: -X %s: %s\n", cmd, kv, errstr);
         return CLI_OPT_EXIT;
     }
+    char **seen = realloc(k->x_seen, (k->n_x + 1) * sizeof(*seen));
+    if (!seen) {
+        fprintf(stderr, "canon %s: out of memory\n", cmd);
+        return CLI_OPT_EXIT;
+    }
+    k->x_seen = seen;
+    k->x_seen[k->n_x++] = kv;
     return CLI_OPT_TAKEN;
 }
 
@@ -163,4 +453,5 @@ void cli_kafka_release(cli_kafka *k)
     if (k->conf)
         rd_kafka_conf_destroy(k->conf);
     canon_registry_free(k->reg);
+    free(k->x_seen);
 }

@@ -1,9 +1,10 @@
-/* cli_kafka.h - what the Kafka subcommands (produce, tail, state) share.
+/* cli_kafka.h - what the Kafka subcommands (produce, tail, state, translate) share.
  *
- * The three commands take the same options (--bootstrap-servers, --registry, -X) with the
- * same messages, and tail and state build the same read_committed consumer; one copy of
- * that here keeps their behaviour and wording in step. Every function that can fail prints
- * its own message, "canon CMD: ...", to stderr, where CMD is the subcommand's name. */
+ * The commands take the same options (--bootstrap-servers, --registry, -X,
+ * --kafka-config) with the same messages, and tail and state build the same read_committed
+ * consumer; one copy of that here keeps their behaviour and wording in step. Every function
+ * that can fail prints its own message, "canon CMD: ...", to stderr, where CMD is the
+ * subcommand's name. */
 #ifndef CANON_CLI_KAFKA_H
 #define CANON_CLI_KAFKA_H
 
@@ -23,6 +24,8 @@ typedef struct cli_kafka {
     canon_registry *reg;
     rd_kafka_topic_partition_list_t *parts; /* a consumer's assignment */
     const struct rd_kafka_metadata *md;     /* the topic's, from cli_kafka_topic_metadata */
+    char **x_seen; /* the -X keys applied so far (into argv; value after the key's NUL), */
+    size_t n_x;    /*   re-applied after a later --kafka-config so that -X always wins */
 } cli_kafka;
 
 /* A new librdkafka configuration (caller owns it) that logs errors only: the tools report
@@ -41,13 +44,41 @@ typedef enum {
 } cli_opt;
 
 /* Handles argv[*i] when it is -h/--help (prints usage(stdout)), --bootstrap-servers,
- * --registry or -X: stores the middle two's value in k->bootstrap / k->registry_url,
- * applies -X KEY=VALUE to k->conf (argv's text is modified), and advances *i past the
- * value. Also checks that an option of the command's own value_opts (NULL-terminated) has
- * a value, so the command may read argv[++*i] for those. */
+ * --registry, -X or --kafka-config: stores the middle two's value in k->bootstrap /
+ * k->registry_url, applies -X KEY=VALUE to k->conf (argv's text is modified), applies the
+ * settings of a --kafka-config FILE (see cli_kafka_props_read) before every -X whatever
+ * the order on the command line, and advances *i past the value. Also checks that an
+ * option of the command's own value_opts (NULL-terminated) has a value, so the command may
+ * read argv[++*i] for those. */
 cli_opt cli_kafka_option(const char *cmd, int argc, char **argv, int *i,
                          const char *const *value_opts, void (*usage)(FILE *out), cli_kafka *k,
                          int *rc);
+
+/* --kafka-config FILE: a Java-style .properties file of librdkafka settings, so that
+ * security.protocol, sasl.* and ssl.* live in one file (kept out of the command line and
+ * shell history). Lines are KEY=VALUE (or KEY: VALUE, or KEY VALUE); '#' and '!' start
+ * comment lines; a line ending in '\' continues on the next; \t \n \r \f \uXXXX and \X
+ * escape as in Java. Calls set(opaque, key, value, line) for each setting in order;
+ * 0, or -1 after printing why ("canon CMD: --kafka-config FILE line N: ...") when the
+ * file cannot be read, a line has no key, or set returns -1 (set prints its own reason). */
+int cli_kafka_props_read(const char *cmd, const char *path,
+                         int (*set)(void *opaque, const char *key, const char *value, int line),
+                         void *opaque);
+
+/* Settings as "key=value" strings, for the commands whose librdkafka settings travel as
+ * strings (aggregate and serve: canon_pipeline_config.props). */
+typedef struct cli_props {
+    const char **v; /* the settings in order; strings owned by argv or by owned */
+    size_t n;
+    char **owned;
+    size_t n_owned;
+} cli_props;
+
+/* out = the settings of the .properties file at path (none when path is NULL), then the
+ * n -X values xs, so that -X wins. 0, or -1 after printing why. Free with cli_props_free. */
+int cli_props_merge(const char *cmd, const char *path, const char *const *xs, size_t n,
+                    cli_props *out);
+void cli_props_free(cli_props *p); /* a zeroed cli_props is fine */
 
 /* Opens the registry client at k->registry_url into k->reg; 0, or -1 after printing why. */
 int cli_registry_open(const char *cmd, cli_kafka *k);

@@ -16,7 +16,9 @@
 #include <microhttpd.h>
 
 #include "canon/pipeline.h"
+#include "cli_kafka.h"
 #include "cmds.h"
+#include "registry/auth.h"
 
 static void usage(FILE *out)
 {
@@ -42,6 +44,9 @@ static void usage(FILE *out)
         "                          at low load a batch commits as soon as the input is drained\n"
         "  --batch-max N           most updates per transaction (default 20000)\n"
         "  --no-transactions       at-least-once mode for clusters without transactions\n"
+        "  --kafka-config FILE     librdkafka settings from a .properties file (KEY=VALUE\n"
+        "                          lines, '#' comments: security.protocol, sasl.*, ssl.*),\n"
+        "                          applied before -X\n"
         "  -X key=value            librdkafka setting for the consumer and producer\n"
         "                          (repeatable; overrides the defaults)\n"
         "  --checkpoint FILE       SQLite checkpoint of the state (per partition, with the\n"
@@ -50,6 +55,10 @@ static void usage(FILE *out)
         "  --checkpoint-interval-s N  least seconds between checkpoints (default 10)\n"
         "  --metrics-listen H:P    serve GET /metrics (Prometheus text) and GET /health on\n"
         "                          HOST:PORT (IPv4; port 0 picks one, printed on stderr)\n"
+        "  --auth-file FILE        the registry's auth file (docs/security.md): an update whose\n"
+        "                          source is not a domain writer listed there for its entity\n"
+        "                          goes to the DLQ (code UNLISTED_SOURCE); re-read after\n"
+        "                          SIGHUP, at the next update (a bad file keeps the old one)\n"
         "  -v, --verbose           log restores and commits\n"
         "  -h, --help              this help\n"
         "\n"
@@ -148,6 +157,40 @@ static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline *p)
     return d;
 }
 
+/* --auth-file: used only on the pipeline's thread, by source_allowed(); SIGHUP only sets
+ * reload_auth, and the next check re-reads the file there, outside the signal handler. */
+typedef struct agg_auth {
+    const char *path;
+    reg_auth *auth;
+} agg_auth;
+static volatile sig_atomic_t reload_auth;
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_auth = 1;
+}
+
+static int source_allowed(void *opaque, const char *entity, const uint8_t *source, size_t len)
+{
+    agg_auth *a = opaque;
+    if (reload_auth) {
+        reload_auth = 0;
+        reg_auth *fresh = NULL;
+        cg_err *err = reg_auth_load(a->path, &fresh);
+        if (err) {
+            fprintf(stderr, "canon aggregate: SIGHUP: %s; the previous auth file stays in force\n",
+                    cg_err_msg(err));
+            cg_err_free(err);
+        } else {
+            reg_auth_free(a->auth);
+            a->auth = fresh;
+            fprintf(stderr, "canon aggregate: SIGHUP: auth file reloaded\n");
+        }
+    }
+    return reg_auth_domain_may_write(a->auth, (const char *)source, len, entity);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -161,9 +204,12 @@ int cmd_aggregate(int argc, char **argv)
     canon_pipeline_config cfg = {0};
     const char **ents = calloc((size_t)argc, sizeof(char *));
     const char **props = calloc((size_t)argc, sizeof(char *));
+    const char *kafka_config = NULL; /* --kafka-config FILE */
+    cli_props kprops = {0};          /* its settings, then -X */
     int rc = 2;
     const char *metrics_listen = NULL;
     struct MHD_Daemon *mhd = NULL;
+    agg_auth auth = {0};
     if (!ents || !props) {
         fprintf(stderr, "canon aggregate: out of memory\n");
         rc = 1;
@@ -186,9 +232,10 @@ int cmd_aggregate(int argc, char **argv)
         if (!v ||
             (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
              strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
-             strcmp(a, "--commit-interval-ms") && strcmp(a, "--batch-max") &&
-             strcmp(a, "--metrics-listen") && strcmp(a, "--checkpoint") &&
-             strcmp(a, "--checkpoint-interval-s"))) {
+             strcmp(a, "--kafka-config") && strcmp(a, "--commit-interval-ms") &&
+             strcmp(a, "--batch-max") && strcmp(a, "--metrics-listen") &&
+             strcmp(a, "--checkpoint") && strcmp(a, "--checkpoint-interval-s") &&
+             strcmp(a, "--auth-file"))) {
             fprintf(stderr,
                     v ? "canon aggregate: unknown option '%s'\n"
                       : "canon aggregate: '%s' needs a value\n",
@@ -209,10 +256,14 @@ int cmd_aggregate(int argc, char **argv)
             cfg.transactional_id = v;
         else if (!strcmp(a, "-X"))
             props[cfg.n_props++] = v;
+        else if (!strcmp(a, "--kafka-config"))
+            kafka_config = v;
         else if (!strcmp(a, "--metrics-listen"))
             metrics_listen = v;
         else if (!strcmp(a, "--checkpoint"))
             cfg.checkpoint_path = v;
+        else if (!strcmp(a, "--auth-file"))
+            auth.path = v;
         else {
             char *end = NULL;
             long n = strtol(v, &end, 10);
@@ -235,7 +286,22 @@ int cmd_aggregate(int argc, char **argv)
         goto done;
     }
     cfg.entities = ents;
-    cfg.props = props;
+    if (cli_props_merge("aggregate", kafka_config, props, cfg.n_props, &kprops))
+        goto done;
+    cfg.props = kprops.v;
+    cfg.n_props = kprops.n;
+    if (auth.path) {
+        cg_err *aerr = reg_auth_load(auth.path, &auth.auth);
+        if (aerr) {
+            fprintf(stderr, "canon aggregate: %s\n", cg_err_msg(aerr));
+            cg_err_free(aerr);
+            rc = 1;
+            goto done;
+        }
+        cfg.source_allowed = source_allowed;
+        cfg.source_opaque = &auth;
+        signal(SIGHUP, on_hup);
+    }
     /* Handlers first: a SIGTERM during start-up (topic checks, registry) must end the
      * command cleanly, not kill it; the flag covers the time before `running` is set. */
     signal(SIGINT, on_signal);
@@ -270,7 +336,9 @@ int cmd_aggregate(int argc, char **argv)
         MHD_stop_daemon(mhd); /* before the pipeline its handler reads */
     canon_pipeline_free(p);
 done:
+    reg_auth_free(auth.auth);
     free(ents);
     free(props);
+    cli_props_free(&kprops);
     return rc;
 }

@@ -291,6 +291,8 @@ int cmd_gen(int argc, char **argv)
     } else {
         int got_version = 0;
         err = canon_registry_new(registry, 30000, &reg);
+        if (!err) /* the URL without credentials: it goes into the generated files */
+            registry = canon_registry_url(reg);
         if (!err)
             err = fetch_version(reg, subject, version, &fx, 0, &s, &text, &got_version);
         if (!err) {

@@ -25,10 +25,31 @@ void registry_options_help(FILE *out)
             "  --max-body BYTES    largest request body accepted, with k/m suffix\n"
             "                      (default 16m); larger bodies get 413\n"
             "  --quiet             no access log on stderr\n"
+            "  --auth-file FILE    access control: users (HTTP basic auth) and API keys (bearer)\n"
+            "                      with roles and subject patterns (docs/security.md); re-read\n"
+            "                      on SIGHUP (a bad file keeps the old one, the error is logged)\n"
+            "  --insecure          allow listening on an address other than 127.0.0.1, ::1 or\n"
+            "                      localhost without --auth-file (refused otherwise)\n"
+            "  --tls-cert FILE     serve HTTPS: PEM certificate (chain, leaf first); needs\n"
+            "  --tls-key FILE      the PEM private key (unencrypted) of that certificate\n"
+            "  --tls-client-ca FILE  with TLS: require client certificates signed by these\n"
+            "                      PEM CAs (mutual TLS)\n"
             "  -h, --help          this help\n"
             "\n"
             "When ready it prints: canon registry: listening on http://HOST:PORT (db FILE)\n"
+            "(https:// with --tls-cert).\n"
             "It stops on SIGTERM or SIGINT after finishing the requests in flight.\n");
+}
+
+void registry_reload_auth(const char *prog, reg_server *srv)
+{
+    cg_err *err = reg_server_reload_auth(srv);
+    if (err)
+        fprintf(stderr, "%s: SIGHUP: %s; the previous access control stays in force\n", prog,
+                cg_err_msg(err));
+    else
+        fprintf(stderr, "%s: SIGHUP: auth file reloaded\n", prog);
+    cg_err_free(err);
 }
 
 static void usage(FILE *out)
@@ -96,6 +117,7 @@ int cmd_registry(int argc, char **argv)
     char host[256] = "127.0.0.1";
     unsigned port = 8081;
     reg_server_config cfg = {0};
+    int insecure = 0;
     cfg.db_path = "canon.db";
 
     for (int i = 1; i < argc; i++) {
@@ -115,6 +137,16 @@ int cmd_registry(int argc, char **argv)
         } else if (!strcmp(a, "--db") && val) {
             cfg.db_path = val;
             i++;
+        } else if (!strcmp(a, "--auth-file") && val) {
+            cfg.auth_file = argv[++i];
+        } else if (!strcmp(a, "--insecure")) {
+            insecure = 1;
+        } else if (!strcmp(a, "--tls-cert") && val) {
+            cfg.tls_cert_file = argv[++i];
+        } else if (!strcmp(a, "--tls-key") && val) {
+            cfg.tls_key_file = argv[++i];
+        } else if (!strcmp(a, "--tls-client-ca") && val) {
+            cfg.tls_client_ca_file = argv[++i];
         } else if (!strcmp(a, "--threads") && val) {
             char *end = NULL;
             long n = strtol(val, &end, 10);
@@ -137,6 +169,8 @@ int cmd_registry(int argc, char **argv)
             return 2;
         }
     }
+    if (!cli_listen_allowed("canon registry", host, cfg.auth_file, insecure))
+        return 2;
     cfg.host = host;
     cfg.port = (uint16_t)port;
     cfg.bindings = gen_bindings_hook(); /* GET /canon/bindings/{lang} */
@@ -147,6 +181,7 @@ int cmd_registry(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* reloads the auth file, below */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -160,16 +195,18 @@ int cmd_registry(int argc, char **argv)
         reg_server_free(srv);
         return 1;
     }
+    const char *scheme = cfg.tls_cert_file ? "https" : "http";
     if (strchr(host, ':'))
-        printf("canon registry: listening on http://[%s]:%u (db %s)\n", host,
+        printf("canon registry: listening on %s://[%s]:%u (db %s)\n", scheme, host,
                (unsigned)reg_server_port(srv), cfg.db_path);
     else
-        printf("canon registry: listening on http://%s:%u (db %s)\n", host,
+        printf("canon registry: listening on %s://%s:%u (db %s)\n", scheme, host,
                (unsigned)reg_server_port(srv), cfg.db_path);
     fflush(stdout);
 
     int sig = 0;
-    sigwait(&set, &sig);
+    while (!sigwait(&set, &sig) && sig == SIGHUP)
+        registry_reload_auth("canon registry", srv);
     fprintf(stderr, "canon registry: %s received, stopping\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     reg_server_free(srv);

@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "canon/pipeline.h"
+#include "cli/cli_kafka.h"
 #include "cmds.h"
 #include "codegen/gen_bindings.h"
 #include "registry/http.h"
@@ -40,11 +41,24 @@ static void usage(FILE *out)
             "  --db FILE              SQLite database (default canon.db)\n"
             "  --threads N            HTTP worker threads (default: CPUs)\n"
             "  --quiet                no access log\n"
+            "  --auth-file FILE       access control of the registry (users, API keys, roles,\n"
+            "                         subject patterns: docs/security.md), re-read on SIGHUP;\n"
+            "                         the aggregator also dead-letters updates whose source is\n"
+            "                         not a domain writer listed for the entity\n"
+            "  --insecure             allow a listen address other than 127.0.0.1, ::1 or\n"
+            "                         localhost without --auth-file\n"
+            "  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate and key;\n"
+            "                         the aggregator inside trusts that certificate (unless\n"
+            "                         CANON_REGISTRY_CA is set), so it must name the listen\n"
+            "                         address (127.0.0.1 when listening on 0.0.0.0)\n"
+            "  --tls-client-ca FILE   require client certificates from these CAs (mTLS)\n"
             "\n"
             "aggregator options (see 'canon aggregate --help'):\n"
             "  --bootstrap-servers B  Kafka cluster; default: librdkafka's in-process mock\n"
             "                         cluster, whose data lives IN MEMORY ONLY\n"
             "  --group-id G, --transactional-id ID, --commit-interval-ms N, -X key=value\n"
+            "  --kafka-config FILE    librdkafka settings from a .properties file (security\n"
+            "                         .protocol, sasl.*, ssl.*), applied before -X\n"
             "  --partitions N         partitions of updates topics it creates (default 6)\n"
             "  --checkpoint FILE      SQLite checkpoint of the aggregator's state (per\n"
             "                         partition, with the canon offset it reflects; only the\n"
@@ -67,6 +81,13 @@ static char *metrics_extra(void *opaque, size_t *len)
     serve_ctx *c = opaque;
     canon_pipeline *p = __atomic_load_n(&c->pipeline, __ATOMIC_ACQUIRE);
     return p ? canon_pipeline_metrics(p, len) : NULL;
+}
+
+/* --auth-file: the aggregator dead-letters updates from sources the registry's current
+ * auth file does not list as domain writers of the entity (pipeline thread). */
+static int source_allowed(void *opaque, const char *entity, const uint8_t *source, size_t len)
+{
+    return reg_server_source_allowed(opaque, entity, (const char *)source, len);
 }
 
 static void *run_aggregator(void *arg)
@@ -100,8 +121,10 @@ int cmd_serve(int argc, char **argv)
     unsigned port = 8081;
     reg_server_config rcfg = {0};
     canon_pipeline_config acfg = {0};
-    int no_agg = 0, rc = 1;
+    int no_agg = 0, rc = 1, insecure = 0;
     const char **props = calloc((size_t)argc + 1, sizeof(char *));
+    const char *kafka_config = NULL; /* --kafka-config FILE */
+    cli_props kprops = {0};          /* its settings, then -X */
     reg_server *srv = NULL;
     rd_kafka_t *mock_rk = NULL;
     serve_ctx ctx = {0};
@@ -123,6 +146,8 @@ int cmd_serve(int argc, char **argv)
             rcfg.quiet = 1;
         } else if (!strcmp(a, "--no-aggregator")) {
             no_agg = 1;
+        } else if (!strcmp(a, "--insecure")) {
+            insecure = 1;
         } else if (!strcmp(a, "--no-transactions")) {
             acfg.no_transactions = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -153,6 +178,14 @@ int cmd_serve(int argc, char **argv)
                 }
             } else if (!strcmp(a, "--db"))
                 rcfg.db_path = v;
+            else if (!strcmp(a, "--auth-file"))
+                rcfg.auth_file = v;
+            else if (!strcmp(a, "--tls-cert"))
+                rcfg.tls_cert_file = v;
+            else if (!strcmp(a, "--tls-key"))
+                rcfg.tls_key_file = v;
+            else if (!strcmp(a, "--tls-client-ca"))
+                rcfg.tls_client_ca_file = v;
             else if (!strcmp(a, "--threads"))
                 rcfg.threads = (unsigned)n;
             else if (!strcmp(a, "--partitions"))
@@ -171,6 +204,8 @@ int cmd_serve(int argc, char **argv)
                 acfg.transactional_id = v;
             else if (!strcmp(a, "-X"))
                 props[acfg.n_props++] = v;
+            else if (!strcmp(a, "--kafka-config"))
+                kafka_config = v;
             else {
                 fprintf(stderr, "canon serve: unknown option '%s'\n\n", a);
                 usage(stderr);
@@ -189,6 +224,17 @@ int cmd_serve(int argc, char **argv)
         rc = 2;
         goto done;
     }
+    if (!cli_listen_allowed("canon serve", host, rcfg.auth_file, insecure)) {
+        rc = 2;
+        goto done;
+    }
+    /* --kafka-config is read before anything starts: a bad file is a usage error */
+    if (cli_props_merge("serve", kafka_config, props, acfg.n_props, &kprops)) {
+        rc = 2;
+        goto done;
+    }
+    acfg.props = kprops.v;
+    acfg.n_props = kprops.n;
     rcfg.host = host;
     rcfg.port = (uint16_t)port;
     rcfg.bindings = gen_bindings_hook();
@@ -199,6 +245,7 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* reloads the auth file, below */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -206,8 +253,19 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "canon serve: registry: %s\n", cg_err_msg(err));
         goto done;
     }
-    snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
-             (unsigned)reg_server_port(srv));
+    /* With TLS the aggregator inside checks the certificate like any client: it trusts
+     * the server's own certificate (set before the aggregator starts, the one reader of
+     * the environment) and connects to loopback when the listen address is a wildcard. */
+    if (rcfg.tls_cert_file) {
+        const char *uh = !strcmp(host, "0.0.0.0") ? "127.0.0.1"
+                         : !strcmp(host, "::")    ? "::1"
+                                                  : host;
+        setenv("CANON_REGISTRY_CA", rcfg.tls_cert_file, 0);
+        snprintf(url, sizeof(url), strchr(uh, ':') ? "https://[%s]:%u" : "https://%s:%u", uh,
+                 (unsigned)reg_server_port(srv));
+    } else
+        snprintf(url, sizeof(url), strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
+                 (unsigned)reg_server_port(srv));
     printf("canon registry: listening on %s (db %s)\n", url, rcfg.db_path);
 
     if (!no_agg) {
@@ -231,7 +289,20 @@ int cmd_serve(int argc, char **argv)
                 mock_boot);
         }
         acfg.registry_url = url;
-        acfg.props = props;
+        if (rcfg.auth_file) {
+            /* The aggregator reads the registry over HTTP like any client: it gets an API
+             * key of its own, a reader of everything, which the registry client sends. */
+            char *key = NULL;
+            if ((err = reg_server_internal_key(srv, &key))) {
+                fprintf(stderr, "canon serve: registry: %s\n", cg_err_msg(err));
+                goto done;
+            }
+            setenv("CANON_REGISTRY_TOKEN", key, 1);
+            explicit_bzero(key, strlen(key));
+            free(key);
+            acfg.source_allowed = source_allowed;
+            acfg.source_opaque = srv;
+        }
         canon_pipeline *p = NULL;
         if ((err = canon_pipeline_new(&acfg, &p))) {
             fprintf(stderr, "canon serve: aggregator: %s\n", cg_err_msg(err));
@@ -248,7 +319,8 @@ int cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     int sig = 0;
-    sigwait(&set, &sig);
+    while (!sigwait(&set, &sig) && sig == SIGHUP)
+        registry_reload_auth("canon serve", srv);
     rc = 0;
     if (thr_started) {
         canon_pipeline_stop(ctx.pipeline);
@@ -275,5 +347,6 @@ done:
     cg_err_free(err);
     cg_err_free(ctx.err);
     free(props);
+    cli_props_free(&kprops);
     return rc;
 }

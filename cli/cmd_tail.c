@@ -59,6 +59,9 @@ static void usage(FILE *out)
         "  --plain                union values bare ({\"email\": \"a@b.c\"}): easier to\n"
         "                         read, not always reversible\n"
         "  -X KEY=VALUE           a librdkafka consumer property (repeatable)\n"
+        "  --kafka-config FILE    librdkafka properties file (KEY=VALUE lines, '#'\n"
+        "                         comments; e.g. security.protocol, sasl.*, ssl.*),\n"
+        "                         applied before any -X\n"
         "  -h, --help             this help\n"
         "\n"
         "Exit 0 at the end (or --max, or timeout with --follow), 1 on an error.\n");

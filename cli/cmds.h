@@ -15,9 +15,18 @@ int cmd_tail(int argc, char **argv);     /* cmd_tail.c */
 int cmd_state(int argc, char **argv);    /* cmd_state.c */
 int cmd_aggregate(int argc, char **argv); /* cmd_aggregate.c */
 int cmd_translate(int argc, char **argv); /* cmd_translate.c */
+int cmd_auth(int argc, char **argv);      /* cmd_auth.c */
+
+/* `canon registry` and `canon serve` listen on a non-loopback address only with an auth
+ * file or --insecure: 1 if host may be used, else 0 after printing why and both ways out
+ * (cmd_auth.c). */
+int cli_listen_allowed(const char *prog, const char *host, const char *auth_file, int insecure);
 
 /* The options shared by `canon registry` and `canon serve`, one help text for both. */
 #include <stdio.h>
 void registry_options_help(FILE *out); /* cmd_registry.c */
+/* SIGHUP: reloads srv's auth file, saying on stderr whether it worked (cmd_registry.c). */
+typedef struct reg_server reg_server;
+void registry_reload_auth(const char *prog, reg_server *srv);
 
 #endif

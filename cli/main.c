@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"produce", cmd_produce, "send updates given as JSON to canon.ENTITY.updates"},
     {"tail", cmd_tail, "print any Confluent-framed topic as JSON, one record a line"},
     {"state", cmd_state, "show the current state and provenance of one key of an entity"},
+    {"auth", cmd_auth, "make password hashes and API keys for a registry auth file"},
 };
 
 static void usage(FILE *out)

@@ -12,16 +12,25 @@
  * Access log: lines are appended to a buffer under a mutex and written to stderr by a
  * flusher thread every 100 ms (or by the appender when the buffer is full), so serving
  * never waits on a write per request.
+ *
+ * Access control (cfg.auth_file, auth.h): once the route is known and the method allowed,
+ * the request is authenticated (401) and authorized (403, routes.c) before anything else;
+ * /health and / stay open. The loaded file is reference counted: each request holds the
+ * configuration it started with, so reg_server_reload_auth() swaps a new one in while
+ * serving and the old one is freed by its last user.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/file.h"
 #include "http_internal.h"
 
 #define LOG_BUF_SIZE (64 * 1024)
@@ -207,6 +217,15 @@ struct reg_server {
     int log_on;
     _Atomic long in_flight; /* requests between first callback and completion */
     _Atomic int stopping;   /* set by reg_server_stop: refuse requests not yet begun */
+    /* PEM texts read at _new (NULL: no TLS / no client CA); tls_key is wiped at _free */
+    char *tls_cert, *tls_key, *tls_ca;
+    /* Access control: auth_file NULL means off. auth_mu guards the pointer only; each
+     * request takes a reference (reg_auth_ref) and drops it when answered, so a reload
+     * swaps the pointer and the old configuration is freed by its last user. */
+    char *auth_file;
+    pthread_mutex_t auth_mu;
+    reg_auth *auth;
+    char *internal_key; /* stored form of reg_server_internal_key()'s key, or NULL */
 };
 
 typedef struct req_state {
@@ -216,6 +235,8 @@ typedef struct req_state {
     int too_large;
     size_t declared; /* Content-Length, 0 when absent */
 } req_state;
+
+static int tls_client_verified(struct MHD_Connection *conn);
 
 static double elapsed(const struct timespec *t0)
 {
@@ -231,9 +252,9 @@ static char *url_decode(const char *s, size_t n, int plus_space)
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && reg_hex_digit(s[i + 1]) >= 0 &&
-            reg_hex_digit(s[i + 2]) >= 0) {
-            *o++ = (char)(reg_hex_digit(s[i + 1]) * 16 + reg_hex_digit(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && cg_hex_digit(s[i + 1]) >= 0 &&
+            cg_hex_digit(s[i + 2]) >= 0) {
+            *o++ = (char)(cg_hex_digit(s[i + 1]) * 16 + cg_hex_digit(s[i + 2]));
             i += 2;
         } else if (plus_space && s[i] == '+') {
             *o++ = ' ';
@@ -449,6 +470,10 @@ static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req
     } else
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 ctype ? ctype : "application/vnd.schemaregistry.v1+json");
+    if (resp->auth_challenge) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"canon\"");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"canon\"");
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
 
@@ -481,6 +506,70 @@ static enum MHD_Result respond(reg_server *srv, struct MHD_Connection *conn, req
     return ret;
 }
 
+/* ---- access control (auth.h) ---- */
+
+/* The current configuration, with a reference the caller drops (reg_auth_free). */
+static reg_auth *auth_acquire(reg_server *srv)
+{
+    pthread_mutex_lock(&srv->auth_mu);
+    reg_auth *a = reg_auth_ref(srv->auth);
+    pthread_mutex_unlock(&srv->auth_mu);
+    return a;
+}
+
+/* Security events go to stderr even with --quiet, one write() per line. */
+static void auth_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void auth_log(const char *fmt, ...)
+{
+    char line[1024];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ auth: ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    line[n++] = '\n';
+    log_write_all(line, n);
+}
+
+/* Authenticates and authorizes a matched request. Returns 0 to go on (*who set), or -1
+ * with resp filled (401 or 403). /health and / stay open: liveness probes carry no
+ * credentials and learn nothing from them. */
+static int auth_check(reg_server *srv, struct MHD_Connection *conn, reg_auth *a, int route,
+                      const reg_http_req *q, const char *url, reg_http_resp *resp,
+                      const reg_auth_principal **who)
+{
+    *who = NULL;
+    if (route == RT_HEALTH || route == RT_ROOT)
+        return 0;
+    char *user = NULL;
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    reg_auth_result r = reg_auth_authenticate(a, h, who, &user);
+    if (r != REG_AUTH_OK) {
+        /* The log says which of user and password was wrong; the client is not told. */
+        if (r != REG_AUTH_NO_CREDENTIALS)
+            auth_log("401 %s %s: %s%s%s%s", q->method, url, reg_auth_result_name(r),
+                     user ? " (user '" : "", user ? user : "", user ? "')" : "");
+        free(user);
+        reg_http_error(resp, REG_AUTH_E_UNAUTHORIZED, reg_auth_result_message(r));
+        resp->auth_challenge = 1;
+        return -1;
+    }
+    free(user);
+    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings, &srv->cfg, *who};
+    cg_err *e = reg_route_authorize(&ctx, route, q);
+    if (e) {
+        auth_log("403 %s %s: %s", q->method, url, cg_err_msg(e));
+        reg_http_error_from(resp, e);
+        return -1;
+    }
+    return 0;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -493,6 +582,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         /* Shutting down: close the connection rather than start a request we may not
          * be able to finish (clients retry on a fresh connection). */
         if (atomic_load(&srv->stopping))
+            return MHD_NO;
+        /* Mutual TLS: libmicrohttpd only asks for a client certificate; refusing a
+         * connection whose certificate is absent or not from the client CA is ours. */
+        if (srv->tls_ca && !tls_client_verified(conn))
             return MHD_NO;
         st = calloc(1, sizeof(*st));
         if (!st)
@@ -546,6 +639,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     size_t nseg = 0;
     int route = RT_UNKNOWN;
     const char *ctype = NULL;
+    reg_auth *auth = NULL;
+    const reg_auth_principal *who = NULL;
     q.method = method;
     q.seg = seg;
     q.body = st->body;
@@ -576,6 +671,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         reg_http_error(&resp, 405, "HTTP 405 Method Not Allowed");
         goto send;
     }
+    if (srv->auth_file) {
+        auth = auth_acquire(srv);
+        if (auth_check(srv, conn, auth, route, &q, path ? path : url, &resp, &who))
+            goto send;
+    }
     if (st->too_large) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Request body exceeds the limit of %zu bytes",
@@ -598,11 +698,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     } else {
         ctype = "application/json";
     }
-    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings, &srv->cfg};
+    reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings, &srv->cfg, who};
     reg_route_run(&ctx, route, &q, &resp);
 
 send:;
     enum MHD_Result ret = respond(srv, conn, st, method, path ? path : url, route, &resp, ctype);
+    reg_auth_free(auth); /* who is not used past here */
     if (pathbuf && pathbuf != stackbuf)
         free(pathbuf);
     for (size_t i = 0; i < qc.n_owned; i++)
@@ -626,6 +727,100 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* ---- TLS ---- */
+
+/* Reads one PEM file for the server, naming the file and its role in the error. */
+static cg_err *tls_read(const char *role, const char *path, char **out)
+{
+    size_t len = 0;
+    cg_err *err = cg_read_file(path, 1024 * 1024, out, &len);
+    if (err)
+        return cg_err_wrap(err, "TLS %s: ", role);
+    return NULL;
+}
+
+/* Loads and checks the certificate, key and client CA files here, at start-up, so a bad
+ * file is reported by name and reason: libmicrohttpd would only fail to start, saying
+ * nothing about which file or why. */
+static cg_err *tls_load(reg_server *s)
+{
+    const reg_server_config *c = &s->cfg;
+    cg_err *err = NULL;
+    gnutls_certificate_credentials_t cred = NULL;
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned n_crts = 0;
+    gnutls_x509_privkey_t key = NULL;
+    int rc;
+    if (!c->tls_cert_file && !c->tls_key_file && !c->tls_client_ca_file)
+        return NULL;
+    if (!c->tls_cert_file || !c->tls_key_file)
+        return cg_err_new(CG_EINVAL, "TLS needs both a certificate file and a key file (%s)",
+                          c->tls_cert_file  ? "no key file given"
+                          : c->tls_key_file ? "no certificate file given"
+                                            : "a client CA file alone does not enable TLS");
+    if ((err = tls_read("certificate", c->tls_cert_file, &s->tls_cert)) ||
+        (err = tls_read("key", c->tls_key_file, &s->tls_key)))
+        return err;
+    if (c->tls_client_ca_file && (err = tls_read("client CA", c->tls_client_ca_file, &s->tls_ca)))
+        return err;
+    gnutls_datum_t cd = {(unsigned char *)s->tls_cert, (unsigned)strlen(s->tls_cert)};
+    gnutls_datum_t kd = {(unsigned char *)s->tls_key, (unsigned)strlen(s->tls_key)};
+    rc = gnutls_x509_crt_list_import2(&crts, &n_crts, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (rc < 0 || !n_crts) {
+        err = cg_err_new(CG_EINVAL, "TLS certificate '%s': not a PEM certificate: %s",
+                         c->tls_cert_file, rc < 0 ? gnutls_strerror(rc) : "none found");
+        goto done;
+    }
+    if ((rc = gnutls_x509_privkey_init(&key)) ||
+        (rc = gnutls_x509_privkey_import2(key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0))) {
+        err = cg_err_new(CG_EINVAL, "TLS key '%s': not an unencrypted PEM private key: %s",
+                         c->tls_key_file, gnutls_strerror(rc));
+        goto done;
+    }
+    if ((rc = gnutls_certificate_allocate_credentials(&cred))) {
+        err = cg_err_new(CG_ENOMEM, "TLS: %s", gnutls_strerror(rc));
+        goto done;
+    }
+    rc = gnutls_certificate_set_x509_key_mem2(cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+    if (rc < 0) {
+        err = cg_err_new(CG_EINVAL, "TLS certificate '%s' and key '%s': %s", c->tls_cert_file,
+                         c->tls_key_file, gnutls_strerror(rc));
+        goto done;
+    }
+    if (s->tls_ca) {
+        gnutls_datum_t ad = {(unsigned char *)s->tls_ca, (unsigned)strlen(s->tls_ca)};
+        rc = gnutls_certificate_set_x509_trust_mem(cred, &ad, GNUTLS_X509_FMT_PEM);
+        if (rc <= 0) {
+            err = cg_err_new(CG_EINVAL, "TLS client CA '%s': no PEM certificate in it%s%s",
+                             c->tls_client_ca_file, rc < 0 ? ": " : "",
+                             rc < 0 ? gnutls_strerror(rc) : "");
+            goto done;
+        }
+    }
+done:
+    for (unsigned i = 0; i < n_crts; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    if (key)
+        gnutls_x509_privkey_deinit(key);
+    if (cred)
+        gnutls_certificate_free_credentials(cred);
+    return err;
+}
+
+/* 1 when the connection's client presented a certificate that verifies against the
+ * client CA (libmicrohttpd put it in the session's credentials). Pool thread. */
+static int tls_client_verified(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned status = 0;
+    if (!ci || !ci->tls_session)
+        return 0;
+    gnutls_session_t sess = (gnutls_session_t)ci->tls_session;
+    return gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0;
+}
+
 cg_err *reg_server_new(const reg_server_config *cfg, reg_server **out)
 {
     cg_err *err = NULL;
@@ -633,6 +828,7 @@ cg_err *reg_server_new(const reg_server_config *cfg, reg_server **out)
     if (!s)
         return cg_err_new(CG_ENOMEM, "out of memory");
     s->cfg = *cfg;
+    pthread_mutex_init(&s->auth_mu, NULL);
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
     s->db_path = strdup(cfg->db_path ? cfg->db_path : "canon.db");
     if (!s->host || !s->db_path) {
@@ -651,6 +847,20 @@ cg_err *reg_server_new(const reg_server_config *cfg, reg_server **out)
     if (!s->metrics) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto done;
+    }
+    err = tls_load(s);
+    if (err)
+        goto done;
+    if (cfg->auth_file) {
+        s->auth_file = strdup(cfg->auth_file);
+        if (!s->auth_file) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto done;
+        }
+        s->cfg.auth_file = s->auth_file;
+        err = reg_auth_load(s->auth_file, &s->auth);
+        if (err)
+            goto done;
     }
     err = reg_registry_open(s->db_path, &s->reg);
     if (err)
@@ -682,6 +892,18 @@ cg_err *reg_server_start(reg_server *s)
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG;
+    /* TLS 1.2 and 1.3 only; the options are passed as an array so one call serves both. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {s->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, s->tls_ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls_cert)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
@@ -693,7 +915,8 @@ cg_err *reg_server_start(reg_server *s)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_UNESCAPE_CALLBACK,
-        no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+        no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
         if (s->log_on) {
@@ -748,7 +971,65 @@ void reg_server_free(reg_server *s)
     reg_server_stop(s);
     reg_registry_free(s->reg);
     reg_metrics_free(s->metrics);
+    reg_auth_free(s->auth);
+    free(s->auth_file);
+    free(s->internal_key);
+    pthread_mutex_destroy(&s->auth_mu);
+    free(s->tls_cert);
+    if (s->tls_key) /* the private key does not outlive the server in memory */
+        explicit_bzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s->tls_ca);
     free(s->host);
     free(s->db_path);
     free(s);
+}
+
+cg_err *reg_server_reload_auth(reg_server *s)
+{
+    if (!s->auth_file)
+        return cg_err_new(CG_ESTATE, "no auth file configured: nothing to reload");
+    reg_auth *fresh = NULL;
+    cg_err *err = reg_auth_load(s->auth_file, &fresh);
+    if (!err && s->internal_key)
+        err = reg_auth_add_reader_key(fresh, "canon-internal", s->internal_key);
+    if (err) {
+        reg_auth_free(fresh);
+        return err;
+    }
+    pthread_mutex_lock(&s->auth_mu);
+    reg_auth *old = s->auth;
+    s->auth = fresh;
+    pthread_mutex_unlock(&s->auth_mu);
+    reg_auth_free(old); /* requests still holding it keep it alive */
+    return NULL;
+}
+
+cg_err *reg_server_internal_key(reg_server *s, char **key)
+{
+    if (!s->auth_file)
+        return cg_err_new(CG_ESTATE, "no auth file configured: no key needed");
+    char *k = NULL, *stored = NULL;
+    cg_err *err = reg_auth_new_key(&k, &stored);
+    if (err)
+        return err;
+    free(s->internal_key);
+    s->internal_key = stored;
+    err = reg_server_reload_auth(s); /* the new key joins a fresh copy, swapped in */
+    if (err) {
+        free(k);
+        return err;
+    }
+    *key = k;
+    return NULL;
+}
+
+int reg_server_source_allowed(reg_server *s, const char *entity, const char *source, size_t len)
+{
+    if (!s->auth_file)
+        return 1;
+    reg_auth *a = auth_acquire(s);
+    int ok = reg_auth_domain_may_write(a, source, len, entity);
+    reg_auth_free(a);
+    return ok;
 }

@@ -32,6 +32,19 @@ typedef struct reg_server_config {
      * the server frees, or NULL for nothing. NULL: none. */
     char *(*metrics_extra)(void *opaque, size_t *len);
     void *metrics_opaque;
+    /* TLS (HTTPS only, via GnuTLS): PEM files read by reg_server_new(), which fails
+     * naming the file when one is missing or not a valid certificate/key. Both NULL: plain
+     * HTTP; one without the other is an error. tls_cert_file may hold the chain (leaf
+     * first). tls_client_ca_file (needs the other two): clients must present a
+     * certificate signed by one of these CAs (mutual TLS); others are refused before any
+     * request is served. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_client_ca_file;
+    /* Access control (auth.h, docs/security.md): the auth file loaded by reg_server_new()
+     * (which fails naming the file, principal and field when it is bad) and again by
+     * reg_server_reload_auth(). NULL: no authentication, every request is allowed. */
+    const char *auth_file;
 } reg_server_config;
 
 #define REG_DEFAULT_MAX_BODY (16u * 1024 * 1024)
@@ -54,6 +67,21 @@ reg_registry *reg_server_registry(reg_server *s);
 /* Graceful stop: stops accepting, lets requests in flight finish (up to ~5 s), closes
  * connections and flushes the access log. Safe to call twice. */
 void reg_server_stop(reg_server *s);
+
+/* Re-reads cfg.auth_file and swaps it in atomically: requests already running finish
+ * with the old one, later ones see the new one. On error (a bad file, or no auth_file
+ * configured) the old configuration stays in force and the error says why. Call it from
+ * an ordinary thread (e.g. the one that takes SIGHUP), not from a signal handler. */
+cg_err *reg_server_reload_auth(reg_server *s);
+
+/* For a client inside the same process (the aggregator of `canon serve`): a new random
+ * API key that authenticates as principal "canon-internal", a reader of every subject,
+ * kept across reloads. *key is malloc'd (caller frees). CG_ESTATE when auth is off. */
+cg_err *reg_server_internal_key(reg_server *s, char **key);
+
+/* 1 if an update from source domain source[0..len) may be merged for entity: auth off, or
+ * a domain writer of the current auth file lists that entity. Any thread. */
+int reg_server_source_allowed(reg_server *s, const char *entity, const char *source, size_t len);
 
 /* Stops if needed, closes the database. NULL is fine. */
 void reg_server_free(reg_server *s);

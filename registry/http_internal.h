@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #include "../common/err.h"
+#include "../common/hex.h"
+#include "auth.h"
 #include "canon_bindings.h"
 #include "http.h"
 #include "metrics.h"
@@ -83,6 +85,7 @@ typedef struct reg_http_resp {
     reg_body_kind kind;
     const char *content_type; /* RB_BINARY: the Content-Type; static string */
     char *disposition;        /* RB_BINARY: Content-Disposition or NULL; owned */
+    int auth_challenge;       /* a 401: send WWW-Authenticate (Basic and Bearer) */
 } reg_http_resp;
 
 /* Context the routes need. */
@@ -91,15 +94,15 @@ typedef struct reg_route_ctx {
     reg_metrics *metrics;
     const reg_bindings_hook *bindings; /* GET /canon/bindings; may be NULL */
     const reg_server_config *server;   /* metrics_extra for GET /metrics; may be NULL */
+    /* The authenticated caller (belongs to the server's current reg_auth, held for the
+     * request); NULL when access control is off: everything is allowed, nothing filtered. */
+    const reg_auth_principal *who;
 } reg_route_ctx;
 
 /* Matches the route (sets *route). Returns 1 if the path exists, 0 if not. *methods
  * gets a bit set of the methods the path allows (RM_*). */
 enum { RM_GET = 1, RM_POST = 2, RM_PUT = 4, RM_DELETE = 8 };
 int reg_route_match(const reg_http_req *q, int *route, unsigned *methods);
-
-/* The value of a hex digit character, or -1. */
-int reg_hex_digit(int c);
 
 /* Splits a raw URL path into percent-decoded segments (empty ones dropped) written into
  * buf (at least strlen(url) + 1 bytes), pointers in seg (max_seg of them): no allocation
@@ -108,6 +111,11 @@ int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg,
 
 /* Runs a matched route. On error fills resp with the error status and body. */
 void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, reg_http_resp *resp);
+
+/* Access control of a matched route for ctx->who (not NULL): NULL when allowed, else
+ * an error with code REG_AUTH_E_FORBIDDEN (40301) naming the subject and the permission
+ * missing. Lists are not refused but filtered by reg_route_run(). */
+cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_req *q);
 
 /* Fills resp with a Confluent-style error {"error_code": code, "message": msg}. */
 void reg_http_error(reg_http_resp *resp, int code, const char *msg);

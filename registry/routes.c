@@ -2,11 +2,16 @@
  *
  * Paths are matched on URL-decoded segments, so a subject may contain any character,
  * '/' included when sent as %2F. Errors carry Confluent's error codes; the HTTP status is
- * derived from the code (40401 -> 404, 42201 -> 422, 409 -> 409, 50001 -> 500). */
+ * derived from the code (40401 -> 404, 42201 -> 422, 409 -> 409, 50001 -> 500).
+ * With access control on (auth.h), reg_route_authorize() says per route which permission
+ * a request needs (a lookup is a read; settings and deletes are the admin's), and
+ * reg_route_run() filters list answers to what the caller may read, before paging. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon_contract.h"
+#include "canon_derive.h"
 #include "http_internal.h"
 
 const char *const reg_route_names[RT_COUNT] = {
@@ -283,7 +288,7 @@ static int cmp_cstr(const void *a, const void *b)
  * registers Confluent-qualified subject names (":.ctx:name") sees their contexts
  * listed after the default one, sorted by name, as Confluent lists the contexts it
  * holds. */
-static cg_err *contexts_body(reg_registry *r, reg_body *out)
+static cg_err *contexts_body(reg_registry *r, const reg_auth_principal *who, reg_body *out)
 {
     reg_opts all = {.deleted = 1};
     reg_body b = {0};
@@ -300,6 +305,8 @@ static cg_err *contexts_body(reg_registry *r, reg_body *out)
     {
         const char *name = json_string_value(v);
         size_t len = err || !name ? 0 : context_prefix_len(name);
+        if (len && who && !reg_auth_allows(who, REG_PERM_READ, name))
+            len = 0; /* a context the caller sees no subject of stays hidden */
         if (len && !(ctx[n++] = strndup(name + 1, len - 2)))
             err = cg_err_new(CG_ENOMEM, "out of memory");
     }
@@ -441,6 +448,155 @@ static cg_err *latest_with_metadata(reg_registry *r, const char *subject, const 
     return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
 }
 
+/* ---- access control ---- */
+
+/* The subject a list element stands for: a subject name (/subjects, /schemas/ids/{id}/
+ * subjects), an object with "subject" (/schemas, .../versions) or an entity object
+ * (/canon/entities), whose canonical subject decides. buf holds a built name. */
+static const char *element_subject(int route, json_t *e, char *buf, size_t cap)
+{
+    if (route == RT_CANON_ENTITIES) {
+        const char *entity = json_string_value(json_object_get(e, "entity"));
+        if (!entity || reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, entity, buf, cap))
+            return NULL;
+        return buf;
+    }
+    return usage_subject(e);
+}
+
+/* Keeps, in a list answer, only what who may read. */
+static cg_err *filter_readable(const reg_auth_principal *who, int route, reg_body *b)
+{
+    if (route != RT_SUBJECTS && route != RT_SCHEMAS && route != RT_SCHEMA_ID_SUBJECTS &&
+        route != RT_SCHEMA_ID_VERSIONS && route != RT_CANON_ENTITIES)
+        return NULL;
+    json_t *arr = NULL;
+    cg_err *err = list_json(NULL, b, &arr);
+    if (err)
+        return err;
+    char buf[REG_CANON_SUBJECT_MAX];
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const char *name = element_subject(route, json_array_get(arr, i), buf, sizeof(buf));
+        if (!name || !reg_auth_allows(who, REG_PERM_READ, name))
+            json_array_remove(arr, i);
+    }
+    return json_body(arr, b);
+}
+
+static cg_err *forbidden(const reg_auth_principal *who, const char *what, const char *subject,
+                         const char *why)
+{
+    return cg_err_new(
+        REG_AUTH_E_FORBIDDEN, "%s '%s' (role %s) may not %s%s%s%s%s", reg_auth_principal_kind(who),
+        reg_auth_principal_name(who), reg_auth_role_name(reg_auth_principal_role(who)), what,
+        subject ? " subject '" : "", subject ? subject : "", subject ? "'" : "", why ? why : "");
+}
+
+static cg_err *need(const reg_auth_principal *who, reg_auth_perm perm, const char *subject)
+{
+    if (reg_auth_allows(who, perm, subject))
+        return NULL;
+    return forbidden(who, perm == REG_PERM_READ ? "read" : "write", subject,
+                     perm == REG_PERM_READ ? ": it lacks the read permission on it"
+                                           : ": it lacks the write permission on it");
+}
+
+/* A schema id may be read by whoever may read one of the subjects holding it (live or
+ * soft-deleted): ids are global, permissions are per subject. An unknown id passes, so
+ * the route answers its usual 40403. */
+static cg_err *need_id(const reg_route_ctx *ctx, const char *id_text)
+{
+    if (reg_auth_reads_all(ctx->who))
+        return NULL; /* the deserializers' hot path: no list to render */
+    int64_t id;
+    cg_err *err = parse_id(id_text, &id);
+    if (err) {
+        cg_err_free(err);
+        return NULL;
+    }
+    reg_opts all = {.deleted = 1};
+    reg_body b = {0};
+    json_t *uses = NULL;
+    err = list_json(reg_schema_versions(ctx->reg, id, &all, &b), &b, &uses);
+    if (err) {
+        cg_err_free(err);
+        return NULL;
+    }
+    size_t i, n = json_array_size(uses);
+    json_t *e;
+    int ok = 0;
+    json_array_foreach(uses, i, e)
+    {
+        const char *name = usage_subject(e);
+        if (name && reg_auth_allows(ctx->who, REG_PERM_READ, name))
+            ok = 1;
+    }
+    json_decref(uses);
+    if (ok || !n)
+        return NULL;
+    return cg_err_new(REG_AUTH_E_FORBIDDEN,
+                      "%s '%s' (role %s) may not read schema %s: it lacks the read permission "
+                      "on every subject that holds it",
+                      reg_auth_principal_kind(ctx->who), reg_auth_principal_name(ctx->who),
+                      reg_auth_role_name(reg_auth_principal_role(ctx->who)), id_text);
+}
+
+cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_req *q)
+{
+    const reg_auth_principal *who = ctx->who;
+    const char *m = q->method;
+    int get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
+    char *const *s = q->seg;
+    int admin = reg_auth_principal_role(who) == REG_ROLE_ADMIN;
+    if (admin)
+        return NULL;
+    switch (route) {
+    case RT_SUBJECT: /* POST: lookup, a read; DELETE: admin */
+        return post ? need(who, REG_PERM_READ, s[1])
+                    : forbidden(who, "delete", s[1], ": deletes need the admin role");
+    case RT_VERSIONS:
+        return need(who, post ? REG_PERM_WRITE : REG_PERM_READ, s[1]);
+    case RT_VERSION:
+        return get ? need(who, REG_PERM_READ, s[1])
+                   : forbidden(who, "delete a version of", s[1], ": deletes need the admin role");
+    case RT_SUBJECT_METADATA:
+    case RT_VERSION_SCHEMA:
+    case RT_VERSION_REFERENCEDBY:
+        return need(who, REG_PERM_READ, s[1]);
+    case RT_SCHEMA_ID:
+    case RT_SCHEMA_ID_SCHEMA:
+    case RT_SCHEMA_ID_SUBJECTS:
+    case RT_SCHEMA_ID_VERSIONS:
+        return need_id(ctx, s[2]);
+    case RT_CONFIG:
+    case RT_MODE:
+        if (get)
+            return NULL;
+        return forbidden(who, route == RT_CONFIG ? "change /config" : "change /mode", NULL,
+                         ": it needs the admin role");
+    case RT_CONFIG_SUBJECT:
+    case RT_MODE_SUBJECT:
+        if (get)
+            return need(who, REG_PERM_READ, s[1]);
+        return forbidden(
+            who, route == RT_CONFIG_SUBJECT ? "change the compatibility of" : "change the mode of",
+            s[1], ": it needs the admin role");
+    case RT_COMPAT_VERSION:
+    case RT_COMPAT_VERSIONS:
+        return need(who, REG_PERM_READ, s[2]);
+    case RT_CANON_ENTITY: {
+        char subject[REG_CANON_SUBJECT_MAX];
+        if (reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, s[2], subject, sizeof(subject)))
+            return NULL; /* not an entity name: the route answers 40401 */
+        return need(who, REG_PERM_READ, subject);
+    }
+    case RT_CANON_BINDINGS:
+        return q->opts.subject ? need(who, REG_PERM_READ, q->opts.subject) : NULL;
+    default: /* lists (filtered), /metrics, /schemas/types: any authenticated caller */
+        return NULL;
+    }
+}
+
 static int is_paged(int route)
 {
     return route == RT_SUBJECTS || route == RT_SCHEMAS || route == RT_CONTEXTS;
@@ -503,7 +659,7 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
         break;
     }
     case RT_CONTEXTS:
-        err = contexts_body(r, &resp->body);
+        err = contexts_body(r, ctx->who, &resp->body);
         break;
     case RT_SUBJECTS:
         err = reg_subjects(r, o, &resp->body);
@@ -604,21 +760,12 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
         reg_http_error(resp, 404, "HTTP 404 Not Found");
         return;
     }
+    if (!err && ctx->who && !reg_auth_reads_all(ctx->who))
+        err = filter_readable(ctx->who, route, &resp->body);
     if (!err && is_paged(route))
         err = page_body(&resp->body, q->offset, q->limit);
     if (err)
         reg_http_error_from(resp, err);
-}
-
-int reg_hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg, size_t *nseg)
@@ -635,8 +782,8 @@ int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg,
             return -1;
         seg[(*nseg)++] = o;
         for (; *p && *p != '/'; p++) {
-            if (*p == '%' && reg_hex_digit(p[1]) >= 0 && reg_hex_digit(p[2]) >= 0) {
-                *o++ = (char)(reg_hex_digit(p[1]) * 16 + reg_hex_digit(p[2]));
+            if (*p == '%' && cg_hex_digit(p[1]) >= 0 && cg_hex_digit(p[2]) >= 0) {
+                *o++ = (char)(cg_hex_digit(p[1]) * 16 + cg_hex_digit(p[2]));
                 p += 2;
             } else {
                 *o++ = *p;

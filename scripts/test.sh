@@ -4,15 +4,18 @@
 #   1. deps (idempotent)            scripts/deps.sh
 #   2. release build (-O2)          unit tests (cmocka via ctest)
 #   3. ASan + UBSan build           unit tests again
-#   4. HTTP, client and crash tests (pytest) against the ASan+UBSan binary and the
-#      release binary, over real HTTP; registry robustness (1,000 connections, slowloris,
+#   4. HTTP, client, auth, TLS and crash tests (pytest) against the ASan+UBSan binary and
+#      the release binary, over real HTTP; registry robustness (1,000 connections, slowloris,
 #      hostile bodies, disk full and read-only SQLite, schemathesis against the OpenAPI)
 #      then the libFuzzer targets of tests/fuzz, briefly, from their checked-in corpora
 #   5. generated bindings (tests/bindings): C, Python and Java against tests/vectors and
 #      the shared vectors, checked by Avro C, fastavro and Apache Avro Java
 #   6. real Kafka (tests/kafka/kafka.sh starts a KRaft broker on 127.0.0.1): the broker
-#      script itself, canon produce/tail/state, the aggregator, canon translate, the
-#      example domains and the tutorial
+#      script itself, SASL to the broker, canon produce/tail/state, the aggregator
+#      (with a broker restart and a 30 s outage), canon translate, the example domains
+#      and the tutorial; every canon process is watched for sanitizer reports
+# Not here (too slow for CI): scripts/valgrind.sh, the unit tests and a registry session
+# under valgrind memcheck.
 #   7. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)
 # Fails on the first failing stage; each runner prints its own summary line.
 set -euo pipefail

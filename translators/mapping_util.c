@@ -16,6 +16,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "../common/hex.h"
 #include "mapping.h"
 
 /* ---- line table ------------------------------------------------------------------ */
@@ -970,17 +971,6 @@ int tr_uuid_v5(const uint8_t ns[16], const char *name, size_t len, char out[37])
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int tr_uuid_parse(const char *s, size_t len, uint8_t out[16])
 {
     if (len != 36)
@@ -993,7 +983,7 @@ int tr_uuid_parse(const char *s, size_t len, uint8_t out[16])
             i++;
             continue;
         }
-        int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
+        int hi = cg_hex_digit((unsigned char)s[i]), lo = cg_hex_digit((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[k++] = (uint8_t)(hi << 4 | lo);

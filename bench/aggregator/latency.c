@@ -14,11 +14,15 @@
  * time stamps are taken within about a millisecond of arrival. The producer is idempotent
  * with linger.ms LINGER (default 5, librdkafka's default, as a client would have it).
  *
- * Usage: latency [--rate R] [--seconds S] [--keys K] [--linger MS] [--drain S]
+ * --warmup W: first sends at the same rate for W seconds whose latencies are not counted
+ * (steady state: a broker that has just started, or just worked through a backlog, takes
+ * its first transactions slowly; the figure with no warm-up is the default, 0).
+ *
+ * Usage: latency [--rate R] [--seconds S] [--warmup W] [--keys K] [--linger MS] [--drain S]
  *                BOOTSTRAP UPDATES_TOPIC CANON_TOPIC SCHEMA_ID
- * Prints key=value lines: latency.sent, received, unmatched, offered_per_s, achieved_per_s
- * (sends / sending time), p50_ms, p99_ms, max_ms. Exit 1 if records are missing after the
- * drain time (default 30 s) or a delivery failed. */
+ * Prints key=value lines: latency.warmup_sent (not counted), sent, received, unmatched,
+ * offered_per_s, achieved_per_s (sends / sending time), p50_ms, p99_ms, max_ms. Exit 1 if records
+ * are missing after the drain time (default 30 s) or a delivery failed. */
 #include "kbench.h"
 
 #include <stdint.h>
@@ -43,7 +47,7 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     long rate = 10000, keys = 100000;
-    double seconds = 20, drain = 30;
+    double seconds = 20, drain = 30, warmup = 0;
     const char *linger = "5";
     int i = 1;
     for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -51,6 +55,8 @@ int main(int argc, char **argv)
             rate = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds"))
             seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--warmup"))
+            warmup = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--keys"))
             keys = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--linger"))
@@ -60,14 +66,17 @@ int main(int argc, char **argv)
         else
             break;
     }
-    if (argc - i != 4 || rate <= 0 || keys <= 0 || seconds <= 0) {
-        fprintf(stderr, "usage: latency [--rate R] [--seconds S] [--keys K] [--linger MS] "
-                        "[--drain S] BOOTSTRAP UPDATES_TOPIC CANON_TOPIC SCHEMA_ID\n");
+    if (argc - i != 4 || rate <= 0 || keys <= 0 || seconds <= 0 || warmup < 0) {
+        fprintf(stderr,
+                "usage: latency [--rate R] [--seconds S] [--warmup W] [--keys K] [--linger MS] "
+                "[--drain S] BOOTSTRAP UPDATES_TOPIC CANON_TOPIC SCHEMA_ID\n");
         return 2;
     }
     const char *bootstrap = argv[i], *updates = argv[i + 1], *canon = argv[i + 2];
     int schema_id = atoi(argv[i + 3]);
-    long n = (long)((double)rate * seconds), failed = 0;
+    /* the first n_warm sends are the warm-up: matched like the others, not counted */
+    long n_warm = (long)((double)rate * warmup);
+    long n = n_warm + (long)((double)rate * seconds), failed = 0;
     char errstr[256];
 
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
@@ -123,7 +132,7 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &ts);
         wall0 = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
-    long sent = 0, received = 0, unmatched = 0, overflow = 0;
+    long sent = 0, received = 0, unmatched = 0, overflow = 0, warm_seen = 0;
     double start = kb_now(), send_end = 0, deadline = 0;
     unsigned char value[1024];
     for (;;) {
@@ -149,7 +158,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "latency: produce: %s\n", rd_kafka_err2str(e));
                 return 1;
             }
-            r->t[r->head++ % RING] = t;
+            /* a warm-up send is marked by a negative time (its latency is dropped) */
+            r->t[r->head++ % RING] = sent < n_warm ? -t : t;
             sent++;
         }
         rd_kafka_poll(prod, 0);
@@ -157,7 +167,7 @@ int main(int argc, char **argv)
             send_end = kb_now();
             deadline = send_end + drain;
         }
-        if (sent == n && (received + unmatched >= n || kb_now() > deadline))
+        if (sent == n && (received + warm_seen + unmatched >= n || kb_now() > deadline))
             break;
         /* read what is ready; wait at most until the next send is due */
         double next = sent < n ? start + (double)sent / (double)rate : kb_now() + 0.01;
@@ -169,22 +179,29 @@ int main(int argc, char **argv)
             if (!m->err && m->key_len >= 12) {
                 long k = atol((const char *)m->key + m->key_len - 12);
                 key_ring *r = k >= 0 && k < keys ? &rings[k] : NULL;
-                if (r && r->head != r->tail)
-                    lat[received++] = (t - r->t[r->tail++ % RING]) * 1000;
-                else
+                if (r && r->head != r->tail) {
+                    double t0 = r->t[r->tail++ % RING];
+                    if (t0 < 0)
+                        warm_seen++;
+                    else
+                        lat[received++] = (t - t0) * 1000;
+                } else
                     unmatched++;
             }
             rd_kafka_message_destroy(m);
         }
     }
     double send_secs = send_end - start;
+    sent -= n_warm;
     rd_kafka_flush(prod, 10000);
     qsort(lat, (size_t)received, sizeof *lat, cmp_double);
+    printf("latency.warmup_sent=%ld\n", n_warm);
     printf("latency.sent=%ld\n", sent);
     printf("latency.received=%ld\n", received);
     printf("latency.unmatched=%ld\n", unmatched + overflow);
     printf("latency.offered_per_s=%ld\n", rate);
-    printf("latency.achieved_per_s=%.0f\n", send_secs > 0 ? (double)sent / send_secs : 0.0);
+    printf("latency.achieved_per_s=%.0f\n",
+           send_secs > 0 ? (double)(sent + n_warm) / send_secs : 0.0);
     if (received > 0) {
         printf("latency.p50_ms=%.1f\n", lat[(size_t)((double)received * 0.50)]);
         printf("latency.p99_ms=%.1f\n", lat[(size_t)((double)received * 0.99)]);

@@ -23,9 +23,12 @@
 #
 # Environment: N (1000000), KEYS (100000), PARTITIONS (6), COMMIT_MS (100),
 # QUEUE_MESSAGES (1000000), QUEUE_KBYTES (262144), LAT_RATE (10000), LAT_SECONDS (20),
-# STREAMS (1; 0 skips the Streams app), STREAMS_LAT_SECONDS (10), TIMEOUT (600 per step),
+# LAT_WARMUP (5: seconds sent at LAT_RATE first and not counted; 0 counts from the start),
+# STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), STREAMS_LAT_SECONDS
+# (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
-# arguments for canon aggregate, e.g. "-X queued.min.messages=100000").
+# arguments for canon aggregate, e.g. "-X queued.min.messages=100000"; "-v" logs each commit),
+# KEEP_WORK (1: keep the work directory with every program's output, e.g. agg.err).
 # CI size: N=20000 KEYS=2000 LAT_SECONDS=5 STREAMS=0 bench/aggregator/side_by_side.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +42,9 @@ QUEUE_MESSAGES=${QUEUE_MESSAGES:-1000000}
 QUEUE_KBYTES=${QUEUE_KBYTES:-262144}
 LAT_RATE=${LAT_RATE:-10000}
 LAT_SECONDS=${LAT_SECONDS:-20}
+LAT_WARMUP=${LAT_WARMUP:-5}
 STREAMS=${STREAMS:-1}
+BARE=${BARE:-1}
 STREAMS_LAT_SECONDS=${STREAMS_LAT_SECONDS:-10}
 TIMEOUT=${TIMEOUT:-600}
 CANON_ARGS=${CANON_ARGS:-}
@@ -67,7 +72,7 @@ cleanup() {
     if [ -n "$kafka_dir" ]; then
         "$root/tests/kafka/kafka.sh" stop "$kafka_dir" >/dev/null 2>&1 || true
     fi
-    rm -rf "$work"
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "side_by_side: logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -132,6 +137,11 @@ if [ "$STREAMS" = 1 ]; then
 fi
 
 # ---- 1. the physical ceiling
+bare_rate=""
+bare_rss="-"
+bare_load="-"
+bare_cpu=0
+if [ "$BARE" = 1 ]; then
 echo "== bare_copy (load $(load))"
 timeout "$TIMEOUT" /usr/bin/time -f "bare_cpu=%U %S" -o "$work/bare_time" "$bin/bare_copy" --expect "$N" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
     --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy" \
@@ -141,6 +151,7 @@ bare_rate=$(sed -n 's/.* = \([0-9]*\) records\/s.*/\1/p' "$work/bare")
 bare_rss=$(sed -n 's/.*peak RSS \([0-9]*\) MB.*/\1/p' "$work/bare")
 bare_load=$(load)
 bare_cpu=$(awk -F'[= ]' '{printf "%.1f", $2 + $3}' "$work/bare_time")
+fi
 
 # ---- 2. canon aggregate
 echo "== canon aggregate (load $(load))"
@@ -189,8 +200,8 @@ lat_p99=""
 lat_max=""
 lat_rate=""
 if [ "$LAT_SECONDS" != 0 ]; then
-    echo "== latency: $LAT_RATE updates/s for $LAT_SECONDS s (load $(load))"
-    timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --keys "$KEYS" \
+    echo "== latency: $LAT_RATE updates/s for $LAT_WARMUP s (warm-up) + $LAT_SECONDS s (load $(load))"
+    timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" --keys "$KEYS" \
         "$bootstrap" "$updates" "canon.$entity" "$update_id" | tee "$work/lat" || status=1
     lat_p50=$(sed -n 's/^latency.p50_ms=//p' "$work/lat")
     lat_p99=$(sed -n 's/^latency.p99_ms=//p' "$work/lat")
@@ -227,7 +238,7 @@ echo "== side by side ($N updates over $KEYS keys, $PARTITIONS partitions, exact
 echo "   consumer queue $QUEUE_MESSAGES records / $QUEUE_KBYTES kB for bare_copy and canon)"
 per_cpu() { awk -v n="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.0f", n / c; else printf "-" }'; }
 printf '%-26s %10s %12s %8s %10s %s\n' "program" "records/s" "records/CPU-s" "RSS MB" "load (1m)" "notes"
-printf '%-26s %10s %12s %8s %10s %s\n' "bare_copy (ceiling)" "$bare_rate" "$(per_cpu "$N" "$bare_cpu")" "$bare_rss" "$bare_load" \
+[ "$BARE" = 1 ] && printf '%-26s %10s %12s %8s %10s %s\n' "bare_copy (ceiling)" "$bare_rate" "$(per_cpu "$N" "$bare_cpu")" "$bare_rss" "$bare_load" \
     "$bare_cpu CPU s; commit avg $(sed -n 's/.*commit avg \([0-9]*\) ms.*/\1/p' "$work/bare") ms"
 printf '%-26s %10s %12s %8s %10s %s\n' "canon aggregate" "$canon_rate" "$(per_cpu "$N" "$canon_cpu")" "$canon_rss" "$canon_load" \
     "$canon_cpu CPU s ($canon_main_cpu loop thread); commit avg $canon_commit_ms ms; $canon_out records, $canon_noop no-ops, $canon_dlq DLQ"
@@ -240,7 +251,7 @@ if [ "$STREAMS" = 1 ]; then
         "$(sed -n 's/^streams.peak_rss_mb=//p' "$work/streams")" "$streams_load" \
         "${streams_cpu:-?} CPU s for $streams_n updates (both phases, JVM start included)"
 fi
-r_bare=$(ratio "$canon_rate" "$bare_rate")
+r_bare=$(ratio "$canon_rate" "${bare_rate:-0}")
 echo
 echo "goal                                          measured                 verdict"
 printf '%-45s %-24s %s\n' "canon >= 0.5x bare_copy" "${r_bare}x" "$(verdict "$r_bare" 0.5 '>=')"
@@ -251,7 +262,7 @@ fi
 if [ "$LAT_SECONDS" != 0 ]; then
     printf '%-45s %-24s %s\n' "canon p99 < 50 ms at $LAT_RATE updates/s" \
         "p50 $lat_p50 p99 $lat_p99 max $lat_max ms" "$(verdict "$lat_p99" 50 '<')"
-    echo "(latency phase: $lat_rate updates/s sent, $lat_txns transactions, load $lat_load at its end;" \
+    echo "(latency phase: $lat_rate updates/s sent, counted after a $LAT_WARMUP s warm-up, $lat_txns transactions, load $lat_load at its end;" \
         "canon's commits averaged $(commit_avg "$work/m2") ms over the whole run)"
     if [ "$STREAMS" = 1 ]; then
         echo "(Streams at $LAT_RATE/s: p50 $(sed -n 's/^streams.latency_p50_ms=//p' "$work/streams")" \

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 
 from kafka_fixture import kafka, kafka_broker  # noqa: E402,F401
+from sanitizer_guard import sanitizer_guard, sanitizer_reports_dir  # noqa: E402,F401
 from canon_registry import Registry, canon_bin  # noqa: E402
 from aggregator_support import Aggregator, Entity  # noqa: E402
 
@@ -48,14 +49,22 @@ def aggregator(canon, kafka, registry, tmp_path):
         return a.start()
 
     yield make
+    # A graceful stop must be clean: exit 0 (a LeakSanitizer report at exit also makes it
+    # non-zero) and no sanitizer report. Instances a test killed or stopped itself were
+    # checked by the test (Aggregator.stop()).
+    unclean = []
     for a in started:
         if a.proc and a.proc.poll() is None:
             a.proc.send_signal(signal.SIGTERM)
             try:
-                a.proc.wait(timeout=30)
+                rc = a.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 a.proc.kill()
+                rc = "no exit 30 s after SIGTERM"
+            if rc != 0:
+                unclean.append(f"{a.log}: {rc}\n{a.text()[-2000:]}")
         a.check_clean()
+    assert not unclean, "aggregator stopped uncleanly:\n" + "\n".join(unclean)
 
 
 @pytest.fixture

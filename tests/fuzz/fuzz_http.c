@@ -49,7 +49,7 @@ static void one(reg_registry *reg, reg_metrics *met, const uint8_t *data, size_t
     unsigned allowed = 0;
     if (!reg_route_match(&q, &route, &allowed))
         goto done;
-    reg_route_ctx ctx = {reg, met, NULL, NULL};
+    reg_route_ctx ctx = {reg, met, NULL, NULL, NULL};
     reg_http_resp resp = {0};
     reg_route_run(&ctx, route, &q, &resp);
     if (resp.status < 100 || resp.status > 599)

@@ -32,6 +32,12 @@
 #                              that may die without their teardown)
 #   CANON_KAFKA_KEEP=1         `stop` keeps DIR
 #   CANON_KAFKA_MVN_OPTS       extra Maven options for `fetch` (e.g. -o)
+#   CANON_KAFKA_SASL=1         `start`: the client listener speaks SASL_PLAINTEXT with the
+#                              PLAIN mechanism instead of PLAINTEXT; one client user,
+#                              canon / canon-secret (the broker's own is admin). `start`
+#                              then also prints KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
+#                              KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD. Kept by DIR
+#                              across restarts. The controller listener stays PLAINTEXT.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -174,7 +180,7 @@ make_cds_archive() {
     # The archive run is a plain broker: none of the caller's extra settings (a test may
     # be starting a broker that is meant to fail).
     if CANON_KAFKA_CDS_DUMP="$jsa.tmp.$$" CANON_KAFKA_PROPS="" CANON_KAFKA_JVM_OPTS="" \
-        CANON_KAFKA_QUICK=0 CANON_KAFKA_WATCH_PID="" do_start "$dir" >/dev/null; then
+        CANON_KAFKA_SASL=0 CANON_KAFKA_QUICK=0 CANON_KAFKA_WATCH_PID="" do_start "$dir" >/dev/null; then
         do_stop "$dir" 0 || true
         if [ -s "$jsa.tmp.$$" ]; then
             mv "$jsa.tmp.$$" "$jsa"
@@ -233,7 +239,11 @@ print(*[x.getsockname()[1] for x in s])'
     done
 }
 
-write_props() { # file datadir broker_port controller_port
+write_props() { # file datadir broker_port controller_port [sasl: 1]
+    if [ "${5:-0}" = 1 ]; then
+        write_props_sasl "$@"
+        return
+    fi
     cat >"$1" <<EOF
 # Written by tests/kafka/kafka.sh: a single-node KRaft broker for tests.
 process.roles=broker,controller
@@ -268,6 +278,20 @@ EOF
     fi
 }
 
+# The same broker with its client (and inter-broker) listener on SASL_PLAINTEXT/PLAIN:
+# the lines come after the defaults, and in a .properties file the last one of a key wins.
+write_props_sasl() { # file datadir broker_port controller_port
+    local sasl
+    sasl="listeners=SASL_PLAINTEXT://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$3
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" user_canon=\"canon-secret\";"
+    CANON_KAFKA_PROPS="$sasl${CANON_KAFKA_PROPS:+
+$CANON_KAFKA_PROPS}" write_props "$1" "$2" "$3" "$4" 0
+}
 shell_quote() {
     case "$1" in
     *[!A-Za-z0-9_./:@%+,=-]* | '') printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
@@ -290,7 +314,7 @@ launch() { # dir bport cport
     java=$(find_java)
     jsa=$(cds_archive "$java")
     cp=$(classpath)
-    write_props "$dir/server.properties" "$dir/data" "$2" "$3"
+    write_props "$dir/server.properties" "$dir/data" "$2" "$3" "$([ -f "$dir/sasl" ] && echo 1 || echo 0)"
     mkdir -p "$dir/logs"
     [ -f "$dir/logs/server.log" ] && mv "$dir/logs/server.log" "$dir/logs/server.log.prev"
     local -a opts
@@ -358,6 +382,9 @@ do_start() { # dir (may be empty)
     if [ -z "$(ls -A "$dir")" ]; then
         touch "$dir/$marker"
     fi
+    if [ "${CANON_KAFKA_SASL:-0}" = 1 ]; then
+        touch "$dir/sasl"
+    fi
     if [ ! -f "$dir/data/meta.properties" ]; then
         # A fresh storage: the template with new ids.
         rm -rf "$dir/data"
@@ -395,6 +422,12 @@ do_start() { # dir (may be empty)
         echo "KAFKA_PID=$(cat "$dir/kafka.pid")"
         echo "KAFKA_DIR=$(shell_quote "$dir")"
         echo "KAFKA_CONTROLLER=127.0.0.1:$cport"
+        if [ -f "$dir/sasl" ]; then
+            echo "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
+            echo "KAFKA_SASL_MECHANISM=PLAIN"
+            echo "KAFKA_SASL_USERNAME=canon"
+            echo "KAFKA_SASL_PASSWORD=canon-secret"
+        fi
     } >"$dir/env"
     if [ -n "${CANON_KAFKA_WATCH_PID:-}" ]; then
         start_watchdog "$dir" "$CANON_KAFKA_WATCH_PID"

@@ -17,7 +17,7 @@ import urllib.parse
 import requests
 
 V1 = "application/vnd.schemaregistry.v1+json"
-READY_RE = re.compile(r"canon registry: listening on (http://\S+) \(db (.*)\)")
+READY_RE = re.compile(r"canon registry: listening on (https?://\S+) \(db (.*)\)")
 START_TIMEOUT = 60.0  # seconds; the ASan build starts slower
 STOP_TIMEOUT = 20.0
 # Sanitizer reports that must never appear on the registry's stderr.
@@ -44,11 +44,14 @@ def q(subject):
 class Registry:
     """One `canon registry` process on a database file."""
 
-    def __init__(self, db_path, log_path):
+    def __init__(self, db_path, log_path, extra_args=()):
         self.db_path = str(db_path)
         self.log_path = str(log_path)
+        self.extra_args = [str(a) for a in extra_args]  # e.g. ["--auth-file", path]
         self.proc = None
         self.url = None
+        self.verify = True  # for https (--tls-cert in extra_args): the CA file to trust
+        self.cert = None  # and with --tls-client-ca: (certificate, key) files
         self._log = None
         self._drain = None
 
@@ -56,7 +59,8 @@ class Registry:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [canon_bin(), "registry", "--listen", "127.0.0.1:0", "--db", self.db_path],
+            [canon_bin(), "registry", "--listen", "127.0.0.1:0", "--db", self.db_path,
+             *self.extra_args],
             stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
         buf = b""
@@ -113,7 +117,8 @@ class Registry:
         last = None
         while time.monotonic() < deadline:
             try:
-                r = requests.get(self.url + "/health", timeout=5)
+                r = requests.get(self.url + "/health", timeout=5, verify=self.verify,
+                                 cert=self.cert)
                 if r.status_code == 200:
                     return
                 last = r.status_code

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 
 from kafka_fixture import kafka, kafka_broker  # noqa: E402,F401
+from sanitizer_guard import sanitizer_guard, sanitizer_reports_dir  # noqa: E402,F401
 from canon_registry import Registry, canon_bin  # noqa: E402
 
 

@@ -15,8 +15,19 @@
  * backlog a drained queue does not commit (the fetcher is behind, see input_waiting()),
  * and slow commits stretch the interval (see canon_pipeline_run()).
  *
- * Everything runs on the thread of canon_pipeline_run(); counters are atomics read by the
- * metrics endpoint's threads, and the entity table is guarded by `lock` for them. */
+ * The commit is pipelined (transactions only): the loop hands a closed batch to the
+ * commit thread, which runs send_offsets_to_transaction and commit_transaction while the
+ * loop goes on consuming and merging the next batch. Until that commit lands, the next
+ * batch's canon records and dead letters are held in memory (`held`), since a
+ * transaction can only begin once the previous one is committed; they are produced as soon
+ * as it lands (collect()). A commit that fails rewinds and restores both batches. Anything
+ * that needs committed state (a rebalance, a new canonical version, a checkpoint, the
+ * stop) first waits for the commit thread and commits synchronously (commit_txn()).
+ *
+ * Threads: everything but the commit calls runs on the thread of canon_pipeline_run(),
+ * which never touches the producer while the commit thread has a batch (`flying`).
+ * Counters are atomics read by the metrics endpoint's threads, and the entity table is
+ * guarded by `lock` for them. */
 #define _GNU_SOURCE
 #include "pipeline.h"
 
@@ -36,6 +47,7 @@
 #include "merge.h"
 #include "registry_client.h"
 #include "state.h"
+#include "walk.h"
 
 #define N_REASONS (CANON_R_UNLISTED_SOURCE + 1)
 
@@ -52,14 +64,16 @@ typedef struct entity {
     int32_t canonical_id, updates_id, envelope_id;
     canon_engine *engine;
     int32_t n_parts;
-    canon_state **states; /* NULL: partition not assigned here */
-    int64_t *batch_start; /* first offset consumed in the open transaction, -1: none */
-    int64_t *next_offset; /* offset to commit (last consumed + 1), -1: none this batch */
-    int64_t *lag;         /* atomic: consumer lag per partition (see update_lag); -1: not
-                             assigned or unknown */
-    int64_t *committed;   /* group's committed offset at assignment, -1: none; the lag's
-                             position until the first update of the partition is consumed */
-    int32_t *known_ids;   /* update and envelope schema ids added to the engine */
+    canon_state **states;  /* NULL: partition not assigned here */
+    int64_t *batch_start;  /* first offset consumed in the open transaction, -1: none */
+    int64_t *next_offset;  /* offset to commit (last consumed + 1), -1: none this batch */
+    int64_t *flight_start; /* first offset consumed in the batch the commit thread is
+                              committing, -1: none (the rewind point if it fails) */
+    int64_t *lag;          /* atomic: consumer lag per partition (see update_lag); -1: not
+                              assigned or unknown */
+    int64_t *committed;    /* group's committed offset at assignment, -1: none; the lag's
+                              position until the first update of the partition is consumed */
+    int32_t *known_ids;    /* update and envelope schema ids added to the engine */
     size_t n_known, cap_known;
     ent_counts c; /* atomics */
 } entity;
@@ -90,10 +104,41 @@ struct canon_pipeline {
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
     canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
-    int64_t outage_ms; /* when a broker outage began (now_ms()), 0: none (see outage_begin) */
+    int64_t outage_ms; /* atomic: when a broker outage began (now_ms()), 0: none */
+    /* The pipelined commit (see the top of the file). fl_* are shared with the commit
+     * thread under fl_lock; the rest belongs to the loop thread. */
+    int pipelined; /* transactions on: commits run on the commit thread */
+    int kbegun;    /* the open batch's Kafka transaction has begun (else: held) */
+    int flying;    /* a batch is with the commit thread (posted, maybe done) */
+    pthread_t committer;
+    int committer_up;
+    pthread_mutex_t fl_lock;
+    pthread_cond_t fl_cond;
+    int fl_state; /* FL_IDLE, FL_POSTED, FL_DONE */
+    int fl_quit;
+    rd_kafka_topic_partition_list_t *fl_offs; /* the batch's offsets, owned while flying */
+    size_t fl_n;                              /* its updates */
+    int64_t fl_open_ms, fl_t0_ms;             /* how long it was open; when it was posted */
+    int64_t fl_offsets_ms, fl_us;             /* (commit thread) offsets sent; call time */
+    int fl_abort;                             /* (commit thread) must be aborted: fl_why */
+    char fl_why[512];
+    cg_err *fl_err;        /* (commit thread) fatal */
+    struct held_rec *held; /* records of the open batch waiting for its transaction */
+    size_t n_held, cap_held;
+    canon_wbuf harena; /* their keys and values */
+    /* -v: where the loop's wall time went since the last report (microseconds) */
+    int64_t t_idle_us, t_merge_us, t_commit_us, t_report_ms;
+    uint64_t n_polls_empty;
 };
 
 static const double txn_buckets_s[7] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t now_ms(void)
 {
@@ -270,6 +315,8 @@ static cg_err *kerr(const char *what, rd_kafka_error_t *e)
  * timeout: the operation goes on in the background). */
 #define TXN_CALL_MS 5000
 
+enum { FL_IDLE, FL_POSTED, FL_DONE }; /* canon_pipeline.fl_state */
+
 static int stopping(const canon_pipeline *p)
 {
     return __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
@@ -277,9 +324,10 @@ static int stopping(const canon_pipeline *p)
 
 static void outage_begin(canon_pipeline *p, const char *what, const char *why)
 {
-    if (p->outage_ms)
+    int64_t none = 0;
+    if (!__atomic_compare_exchange_n(&p->outage_ms, &none, now_ms(), 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
         return;
-    p->outage_ms = now_ms();
     logf_(p,
           "broker unreachable, waiting for it (%s: %s); nothing is lost, the stream resumes "
           "when it is back",
@@ -288,10 +336,9 @@ static void outage_begin(canon_pipeline *p, const char *what, const char *why)
 
 static void outage_end(canon_pipeline *p)
 {
-    if (!p->outage_ms)
-        return;
-    logf_(p, "broker reachable again after %lld ms: resumed", (long long)(now_ms() - p->outage_ms));
-    p->outage_ms = 0;
+    int64_t began = __atomic_exchange_n(&p->outage_ms, 0, __ATOMIC_RELAXED);
+    if (began)
+        logf_(p, "broker reachable again after %lld ms: resumed", (long long)(now_ms() - began));
 }
 
 /* librdkafka's error events of all three clients, served on the thread that polls them:
@@ -634,6 +681,7 @@ static void entity_free(entity *e)
     free(e->states);
     free(e->batch_start);
     free(e->next_offset);
+    free(e->flight_start);
     free(e->lag);
     free(e->committed);
     free(e->known_ids);
@@ -674,14 +722,17 @@ static cg_err *entity_load(canon_pipeline *p, const char *name, int create_updat
     e->states = calloc((size_t)e->n_parts, sizeof(*e->states));
     e->batch_start = malloc((size_t)e->n_parts * sizeof(int64_t));
     e->next_offset = malloc((size_t)e->n_parts * sizeof(int64_t));
+    e->flight_start = malloc((size_t)e->n_parts * sizeof(int64_t));
     e->lag = malloc((size_t)e->n_parts * sizeof(int64_t));
     e->committed = malloc((size_t)e->n_parts * sizeof(int64_t));
-    if (!e->states || !e->batch_start || !e->next_offset || !e->lag || !e->committed) {
+    if (!e->states || !e->batch_start || !e->next_offset || !e->flight_start || !e->lag ||
+        !e->committed) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto fail;
     }
     for (int32_t i = 0; i < e->n_parts; i++)
-        e->batch_start[i] = e->next_offset[i] = e->lag[i] = e->committed[i] = -1;
+        e->batch_start[i] = e->next_offset[i] = e->flight_start[i] = e->lag[i] = e->committed[i] =
+            -1;
     *out = e;
     return NULL;
 fail:
@@ -740,11 +791,17 @@ static cg_err *add_entity(canon_pipeline *p, entity *e)
  * holds up the pipeline meanwhile: while running, at most one such full save is made per
  * interval, so the pause is one partition's, not all of them at once. A clean stop saves
  * everything. */
-static void cp_maybe_save(canon_pipeline *p)
+static int cp_due(const canon_pipeline *p, int64_t now)
 {
     int interval = p->cfg.checkpoint_interval_s > 0 ? p->cfg.checkpoint_interval_s : 10;
+    return p->cp && now - p->cp_last_ms >= (int64_t)interval * 1000;
+}
+
+/* (with nothing open or flying: the state must be the committed one) */
+static void cp_maybe_save(canon_pipeline *p)
+{
     int stopping = __atomic_load_n(&p->stop, __ATOMIC_RELAXED), full_saves = 0;
-    if (!p->cp || p->in_txn || now_ms() - p->cp_last_ms < (int64_t)interval * 1000)
+    if (!cp_due(p, now_ms()) || p->in_txn || p->flying)
         return;
     p->cp_last_ms = now_ms();
     for (size_t i = 0; i < p->n_ents; i++) {
@@ -948,15 +1005,26 @@ static void txn_observe(canon_pipeline *p, int64_t us)
     add(&p->txn_hist[b], 1);
 }
 
-static cg_err *begin_txn(canon_pipeline *p)
+static cg_err *kafka_begin(canon_pipeline *p)
 {
-    if (p->in_txn)
-        return NULL;
     if (!p->cfg.no_transactions) {
         rd_kafka_error_t *ke = rd_kafka_begin_transaction(p->producer);
         if (ke)
             return kerr("begin transaction", ke);
     }
+    p->kbegun = 1;
+    return NULL;
+}
+
+/* Opens a batch. Its Kafka transaction begins now, or when the commit thread's batch has
+ * landed (collect()): meanwhile its records are held. */
+static cg_err *begin_txn(canon_pipeline *p)
+{
+    cg_err *err = NULL;
+    if (p->in_txn)
+        return NULL;
+    if (!p->flying && (err = kafka_begin(p)))
+        return err;
     p->in_txn = 1;
     p->batch_started_ms = now_ms();
     p->batch_n = 0;
@@ -982,7 +1050,57 @@ static void batch_reset(canon_pipeline *p)
         for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
             p->ents[i]->batch_start[k] = p->ents[i]->next_offset[k] = -1;
     p->in_txn = 0;
+    p->kbegun = 0;
     p->batch_n = 0;
+}
+
+/* ---- held records: the open batch's output while the previous batch commits ---------- */
+
+typedef struct held_rec {
+    const char *topic; /* the entity's (entities outlive the pipeline's batches) */
+    int32_t part;
+    int key_null, val_null;
+    size_t key_len, val_len, off; /* key then value at harena + off */
+    rd_kafka_headers_t *hdrs;     /* owned; NULL: none */
+} held_rec;
+
+static cg_err *hold(canon_pipeline *p, const char *topic, int32_t part, const void *key,
+                    size_t key_len, const void *val, size_t len, rd_kafka_headers_t *hdrs)
+{
+    if (p->n_held == p->cap_held) {
+        size_t cap = p->cap_held ? 2 * p->cap_held : 1024;
+        held_rec *h = realloc(p->held, cap * sizeof(*h));
+        if (!h)
+            goto nomem;
+        p->held = h;
+        p->cap_held = cap;
+    }
+    size_t off = p->harena.len;
+    if (key_len)
+        canon_wbuf_put(&p->harena, key, key_len);
+    if (len)
+        canon_wbuf_put(&p->harena, val, len);
+    if (!canon_wbuf_ok(&p->harena)) {
+        p->harena.oom = 0; /* (what it held before is intact) */
+        p->harena.len = off;
+        goto nomem;
+    }
+    p->held[p->n_held++] =
+        (held_rec){topic, part, key == NULL, val == NULL, key_len, len, off, hdrs};
+    return NULL;
+nomem:
+    if (hdrs)
+        rd_kafka_headers_destroy(hdrs);
+    return cg_err_new(CG_ENOMEM, "out of memory holding the next batch's records");
+}
+
+static void held_discard(canon_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_held; i++)
+        if (p->held[i].hdrs)
+            rd_kafka_headers_destroy(p->held[i].hdrs);
+    p->n_held = 0;
+    p->harena.len = 0;
 }
 
 static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out);
@@ -1024,7 +1142,9 @@ static cg_err *replace_producer(canon_pipeline *p, const char *why)
 
 /* Aborts the open transaction, rewinds every partition it consumed from to its batch
  * start, and rebuilds those partitions' state from the canon topic (where the aborted
- * records are invisible). */
+ * records are invisible). When the failed transaction is the commit thread's, the open
+ * batch merged after it goes too (its records were only held): a partition is rewound to
+ * the start of the earlier of the two batches it has updates in. */
 static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
 {
     cg_err *err = NULL;
@@ -1052,11 +1172,14 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < p->n_ents; i++) {
         entity *e = p->ents[i];
-        for (int32_t k = 0; k < e->n_parts; k++)
-            if (e->batch_start[k] >= 0 && e->states[k])
-                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset =
-                    e->batch_start[k];
+        for (int32_t k = 0; k < e->n_parts; k++) {
+            int64_t from = e->flight_start[k] >= 0 ? e->flight_start[k] : e->batch_start[k];
+            e->flight_start[k] = -1;
+            if (from >= 0 && e->states[k])
+                rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = from;
+        }
     }
+    held_discard(p);
     if (l->cnt > 0) {
         rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
         if (ke) {
@@ -1074,44 +1197,35 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
     return err;
 }
 
-static cg_err *commit_txn(canon_pipeline *p)
+/* send_offsets_to_transaction and commit_transaction of the open Kafka transaction,
+ * retried through a broker outage. NULL and *abort_needed 0: committed; NULL and
+ * *abort_needed 1: the transaction must be aborted (why says why); an error: fatal.
+ * *t_offsets_ms: when the offsets were sent. Runs on the commit thread when pipelined (the
+ * loop does not touch the producer meanwhile), else on the loop thread. */
+static cg_err *commit_calls(canon_pipeline *p, const rd_kafka_topic_partition_list_t *offs,
+                            int *abort_needed, char *why, size_t why_len, int64_t *t_offsets_ms)
 {
-    if (!p->in_txn)
-        return NULL;
-    int64_t t0 = now_ms(), t_offsets = t0;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
     int offsets_sent = 0; /* a retried commit must not send them again (a state error) */
+    *abort_needed = 0;
+    *t_offsets_ms = now_ms();
     for (int attempt = 0;; attempt++) {
         rd_kafka_error_t *ke = NULL;
-        if (p->cfg.no_transactions) {
-            rd_kafka_resp_err_t fe = rd_kafka_flush(p->producer, 30000);
-            if (!fe && offs->cnt > 0)
-                fe = rd_kafka_commit(p->consumer, offs, 0);
-            if (fe) {
-                rd_kafka_topic_partition_list_destroy(offs);
-                return cg_err_new(CG_EKAFKA, "commit: %s", rd_kafka_err2str(fe));
-            }
-            break;
-        }
         if (offs->cnt > 0 && !offsets_sent) {
             rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(p->consumer);
             ke = rd_kafka_send_offsets_to_transaction(p->producer, offs, md, TXN_CALL_MS);
             rd_kafka_consumer_group_metadata_destroy(md);
             offsets_sent = !ke;
         }
-        t_offsets = now_ms();
+        *t_offsets_ms = now_ms();
         if (!ke)
             ke = rd_kafka_commit_transaction(p->producer, TXN_CALL_MS);
         if (!ke)
-            break;
+            return NULL;
         if (rd_kafka_error_txn_requires_abort(ke) || (rd_kafka_error_is_fatal(ke) && !fenced(p))) {
-            char why[512];
-            snprintf(why, sizeof(why), "%s", rd_kafka_error_string(ke));
+            snprintf(why, why_len, "%s", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
-            rd_kafka_topic_partition_list_destroy(offs);
-            return abort_and_rewind(p, why);
+            *abort_needed = 1;
+            return NULL;
         }
         if (rd_kafka_error_is_retriable(ke) && (!stopping(p) || attempt < 10)) {
             /* Retried until the broker is back; meanwhile the transaction's records may
@@ -1121,19 +1235,160 @@ static cg_err *commit_txn(canon_pipeline *p)
             rd_kafka_poll(p->producer, 100);
             continue;
         }
-        rd_kafka_topic_partition_list_destroy(offs);
         return kerr("commit transaction", ke);
     }
-    rd_kafka_topic_partition_list_destroy(offs);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    txn_observe(p, (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+}
+
+/* Bookkeeping of a committed batch of n updates, open for open_ms, whose commit started
+ * at t0_ms, sent its offsets by t_offsets_ms and took us microseconds. */
+static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_t t0_ms,
+                            int64_t t_offsets_ms, int64_t us)
+{
+    txn_observe(p, us);
     add(&p->txns, 1);
-    p->last_commit_ms = now_ms() - t0;
+    p->last_commit_ms = us / 1000;
     outage_end(p);
     if (p->cfg.verbose)
         logf_(p, "committed %zu updates in %lld ms (open %lld ms; offsets %lld ms, commit %lld ms)",
-              p->batch_n, (long long)(now_ms() - t0), (long long)(t0 - p->batch_started_ms),
-              (long long)(t_offsets - t0), (long long)(now_ms() - t_offsets));
+              n, (long long)(us / 1000), (long long)open_ms, (long long)(t_offsets_ms - t0_ms),
+              (long long)(t0_ms + us / 1000 - t_offsets_ms));
+}
+
+static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key,
+                       size_t key_len, const void *val, size_t len, rd_kafka_headers_t *hdrs);
+
+/* The commit thread's batch has landed (or wait: waits until it has). A committed batch
+ * lets the open one begin its Kafka transaction and send what it held; a failed one is
+ * aborted, and both batches are rewound and their partitions restored. No-op when nothing
+ * is flying. Loop thread. */
+static cg_err *collect(canon_pipeline *p, int wait)
+{
+    if (!p->flying)
+        return NULL;
+    if (!wait && __atomic_load_n(&p->fl_state, __ATOMIC_ACQUIRE) != FL_DONE)
+        return NULL;
+    pthread_mutex_lock(&p->fl_lock);
+    while (p->fl_state != FL_DONE)
+        pthread_cond_wait(&p->fl_cond, &p->fl_lock);
+    p->fl_state = FL_IDLE;
+    cg_err *err = p->fl_err;
+    p->fl_err = NULL;
+    int abort_needed = p->fl_abort;
+    pthread_mutex_unlock(&p->fl_lock);
+    p->flying = 0;
+    rd_kafka_topic_partition_list_destroy(p->fl_offs);
+    p->fl_offs = NULL;
+    if (err)
+        return err;
+    if (abort_needed) {
+        char why[sizeof(p->fl_why) + 96];
+        if (p->in_txn)
+            snprintf(why, sizeof(why), "%s; with the next batch's %zu updates, merged meanwhile",
+                     p->fl_why, p->batch_n);
+        else
+            snprintf(why, sizeof(why), "%s", p->fl_why);
+        return abort_and_rewind(p, why);
+    }
+    commit_finished(p, p->fl_n, p->fl_open_ms, p->fl_t0_ms, p->fl_offsets_ms, p->fl_us);
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
+            p->ents[i]->flight_start[k] = -1;
+    if (!p->in_txn)
+        return NULL;
+    if ((err = kafka_begin(p)))
+        return err;
+    for (size_t i = 0; i < p->n_held && !err; i++) {
+        held_rec *h = &p->held[i];
+        const uint8_t *key = p->harena.p + h->off;
+        rd_kafka_headers_t *hdrs = h->hdrs;
+        h->hdrs = NULL; /* produce() owns them now, also on failure */
+        err = produce(p, h->topic, h->part, h->key_null ? NULL : key, h->key_len,
+                      h->val_null ? NULL : key + h->key_len, h->val_len, hdrs);
+    }
+    held_discard(p);
+    if (err && cg_err_code(err) == CG_ESTATE) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", cg_err_msg(err));
+        cg_err_free(err);
+        return abort_and_rewind(p, why);
+    }
+    return err;
+}
+
+static void *committer_main(void *arg)
+{
+    canon_pipeline *p = arg;
+    pthread_mutex_lock(&p->fl_lock);
+    for (;;) {
+        while (p->fl_state != FL_POSTED && !p->fl_quit)
+            pthread_cond_wait(&p->fl_cond, &p->fl_lock);
+        if (p->fl_state != FL_POSTED)
+            break;
+        pthread_mutex_unlock(&p->fl_lock);
+        int abort_needed = 0;
+        int64_t t_offsets = 0, t0 = now_us();
+        char why[512] = "";
+        cg_err *err = commit_calls(p, p->fl_offs, &abort_needed, why, sizeof(why), &t_offsets);
+        int64_t us = now_us() - t0;
+        pthread_mutex_lock(&p->fl_lock);
+        p->fl_err = err;
+        p->fl_abort = abort_needed;
+        memcpy(p->fl_why, why, sizeof(why));
+        p->fl_offsets_ms = t_offsets;
+        p->fl_us = us;
+        __atomic_store_n(&p->fl_state, FL_DONE, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&p->fl_cond);
+    }
+    pthread_mutex_unlock(&p->fl_lock);
+    return NULL;
+}
+
+/* Hands the open batch (its Kafka transaction begun, nothing flying) to the commit thread
+ * and closes it: the next update opens a new batch, held until this one lands. */
+static void launch(canon_pipeline *p)
+{
+    p->fl_offs = batch_offsets(p);
+    for (size_t i = 0; i < p->n_ents; i++)
+        for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
+            p->ents[i]->flight_start[k] = p->ents[i]->batch_start[k];
+    p->fl_n = p->batch_n;
+    p->fl_t0_ms = now_ms();
+    p->fl_open_ms = p->fl_t0_ms - p->batch_started_ms;
+    batch_reset(p);
+    p->flying = 1;
+    pthread_mutex_lock(&p->fl_lock);
+    p->fl_state = FL_POSTED;
+    pthread_cond_broadcast(&p->fl_cond);
+    pthread_mutex_unlock(&p->fl_lock);
+}
+
+/* Commits everything: waits for the commit thread's batch, then commits the open batch on
+ * this thread. After it, nothing is open or flying (unless it fails). */
+static cg_err *commit_txn(canon_pipeline *p)
+{
+    cg_err *err = collect(p, 1);
+    if (err || !p->in_txn)
+        return err;
+    int64_t t0 = now_ms(), t_offsets = t0, us0 = now_us();
+    rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
+    if (p->cfg.no_transactions) {
+        rd_kafka_resp_err_t fe = rd_kafka_flush(p->producer, 30000);
+        if (!fe && offs->cnt > 0)
+            fe = rd_kafka_commit(p->consumer, offs, 0);
+        rd_kafka_topic_partition_list_destroy(offs);
+        if (fe)
+            return cg_err_new(CG_EKAFKA, "commit: %s", rd_kafka_err2str(fe));
+    } else {
+        int abort_needed = 0;
+        char why[512] = "";
+        err = commit_calls(p, offs, &abort_needed, why, sizeof(why), &t_offsets);
+        rd_kafka_topic_partition_list_destroy(offs);
+        if (err)
+            return err;
+        if (abort_needed)
+            return abort_and_rewind(p, why);
+    }
+    commit_finished(p, p->batch_n, t0 - p->batch_started_ms, t0, t_offsets, now_us() - us0);
     batch_reset(p);
     return NULL;
 }
@@ -1216,7 +1471,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
     cg_err *err = NULL;
     /* Whatever moves, the open batch is committed first: its offsets belong to partitions
      * that may leave, and a restore must not race our own open transaction. */
-    if (p->in_txn && !p->cb_err)
+    if (!p->cb_err)
         err = commit_txn(p);
     int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (ke == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -1244,7 +1499,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
             if (e && k < e->n_parts) {
                 canon_state_free(e->states[k]);
                 e->states[k] = NULL;
-                e->batch_start[k] = e->next_offset[k] = e->committed[k] = -1;
+                e->batch_start[k] = e->next_offset[k] = e->flight_start[k] = e->committed[k] = -1;
                 __atomic_store_n(&e->lag[k], -1, __ATOMIC_RELAXED);
             }
         }
@@ -1301,6 +1556,16 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
     }
 }
 
+/* A record of the open batch: produced at once, or held while the previous batch commits
+ * (its transaction has not begun yet). Takes hdrs. */
+static cg_err *emit(canon_pipeline *p, const char *topic, int32_t part, const void *key,
+                    size_t key_len, const void *val, size_t len, rd_kafka_headers_t *hdrs)
+{
+    if (p->kbegun)
+        return produce(p, topic, part, key, key_len, val, len, hdrs);
+    return hold(p, topic, part, key, key_len, val, len, hdrs);
+}
+
 static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_t *m,
                            const canon_result *r)
 {
@@ -1321,7 +1586,7 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
     if ((size_t)r->reason < N_REASONS)
         add(&e->c.by_reason[r->reason], 1);
     add(&e->c.dlq_out, 1);
-    return produce(p, e->dlq_topic, part, m->key, m->key_len, m->payload, m->len, h);
+    return emit(p, e->dlq_topic, part, m->key, m->key_len, m->payload, m->len, h);
 }
 
 static cg_err *refresh_entity(canon_pipeline *p, entity *e);
@@ -1363,13 +1628,13 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
         /* Schema evolution: a writer schema registered after we started, maybe with a new
          * canonical version. The open batch is committed first, because a new canonical
          * version rebuilds the state from the canon topic. */
-        int64_t bs = e->batch_start[k];
+        int in_batch = e->batch_start[k] >= 0 || e->flight_start[k] >= 0;
         uint64_t aborts = get(&p->aborts);
         if ((err = commit_txn(p)))
             return err;
         if (get(&p->aborts) != aborts) {
             /* the batch was rewound; m comes again unless its partition was not in it */
-            if (bs < 0) {
+            if (!in_batch) {
                 rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = m->offset;
                 rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
@@ -1410,8 +1675,7 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
         add(&e->c.records_out, 1);
         add(&e->c.stale_fields, r->n_stale);
         add(&e->c.ignored_fields, r->n_ignored);
-        return produce(p, e->canon_topic, k, m->key, m->key_len, r->envelope.p, r->envelope.len,
-                       NULL);
+        return emit(p, e->canon_topic, k, m->key, m->key_len, r->envelope.p, r->envelope.len, NULL);
     case CANON_NOOP:
         add(&e->c.noops, 1);
         add(&e->c.stale_fields, r->n_stale);
@@ -1436,6 +1700,10 @@ static cg_err *refresh_entity(canon_pipeline *p, entity *e)
     }
     if (cid == e->canonical_id && uid == e->updates_id && eid == e->envelope_id)
         return NULL;
+    /* the restore below reads committed data only, and the state it rebuilds must not
+     * have merges of an open batch */
+    if ((err = commit_txn(p)))
+        return err;
     canon_engine *eng = NULL;
     if ((err = build_engine(p, e, cid, uid, eid, &eng)))
         return err;
@@ -1514,20 +1782,45 @@ static cg_err *refresh(canon_pipeline *p)
     return NULL;
 }
 
-cg_err *canon_pipeline_run(canon_pipeline *p)
+/* Stops the commit thread (after its batch, whose outcome is dropped: the caller is
+ * failing anyway, and an unfinished transaction is aborted by the next start's fencing). */
+static void committer_stop(canon_pipeline *p)
+{
+    if (!p->committer_up)
+        return;
+    pthread_mutex_lock(&p->fl_lock);
+    while (p->fl_state == FL_POSTED)
+        pthread_cond_wait(&p->fl_cond, &p->fl_lock);
+    p->fl_quit = 1;
+    pthread_cond_broadcast(&p->fl_cond);
+    pthread_mutex_unlock(&p->fl_lock);
+    pthread_join(p->committer, NULL);
+    p->committer_up = 0;
+    if (p->flying) {
+        p->flying = 0;
+        p->fl_state = FL_IDLE;
+        cg_err_free(p->fl_err);
+        p->fl_err = NULL;
+        rd_kafka_topic_partition_list_destroy(p->fl_offs);
+        p->fl_offs = NULL;
+    }
+}
+
+static cg_err *run_loop(canon_pipeline *p)
 {
     cg_err *err = NULL;
-    if ((err = subscribe(p)))
-        return err;
-    p->running = 1;
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
     size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
     int64_t last_lag_ms = 0;
     int behind = 0; /* the queue ran dry while the broker has more for us: wait, not commit */
+    /* The clock is read once per turn (a turn is one update under load, and clock_gettime
+     * showed up at several percent of the loop's profile when read at every step). */
+    int64_t now = now_ms(), t_us = p->cfg.verbose ? now_us() : 0;
     while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
-        /* Block only when no batch is open; with one open, a drained queue commits. */
-        rd_kafka_message_t *m =
-            rd_kafka_consumer_poll(p->consumer, p->in_txn ? (behind ? 5 : 0) : 100);
+        /* Block only when no batch is open; with one open, a drained queue commits. While
+         * a batch is flying, wake often enough to start the next one when it lands. */
+        int timeout = p->flying ? 1 : p->in_txn ? (behind ? 5 : 0) : 100;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout);
         if (p->cb_err) {
             err = p->cb_err;
             p->cb_err = NULL;
@@ -1565,17 +1858,32 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
             if (err)
                 break;
         }
-        rd_kafka_poll(p->producer, 0);
-        if (now_ms() - last_lag_ms >= 1000) {
+        if (p->cfg.verbose) { /* where the loop's time goes (logged every 5 s) */
+            int64_t t = now_us();
+            if (m)
+                p->t_merge_us += t - t_us;
+            else {
+                p->t_idle_us += t - t_us;
+                p->n_polls_empty++;
+            }
+            t_us = t;
+            now = t / 1000;
+        } else
+            now = now_ms();
+        if (p->flying && (err = collect(p, 0)))
+            break;
+        if (!p->flying)
+            rd_kafka_poll(p->producer, 0);
+        if (now - last_lag_ms >= 1000) {
             update_lag(p);
-            last_lag_ms = now_ms();
+            last_lag_ms = now;
         }
         /* Under load the span of a transaction is the interval, stretched to twice the last
-         * commit's duration: a commit costs a few broker round trips whatever its size, and
-         * the loop waits for it, so a slow broker (a loaded machine: 100 ms and more per
-         * commit) would otherwise spend half the time committing small transactions. Bounded
-         * well below transaction.timeout.ms. A quick commit (a few ms) leaves the interval
-         * as it is, and a drained queue still commits at once (low load: latency). */
+         * commit's duration: a commit costs a few broker round trips whatever its size, so
+         * a slow broker (a loaded machine: 100 ms and more per commit) would otherwise make
+         * many small transactions. Bounded well below transaction.timeout.ms. A quick
+         * commit (a few ms) leaves the interval as it is, and a drained queue still
+         * commits at once (low load: latency). */
         int64_t span = interval;
         if (2 * p->last_commit_ms > span)
             span = 2 * p->last_commit_ms < 2000 ? 2 * p->last_commit_ms : 2000;
@@ -1585,27 +1893,73 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
         behind = 0;
         if (!m && p->in_txn) {
             update_lag(p);
-            last_lag_ms = now_ms();
+            last_lag_ms = now;
             behind = input_waiting(p);
         }
-        if (p->in_txn && ((!m && !behind) || p->batch_n >= batch_max ||
-                          now_ms() - p->batch_started_ms >= span)) {
+        if (p->in_txn &&
+            ((!m && !behind) || p->batch_n >= batch_max || now - p->batch_started_ms >= span)) {
+            if (!p->pipelined)
+                err = commit_txn(p);
+            else if (!p->flying)
+                launch(p);
+            else if (p->batch_n >= batch_max)
+                err = collect(p, 1); /* the next turn launches */
+            if (err)
+                break;
+            if (p->cfg.verbose) {
+                int64_t t = now_us();
+                p->t_commit_us += t - t_us;
+                t_us = t;
+            }
+        }
+        if (cp_due(p, now)) {
             if ((err = commit_txn(p)))
                 break;
             cp_maybe_save(p);
         }
-        if (!p->in_txn && now_ms() - p->last_refresh_ms >= 5000 && (err = refresh(p))) {
+        if (p->cfg.verbose && now - p->t_report_ms >= 5000) {
+            if (p->t_report_ms)
+                logf_(p,
+                      "loop time: %.2f s waiting for input (%llu empty polls), %.2f s consuming "
+                      "and merging, %.2f s committing",
+                      p->t_idle_us / 1e6, (unsigned long long)p->n_polls_empty, p->t_merge_us / 1e6,
+                      p->t_commit_us / 1e6);
+            p->t_idle_us = p->t_merge_us = p->t_commit_us = 0;
+            p->n_polls_empty = 0;
+            p->t_report_ms = now;
+        }
+        /* (refresh() commits first when it finds a new canonical version) */
+        if (now - p->last_refresh_ms >= 5000 && (err = refresh(p))) {
             logf_(p, "registry refresh: %s", cg_err_msg(err));
             cg_err_free(err);
             err = NULL;
         }
     }
-    if (!err && p->in_txn)
+    if (!err)
         err = commit_txn(p);
     if (!err && p->cp) {
         p->cp_last_ms = 0; /* a clean stop leaves a fresh checkpoint */
         cp_maybe_save(p);
     }
+    return err;
+}
+
+cg_err *canon_pipeline_run(canon_pipeline *p)
+{
+    cg_err *err = NULL;
+    if ((err = subscribe(p)))
+        return err;
+    p->running = 1;
+    p->pipelined = !p->cfg.no_transactions;
+    if (p->pipelined) {
+        int rc = pthread_create(&p->committer, NULL, committer_main, p);
+        if (rc)
+            return cg_err_new(CG_EIO, "cannot start the commit thread: %s", strerror(rc));
+        p->committer_up = 1;
+    }
+    err = run_loop(p);
+    committer_stop(p);
+    held_discard(p);
     return err;
 }
 
@@ -1650,6 +2004,8 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     if (!p)
         return cg_err_new(CG_ENOMEM, "out of memory");
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->fl_lock, NULL);
+    pthread_cond_init(&p->fl_cond, NULL);
     canon_result_init(&p->res);
     p->cfg = *cfg;
     p->bootstrap = strdup(cfg->bootstrap);
@@ -1728,7 +2084,8 @@ void canon_pipeline_free(canon_pipeline *p)
 {
     if (!p)
         return;
-    if (p->in_txn && p->producer && !p->cfg.no_transactions) {
+    committer_stop(p);
+    if (p->kbegun && p->producer && !p->cfg.no_transactions) {
         rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, 10000);
         if (ke)
             rd_kafka_error_destroy(ke);
@@ -1764,6 +2121,11 @@ void canon_pipeline_free(canon_pipeline *p)
     free(p->group_id);
     free(p->txn_id);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->fl_lock);
+    pthread_cond_destroy(&p->fl_cond);
+    held_discard(p);
+    free(p->held);
+    canon_wbuf_free(&p->harena);
     free(p);
 }
 

@@ -9,9 +9,12 @@
  * the partition is assigned (cooperative-sticky rebalancing), and again after an aborted
  * transaction. Design, settings and trade-offs: docs/aggregator.md ("The Kafka pipeline").
  *
- * Threads: canon_pipeline_run() runs everything on the calling thread (librdkafka's
- * rebalance callback too, since it fires from the consumer poll). canon_pipeline_stop()
- * and canon_pipeline_metrics() may be called from any thread.
+ * Threads: canon_pipeline_run() runs the pipeline on the calling thread (librdkafka's
+ * rebalance callback too, since it fires from the consumer poll), except the commit of
+ * each transaction, which a commit thread it starts and joins runs while the calling
+ * thread merges the next batch (pipeline.c says how the two share the producer). The
+ * source_allowed hook is called on the calling thread. canon_pipeline_stop() and
+ * canon_pipeline_metrics() may be called from any thread.
  */
 #ifndef CANON_PIPELINE_H
 #define CANON_PIPELINE_H

@@ -111,6 +111,15 @@ else
     kafka_dir=$(echo "$env_lines" | sed -n 's/^KAFKA_DIR=//p' | tr -d "'")
 fi
 echo "broker $bootstrap"
+# The broker shares the machine's cores with the program measured: its CPU per phase says
+# whether a phase was bound by the program or by the machine. BROKER_PID names it when the
+# broker was started elsewhere (KAFKA_BOOTSTRAP_SERVERS); unknown otherwise.
+broker_pid=${BROKER_PID:-}
+if [ -z "$broker_pid" ] && [ -n "$kafka_dir" ] && [ -f "$kafka_dir/kafka.pid" ]; then
+    broker_pid=$(cat "$kafka_dir/kafka.pid")
+fi
+broker_cpu() { if [ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/stat" ]; then cpu_s "$broker_pid"; else echo 0; fi; }
+sub() { echo "$1 $2" | awk '{printf "%.1f", $1 - $2}'; }
 
 "$canon" registry --listen 127.0.0.1:0 --db "$work/reg.db" --quiet >"$work/reg.out" 2>"$work/reg.err" &
 reg_pid=$!
@@ -143,6 +152,7 @@ bare_load="-"
 bare_cpu=0
 if [ "$BARE" = 1 ]; then
 echo "== bare_copy (load $(load))"
+b0=$(broker_cpu)
 timeout "$TIMEOUT" /usr/bin/time -f "bare_cpu=%U %S" -o "$work/bare_time" "$bin/bare_copy" --expect "$N" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
     --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy" \
     "$bootstrap" "$updates" "bench.copy.$run_id" | tee "$work/bare"
@@ -151,6 +161,7 @@ bare_rate=$(sed -n 's/.* = \([0-9]*\) records\/s.*/\1/p' "$work/bare")
 bare_rss=$(sed -n 's/.*peak RSS \([0-9]*\) MB.*/\1/p' "$work/bare")
 bare_load=$(load)
 bare_cpu=$(awk -F'[= ]' '{printf "%.1f", $2 + $3}' "$work/bare_time")
+bare_broker=$(sub "$(broker_cpu)" "$b0")
 fi
 
 # ---- 2. canon aggregate
@@ -163,11 +174,13 @@ group="canon-bench-$run_id"
 agg_pid=$!
 metrics=$(wait_line "$work/agg.err" "metrics on http://" | sed 's|.*metrics on http://\([^/]*\)/.*|\1|')
 cpu0=$(cpu_s "$agg_pid")
+b0=$(broker_cpu)
 main0=$(main_cpu_s "$agg_pid")
 timeout "$TIMEOUT" "$bin/kwait" --metrics "$metrics" --timeout "$TIMEOUT" "$bootstrap" "$updates" "$group" |
     tee "$work/kwait"
 canon_cpu=$(echo "$(cpu_s "$agg_pid") $cpu0" | awk '{printf "%.1f", $1 - $2}')
 canon_main_cpu=$(echo "$(main_cpu_s "$agg_pid") $main0" | awk '{printf "%.1f", $1 - $2}')
+canon_broker=$(sub "$(broker_cpu)" "$b0")
 canon_load=$(load)
 canon_rate=$(sed -n 's/.*records_per_s=\([0-9]*\).*/\1/p' "$work/kwait")
 status=0
@@ -239,9 +252,9 @@ echo "   consumer queue $QUEUE_MESSAGES records / $QUEUE_KBYTES kB for bare_copy
 per_cpu() { awk -v n="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.0f", n / c; else printf "-" }'; }
 printf '%-26s %10s %12s %8s %10s %s\n' "program" "records/s" "records/CPU-s" "RSS MB" "load (1m)" "notes"
 [ "$BARE" = 1 ] && printf '%-26s %10s %12s %8s %10s %s\n' "bare_copy (ceiling)" "$bare_rate" "$(per_cpu "$N" "$bare_cpu")" "$bare_rss" "$bare_load" \
-    "$bare_cpu CPU s; commit avg $(sed -n 's/.*commit avg \([0-9]*\) ms.*/\1/p' "$work/bare") ms"
+    "$bare_cpu CPU s, broker $bare_broker; commit avg $(sed -n 's/.*commit avg \([0-9]*\) ms.*/\1/p' "$work/bare") ms"
 printf '%-26s %10s %12s %8s %10s %s\n' "canon aggregate" "$canon_rate" "$(per_cpu "$N" "$canon_cpu")" "$canon_rss" "$canon_load" \
-    "$canon_cpu CPU s ($canon_main_cpu loop thread); commit avg $canon_commit_ms ms; $canon_out records, $canon_noop no-ops, $canon_dlq DLQ"
+    "$canon_cpu CPU s ($canon_main_cpu loop thread), broker $canon_broker; commit avg $canon_commit_ms ms; $canon_out records, $canon_noop no-ops, $canon_dlq DLQ"
 if [ "$STREAMS" = 1 ]; then
     streams_cpu=$(sed -n 's/^streams.app_cpu_s=//p' "$work/streams")
     # its CPU covers both of its phases: N updates and the latency phase's

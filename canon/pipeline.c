@@ -2045,7 +2045,7 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     if (cfg->checkpoint_path && (err = canon_cp_open(cfg->checkpoint_path, &p->cp)))
         goto fail;
     p->cp_last_ms = now_ms();
-    if ((err = canon_registry_new(p->registry_url, 10000, &p->reg)))
+    if ((err = canon_registry_new_opts(p->registry_url, 10000, cfg->registry_opts, &p->reg)))
         goto fail;
     if ((err = make_client(p, 0, &p->producer)) || (err = make_client(p, 1, &p->consumer)) ||
         (err = make_client(p, 2, &p->restorer)))

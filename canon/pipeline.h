@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canon/registry_client.h"
 #include "common/err.h"
 
 typedef struct canon_pipeline_config {
@@ -53,6 +54,10 @@ typedef struct canon_pipeline_config {
      * the pipeline's thread. */
     int (*source_allowed)(void *opaque, const char *entity, const uint8_t *source, size_t len);
     void *source_opaque;
+    /* The registry client's token and TLS files (registry_client.h); NULL: the
+     * environment's (CANON_REGISTRY_*), as the tools read them. Read by canon_pipeline_new
+     * only, so it and its strings need to live only through that call. */
+    const canon_registry_opts *registry_opts;
 } canon_pipeline_config;
 
 typedef struct canon_pipeline canon_pipeline;

@@ -7,9 +7,10 @@
  * both body forms understood. Schemas are cached per id forever: the registry never
  * reuses an id for another schema, so a cached parse is never stale.
  *
- * Credentials (user:password in the URL, CANON_REGISTRY_TOKEN) become one Authorization
+ * Credentials (user:password in the URL, or a token) become one Authorization
  * header built at _new; the URL kept for messages has its userinfo removed, so no error,
- * log line or generated file can carry a password.
+ * log line or generated file can carry a password. The token and TLS files come from a
+ * canon_registry_opts: `canon serve` passes its own, the tools take the environment's.
  */
 #define _GNU_SOURCE
 #include "registry_client.h"
@@ -27,7 +28,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../common/hex.h"
+#include "../common/pct.h"
 
 /* Schemas are small; a larger answer is not a registry talking. */
 #define MAX_RESPONSE (64u * 1024 * 1024)
@@ -53,25 +54,6 @@ struct canon_registry {
     size_t n_extra, cap_extra;
 };
 
-/* Percent-decodes [p, p+n) (URL userinfo) into a new string; NULL when out of memory. */
-static char *pct_decode(const char *p, size_t n)
-{
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n && cg_hex_digit(p[i + 1]) >= 0 &&
-            cg_hex_digit(p[i + 2]) >= 0) {
-            *o++ = (char)(cg_hex_digit(p[i + 1]) * 16 + cg_hex_digit(p[i + 2]));
-            i += 2;
-        } else {
-            *o++ = p[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Base64 (RFC 4648, padded) of s into a new string. */
 static char *base64(const char *s)
 {
@@ -94,16 +76,15 @@ static char *base64(const char *s)
 }
 
 /* The Authorization header: basic from the URL's userinfo [ui, ui+n) when there is one,
- * else a bearer token from CANON_REGISTRY_TOKEN, else none (""). */
-static cg_err *make_auth(const char *shown, const char *ui, size_t n, char **out)
+ * else a bearer token (CANON_REGISTRY_TOKEN), else none (""). */
+static cg_err *make_auth(const char *shown, const char *token, const char *ui, size_t n, char **out)
 {
-    const char *token = getenv("CANON_REGISTRY_TOKEN");
     char *plain = NULL, *b64 = NULL;
     int rc;
     if (ui) {
         const char *colon = memchr(ui, ':', n);
-        char *user = pct_decode(ui, colon ? (size_t)(colon - ui) : n);
-        char *pass = colon ? pct_decode(colon + 1, n - (size_t)(colon + 1 - ui)) : strdup("");
+        char *user = cg_pct_decode(ui, colon ? (size_t)(colon - ui) : n, 0);
+        char *pass = colon ? cg_pct_decode(colon + 1, n - (size_t)(colon + 1 - ui), 0) : strdup("");
         if (user && pass && strchr(user, ':')) {
             free(user);
             free(pass);
@@ -139,15 +120,16 @@ static cg_err *make_auth(const char *shown, const char *ui, size_t n, char **out
     return NULL;
 }
 
-/* Credentials for https: the system's trusted CAs plus CANON_REGISTRY_CA, and a client
- * certificate from CANON_REGISTRY_CERT / CANON_REGISTRY_KEY for a registry asking for
- * one (mutual TLS). */
-static cg_err *make_tls(const char *shown, gnutls_certificate_credentials_t *out)
+/* Credentials for https: the system's trusted CAs plus o's CA file (CANON_REGISTRY_CA),
+ * and a client certificate (CANON_REGISTRY_CERT / CANON_REGISTRY_KEY) for a registry
+ * asking for one (mutual TLS). */
+static cg_err *make_tls(const char *shown, const canon_registry_opts *o,
+                        gnutls_certificate_credentials_t *out)
 {
     gnutls_certificate_credentials_t c = NULL;
-    const char *ca = getenv("CANON_REGISTRY_CA");
-    const char *cert = getenv("CANON_REGISTRY_CERT");
-    const char *key = getenv("CANON_REGISTRY_KEY");
+    const char *ca = o->ca_file;
+    const char *cert = o->cert_file;
+    const char *key = o->key_file;
     cg_err *err = NULL;
     int rc = gnutls_certificate_allocate_credentials(&c);
     if (rc < 0)
@@ -183,8 +165,27 @@ done:
     return err;
 }
 
+void canon_registry_opts_from_env(canon_registry_opts *o)
+{
+    o->token = getenv("CANON_REGISTRY_TOKEN");
+    o->ca_file = getenv("CANON_REGISTRY_CA");
+    o->cert_file = getenv("CANON_REGISTRY_CERT");
+    o->key_file = getenv("CANON_REGISTRY_KEY");
+}
+
 cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out)
 {
+    return canon_registry_new_opts(url, timeout_ms, NULL, out);
+}
+
+cg_err *canon_registry_new_opts(const char *url, int timeout_ms, const canon_registry_opts *o,
+                                canon_registry **out)
+{
+    canon_registry_opts env;
+    if (!o) {
+        canon_registry_opts_from_env(&env);
+        o = &env;
+    }
     int tls = url && !strncmp(url, "https://", 8);
     if (!url || (strncmp(url, "http://", 7) && !tls))
         return cg_err_new(CG_EINVAL, "registry URL '%s' must start with http:// or https://",
@@ -256,10 +257,10 @@ cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out
         r->url[n - 1] = '\0';
     for (size_t n = strlen(r->base); n && r->base[n - 1] == '/'; n--)
         r->base[n - 1] = '\0';
-    if ((err = make_auth(r->url, at ? auth_start : NULL, at ? (size_t)(at - auth_start) : 0,
-                         &r->auth)))
+    if ((err = make_auth(r->url, o->token, at ? auth_start : NULL,
+                         at ? (size_t)(at - auth_start) : 0, &r->auth)))
         goto fail;
-    if (tls && (err = make_tls(r->url, &r->tls)))
+    if (tls && (err = make_tls(r->url, o, &r->tls)))
         goto fail;
     *out = r;
     return NULL;

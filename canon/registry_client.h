@@ -28,18 +28,37 @@
 
 typedef struct canon_registry canon_registry;
 
+/* What a client needs besides its URL. NULL or "" leaves a setting out. The strings are
+ * read during canon_registry_new_opts() only (the token is copied, the files loaded), so
+ * the caller keeps them. Error messages name the settings by their environment variables,
+ * the way users give them. */
+typedef struct canon_registry_opts {
+    const char *token;     /* CANON_REGISTRY_TOKEN: a bearer token, sent when the URL has
+                              no credentials */
+    const char *ca_file;   /* CANON_REGISTRY_CA: PEM file of CAs trusted for https, on top
+                              of the system's */
+    const char *cert_file; /* CANON_REGISTRY_CERT, CANON_REGISTRY_KEY: PEM client */
+    const char *key_file;  /*   certificate and its key, for registries that require one
+                              (mutual TLS); both or neither */
+} canon_registry_opts;
+
+/* Fills *o from the environment variables named above (getenv: the strings belong to the
+ * environment). */
+void canon_registry_opts_from_env(canon_registry_opts *o);
+
 /* url: "http://HOST:PORT" or "https://HOST:PORT" with an optional path prefix
  * ("http://h:8081/sr") and optional credentials ("https://USER:PASSWORD@h:8081",
  * percent-decoded, sent as HTTP basic auth). timeout_ms bounds connect, the TLS handshake,
- * send and receive of each request (0: 10 s). *out is a new handle the caller frees.
+ * send and receive of each request (0: 10 s). o: the token and TLS files; NULL reads
+ * them from the environment (canon_registry_opts_from_env), as canon_registry_new does.
+ * *out is a new handle the caller frees.
  *
- * The environment is read here, once:
- *   CANON_REGISTRY_TOKEN   a bearer token sent when the URL has no credentials
- *   CANON_REGISTRY_CA      PEM file of CAs trusted for https, on top of the system's
- *   CANON_REGISTRY_CERT    PEM client certificate and its key, for registries that
- *   CANON_REGISTRY_KEY       require one (mutual TLS); both or neither
  * https checks the certificate chain and that the certificate names the URL's host (DNS
  * name or IP address); a failure is CG_EIO saying why. */
+cg_err *canon_registry_new_opts(const char *url, int timeout_ms, const canon_registry_opts *o,
+                                canon_registry **out);
+/* canon_registry_new_opts with the settings read from the environment, once, here:
+ * CANON_REGISTRY_TOKEN, CANON_REGISTRY_CA, CANON_REGISTRY_CERT, CANON_REGISTRY_KEY. */
 cg_err *canon_registry_new(const char *url, int timeout_ms, canon_registry **out);
 void canon_registry_free(canon_registry *r); /* NULL is fine; frees every cached schema */
 

@@ -131,6 +131,8 @@ int cmd_serve(int argc, char **argv)
     pthread_t thr;
     int thr_started = 0;
     char url[300], *mock_boot = NULL;
+    canon_registry_opts agg_registry; /* the aggregator's registry client settings */
+    char *agg_key = NULL;             /* its API key (a secret: wiped at the end) */
     cg_err *err = NULL;
     rcfg.db_path = "canon.db";
     if (!props)
@@ -253,14 +255,19 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "canon serve: registry: %s\n", cg_err_msg(err));
         goto done;
     }
-    /* With TLS the aggregator inside checks the certificate like any client: it trusts
-     * the server's own certificate (set before the aggregator starts, the one reader of
-     * the environment) and connects to loopback when the listen address is a wildcard. */
+    /* The aggregator's registry client takes the environment's settings (as the tools
+     * do), with what serve knows itself put in place of them, below; the process
+     * environment is left as it is. With TLS the aggregator checks the certificate like
+     * any client: it trusts the server's own certificate (unless CANON_REGISTRY_CA names
+     * one) and connects to loopback when the listen address is a wildcard. */
+    canon_registry_opts_from_env(&agg_registry);
+    acfg.registry_opts = &agg_registry;
     if (rcfg.tls_cert_file) {
         const char *uh = !strcmp(host, "0.0.0.0") ? "127.0.0.1"
                          : !strcmp(host, "::")    ? "::1"
                                                   : host;
-        setenv("CANON_REGISTRY_CA", rcfg.tls_cert_file, 0);
+        if (!agg_registry.ca_file)
+            agg_registry.ca_file = rcfg.tls_cert_file;
         snprintf(url, sizeof(url), strchr(uh, ':') ? "https://[%s]:%u" : "https://%s:%u", uh,
                  (unsigned)reg_server_port(srv));
     } else
@@ -292,14 +299,11 @@ int cmd_serve(int argc, char **argv)
         if (rcfg.auth_file) {
             /* The aggregator reads the registry over HTTP like any client: it gets an API
              * key of its own, a reader of everything, which the registry client sends. */
-            char *key = NULL;
-            if ((err = reg_server_internal_key(srv, &key))) {
+            if ((err = reg_server_internal_key(srv, &agg_key))) {
                 fprintf(stderr, "canon serve: registry: %s\n", cg_err_msg(err));
                 goto done;
             }
-            setenv("CANON_REGISTRY_TOKEN", key, 1);
-            explicit_bzero(key, strlen(key));
-            free(key);
+            agg_registry.token = agg_key;
             acfg.source_allowed = source_allowed;
             acfg.source_opaque = srv;
         }
@@ -344,6 +348,9 @@ done:
     if (mock_rk)
         rd_kafka_destroy(mock_rk);
     free(mock_boot);
+    if (agg_key)
+        explicit_bzero(agg_key, strlen(agg_key));
+    free(agg_key);
     cg_err_free(err);
     cg_err_free(ctx.err);
     free(props);

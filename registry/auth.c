@@ -105,46 +105,48 @@ static void b64_encode(const unsigned char *in, size_t n, char *out, const char 
     *o = '\0';
 }
 
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard base64 (padding required when the length is not a multiple of 4 is
- * not demanded: trailing '=' are simply allowed). Returns the length, or -1. */
+/* Decodes standard base64 into out (cap bytes); returns the length, or -1 (not base64,
+ * or longer than cap). Padding is not demanded: trailing '=' are simply allowed.
+ *
+ * GnuTLS decodes. Its decoder reads PEM, so its rules differ from the ones this file has
+ * always had, and the lines around the call keep ours: it skips white space and stops at
+ * a '-' (a PEM boundary), where only the 64 letters are base64 here; it demands exact
+ * padding, where here it is optional; it refuses a last letter whose unused low bits are
+ * set, where here they are ignored. The copies are wiped: they may hold a password. */
 static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
     while (n && in[n - 1] == '=')
         n--;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits & 0xff);
-        }
-    }
-    if (bits >= 6) /* one stray character: not base64 */
+    if (n % 4 == 1) /* one stray letter: not base64 */
         return -1;
-    return (long)o;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!memchr(b64_std, in[i], 64))
+            return -1;
+    size_t padded_len = (n + 3) / 4 * 4;
+    char *padded = malloc(padded_len);
+    if (!padded)
+        return -1;
+    memcpy(padded, in, n);
+    memset(padded + n, '=', padded_len - n);
+    if (n % 4) { /* 2 letters give 1 byte and 4 unused bits, 3 give 2 bytes and 2 */
+        size_t v = (size_t)((const char *)memchr(b64_std, in[n - 1], 64) - b64_std);
+        padded[n - 1] = b64_std[v & (n % 4 == 2 ? 0x30 : 0x3c)];
+    }
+    gnutls_datum_t b64 = {(unsigned char *)padded, (unsigned)padded_len}, raw = {NULL, 0};
+    long len = -1;
+    if (gnutls_base64_decode2(&b64, &raw) == 0 && raw.size <= cap) {
+        memcpy(out, raw.data, raw.size);
+        len = (long)raw.size;
+    }
+    if (raw.data) {
+        gnutls_memset(raw.data, 0, raw.size);
+        gnutls_free(raw.data);
+    }
+    gnutls_memset(padded, 0, padded_len);
+    free(padded);
+    return len;
 }
 
 /* ---- patterns ---- */

@@ -23,6 +23,10 @@ typedef enum reg_compat_level {
     REG_COMPAT_FULL,
     REG_COMPAT_FULL_TRANSITIVE,
 } reg_compat_level;
+/* The levels are 0 .. REG_COMPAT_LEVEL_COUNT - 1, in the order above, so tools and tests
+ * can go through all of them. Not a level itself, and kept out of the enum so a switch
+ * over the levels needs no case for it; it follows the last level above. */
+enum { REG_COMPAT_LEVEL_COUNT = REG_COMPAT_FULL_TRANSITIVE + 1 };
 
 /* "BACKWARD" etc. Static string. */
 const char *reg_compat_level_name(reg_compat_level l);

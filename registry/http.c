@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "../common/file.h"
+#include "../common/pct.h"
 #include "http_internal.h"
 
 #define LOG_BUF_SIZE (64 * 1024)
@@ -245,27 +246,6 @@ static double elapsed(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Percent-decodes [s, s+n) into a new string; plus_space for query strings. */
-static char *url_decode(const char *s, size_t n, int plus_space)
-{
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && cg_hex_digit(s[i + 1]) >= 0 &&
-            cg_hex_digit(s[i + 2]) >= 0) {
-            *o++ = (char)(cg_hex_digit(s[i + 1]) * 16 + cg_hex_digit(s[i + 2]));
-            i += 2;
-        } else if (plus_space && s[i] == '+') {
-            *o++ = ' ';
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
@@ -306,8 +286,8 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *ke
     (void)kind;
     if (qc->n_owned >= 2 * 16)
         return MHD_NO;
-    char *k = url_decode(key, strlen(key), 1);
-    char *v = value ? url_decode(value, strlen(value), 1) : NULL;
+    char *k = cg_pct_decode(key, strlen(key), CG_PCT_PLUS_SPACE);
+    char *v = value ? cg_pct_decode(value, strlen(value), CG_PCT_PLUS_SPACE) : NULL;
     if (!k) {
         free(v);
         return MHD_YES;

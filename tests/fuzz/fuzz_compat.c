@@ -7,16 +7,6 @@
 #include "fuzz_common.h"
 #include "registry/compat.h"
 
-static const reg_compat_level levels[] = {
-    REG_COMPAT_NONE,
-    REG_COMPAT_BACKWARD,
-    REG_COMPAT_BACKWARD_TRANSITIVE,
-    REG_COMPAT_FORWARD,
-    REG_COMPAT_FORWARD_TRANSITIVE,
-    REG_COMPAT_FULL,
-    REG_COMPAT_FULL_TRANSITIVE,
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *sep = memchr(data, 0, size);
@@ -30,20 +20,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e = reg_schema_parse((const char *)sep + 1, size - n1 - 1, NULL, 0, &b);
     if (e)
         goto done;
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+    for (int l = 0; l < REG_COMPAT_LEVEL_COUNT; l++) {
+        reg_compat_level level = (reg_compat_level)l;
         for (unsigned flags = 0; flags <= REG_COMPAT_STRICT_LOGICAL; flags++) {
             reg_compat_result *r = reg_compat_result_new();
             const reg_schema *ex[2] = {a, b};
-            size_t n = reg_compat_check_ex(levels[i], b, ex, NULL, 1, flags, r);
+            size_t n = reg_compat_check_ex(level, b, ex, NULL, 1, flags, r);
             for (size_t k = 0; k < reg_compat_result_count(r); k++)
                 (void)strlen(reg_compat_result_message(r, k));
             /* r == NULL must count the same problems as a formatted check */
-            if (reg_compat_check_ex(levels[i], b, ex, NULL, 1, flags, NULL) != n)
+            if (reg_compat_check_ex(level, b, ex, NULL, 1, flags, NULL) != n)
                 abort();
-            n = reg_compat_check_ex(levels[i], a, ex + 1, NULL, 1, flags, r);
+            n = reg_compat_check_ex(level, a, ex + 1, NULL, 1, flags, r);
             (void)n;
             /* transitive over both, oldest first */
-            (void)reg_compat_check_ex(levels[i], a, ex, NULL, 2, flags, r);
+            (void)reg_compat_check_ex(level, a, ex, NULL, 2, flags, r);
             reg_compat_result_free(r);
         }
     }

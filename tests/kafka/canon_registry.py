@@ -5,6 +5,11 @@ tests/examples all need the same thing next to their broker: the project's own r
 a free port with a database of the test's own, stopped with SIGTERM at the end and checked
 for a clean exit and for sanitizer reports (the suites also run against the ASan + UBSan
 binary). CANON_BIN names the canon binary (default: build/canon of the checkout).
+
+The suites' `canon` and `registry` fixtures come from registry_fixtures() below:
+
+    from canon_registry import registry_fixtures
+    canon, registry = registry_fixtures(person=True)  # module globals: pytest finds them
 """
 import json
 import os
@@ -67,3 +72,27 @@ class Registry:
         text = Path(self.log).read_text(errors="replace")
         assert "Sanitizer" not in text, text[-4000:]
         assert rc == 0, f"registry exited {rc}:\n{text[-2000:]}"
+
+
+def registry_fixtures(scope="session", person=False):
+    """The `canon` fixture (the binary's path) and the `registry` fixture (a Registry of its
+    own, stopped and checked at the end of the scope). person: schemas/person.avsc is
+    registered at canon.person.entity first, its id in registry.person_entity_id.
+    Returns (canon, registry), to be bound to those names in a conftest or test module."""
+
+    @pytest.fixture(scope=scope, name="canon")
+    def canon_fixture():
+        return canon_bin()
+
+    @pytest.fixture(scope=scope, name="registry")
+    def registry_fixture(canon, tmp_path_factory):
+        d = tmp_path_factory.mktemp("registry")
+        reg = Registry(canon, d / "reg.db", d / "registry.log")
+        if person:
+            schema = (ROOT / "schemas" / "person.avsc").read_text()
+            reg.person_entity_id = reg.post("/subjects/canon.person.entity/versions",
+                                            {"schema": schema})["id"]
+        yield reg
+        reg.stop()
+
+    return canon_fixture, registry_fixture

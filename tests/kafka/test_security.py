@@ -29,7 +29,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from canon_registry import Registry, canon_bin
+from canon_registry import registry_fixtures
 from kafka_fixture import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,17 +65,7 @@ def broker():
     b.stop()
 
 
-@pytest.fixture(scope="module")
-def canon():
-    return canon_bin()
-
-
-@pytest.fixture(scope="module")
-def registry(canon, tmp_path_factory):
-    d = tmp_path_factory.mktemp("registry")
-    reg = Registry(canon, d / "reg.db", d / "registry.log")
-    yield reg
-    reg.stop()
+canon, registry = registry_fixtures(scope="module")
 
 
 def props_file(path, password=PASSWORD):

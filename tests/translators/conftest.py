@@ -26,23 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 
 from kafka_fixture import kafka, kafka_broker  # noqa: E402,F401
 from sanitizer_guard import sanitizer_guard, sanitizer_reports_dir  # noqa: E402,F401
-from canon_registry import Registry, canon_bin  # noqa: E402
+from canon_registry import registry_fixtures  # noqa: E402
 
 import fastavro  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def canon():
-    return canon_bin()
-
-
-@pytest.fixture(scope="session")
-def registry(canon, tmp_path_factory):
-    d = tmp_path_factory.mktemp("registry")
-    reg = Registry(canon, d / "reg.db", d / "registry.log")
-    yield reg
-    reg.stop()
+canon, registry = registry_fixtures()
 
 
 class Result:

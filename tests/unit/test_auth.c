@@ -314,6 +314,26 @@ static void test_authentication_results(void **state)
     reg_auth_free(a);
 }
 
+/* What base64 a Basic header may hold: padding is optional and unused low bits of the
+ * last letter are ignored, but only the 64 letters count (GnuTLS's PEM decoder, which
+ * auth.c calls, would skip a vertical tab and stop at a '-'). */
+static void test_basic_credentials_base64_padding_optional_letters_only(void **state)
+{
+    (void)state;
+    reg_auth *a = load_ok(roles_json);
+    const reg_auth_principal *who = login(a, ALICE_BASIC);
+    assert_ptr_equal(login(a, "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ"), who);
+    assert_ptr_equal(login(a, "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ="), who);
+    assert_ptr_equal(login(a, "Basic YWxpY2U6Y29ycmVjdCBob3JzZR=="), who); /* 'R': 'Q' + 1 */
+    assert_int_equal(reg_auth_authenticate(a, "Basic YWxpY2U6-Y29ycmVjdCBob3JzZQ==", &who, NULL),
+                     REG_AUTH_MALFORMED);
+    assert_int_equal(reg_auth_authenticate(a, "Basic YWxpY2U6\vY29ycmVjdCBob3JzZQ==", &who, NULL),
+                     REG_AUTH_MALFORMED);
+    assert_int_equal(reg_auth_authenticate(a, "Basic YWxpY2U6Y29ycmVjdCBob3JzZ", &who, NULL),
+                     REG_AUTH_MALFORMED); /* one letter past a whole group: not base64 */
+    reg_auth_free(a);
+}
+
 /* ---- authorization ---- */
 
 static void test_role_matrix(void **state)
@@ -422,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_file_errors_name_the_principal_and_field),
         cmocka_unit_test(test_file_loads_from_disk_and_reports_a_missing_one),
         cmocka_unit_test(test_authentication_results),
+        cmocka_unit_test(test_basic_credentials_base64_padding_optional_letters_only),
         cmocka_unit_test(test_role_matrix),
         cmocka_unit_test(test_domain_writers_are_what_the_aggregator_checks),
         cmocka_unit_test(test_reader_key_added_for_an_internal_client),

@@ -17,12 +17,10 @@
 #include <cmocka.h>
 
 #include "canon/registry_client.h"
-#include "registry/http.h"
+#include "reg_test_server.h"
 
 typedef struct fixture {
-    char dir[64];
-    char db[128];
-    reg_server *server;
+    reg_test_server srv;
     char url[64];
     canon_registry *client;
 } fixture;
@@ -30,24 +28,10 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/canon-rc-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (reg_test_server_start(&f->srv, "/tmp/canon-rc-XXXXXX", NULL, NULL))
         return -1;
-    snprintf(f->db, sizeof(f->db), "%s/reg.db", f->dir);
-    reg_server_config cfg = {0};
-    cfg.db_path = f->db;
-    cfg.threads = 2;
-    cfg.quiet = 1;
-    cg_err *err = reg_server_new(&cfg, &f->server);
-    if (!err)
-        err = reg_server_start(f->server);
-    if (err) {
-        fprintf(stderr, "registry: %s\n", cg_err_msg(err));
-        cg_err_free(err);
-        return -1;
-    }
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", reg_server_port(f->server));
-    err = canon_registry_new(f->url, 5000, &f->client);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/", f->srv.port);
+    cg_err *err = canon_registry_new(f->url, 5000, &f->client);
     if (err) {
         cg_err_free(err);
         return -1;
@@ -60,14 +44,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     canon_registry_free(f->client);
-    reg_server_free(f->server);
-    char path[256];
-    snprintf(path, sizeof(path), "%s-wal", f->db);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s-shm", f->db);
-    unlink(path);
-    unlink(f->db);
-    rmdir(f->dir);
+    reg_test_server_stop(&f->srv);
     free(f);
     return 0;
 }

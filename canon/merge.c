@@ -10,6 +10,14 @@
  * concatenation of its fields' encodings, and the state keeps each field's canonical
  * encoding, so `before` and `after` are concatenations, with no generic values anywhere.
  *
+ * Per message cost (bench/canon_merge measures it): the validating pass keeps no field
+ * path unless it fails (then the field is walked again to say why); values whose writer
+ * encoding already is the canonical one (the usual case) are taken from the message as
+ * they are; `after` is written as runs copied from `before` around the changed fields;
+ * field names are kept encoded, and each distinct provenance version is encoded once per
+ * envelope. tests/unit/test_canon_merge_model.c holds all of this to a plain model, byte
+ * for byte.
+ *
  * Rules (../shared/DESIGN.md "Merge semantics"; details and decisions in
  * docs/aggregator.md):
  * - a provided field is applied when the update's version (event_time, source, seq) is
@@ -36,6 +44,7 @@ enum { K_BAD, K_CLEAR, K_COPY, K_I2F, K_I2D, K_F2D, K_ENUM };
 
 typedef struct bmap {
     uint8_t kind;
+    uint8_t ident; /* the writer's bytes are the canonical encoding as they are */
     int32_t cb;    /* canonical union branch to write first, -1 when canonical is no union */
     int32_t *emap; /* K_ENUM: writer symbol index -> canonical index (-1: none) */
     uint32_t n_emap;
@@ -50,6 +59,8 @@ typedef struct tmap {
 typedef struct cfield {
     char *name;
     size_t name_len;
+    uint8_t *enc_name; /* the name as an Avro string (length, bytes): envelopes carry it */
+    uint32_t enc_name_len;
     char **writers; /* NULL when any source may write */
     size_t *writer_lens;
     uint32_t n_writers;
@@ -98,6 +109,8 @@ typedef struct prog {
 struct canon_engine {
     uint32_t n_fields, key_idx;
     cfield *f;
+    uint32_t *req; /* the required fields (no default, not nullable), key excluded */
+    uint32_t n_req;
     int32_t env_id;
     prog **progs;
     uint32_t n_progs, cap_progs;
@@ -230,7 +243,22 @@ static int build_tmap(const reg_node *wt, const reg_node *ct, tmap *m)
                 b->cb = (int32_t)j;
         }
     }
+    for (uint32_t i = 0; i < m->nb; i++) {
+        bmap *b = &m->b[i];
+        b->ident = b->kind == K_COPY && (m->w_union ? b->cb == (int32_t)i : b->cb < 0);
+    }
     return oom ? -1 : 0;
+}
+
+/* Is the writer value at [p, end) its own canonical encoding (no translation needed)? */
+static int is_ident(const tmap *m, const uint8_t *p, const uint8_t *end)
+{
+    if (!m->w_union)
+        return m->b[0].ident;
+    if (p >= end || *p >= 0x80)
+        return 0; /* a union index over 63: translate() handles it */
+    uint32_t z = *p, bi = (z >> 1) ^ -(z & 1);
+    return bi < m->nb && m->b[bi].ident;
 }
 
 /* Translates the writer value at [p, end) into out. *clear is set for "clear". Returns 0,
@@ -242,7 +270,7 @@ static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_
     *clear = 0;
     if (m->w_union) {
         int64_t v;
-        if (canon_read_long(&p, end, &v) || v < 0 || (uint64_t)v >= m->nb) {
+        if (canon_read_long_fast(&p, end, &v) || v < 0 || (uint64_t)v >= m->nb) {
             snprintf(why, whysz, "bad union index");
             return -1;
         }
@@ -269,12 +297,12 @@ static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_
         canon_wbuf_put(out, p, (size_t)(end - p));
         return 0;
     case K_I2F:
-        if (canon_read_long(&p, end, &l))
+        if (canon_read_long_fast(&p, end, &l))
             break;
         canon_wbuf_float(out, (float)l);
         return 0;
     case K_I2D:
-        if (canon_read_long(&p, end, &l))
+        if (canon_read_long_fast(&p, end, &l))
             break;
         canon_wbuf_double(out, (double)l);
         return 0;
@@ -284,7 +312,7 @@ static int translate(const tmap *m, const uint8_t *p, const uint8_t *end, canon_
         canon_wbuf_double(out, (double)f);
         return 0;
     case K_ENUM:
-        if (canon_read_long(&p, end, &l) || l < 0 || (uint64_t)l >= b->n_emap)
+        if (canon_read_long_fast(&p, end, &l) || l < 0 || (uint64_t)l >= b->n_emap)
             break;
         if (b->emap[l] < 0) {
             snprintf(why, whysz,
@@ -613,8 +641,12 @@ cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon
         const reg_field *f = &root->fields[i];
         cfield *c = &e->f[i];
         c->name = strdup(f->name);
-        c->name_len = strlen(f->name);
-        if (!c->name) {
+        c->name_len = c->name ? strlen(f->name) : 0;
+        canon_wbuf en = {0};
+        canon_wbuf_str(&en, f->name, c->name_len);
+        c->enc_name = en.p;
+        c->enc_name_len = (uint32_t)en.len;
+        if (!c->name || !canon_wbuf_ok(&en)) {
             err = cg_err_new(CG_ENOMEM, "out of memory creating an engine");
             goto done;
         }
@@ -661,6 +693,15 @@ cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon
         c->def = d.p; /* may be NULL with def_len 0 (e.g. a null default) */
         c->def_len = (uint32_t)d.len;
     }
+    e->req = calloc(e->n_fields, sizeof(uint32_t));
+    if (!e->req) {
+        err = cg_err_new(CG_ENOMEM, "out of memory creating an engine");
+        goto done;
+    }
+    for (uint32_t i = 0; i < e->n_fields; i++) {
+        if (i != e->key_idx && !e->f[i].has_def)
+            e->req[e->n_req++] = i;
+    }
     e->env_id = envelope_id;
     if ((err = reg_schema_parse(envtext, strlen(envtext), NULL, 0, &env)))
         goto done;
@@ -682,6 +723,7 @@ void canon_engine_free(canon_engine *e)
         return;
     for (uint32_t i = 0; e->f && i < e->n_fields; i++) {
         free(e->f[i].name);
+        free(e->f[i].enc_name);
         for (uint32_t k = 0; e->f[i].writers && k < e->f[i].n_writers; k++)
             free(e->f[i].writers[k]);
         free(e->f[i].writers);
@@ -689,6 +731,7 @@ void canon_engine_free(canon_engine *e)
         free(e->f[i].def);
     }
     free(e->f);
+    free(e->req);
     for (uint32_t i = 0; i < e->n_progs; i++)
         prog_free(e->progs[i]);
     free(e->progs);
@@ -729,6 +772,7 @@ void canon_result_clear(canon_result *r)
     free(r->old_);
     free(r->voff_);
     free(r->vlen_);
+    free(r->vptr_);
     free(r->prov_);
     free(r->seen_);
     canon_result_init(r);
@@ -741,8 +785,10 @@ static int result_reserve(canon_result *r, const canon_engine *e)
         free(r->old_);
         free(r->voff_);
         free(r->vlen_);
+        free(r->vptr_);
         free(r->prov_);
         free(r->changed);
+        r->vptr_ = calloc(e->n_fields, sizeof(*r->vptr_));
         r->vlen_ = calloc(e->n_fields, sizeof(uint32_t));
         r->prov_ = calloc(e->n_fields, 1);
         r->fields_ = calloc(e->n_fields, sizeof(canon_field_state));
@@ -750,7 +796,8 @@ static int result_reserve(canon_result *r, const canon_engine *e)
         r->voff_ = calloc(e->n_fields, sizeof(uint32_t));
         r->changed = calloc(e->n_fields, sizeof(uint32_t));
         r->cap_fields_ = r->cap_changed_ = e->n_fields;
-        if (!r->fields_ || !r->old_ || !r->voff_ || !r->changed || !r->vlen_ || !r->prov_) {
+        if (!r->fields_ || !r->old_ || !r->voff_ || !r->changed || !r->vlen_ || !r->prov_ ||
+            !r->vptr_) {
             r->cap_fields_ = r->cap_changed_ = 0;
             return -1;
         }
@@ -792,15 +839,15 @@ static int field_has_value(const canon_field_state *f)
  * required field holds a value. */
 static int alive(const canon_engine *e, const canon_field_state *fs)
 {
-    int any = 0;
-    for (uint32_t i = 0; i < e->n_fields; i++) {
-        if (i == e->key_idx)
-            continue;
-        any |= fs[i].present;
-        if (!e->f[i].has_def && !field_has_value(&fs[i]))
+    for (uint32_t k = 0; k < e->n_req; k++) {
+        if (!field_has_value(&fs[e->req[k]]))
             return 0;
     }
-    return any;
+    for (uint32_t i = 0; i < e->n_fields; i++) {
+        if (fs[i].present && i != e->key_idx)
+            return 1;
+    }
+    return 0;
 }
 
 static void effective(const canon_engine *e, const canon_field_state *fs, uint32_t i,
@@ -842,20 +889,123 @@ static void put_version(const canon_state *st, const canon_version *v, canon_wbu
     canon_wbuf_long(b, v->seq);
 }
 
+/* Raw writers for finish(): it reserves room first, then writes through a local pointer,
+ * which the compiler keeps in a register (a canon_wbuf's len is reloaded after every
+ * byte store, since bytes may alias anything). */
+static inline uint8_t *w_long(uint8_t *o, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (z >= 0x80) {
+        *o++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *o++ = (uint8_t)z;
+    return o;
+}
+
+static inline uint8_t *w_put(uint8_t *o, const void *s, size_t n)
+{
+    canon_copy(o, (const uint8_t *)s, n);
+    return o + n;
+}
+
+static inline uint8_t *w_str(uint8_t *o, const void *s, size_t n)
+{
+    return w_put(w_long(o, (int64_t)n), s, n);
+}
+
+static int same_version(const canon_version *a, const canon_version *b)
+{
+    return a->event_time == b->event_time && a->seq == b->seq && a->source == b->source;
+}
+
+/* Encoded provenance values: an entity's fields share a few versions (one update sets
+ * several fields), so each distinct version is encoded once per envelope and copied. */
+#define VCACHE 8
+typedef struct vcache {
+    uint32_t n;
+    canon_version v[VCACHE];
+    uint16_t len[VCACHE];
+    uint8_t enc[VCACHE][255 + 3 * 10]; /* source (at most 255 bytes) and two longs */
+} vcache;
+
+/* The entry of v in c, encoding it there first if new; -1 when it does not fit (cache
+ * full, or a source name over 255 bytes, which only a restored record can have). */
+static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v)
+{
+    for (uint32_t k = 0; k < c->n; k++) {
+        if (same_version(&c->v[k], v))
+            return (int)k;
+    }
+    size_t n = 0;
+    const char *s = canon_state_source_name(st, v->source, &n);
+    if (c->n == VCACHE || (s && n > 255))
+        return -1;
+    uint8_t *o = w_str(c->enc[c->n], s ? s : "", s ? n : 0);
+    o = w_long(o, v->event_time);
+    o = w_long(o, v->seq);
+    c->v[c->n] = *v;
+    c->len[c->n] = (uint16_t)(o - c->enc[c->n]);
+    return (int)c->n++;
+}
+
+/* One provenance entry: the field's encoded name, then its version. */
+static void put_provenance(const canon_state *st, vcache *c, const cfield *f,
+                           const canon_version *v, canon_wbuf *b)
+{
+    int k = vcache_entry(st, c, v);
+    size_t need = f->enc_name_len + (k < 0 ? 0 : c->len[k]);
+    if (k < 0 || (b->cap - b->len < need && canon_wbuf_reserve(b, need))) {
+        canon_wbuf_put(b, f->enc_name, f->enc_name_len);
+        put_version(st, v, b);
+        return;
+    }
+    uint8_t *o = b->p + b->len;
+    o = w_put(o, f->enc_name, f->enc_name_len);
+    o = w_put(o, c->enc[k], c->len[k]);
+    b->len = (size_t)(o - b->p);
+}
+
+/* Writes the record of fields fs at o, noting in off[i] where field i starts relative to
+ * the record. */
+static uint8_t *w_record(const canon_engine *e, const canon_field_state *fs, const void *key,
+                         size_t key_len, uint8_t *o, uint32_t *off)
+{
+    uint8_t *rec = o;
+    for (uint32_t i = 0; i < e->n_fields; i++) {
+        off[i] = (uint32_t)(o - rec);
+        if (i == e->key_idx) {
+            o = w_str(o, key, key_len);
+        } else if (field_has_value(&fs[i])) {
+            o = w_put(o, fs[i].val, fs[i].len);
+        } else {
+            o = w_put(o, e->f[i].def, e->f[i].def_len);
+        }
+    }
+    return o;
+}
+
 static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m, canon_entity *ent,
                       canon_result *r)
 {
     int was = alive(e, r->old_), is = alive(e, r->fields_);
+    /* changed fields, and room for the records: each field at most its old value, its new
+     * value or its default, in each of before and after */
+    size_t room = 64 + 3 * (10 + ent->key_len);
     r->n_changed = 0;
     for (uint32_t i = 0; i < e->n_fields; i++) {
         if (i == e->key_idx)
             continue;
-        const uint8_t *a, *b;
-        size_t na, nb;
-        int xa, xb;
-        effective(e, r->old_, i, &a, &na, &xa);
-        effective(e, r->fields_, i, &b, &nb, &xb);
-        if (xa != xb || na != nb || (na && memcmp(a, b, na)))
+        const canon_field_state *x = &r->old_[i], *y = &r->fields_[i];
+        int hx = field_has_value(x), hy = field_has_value(y);
+        const cfield *cf = &e->f[i];
+        room += 2 * (size_t)cf->def_len + (hx ? x->len : 0) + (hy ? y->len : 0);
+        if (!hx && !hy)
+            continue; /* both the default */
+        const uint8_t *a = hx ? x->val : cf->def, *b = hy ? y->val : cf->def;
+        size_t na = hx ? x->len : cf->def_len, nb = hy ? y->len : cf->def_len;
+        int xa = !hx && !cf->has_def, xb = !hy && !cf->has_def;
+        if (xa != xb || na != nb || (na && a != b && memcmp(a, b, na)))
             r->changed[r->n_changed++] = i;
     }
     r->op = !was && is ? CANON_CREATE : !is ? CANON_DELETE : CANON_UPDATE;
@@ -863,40 +1013,64 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
 
     canon_wbuf *b = &r->envelope;
     b->len = 0;
+    if (canon_wbuf_reserve(b, room))
+        return cg_err_new(CG_ENOMEM, "out of memory encoding an envelope");
+    uint8_t *o = b->p;
     uint8_t hdr[5] = {0, (uint8_t)((uint32_t)e->env_id >> 24), (uint8_t)((uint32_t)e->env_id >> 16),
                       (uint8_t)((uint32_t)e->env_id >> 8), (uint8_t)e->env_id};
-    canon_wbuf_put(b, hdr, 5);
-    canon_wbuf_str(b, ent->key, ent->key_len);
-    canon_wbuf_long(b, (int64_t)r->version);
-    canon_wbuf_long(b, r->op);
+    o = w_put(o, hdr, 5);
+    o = w_str(o, ent->key, ent->key_len);
+    o = w_long(o, (int64_t)r->version);
+    o = w_long(o, r->op);
+    uint8_t *before = NULL, *before_end = NULL;
+    *o++ = was ? 2 : 0; /* union branch 1 (zigzag 2): the record; 0: null */
     if (was) {
-        canon_wbuf_byte(b, 2); /* union branch 1, zigzag */
-        put_record(e, r->old_, ent->key, ent->key_len, b);
-    } else {
-        canon_wbuf_byte(b, 0);
+        before = o;
+        o = w_record(e, r->old_, ent->key, ent->key_len, o, r->voff_);
+        before_end = o;
     }
-    if (is) {
-        canon_wbuf_byte(b, 2);
-        put_record(e, r->fields_, ent->key, ent->key_len, b);
-    } else {
-        canon_wbuf_byte(b, 0);
+    *o++ = is ? 2 : 0;
+    if (is && was) {
+        /* after is before with the changed fields replaced: the unchanged runs between
+         * them (the key included) are copied from before in one piece each. voff_ (the
+         * decoded values' offsets, no longer needed here) holds where each field starts
+         * in before. */
+        uint32_t run = 0; /* first field of the run not yet copied */
+        for (uint32_t k = 0; k < r->n_changed; k++) {
+            uint32_t c = r->changed[k];
+            const canon_field_state *f = &r->fields_[c];
+            size_t n = r->voff_[c] - r->voff_[run];
+            memcpy(o, before + r->voff_[run], n);
+            o += n;
+            o = field_has_value(f) ? w_put(o, f->val, f->len)
+                                   : w_put(o, e->f[c].def, e->f[c].def_len);
+            run = c + 1;
+        }
+        const uint8_t *from = run < e->n_fields ? before + r->voff_[run] : before_end;
+        memcpy(o, from, (size_t)(before_end - from));
+        o += before_end - from;
+    } else if (is) {
+        o = w_record(e, r->fields_, ent->key, ent->key_len, o, r->voff_);
     }
+    b->len = (size_t)(o - b->p);
+
     if (r->n_changed) {
         canon_wbuf_long(b, r->n_changed);
         for (uint32_t k = 0; k < r->n_changed; k++)
-            canon_wbuf_str(b, e->f[r->changed[k]].name, e->f[r->changed[k]].name_len);
+            canon_wbuf_put(b, e->f[r->changed[k]].enc_name, e->f[r->changed[k]].enc_name_len);
     }
     canon_wbuf_byte(b, 0);
     uint32_t np = 0;
     for (uint32_t i = 0; i < e->n_fields; i++)
         np += r->fields_[i].present;
     if (np) {
+        vcache vc;
+        vc.n = 0;
         canon_wbuf_long(b, np);
         for (uint32_t i = 0; i < e->n_fields; i++) {
             if (!r->fields_[i].present)
                 continue;
-            canon_wbuf_str(b, e->f[i].name, e->f[i].name_len);
-            put_version(st, &r->fields_[i].ver, b);
+            put_provenance(st, &vc, &e->f[i], &r->fields_[i].ver, b);
         }
     }
     canon_wbuf_byte(b, 0);
@@ -907,9 +1081,14 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
         canon_wbuf_byte(b, 0);
     }
     const char *topic = m->topic ? m->topic : "";
-    canon_wbuf_str(b, topic, strlen(topic));
-    canon_wbuf_long(b, m->partition);
-    canon_wbuf_long(b, m->offset);
+    size_t tl = strlen(topic);
+    if (!canon_wbuf_reserve(b, tl + 30)) {
+        o = b->p + b->len;
+        o = w_str(o, topic, tl);
+        o = w_long(o, m->partition);
+        o = w_long(o, m->offset);
+        b->len = (size_t)(o - b->p);
+    }
     if (!canon_wbuf_ok(b))
         return cg_err_new(CG_ENOMEM, "out of memory encoding an envelope");
 
@@ -948,7 +1127,7 @@ static void reset(canon_result *r)
 /* Decoding, without any state: framing, one validating pass, the framework fields, the
  * provided list mapped to canonical fields, and the values translated. */
 static int decode(const canon_engine *e, const void *value, size_t value_len, canon_result *r,
-                  canon_update *u)
+                  canon_update *u, int direct)
 {
     const uint8_t *v = value;
     memset(u, 0, sizeof(*u));
@@ -970,14 +1149,45 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
     /* One validating pass; spans of the top-level fields and of each values field. */
     const uint8_t *pos = v + 5, *end = v + value_len;
     const uint8_t *ts[MAX_TOP];
+    const uint8_t *sv[MAX_TOP]; /* R_KEY, R_SOURCE: the string */
+    size_t sl[MAX_TOP];
+    int64_t lv[MAX_TOP]; /* R_TIME, R_SEQ, R_OP: the value */
     const uint8_t **vs = r->spans_, **ve = r->spans_ + p->n_vf;
     for (uint32_t i = 0; i < p->n_top; i++) {
-        const char *name = canon_walk_field_name(p->w, 0, i);
         ts[i] = pos;
-        int rc = p->role[i] == R_VALUES ? canon_walk_record(p->w, p->rec_op, &pos, end, vs, ve,
+        int rc;
+        /* The framework fields are read as they are checked (compile_prog() made sure of
+         * their types); the rest is walked. Both refuse the same bytes as
+         * canon_walk_skip(). */
+        switch (p->role[i]) {
+        case R_KEY:
+        case R_SOURCE:
+            rc = canon_read_str_fast(&pos, end, &sv[i], &sl[i]);
+            break;
+        case R_TIME:
+        case R_SEQ:
+            rc = canon_read_long_fast(&pos, end, &lv[i]);
+            break;
+        case R_OP:
+            rc = canon_read_long_fast(&pos, end, &lv[i]) || lv[i] < 0 ||
+                 lv[i] >= (int64_t)canon_walk_count(p->w, p->top_op[i]);
+            break;
+        case R_VALUES:
+            rc = canon_walk_record_check(p->w, p->rec_op, &pos, end, vs, ve);
+            break;
+        default:
+            rc = canon_walk_check(p->w, p->top_op[i], &pos, end);
+            break;
+        }
+        if (rc) {
+            /* Rare: walk the field again, keeping its path, to say what is wrong. */
+            const char *name = canon_walk_field_name(p->w, 0, i);
+            pos = ts[i];
+            rc = p->role[i] == R_VALUES ? canon_walk_record(p->w, p->rec_op, &pos, end, vs, ve,
                                                             name, r->message, sizeof(r->message))
                                         : canon_walk_skip(p->w, p->top_op[i], &pos, end, name,
                                                           r->message, sizeof(r->message));
+        }
         if (rc) {
             r->verdict = CANON_REJECT;
             r->reason = CANON_R_DECODE;
@@ -990,23 +1200,18 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
         return -1;
     }
 
-    /* The framework fields (validated above, so the reads succeed). */
+    /* The framework fields (read above). */
     const uint8_t *q;
     int64_t opi = 0;
-    q = ts[p->top_of[R_KEY]];
-    canon_read_str(&q, end, &u->key, &u->key_len);
-    q = ts[p->top_of[R_SOURCE]];
-    canon_read_str(&q, end, &u->source, &u->source_len);
-    q = ts[p->top_of[R_TIME]];
-    canon_read_long(&q, end, &u->event_time);
-    if (p->top_of[R_SEQ] >= 0) {
-        q = ts[p->top_of[R_SEQ]];
-        canon_read_long(&q, end, &u->seq);
-    }
-    if (p->top_of[R_OP] >= 0) {
-        q = ts[p->top_of[R_OP]];
-        canon_read_long(&q, end, &opi);
-    }
+    u->key = sv[p->top_of[R_KEY]];
+    u->key_len = sl[p->top_of[R_KEY]];
+    u->source = sv[p->top_of[R_SOURCE]];
+    u->source_len = sl[p->top_of[R_SOURCE]];
+    u->event_time = lv[p->top_of[R_TIME]];
+    if (p->top_of[R_SEQ] >= 0)
+        u->seq = lv[p->top_of[R_SEQ]];
+    if (p->top_of[R_OP] >= 0)
+        opi = lv[p->top_of[R_OP]];
     u->is_delete = p->delete_sym >= 0 && opi == p->delete_sym;
     u->n_fields = e->n_fields;
     u->provided = r->prov_;
@@ -1016,25 +1221,32 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
 
     /* Provided fields: deduplicated, each a field of the writer's values record. */
     memset(r->seen_, 0, p->n_vf);
+    uint32_t last = UINT32_MAX;
     if (!u->is_delete && p->top_of[R_PROVIDED] >= 0) {
         q = ts[p->top_of[R_PROVIDED]];
         for (;;) {
-            int64_t count, size;
-            canon_read_long(&q, end, &count);
+            int64_t count = 0, size = 0;
+            canon_read_long_fast(&q, end, &count);
             if (count == 0)
                 break;
             if (count < 0) {
                 count = -count;
-                canon_read_long(&q, end, &size);
+                canon_read_long_fast(&q, end, &size);
             }
             for (int64_t k = 0; k < count; k++) {
-                const uint8_t *name;
-                size_t n;
-                canon_read_str(&q, end, &name, &n);
-                uint32_t j;
-                for (j = 0; j < p->n_vf; j++) {
-                    if (p->vf[j].name_len == n && !memcmp(p->vf[j].name, name, n))
+                const uint8_t *name = NULL;
+                size_t n = 0;
+                canon_read_str_fast(&q, end, &name, &n);
+                /* Names usually come in schema order: look after the last match first. */
+                uint32_t j = p->n_vf, k0 = last + 1 < p->n_vf ? last + 1 : 0;
+                for (uint32_t t = 0; n && t < p->n_vf; t++) {
+                    uint32_t x = k0 + t < p->n_vf ? k0 + t : k0 + t - p->n_vf;
+                    const vfield *f = &p->vf[x];
+                    if (f->name_len == n && f->name[0] == (char)name[0] &&
+                        !memcmp(f->name, name, n)) {
+                        j = x;
                         break;
+                    }
                 }
                 if (j == p->n_vf) {
                     const cfield *kf = &e->f[e->key_idx];
@@ -1047,6 +1259,7 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
                     return -1;
                 }
                 r->seen_[j] = 1;
+                last = j;
             }
         }
     }
@@ -1063,6 +1276,14 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
         }
         uint32_t c = (uint32_t)vf->cidx;
         int clear;
+        if (direct && is_ident(&vf->m, vs[j], ve[j])) {
+            /* canon_merge() takes the value from the message itself (vptr_). */
+            r->prov_[c] = 1;
+            r->vptr_[c] = vs[j];
+            r->voff_[c] = UINT32_MAX;
+            r->vlen_[c] = (uint32_t)(ve[j] - vs[j]);
+            continue;
+        }
         size_t off = r->vals_.len;
         if (translate(&vf->m, vs[j], ve[j], &r->vals_, &clear, why, sizeof(why))) {
             reject(r, CANON_R_TYPE, "values.%s: %s", vf->name, why);
@@ -1075,6 +1296,12 @@ static int decode(const canon_engine *e, const void *value, size_t value_len, ca
     if (!canon_wbuf_ok(&r->vals_))
         return -2;
     u->vals = r->vals_.p;
+    if (direct) {
+        for (uint32_t c = 0; c < e->n_fields; c++) {
+            if (r->prov_[c] == 1 && r->voff_[c] != UINT32_MAX)
+                r->vptr_[c] = r->vals_.p + r->voff_[c];
+        }
+    }
     return 0;
 }
 
@@ -1084,7 +1311,7 @@ int canon_update_decode(const canon_engine *e, const void *value, size_t value_l
     reset(r);
     if (result_reserve(r, e))
         return -2;
-    return decode(e, value, value_len, r, u);
+    return decode(e, value, value_len, r, u, 0);
 }
 
 cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, canon_result *r)
@@ -1093,7 +1320,7 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     reset(r);
     if (result_reserve(r, e))
         return cg_err_new(CG_ENOMEM, "out of memory merging");
-    int rc = decode(e, m->value, m->value_len, r, &u);
+    int rc = decode(e, m->value, m->value_len, r, &u, 1);
     if (rc == -2)
         return cg_err_new(CG_ENOMEM, "out of memory decoding an update");
     if (rc)
@@ -1184,7 +1411,7 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
         f->present = 1;
         f->cleared = u.provided[c] == 2;
         f->ver = uv;
-        f->val = f->cleared ? NULL : u.vals + u.val_off[c];
+        f->val = f->cleared ? NULL : r->vptr_[c];
         f->len = f->cleared ? 0 : u.val_len[c];
         r->n_applied++;
     }
@@ -1192,8 +1419,9 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
         r->verdict = CANON_NOOP;
         return NULL;
     }
-    for (uint32_t i = 0; i < e->n_fields; i++) {
-        if (i != e->key_idx && !e->f[i].has_def && !field_has_value(&r->fields_[i])) {
+    for (uint32_t k = 0; k < e->n_req; k++) {
+        uint32_t i = e->req[k];
+        if (!field_has_value(&r->fields_[i])) {
             reject(r, CANON_R_REQUIRED,
                    "field '%s' has no default: the update that creates the entity must set it",
                    e->f[i].name);
@@ -1209,8 +1437,8 @@ static int read_fv(canon_state *st, const uint8_t **q, const uint8_t *end, canon
 {
     const uint8_t *s;
     size_t n;
-    if (canon_read_str(q, end, &s, &n) || canon_read_long(q, end, &v->event_time) ||
-        canon_read_long(q, end, &v->seq))
+    if (canon_read_str(q, end, &s, &n) || canon_read_long_fast(q, end, &v->event_time) ||
+        canon_read_long_fast(q, end, &v->seq))
         return -1;
     v->source = canon_state_source(st, (const char *)s, n);
     return v->source ? 0 : -2;
@@ -1250,12 +1478,12 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
         return cg_err_new(CG_EDECODE, "canon record: envelope key differs from the message key");
     int64_t ver = 0, br = 0;
     q = ts[p->top_of[R_VERSION]];
-    canon_read_long(&q, end, &ver);
+    canon_read_long_fast(&q, end, &ver);
     ent.version = (uint64_t)ver;
 
     const uint8_t **vs = r->spans_, **ve = r->spans_ + p->n_vf;
     q = ts[p->top_of[R_AFTER]];
-    canon_read_long(&q, end, &br);
+    canon_read_long_fast(&q, end, &br);
     int has_after = br == p->after_branch;
     if (has_after && canon_walk_record(p->w, p->rec_op, &q, end, vs, ve, "after", r->message,
                                        sizeof(r->message)))
@@ -1265,13 +1493,13 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
     memset(r->voff_, 0, e->n_fields * sizeof(uint32_t));
     q = ts[p->top_of[R_PROV]];
     for (;;) {
-        int64_t count, size;
-        canon_read_long(&q, end, &count);
+        int64_t count = 0, size = 0;
+        canon_read_long_fast(&q, end, &count);
         if (count == 0)
             break;
         if (count < 0) {
             count = -count;
-            canon_read_long(&q, end, &size);
+            canon_read_long_fast(&q, end, &size);
         }
         for (int64_t k = 0; k < count; k++) {
             const uint8_t *name;
@@ -1320,7 +1548,7 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
     }
     if (p->top_of[R_DELETED] >= 0) {
         q = ts[p->top_of[R_DELETED]];
-        canon_read_long(&q, end, &br);
+        canon_read_long_fast(&q, end, &br);
         if (br == p->deleted_branch) {
             if (read_fv(st, &q, end, &ent.deleted) == -2)
                 return cg_err_new(CG_ENOMEM, "out of memory restoring");

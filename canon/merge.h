@@ -96,7 +96,7 @@ typedef struct canon_result {
     uint32_t n_applied;  /* provided fields whose version won */
     uint32_t n_stale;    /* provided fields older than what the state holds */
     uint32_t n_ignored;  /* provided fields unknown to the current canonical schema */
-    canon_wbuf envelope;  /* when published: 0x00, envelope schema id, Avro body */
+    canon_wbuf envelope; /* when published: 0x00, envelope schema id, Avro body */
     /* private scratch, reused between calls */
     canon_wbuf vals_;
     const uint8_t **spans_;
@@ -104,6 +104,7 @@ typedef struct canon_result {
     canon_field_state *fields_;
     canon_field_state *old_;
     uint32_t *voff_, *vlen_;
+    const uint8_t **vptr_; /* canon_merge(): where each provided value's encoding is */
     uint8_t *prov_;
     uint8_t *seen_;
     uint32_t cap_fields_, cap_seen_;

@@ -5,6 +5,11 @@
  * full. Keys are never removed (a deleted entity stays as a tombstone: it must go on
  * refusing older updates), so probing needs no tombstone slots.
  *
+ * A merge looks a key up (get) and then stores it (put): the state remembers the last
+ * get's hash and slot, so the put neither hashes nor probes again unless something was
+ * stored or the table grew in between (the key is compared, so a put of another key
+ * just takes the long way).
+ *
  * Dirty tracking (for the incremental checkpoint, canon/checkpoint.c) is the top bit of
  * the slot's size word: a put sets it (one OR on a slot the put writes anyway), so the
  * merge path pays nothing measurable; blobs are limited to 2 GB for it. The checkpoint
@@ -80,6 +85,16 @@ struct canon_state {
     uint32_t vtab_cap;
     uint8_t *scratch; /* pack scratch */
     size_t scratch_cap;
+    uint32_t *vidx; /* pack scratch: version table index of each field */
+
+    /* The last lookup (canon_state_get()), for the put that usually follows it for the
+     * same key: its hash, and its slot while no store or table growth has happened since
+     * (hint_slot_ok). The key is copied: the caller's may not outlive the get. */
+    uint8_t *hint_key;
+    size_t hint_len, hint_cap;
+    uint32_t hint_hash;
+    size_t hint_slot;
+    int hint_ok, hint_slot_ok;
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -105,8 +120,12 @@ static uint64_t hash_key(const uint8_t *k, size_t n)
     return h;
 }
 
-static size_t put_uv(uint8_t *p, uint64_t v)
+static inline size_t put_uv(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        *p = (uint8_t)v;
+        return 1;
+    }
     size_t n = 0;
     while (v >= 0x80) {
         p[n++] = (uint8_t)(v | 0x80);
@@ -121,18 +140,22 @@ static size_t put_zz(uint8_t *p, int64_t v)
     return put_uv(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
-/* Our own blobs: trusted, so no bounds checks. */
-static uint64_t get_uv(const uint8_t **p)
+/* Our own blobs: trusted, so no bounds checks. Most varints of a blob are one byte
+ * (field indexes, lengths, source ids); event times take six. */
+static inline uint64_t get_uv(const uint8_t **p)
 {
-    uint64_t v = 0;
-    int shift = 0;
     const uint8_t *q = *p;
-    for (;;) {
-        uint8_t c = *q++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
+    uint64_t c = *q++;
+    if (c < 0x80) {
+        *p = q;
+        return c;
+    }
+    uint64_t v = c & 0x7f;
+    for (int shift = 7;; shift += 7) {
+        c = *q++;
+        v |= (c & 0x7f) << shift;
+        if (c < 0x80)
             break;
-        shift += 7;
     }
     *p = q;
     return v;
@@ -221,7 +244,8 @@ cg_err *canon_state_new(uint32_t n_fields, canon_state **out)
     st->slots = calloc(st->cap, sizeof(slot));
     st->vtab_cap = n_fields + 1;
     st->vtab = calloc(st->vtab_cap, sizeof(canon_version));
-    if (!st->slots || !st->vtab)
+    st->vidx = calloc(n_fields, sizeof(uint32_t));
+    if (!st->slots || !st->vtab || !st->vidx)
         goto oom;
     *out = st;
     return NULL;
@@ -248,7 +272,9 @@ void canon_state_free(canon_state *st)
     free(st->sources);
     free(st->slots);
     free(st->vtab);
+    free(st->vidx);
     free(st->scratch);
+    free(st->hint_key);
     free(st);
 }
 
@@ -266,7 +292,8 @@ size_t canon_state_bytes(const canon_state *st)
 {
     return sizeof(*st) + st->slab_bytes + st->big_bytes + st->cap * sizeof(slot) +
            st->source_bytes + st->cap_sources * sizeof(source) +
-           st->vtab_cap * sizeof(canon_version) + st->scratch_cap;
+           st->vtab_cap * sizeof(canon_version) + st->scratch_cap + st->hint_cap +
+           st->n_fields * sizeof(uint32_t);
 }
 
 size_t canon_state_blob_bytes(const canon_state *st)
@@ -384,6 +411,7 @@ static int table_grow(canon_state *st)
     free(st->slots);
     st->slots = ns;
     st->cap = cap;
+    st->hint_slot_ok = 0;
     return 0;
 }
 
@@ -425,10 +453,31 @@ static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
     }
 }
 
+/* Remembers the lookup of key (hash h, slot i) for the next put. */
+static void set_hint(canon_state *st, const void *key, size_t key_len, uint32_t h, size_t i)
+{
+    st->hint_ok = st->hint_slot_ok = 0;
+    if (key_len > st->hint_cap) {
+        size_t c = key_len < 64 ? 64 : key_len;
+        uint8_t *k = realloc(st->hint_key, c);
+        if (!k)
+            return; /* no hint: the put hashes again */
+        st->hint_key = k;
+        st->hint_cap = c;
+    }
+    if (key_len)
+        memcpy(st->hint_key, key, key_len);
+    st->hint_len = key_len;
+    st->hint_hash = h;
+    st->hint_slot = i;
+    st->hint_ok = st->hint_slot_ok = 1;
+}
+
 int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_entity *e)
 {
     uint32_t h = (uint32_t)hash_key(key, key_len);
     size_t i = find_slot(st, key, key_len, h);
+    set_hint(st, key, key_len, h, i);
     if (!st->slots[i].blob) {
         e->key = key;
         e->key_len = key_len;
@@ -451,8 +500,18 @@ static int version_eq(const canon_version *a, const canon_version *b)
  * replaces, and marks the slot dirty for the checkpoint (counted once until cleared). */
 static void store_blob(canon_state *st, const void *key, size_t klen, uint8_t *blob, size_t size)
 {
-    uint32_t h = (uint32_t)hash_key(key, klen);
-    slot *s = &st->slots[find_slot(st, key, klen, h)];
+    uint32_t h;
+    size_t i;
+    if (st->hint_ok && klen == st->hint_len && (!klen || !memcmp(key, st->hint_key, klen))) {
+        h = st->hint_hash;
+        i = st->hint_slot_ok ? st->hint_slot : find_slot(st, key, klen, h);
+    } else {
+        h = (uint32_t)hash_key(key, klen);
+        i = find_slot(st, key, klen, h);
+    }
+    /* Stored: an empty slot of the hint may be taken now, and blob pointers change. */
+    st->hint_ok = st->hint_slot_ok = 0;
+    slot *s = &st->slots[i];
     if (s->blob)
         blob_free(st, s->blob, s->size & SIZE_MASK);
     else
@@ -471,12 +530,20 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
     /* Upper bound of the blob: varints take at most 10 bytes. */
     size_t need = 10 + e->key_len + 10 + 1 + 30 + 10 + 10;
     uint32_t nv = 0, np = 0;
+    /* The version table: one entry per distinct version among the fields (vidx: each
+     * field's entry). */
     for (uint32_t i = 0; i < st->n_fields; i++) {
         const canon_field_state *f = &e->fields[i];
         if (!f->present)
             continue;
         np++;
         need += 30 + 10 + 10 + 10 + (f->cleared ? 0 : f->len);
+        uint32_t k;
+        for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
+            ;
+        if (k == nv)
+            st->vtab[nv++] = f->ver;
+        st->vidx[i] = k;
     }
     if (need > SIZE_MASK)
         return cg_err_new(CG_EINVAL, "state: entity of %zu bytes is too large", need);
@@ -489,18 +556,6 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
             return cg_err_new(CG_ENOMEM, "out of memory storing an entity");
         st->scratch = s;
         st->scratch_cap = c;
-    }
-
-    /* The version table: one entry per distinct version among the fields. */
-    for (uint32_t i = 0; i < st->n_fields; i++) {
-        const canon_field_state *f = &e->fields[i];
-        if (!f->present)
-            continue;
-        uint32_t k;
-        for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
-            ;
-        if (k == nv)
-            st->vtab[nv++] = f->ver;
     }
 
     uint8_t *p = st->scratch;
@@ -525,11 +580,8 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
         const canon_field_state *f = &e->fields[i];
         if (!f->present)
             continue;
-        uint32_t k;
-        for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
-            ;
         p += put_uv(p, i);
-        p += put_uv(p, (uint64_t)k << 1 | (f->cleared ? 1u : 0u));
+        p += put_uv(p, (uint64_t)st->vidx[i] << 1 | (f->cleared ? 1u : 0u));
         if (!f->cleared) {
             p += put_uv(p, f->len);
             memcpy(p, f->val, f->len);

@@ -69,12 +69,6 @@ void canon_wbuf_long_slow(canon_wbuf *b, int64_t v)
     b->p[b->len++] = (uint8_t)z;
 }
 
-void canon_wbuf_str(canon_wbuf *b, const void *s, size_t n)
-{
-    canon_wbuf_long(b, (int64_t)n);
-    canon_wbuf_put(b, s, n);
-}
-
 void canon_wbuf_float(canon_wbuf *b, float v)
 {
     uint32_t u;
@@ -99,6 +93,25 @@ int canon_read_long(const uint8_t **p, const uint8_t *end, int64_t *out)
 {
     const uint8_t *q = *p;
     uint64_t z = 0;
+    if (end - q >= 10) {
+        /* Ten bytes left: no bounds check per byte. Same rules as the loop below. */
+        for (int shift = 0; shift < 63; shift += 7) {
+            uint8_t c = *q++;
+            z |= (uint64_t)(c & 0x7f) << shift;
+            if (!(c & 0x80)) {
+                *p = q;
+                *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+                return 0;
+            }
+        }
+        uint8_t c = *q++;
+        if (c > 1)
+            return -1;
+        z |= (uint64_t)c << 63;
+        *p = q;
+        *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        return 0;
+    }
     for (int shift = 0; shift < 64; shift += 7) {
         if (q >= end)
             return -1;
@@ -119,7 +132,7 @@ int canon_read_long(const uint8_t **p, const uint8_t *end, int64_t *out)
 int canon_read_int(const uint8_t **p, const uint8_t *end, int32_t *out)
 {
     int64_t v;
-    if (canon_read_long(p, end, &v) || v < INT32_MIN || v > INT32_MAX)
+    if (canon_read_long_fast(p, end, &v) || v < INT32_MIN || v > INT32_MAX)
         return -1;
     *out = (int32_t)v;
     return 0;
@@ -128,7 +141,7 @@ int canon_read_int(const uint8_t **p, const uint8_t *end, int32_t *out)
 int canon_read_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n)
 {
     int64_t len;
-    if (canon_read_long(p, end, &len) || len < 0 || (uint64_t)len > (uint64_t)(end - *p))
+    if (canon_read_long_fast(p, end, &len) || len < 0 || (uint64_t)len > (uint64_t)(end - *p))
         return -1;
     *s = *p;
     *n = (size_t)len;
@@ -578,6 +591,178 @@ int canon_walk_record(const canon_walk *w, uint32_t op, const uint8_t **p, const
         c.depth--;
         ends[i] = *p;
     }
+    return 0;
+}
+
+/* ---- walking without a path ------------------------------------------------------------
+ *
+ * The same checks as walk() and walk_blocks() above, in the same order, minus the path
+ * and the message: a valid message (nearly all of them) pays for neither, and an invalid
+ * one is walked again by walk() to say why. depth counts what walk() counts in c->depth
+ * (record fields and array or map levels around the value). */
+
+static int check(const canon_walk *w, uint32_t op, const uint8_t **pp, const uint8_t *end,
+                 int depth);
+
+/* check() for a record field or an item: the usual ["null", string] (or a bare string or
+ * null) without a call; anything else through check(). */
+static inline int check_kid(const canon_walk *w, uint32_t k, const uint8_t **pp, const uint8_t *end,
+                            int depth)
+{
+    const wop *ko = &w->ops[k];
+    int64_t v;
+    if (depth >= CANON_WALK_MAX_DEPTH)
+        return -1;
+    if (ko->kind == REG_UNION) {
+        if (canon_read_long_fast(pp, end, &v) || v < 0 || v >= (int64_t)ko->n)
+            return -1;
+        k = w->kids[ko->kids + (uint32_t)v];
+        ko = &w->ops[k];
+    }
+    if (ko->kind == REG_NULL)
+        return 0;
+    if (ko->kind == REG_STRING || ko->kind == REG_BYTES) {
+        if (canon_read_long_fast(pp, end, &v) || v < 0 || (uint64_t)v > (uint64_t)(end - *pp))
+            return -1;
+        *pp += v;
+        return 0;
+    }
+    return check(w, k, pp, end, depth);
+}
+
+static int check_blocks(const canon_walk *w, const wop *o, const uint8_t **pp, const uint8_t *end,
+                        int depth)
+{
+    int is_map = o->kind == REG_MAP;
+    const wop *item = &w->ops[o->kids];
+    uint64_t total = 0;
+    for (;;) {
+        int64_t count;
+        if (canon_read_long_fast(pp, end, &count))
+            return -1;
+        if (count == 0)
+            break;
+        if (count < 0) {
+            int64_t size;
+            if (count == INT64_MIN)
+                return -1;
+            count = -count;
+            if (canon_read_long_fast(pp, end, &size) || size < 0 ||
+                (uint64_t)size > (uint64_t)(end - *pp))
+                return -1;
+        }
+        uint64_t left = (uint64_t)(end - *pp);
+        if ((!item->may_zero || is_map) && (uint64_t)count > left)
+            return -1;
+        total += (uint64_t)count;
+        if (total > CANON_WALK_MAX_ITEMS && item->may_zero)
+            return -1;
+        for (int64_t i = 0; i < count; i++) {
+            if (is_map) {
+                const uint8_t *s;
+                size_t n;
+                if (canon_read_str(pp, end, &s, &n))
+                    return -1;
+            }
+            if (check_kid(w, o->kids, pp, end, depth))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int check(const canon_walk *w, uint32_t op, const uint8_t **pp, const uint8_t *end,
+                 int depth)
+{
+    const wop *o = &w->ops[op];
+    int64_t v;
+    if (depth >= CANON_WALK_MAX_DEPTH)
+        return -1;
+    switch ((reg_type)o->kind) {
+    case REG_NULL:
+        return 0;
+    case REG_BOOLEAN:
+        if (*pp >= end || **pp > 1)
+            return -1;
+        (*pp)++;
+        return 0;
+    case REG_INT:
+        return canon_read_long_fast(pp, end, &v) || v < INT32_MIN || v > INT32_MAX ? -1 : 0;
+    case REG_LONG:
+        return canon_read_long_fast(pp, end, &v);
+    case REG_FLOAT:
+        if (end - *pp < 4)
+            return -1;
+        *pp += 4;
+        return 0;
+    case REG_DOUBLE:
+        if (end - *pp < 8)
+            return -1;
+        *pp += 8;
+        return 0;
+    case REG_BYTES:
+    case REG_STRING:
+        if (canon_read_long_fast(pp, end, &v) || v < 0 || (uint64_t)v > (uint64_t)(end - *pp))
+            return -1;
+        *pp += v;
+        return 0;
+    case REG_FIXED:
+        if ((uint64_t)(end - *pp) < o->n)
+            return -1;
+        *pp += o->n;
+        return 0;
+    case REG_ENUM:
+        return canon_read_long_fast(pp, end, &v) || v < 0 || v >= (int64_t)o->n ? -1 : 0;
+    case REG_UNION: {
+        if (canon_read_long_fast(pp, end, &v) || v < 0 || v >= (int64_t)o->n)
+            return -1;
+        uint32_t b = w->kids[o->kids + (uint32_t)v];
+        /* The usual optional field: ["null", string]. No call for either branch. */
+        switch ((reg_type)w->ops[b].kind) {
+        case REG_NULL:
+            return 0;
+        case REG_STRING:
+        case REG_BYTES:
+            if (canon_read_long_fast(pp, end, &v) || v < 0 || (uint64_t)v > (uint64_t)(end - *pp))
+                return -1;
+            *pp += v;
+            return 0;
+        default:
+            return check(w, b, pp, end, depth);
+        }
+    }
+    case REG_RECORD:
+        for (uint32_t i = 0; i < o->n; i++) {
+            if (check_kid(w, w->kids[o->kids + i], pp, end, depth + 1))
+                return -1;
+        }
+        return 0;
+    case REG_ARRAY:
+    case REG_MAP:
+        return check_blocks(w, o, pp, end, depth + 1);
+    }
+    return -1;
+}
+
+int canon_walk_check(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end)
+{
+    return check(w, op, p, end, 0);
+}
+
+int canon_walk_record_check(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end,
+                            const uint8_t **starts, const uint8_t **ends)
+{
+    const wop *o = &w->ops[op];
+    if (o->kind != REG_RECORD)
+        return -1;
+    const uint8_t *q = *p;
+    for (uint32_t i = 0; i < o->n; i++) {
+        starts[i] = q;
+        if (check_kid(w, w->kids[o->kids + i], &q, end, 1))
+            return -1;
+        ends[i] = q;
+    }
+    *p = q;
     return 0;
 }
 

@@ -30,9 +30,9 @@
 /* ---- byte buffer -------------------------------------------------------------------- */
 
 /* A growable byte buffer (the aggregator's own; "wbuf" keeps it apart from the C binding
- * runtime's canon_buf, which the translators link into the same binary). Allocation failure sets oom and turns later writes into no-ops,
- * so a writer checks once at the end (canon_wbuf_ok()). Zero-initialised is a valid empty
- * buffer. */
+ * runtime's canon_buf, which the translators link into the same binary). Allocation failure sets
+ * oom and turns later writes into no-ops, so a writer checks once at the end (canon_wbuf_ok()).
+ * Zero-initialised is a valid empty buffer. */
 typedef struct canon_wbuf {
     uint8_t *p;
     size_t len, cap;
@@ -49,10 +49,29 @@ void canon_wbuf_put_slow(canon_wbuf *b, const void *data, size_t n);
 void canon_wbuf_long_slow(canon_wbuf *b, int64_t v);
 
 /* The writers below are inline: assembling an envelope calls them dozens of times. */
+
+/* Copies n bytes; the short copies an envelope is made of (names, small values) as a
+ * few fixed-size moves instead of a call to memcpy. */
+static inline void canon_copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        __builtin_memcpy(d, s, 8);
+        __builtin_memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        __builtin_memcpy(d, s, 4);
+        __builtin_memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        __builtin_memcpy(d, s, n);
+    }
+}
+
 static inline void canon_wbuf_put(canon_wbuf *b, const void *data, size_t n)
 {
     if (b->cap - b->len >= n && n) {
-        __builtin_memcpy(b->p + b->len, data, n);
+        canon_copy(b->p + b->len, (const uint8_t *)data, n);
         b->len += n;
     } else {
         canon_wbuf_put_slow(b, data, n);
@@ -79,18 +98,48 @@ static inline void canon_wbuf_long(canon_wbuf *b, int64_t v)
     }
     b->p[b->len++] = (uint8_t)z;
 }
-void canon_wbuf_str(canon_wbuf *b, const void *s, size_t n); /* length + bytes (string, bytes) */
-void canon_wbuf_float(canon_wbuf *b, float v);               /* 4 bytes little-endian */
-void canon_wbuf_double(canon_wbuf *b, double v);             /* 8 bytes little-endian */
+/* length + bytes (string, bytes) */
+static inline void canon_wbuf_str(canon_wbuf *b, const void *s, size_t n)
+{
+    canon_wbuf_long(b, (int64_t)n);
+    canon_wbuf_put(b, s, n);
+}
+void canon_wbuf_float(canon_wbuf *b, float v);   /* 4 bytes little-endian */
+void canon_wbuf_double(canon_wbuf *b, double v); /* 8 bytes little-endian */
 
 /* ---- primitive readers (bounds-checked) --------------------------------------------- */
 
 /* Each reads one value at *p (never past end), advances *p and returns 0; or returns -1
  * and leaves *p unspecified when the bytes are truncated or malformed. */
 int canon_read_long(const uint8_t **p, const uint8_t *end, int64_t *out);
+/* Same as canon_read_long(), inline for the common one-byte case (union indexes, short
+ * lengths): decoding an update reads dozens of these. */
+static inline int canon_read_long_fast(const uint8_t **p, const uint8_t *end, int64_t *out)
+{
+    const uint8_t *q = *p;
+    if (q < end && *q < 0x80) {
+        uint64_t z = *q;
+        *p = q + 1;
+        *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        return 0;
+    }
+    return canon_read_long(p, end, out);
+}
 int canon_read_int(const uint8_t **p, const uint8_t *end, int32_t *out);
 /* A string or bytes value: *s points into the input, *n is its length. */
 int canon_read_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n);
+/* Same as canon_read_str(), inline. */
+static inline int canon_read_str_fast(const uint8_t **p, const uint8_t *end, const uint8_t **s,
+                                      size_t *n)
+{
+    int64_t len;
+    if (canon_read_long_fast(p, end, &len) || len < 0 || (uint64_t)len > (uint64_t)(end - *p))
+        return -1;
+    *s = *p;
+    *n = (size_t)len;
+    *p += len;
+    return 0;
+}
 int canon_read_float(const uint8_t **p, const uint8_t *end, float *out);
 int canon_read_double(const uint8_t **p, const uint8_t *end, double *out);
 
@@ -135,6 +184,13 @@ int canon_walk_skip(const canon_walk *w, uint32_t op, const uint8_t **p, const u
 int canon_walk_record(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end,
                       const uint8_t **starts, const uint8_t **ends, const char *prefix, char *err,
                       size_t errsz);
+
+/* The two above without the message: they accept and refuse exactly the same bytes, but
+ * keep no field path, so they are faster. On -1, call the function with the message on
+ * the same input to learn why. */
+int canon_walk_check(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end);
+int canon_walk_record_check(const canon_walk *w, uint32_t op, const uint8_t **p, const uint8_t *end,
+                            const uint8_t **starts, const uint8_t **ends);
 
 /* ---- defaults -------------------------------------------------------------------------- */
 

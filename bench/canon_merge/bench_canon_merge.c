@@ -13,12 +13,20 @@
  *     the growth of the process's resident set while filling it.
  *
  * Usage: bench_canon_merge [updates=1000000] [keys=100000] [memory_keys=1000000]
+ *
+ * With CANON_BENCH_DIGEST=1 in the environment, each part also prints a SHA-256 of
+ * everything the engine produced (verdicts, reasons, envelopes; after the restore, every
+ * restored key's record). The workload is seeded, so a change meant to make the engine
+ * faster without changing its output must leave these digests as they were. (Hashing
+ * costs time, so figures printed with it on are not the engine's speed.)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gnutls/crypto.h>
 
 #include "canon/merge.h"
 #include "registry/canon_derive.h"
@@ -60,6 +68,24 @@ static long rss_kb(void)
         fclose(f);
     }
     return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void digest_result(gnutls_hash_hd_t h, const canon_result *r)
+{
+    uint8_t v[2] = {(uint8_t)r->verdict, (uint8_t)r->reason};
+    gnutls_hash(h, v, sizeof(v));
+    if (r->verdict == CANON_PUBLISH)
+        gnutls_hash(h, r->envelope.p, r->envelope.len);
+}
+
+static void digest_print(const char *what, gnutls_hash_hd_t h)
+{
+    uint8_t d[32];
+    gnutls_hash_deinit(h, d);
+    printf("  %s sha256: ", what);
+    for (int i = 0; i < 32; i++)
+        printf("%02x", d[i]);
+    printf("\n");
 }
 
 static void str(canon_wbuf *b, const char *s)
@@ -231,6 +257,11 @@ int main(int argc, char **argv)
     }
     long pub = 0, noop = 0, rej = 0;
     size_t env_bytes = 0;
+    const char *dg = getenv("CANON_BENCH_DIGEST");
+    int dig = dg && *dg && strcmp(dg, "0");
+    gnutls_hash_hd_t hd = NULL;
+    if (dig && gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0)
+        return 1;
     double t0 = now(), c0 = cpu();
     for (long i = 0; i < n_upd; i++) {
         canon_msg m = {.topic = "canon.person.updates",
@@ -244,6 +275,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", cg_err_msg(err));
             return 1;
         }
+        if (dig)
+            digest_result(hd, &r);
         if (r.verdict == CANON_PUBLISH) {
             pub++;
             env_bytes += r.envelope.len;
@@ -266,6 +299,8 @@ int main(int argc, char **argv)
            (double)all.len / (double)n_upd);
     printf("  state: %zu keys, %.0f bytes/key\n", canon_state_count(st),
            (double)canon_state_bytes(st) / (double)canon_state_count(st));
+    if (dig)
+        digest_print("verdicts and envelopes", hd);
     canon_state_free(st);
     canon_wbuf_free(&all);
     free(off);
@@ -288,6 +323,8 @@ int main(int argc, char **argv)
     static const unsigned all_of[3] = {1u << GIVEN | 1u << FAMILY | 1u << BIRTH | 1u << STATUS |
                                            1u << ADDRESS,
                                        1u << PHONE | 1u << EMAIL | 1u << TAGS, 1u << TIER};
+    if (dig && gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0)
+        return 1;
     c0 = cpu();
     for (long k = 0; k < n_mem; k++) {
         char key[48];
@@ -305,6 +342,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fill: %s\n", err ? cg_err_msg(err) : r.message);
                 return 1;
             }
+            if (dig)
+                digest_result(hd, &r);
         }
         if (k < n_restore) {
             env_off[k] = envs.len;
@@ -325,6 +364,8 @@ int main(int argc, char **argv)
            (double)(rss1 - rss0) / 1024.0, (double)(rss1 - rss0) * 1024.0 / (double)keys_n,
            (double)rss1 / 1024.0);
     printf("  last envelope: %zu bytes\n", r.envelope.len);
+    if (dig)
+        digest_print("fill envelopes", hd);
 
     canon_state_free(st);
 
@@ -346,6 +387,36 @@ int main(int argc, char **argv)
            "(1,000,000 keys: %.1f s)\n",
            n_restore, n_restore ? (double)envs.len / (double)n_restore : 0.0, dc,
            (double)n_restore / dc, 1e6 * dc / (double)(n_restore ? n_restore : 1));
+    if (dig) {
+        /* what was restored: each key's record, and the envelope of one more no-op-free
+         * update on it (provenance, deleted, version come back through it) */
+        canon_wbuf rec = {0};
+        if (gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0)
+            return 1;
+        for (long k = 0; k < n_restore; k++) {
+            char key[48];
+            snprintf(key, sizeof(key), "%08lx-0000-4000-8000-%012lx", k * 2654435761ul % 0xffffffff,
+                     k);
+            rec.len = 0;
+            int alive = canon_entity_record(e, st, key, 36, &r, &rec);
+            gnutls_hash(hd, &alive, sizeof(alive));
+            gnutls_hash(hd, rec.p, rec.len);
+            encode(&one, key, sources[0], 1800000000000LL, k, 0, 1u << GIVEN, (uint32_t)k);
+            canon_msg m = {.topic = "canon.person.updates",
+                           .offset = k,
+                           .key = key,
+                           .key_len = 36,
+                           .value = one.p,
+                           .value_len = one.len};
+            if ((err = canon_merge(e, st, &m, &r))) {
+                fprintf(stderr, "after restore: %s\n", cg_err_msg(err));
+                return 1;
+            }
+            digest_result(hd, &r);
+        }
+        digest_print("restored records", hd);
+        canon_wbuf_free(&rec);
+    }
     canon_state_free(st);
     canon_wbuf_free(&envs);
     free(env_off);

@@ -56,7 +56,12 @@ def test_failing_commits_drop_the_held_batch(kafka, registry, canon, tmp_path):
                        {"cleanup.policy": "compact", "max.message.bytes": 100})
     entity.send_many([(k, entity.encode(k, s, t, v, seq=seq)) for k, s, t, seq, v in updates])
     group = "g-" + entity.name
-    agg = Aggregator(canon, kafka, registry, entity, tmp_path / "agg.log", group=group).start()
+    # A long linger and batches well under librdkafka's batch.size keep the records in the
+    # producer until the commit flushes them, so the broker's refusal surfaces in the
+    # commit thread's commit (a flying failure, with a held batch behind it) rather than
+    # in a produce of the open batch, which the loop aborts by itself.
+    agg = Aggregator(canon, kafka, registry, entity, tmp_path / "agg.log", group=group,
+                     extra=("-X", "linger.ms=5000", "--batch-max", "500")).start()
     try:
         deadline = time.monotonic() + 60
         while "aborting transaction" not in agg.text():

@@ -10,25 +10,15 @@
 
 #include <cmocka.h>
 
+#include "test_data.h"
+
 #include "registry/canon_contract.h"
 
 static char *read_data(const char *name)
 {
-    const char *dir = getenv("CANON_TESTDATA_DIR");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/schema/%s", dir && *dir ? dir : "../tests/unit/data", name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (set CANON_TESTDATA_DIR)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char rel[512];
+    snprintf(rel, sizeof(rel), "schema/%s", name);
+    return test_data_read(rel, NULL);
 }
 
 static reg_schema *parse_text(const char *text)

@@ -15,35 +15,17 @@
 
 #include <cmocka.h>
 
+#include "test_data.h"
+
 #include "registry/canon_derive.h"
 #include "registry/compat.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (set CANON_TESTDATA_DIR)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* The example schemas of the repository (schemas/), next to tests/unit/data. */
 static char *read_example(const char *name)
 {
-    const char *dir = getenv("CANON_TESTDATA_DIR");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/../../../schemas/%s", dir && *dir ? dir : "../tests/unit/data",
-             name);
-    return read_file(path);
+    return test_data_example(name);
 }
 
 /* Replaces ' by " (the expected texts below contain no apostrophes). Caller frees. */

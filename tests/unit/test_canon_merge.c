@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "test_data.h"
+
 #include <avro.h>
 
 #include "canon/merge.h"
@@ -28,22 +30,7 @@
 
 static char *read_example(const char *name)
 {
-    const char *dir = getenv("CANON_TESTDATA_DIR");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/../../../schemas/%s", dir && *dir ? dir : "../tests/unit/data",
-             name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (set CANON_TESTDATA_DIR)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return test_data_example(name);
 }
 
 /* How a values field of the test schemas is encoded (inside its optional union). */
@@ -141,8 +128,8 @@ static void put_str(canon_wbuf *b, const char *s)
     canon_wbuf_put(b, s, strlen(s));
 }
 
-static void encode_update(const fx *f, canon_wbuf *b, const char *key, const char *source, int64_t t,
-                          int64_t seq, int del, const tv *vals, size_t n_vals)
+static void encode_update(const fx *f, canon_wbuf *b, const char *key, const char *source,
+                          int64_t t, int64_t seq, int del, const tv *vals, size_t n_vals)
 {
     b->len = 0;
     uint8_t hdr[5] = {0, 0, 0, 0, UPD_ID};

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "test_data.h"
+
 #include "registry/compat.h"
 #include "registry/schema.h"
 
@@ -1146,24 +1148,9 @@ static void test_level_names_round_trip_and_parse_case_insensitively(void **stat
 
 static char *read_file(const char *rel, size_t *len)
 {
-    const char *dir = getenv("CANON_TESTDATA_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/compat/avro_java/%s", dir ? dir : "tests/unit/data", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (is CANON_TESTDATA_DIR set?)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    assert_true(n >= 0);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
+    char path[512];
+    snprintf(path, sizeof(path), "compat/avro_java/%s", rel);
+    return test_data_read(path, len);
 }
 
 static void test_verdicts_agree_with_avro_java_except_documented_departures(void **state)

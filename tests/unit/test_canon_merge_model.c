@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "test_data.h"
+#include "test_rng.h"
 
 #include "canon/merge.h"
 #include "registry/canon_derive.h"
@@ -423,13 +424,10 @@ static void encode_update(const mschema *s, const mupd *u, mbuf *b)
     }
 }
 
-static uint64_t rng_state;
+static test_rng rng;
 static uint32_t rnd(uint32_t n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state % n);
+    return test_rng_next(&rng, n);
 }
 
 static void describe_difference(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, char *out,
@@ -471,7 +469,7 @@ static void run(const mschema *s, int n_updates, int n_keys, uint64_t seed)
         if (s->f[i].kind == STR || s->f[i].kind == NUM)
             provided_fields[n_pf++] = i;
     }
-    rng_state = seed;
+    rng.s = seed;
     long counts[3] = {0, 0, 0};
     mbuf in;
     for (int n = 0; n < n_updates; n++) {
@@ -686,7 +684,7 @@ static void test_fast_walk_refuses_exactly_what_the_explaining_walk_refuses(void
     uint32_t nv = canon_walk_count(w, vop);
     const uint8_t *s1[16], *e1[16], *s2[16], *e2[16];
     assert_true(nv <= 16);
-    rng_state = 0x1234567887654321ull;
+    rng.s = 0x1234567887654321ull;
     long agree_ok = 0, agree_bad = 0;
     for (int round = 0; round < 30000; round++) {
         mbuf b;

@@ -118,7 +118,7 @@ struct canon_pipeline {
     int fl_quit;
     rd_kafka_topic_partition_list_t *fl_offs; /* the batch's offsets, owned while flying */
     size_t fl_n;                              /* its updates */
-    int64_t fl_open_ms, fl_t0_ms;             /* how long it was open; when it was posted */
+    int64_t fl_open_ms, fl_t0_ms;             /* how long it was open; when its commit began */
     int64_t fl_offsets_ms, fl_us;             /* (commit thread) offsets sent; call time */
     int fl_abort;                             /* (commit thread) must be aborted: fl_why */
     char fl_why[512];
@@ -1335,6 +1335,7 @@ static void *committer_main(void *arg)
         p->fl_abort = abort_needed;
         memcpy(p->fl_why, why, sizeof(why));
         p->fl_offsets_ms = t_offsets;
+        p->fl_t0_ms = t0 / 1000; /* the commit's own start: the log splits from it */
         p->fl_us = us;
         __atomic_store_n(&p->fl_state, FL_DONE, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&p->fl_cond);

@@ -10,6 +10,12 @@
  * order: one partition). Latency = the moment the record is returned to us minus the
  * moment its update was handed to the producer (same process, monotonic clock).
  *
+ * The latency is also split at the canon record's timestamp (CreateTime: the moment the
+ * aggregator handed it to its producer, wall clock of this same machine): "in" is send ->
+ * produced (the update's way in, the merge, and any wait behind a commit in flight), "out"
+ * is produced -> read (the record's own transaction commit and our fetch). Millisecond
+ * resolution.
+ *
  * Sending and reading share one thread: between sends it reads whatever is ready, so the
  * time stamps are taken within about a millisecond of arrival. The producer is idempotent
  * with linger.ms LINGER (default 5, librdkafka's default, as a client would have it).
@@ -21,7 +27,8 @@
  * Usage: latency [--rate R] [--seconds S] [--warmup W] [--keys K] [--linger MS] [--drain S]
  *                BOOTSTRAP UPDATES_TOPIC CANON_TOPIC SCHEMA_ID
  * Prints key=value lines: latency.warmup_sent (not counted), sent, received, unmatched,
- * offered_per_s, achieved_per_s (sends / sending time), p50_ms, p99_ms, max_ms. Exit 1 if records
+ * offered_per_s, achieved_per_s (sends / sending time), p50_ms, p99_ms, max_ms, and
+ * in_p50_ms, in_p99_ms, out_p50_ms, out_p99_ms (the split above). Exit 1 if records
  * are missing after the drain time (default 30 s) or a delivery failed. */
 #include "kbench.h"
 
@@ -122,15 +129,19 @@ int main(int argc, char **argv)
 
     key_ring *rings = calloc((size_t)keys, sizeof *rings);
     double *lat = malloc((size_t)n * sizeof *lat);
+    double *lat_in = malloc((size_t)n * sizeof *lat_in);
+    double *lat_out = malloc((size_t)n * sizeof *lat_out);
     rd_kafka_message_t *msgs[1000];
-    if (!rings || !lat)
+    if (!rings || !lat || !lat_in || !lat_out)
         return 1;
     long stride = kb_key_stride(keys);
     long long wall0 = 0;
+    double wall0_ms = 0, mono0 = kb_now(); /* wall clock = wall0_ms + (kb_now() - mono0) s */
     {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         wall0 = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        wall0_ms = (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
     }
     long sent = 0, received = 0, unmatched = 0, overflow = 0, warm_seen = 0;
     double start = kb_now(), send_end = 0, deadline = 0;
@@ -183,8 +194,14 @@ int main(int argc, char **argv)
                     double t0 = r->t[r->tail++ % RING];
                     if (t0 < 0)
                         warm_seen++;
-                    else
+                    else {
+                        rd_kafka_timestamp_type_t tt;
+                        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                        double made = (double)ts - wall0_ms; /* ms after mono0 */
+                        lat_in[received] = made - (t0 - mono0) * 1000;
+                        lat_out[received] = (t - mono0) * 1000 - made;
                         lat[received++] = (t - t0) * 1000;
+                    }
                 } else
                     unmatched++;
             }
@@ -206,6 +223,12 @@ int main(int argc, char **argv)
         printf("latency.p50_ms=%.1f\n", lat[(size_t)((double)received * 0.50)]);
         printf("latency.p99_ms=%.1f\n", lat[(size_t)((double)received * 0.99)]);
         printf("latency.max_ms=%.1f\n", lat[received - 1]);
+        qsort(lat_in, (size_t)received, sizeof *lat_in, cmp_double);
+        qsort(lat_out, (size_t)received, sizeof *lat_out, cmp_double);
+        printf("latency.in_p50_ms=%.0f\n", lat_in[(size_t)((double)received * 0.50)]);
+        printf("latency.in_p99_ms=%.0f\n", lat_in[(size_t)((double)received * 0.99)]);
+        printf("latency.out_p50_ms=%.0f\n", lat_out[(size_t)((double)received * 0.50)]);
+        printf("latency.out_p99_ms=%.0f\n", lat_out[(size_t)((double)received * 0.99)]);
     }
     rd_kafka_queue_destroy(cq);
     rd_kafka_consumer_close(cons);
@@ -213,6 +236,8 @@ int main(int argc, char **argv)
     rd_kafka_destroy(prod);
     free(rings);
     free(lat);
+    free(lat_in);
+    free(lat_out);
     if (received < sent || failed) {
         fprintf(stderr, "latency: %ld of %ld canon records seen, %ld deliveries failed\n", received,
                 sent, failed);

@@ -16,16 +16,18 @@
  * and slow commits stretch the interval (see canon_pipeline_run()).
  *
  * The commit is pipelined (transactions only): the loop hands a closed batch to the
- * commit thread, which runs send_offsets_to_transaction and commit_transaction while the
- * loop goes on consuming and merging the next batch. Until that commit lands, the next
- * batch's canon records and dead letters are held in memory (`held`), since a
- * transaction can only begin once the previous one is committed; they are produced as soon
- * as it lands (collect()). A commit that fails rewinds and restores both batches. Anything
- * that needs committed state (a rebalance, a new canonical version, a checkpoint, the
- * stop) first waits for the commit thread and commits synchronously (commit_txn()).
+ * commit thread, which flushes its records, then runs send_offsets_to_transaction and
+ * commit_transaction while the loop goes on consuming and merging the next batch. Two
+ * transactional producers take the batches in turn (kafka_begin()), so the next batch's
+ * transaction begins as soon as the flying batch's records are written (FL_FLUSHED), not
+ * after its commit and its markers; until then the next batch's canon records and dead
+ * letters are held in memory (`held`). Commits stay serial. A commit that fails rewinds
+ * and restores both batches. Anything that needs committed state (a rebalance, a new
+ * canonical version, a checkpoint, the stop) first waits for the commit thread and
+ * commits synchronously (commit_txn()).
  *
  * Threads: everything but the commit calls runs on the thread of canon_pipeline_run(),
- * which never touches the producer while the commit thread has a batch (`flying`).
+ * which never touches the producer the commit thread has (prod[fl_idx] while `flying`).
  * Counters are atomics read by the metrics endpoint's threads, and the entity table is
  * guarded by `lock` for them. */
 #define _GNU_SOURCE
@@ -80,13 +82,18 @@ typedef struct entity {
 
 struct canon_pipeline {
     canon_pipeline_config cfg;
-    char *bootstrap, *registry_url, *group_id, *txn_id;
+    char *bootstrap, *registry_url, *group_id, *txn_id, *txn_id2;
     char **props;
     size_t n_props;
     char **want; /* entities asked for (NULL: all) */
     size_t n_want;
     canon_registry *reg;
-    rd_kafka_t *consumer, *producer, *restorer;
+    rd_kafka_t *consumer, *restorer;
+    /* Transactional producers used in turn, one transaction each (prod[1] NULL without
+     * transactions): a transaction can begin on one while the other's commit finishes,
+     * without waiting for that commit's markers (see kafka_begin()). */
+    rd_kafka_t *prod[2];
+    int cur;              /* prod[cur] makes the open batch's transaction */
     pthread_mutex_t lock; /* guards ents/n_ents against the metrics readers */
     entity **ents;
     size_t n_ents;
@@ -121,6 +128,7 @@ struct canon_pipeline {
     int64_t fl_open_ms, fl_t0_ms;             /* how long it was open; when its commit began */
     int64_t fl_offsets_ms, fl_us;             /* (commit thread) offsets sent; call time */
     int fl_abort;                             /* (commit thread) must be aborted: fl_why */
+    int fl_idx;                               /* prod[fl_idx] is the commit thread's */
     char fl_why[512];
     cg_err *fl_err;        /* (commit thread) fatal */
     struct held_rec *held; /* records of the open batch waiting for its transaction */
@@ -199,9 +207,13 @@ static cg_err *conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
 
 /* Base settings, then the user's -X settings (which win). consumer: 0 the producer, 1 the
  * group consumer, 2 the restore consumer (no group use, partition EOF events). */
-static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
+/* make_client()'s kinds */
+enum { KIND_PRODUCER, KIND_CONSUMER, KIND_RESTORER, KIND_PRODUCER2 };
+
+static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
 {
     cg_err *err = NULL;
+    int consumer = kind == KIND_CONSUMER ? 1 : kind == KIND_RESTORER ? 2 : 0;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if ((err = conf_set(conf, "bootstrap.servers", p->bootstrap)))
         goto fail;
@@ -260,7 +272,9 @@ static cg_err *make_conf(canon_pipeline *p, int consumer, rd_kafka_conf_t **out)
         for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
             if ((err = conf_set(conf, kv[i][0], kv[i][1])))
                 goto fail;
-        if (!p->cfg.no_transactions && (err = conf_set(conf, "transactional.id", p->txn_id)))
+        if (!p->cfg.no_transactions &&
+            (err = conf_set(conf, "transactional.id",
+                            kind == KIND_PRODUCER2 ? p->txn_id2 : p->txn_id)))
             goto fail;
     }
     for (size_t i = 0; i < p->n_props; i++) {
@@ -315,7 +329,9 @@ static cg_err *kerr(const char *what, rd_kafka_error_t *e)
  * timeout: the operation goes on in the background). */
 #define TXN_CALL_MS 5000
 
-enum { FL_IDLE, FL_POSTED, FL_DONE }; /* canon_pipeline.fl_state */
+/* canon_pipeline.fl_state: nothing flying; posted to the commit thread; its records all
+ * written (two producers only); committed or failed */
+enum { FL_IDLE, FL_POSTED, FL_FLUSHED, FL_DONE };
 
 static int stopping(const canon_pipeline *p)
 {
@@ -352,7 +368,7 @@ static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
      * be served late (after a commit already said the broker is back): the producer's,
      * polled on every turn of the loop, alone marks an outage. */
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        if (rk == p->producer)
+        if (rk == p->prod[0] || rk == p->prod[1])
             outage_begin(p, "producer", reason);
     } else if (code != RD_KAFKA_RESP_ERR__TRANSPORT) {
         logf_(p, "%s: %s", rd_kafka_name(rk), reason);
@@ -628,7 +644,7 @@ static cg_err *wait_topic(rd_kafka_t *rk, const char *topic, int32_t parts)
 static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
 {
     int32_t nu = 0, nc = 0, nd = 0;
-    cg_err *err = topic_partitions(p->producer, e->updates_topic, &nu);
+    cg_err *err = topic_partitions(p->prod[p->cur], e->updates_topic, &nu);
     if (err)
         return err;
     if (nu == 0) {
@@ -638,16 +654,16 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
                               "canon topic's) before starting the aggregator",
                               e->updates_topic);
         nu = p->cfg.create_partitions > 0 ? p->cfg.create_partitions : 6;
-        if ((err = create_topic(p->producer, e->updates_topic, nu, 0)) ||
-            (err = wait_topic(p->producer, e->updates_topic, nu)))
+        if ((err = create_topic(p->prod[p->cur], e->updates_topic, nu, 0)) ||
+            (err = wait_topic(p->prod[p->cur], e->updates_topic, nu)))
             return err;
         logf_(p, "created topic %s (%d partitions)", e->updates_topic, (int)nu);
     }
-    if ((err = topic_partitions(p->producer, e->canon_topic, &nc)))
+    if ((err = topic_partitions(p->prod[p->cur], e->canon_topic, &nc)))
         return err;
     if (nc == 0) {
-        if ((err = create_topic(p->producer, e->canon_topic, nu, 1)) ||
-            (err = wait_topic(p->producer, e->canon_topic, nu)))
+        if ((err = create_topic(p->prod[p->cur], e->canon_topic, nu, 1)) ||
+            (err = wait_topic(p->prod[p->cur], e->canon_topic, nu)))
             return err;
         logf_(p, "created topic %s (%d partitions, compacted)", e->canon_topic, (int)nu);
         nc = nu;
@@ -657,11 +673,11 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
                           "topic %s has %d partitions but %s has %d: they must have the same count "
                           "(a key's state lives in the canon partition of its update partition)",
                           e->canon_topic, (int)nc, e->updates_topic, (int)nu);
-    if ((err = topic_partitions(p->producer, e->dlq_topic, &nd)))
+    if ((err = topic_partitions(p->prod[p->cur], e->dlq_topic, &nd)))
         return err;
     if (nd == 0) {
-        if ((err = create_topic(p->producer, e->dlq_topic, nu, 0)) ||
-            (err = wait_topic(p->producer, e->dlq_topic, nu)))
+        if ((err = create_topic(p->prod[p->cur], e->dlq_topic, nu, 0)) ||
+            (err = wait_topic(p->prod[p->cur], e->dlq_topic, nu)))
             return err;
         logf_(p, "created topic %s (%d partitions)", e->dlq_topic, (int)nu);
         nd = nu;
@@ -919,8 +935,8 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
             if (!m) {
                 /* a restore that waits for an absent broker says so (the producer's
                  * error_cb announces outages) */
-                if (p->producer)
-                    rd_kafka_poll(p->producer, 0);
+                if (p->prod[p->cur])
+                    rd_kafka_poll(p->prod[p->cur], 0);
                 continue;
             }
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -1005,10 +1021,18 @@ static void txn_observe(canon_pipeline *p, int64_t us)
     add(&p->txn_hist[b], 1);
 }
 
+/* Begins the open batch's Kafka transaction, on the producer that did not make the
+ * previous one: the broker answers a producer's next transaction with
+ * CONCURRENT_TRANSACTIONS until it has written the previous commit's markers, which is
+ * most of a commit's time at low load, and the other producer does not wait for those.
+ * The other producer is idle here: commits are serial, and the commit thread's producer
+ * is prod[cur] (launch()). */
 static cg_err *kafka_begin(canon_pipeline *p)
 {
     if (!p->cfg.no_transactions) {
-        rd_kafka_error_t *ke = rd_kafka_begin_transaction(p->producer);
+        if (p->prod[1])
+            p->cur ^= 1;
+        rd_kafka_error_t *ke = rd_kafka_begin_transaction(p->prod[p->cur]);
         if (ke)
             return kerr("begin transaction", ke);
     }
@@ -1103,14 +1127,25 @@ static void held_discard(canon_pipeline *p)
     p->harena.len = 0;
 }
 
-static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out);
+static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out);
 
 /* Whether the producer's fatal error says that another instance took our transactional
  * id: then we must stop, not take it back. */
-static int fenced(canon_pipeline *p)
+static int fenced(rd_kafka_t *rk)
 {
-    rd_kafka_resp_err_t e = rd_kafka_fatal_error(p->producer, NULL, 0);
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, NULL, 0);
     return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+}
+
+/* Whether a producer's fatal error can be recovered from by replacing the producer: any
+ * but fencing, and fencing too while a broker outage is on. When a transaction outlives
+ * transaction.timeout.ms because the broker was away, the coordinator aborts it itself
+ * once back and bumps the producer epoch (KIP-360), and librdkafka reports that as being
+ * fenced by a newer instance; with two producers, both may have had a transaction open.
+ * Fencing with no outage is another instance with our transactional id: stop. */
+static int recoverable(canon_pipeline *p, rd_kafka_t *rk)
+{
+    return !fenced(rk) || __atomic_load_n(&p->outage_ms, __ATOMIC_RELAXED) != 0;
 }
 
 /* Replaces a producer that hit a fatal error other than fencing. Seen after a broker
@@ -1119,15 +1154,15 @@ static int fenced(canon_pipeline *p)
  * INVALID_TXN_STATE, which librdkafka makes fatal. A new producer with the same
  * transactional id fences the old epoch and aborts whatever it left open
  * (init_transactions), so the caller's rewind and restore start from committed data only. */
-static cg_err *replace_producer(canon_pipeline *p, const char *why)
+static cg_err *replace_producer(canon_pipeline *p, int idx, const char *why)
 {
-    logf_(p, "producer: fatal error (%s): replacing it", why);
-    rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_destroy(p->producer);
-    p->producer = NULL;
-    cg_err *err = make_client(p, 0, &p->producer);
+    logf_(p, "producer %d: fatal error (%s): replacing it", idx, why);
+    rd_kafka_purge(p->prod[idx], RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(p->prod[idx]);
+    p->prod[idx] = NULL;
+    cg_err *err = make_client(p, idx ? KIND_PRODUCER2 : KIND_PRODUCER, &p->prod[idx]);
     for (int attempt = 0; !err; attempt++) {
-        rd_kafka_error_t *ke = rd_kafka_init_transactions(p->producer, 30000);
+        rd_kafka_error_t *ke = rd_kafka_init_transactions(p->prod[idx], 30000);
         if (!ke)
             break;
         if (!rd_kafka_error_is_retriable(ke) || (stopping(p) && attempt >= 3))
@@ -1140,34 +1175,83 @@ static cg_err *replace_producer(canon_pipeline *p, const char *why)
     return err;
 }
 
-/* Aborts the open transaction, rewinds every partition it consumed from to its batch
- * start, and rebuilds those partitions' state from the canon topic (where the aborted
- * records are invisible). When the failed transaction is the commit thread's, the open
- * batch merged after it goes too (its records were only held): a partition is rewound to
- * the start of the earlier of the two batches it has updates in. */
-static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
+/* Aborts the transaction of prod[idx], retried through an outage; a producer left in a
+ * fatal state (other than fencing) is replaced, which aborts what it left open. */
+static cg_err *abort_producer(canon_pipeline *p, int idx)
 {
-    cg_err *err = NULL;
-    logf_(p, "aborting transaction (%s): rewinding and restoring the affected partitions", why);
-    add(&p->aborts, 1);
-    for (int attempt = 0; !p->cfg.no_transactions; attempt++) {
-        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, TXN_CALL_MS);
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->prod[idx], TXN_CALL_MS);
         if (!ke)
-            break;
-        if (rd_kafka_error_is_fatal(ke) && !fenced(p)) {
+            return NULL;
+        if (rd_kafka_error_is_fatal(ke) && recoverable(p, p->prod[idx])) {
             char msg[512];
             snprintf(msg, sizeof(msg), "%s", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
-            cg_err *err2 = replace_producer(p, msg);
-            if (err2)
-                return err2;
-            break;
+            return replace_producer(p, idx, msg);
         }
         if (!rd_kafka_error_is_retriable(ke) || (stopping(p) && attempt >= 10))
             return kerr("abort transaction", ke);
         outage_begin(p, "abort", rd_kafka_error_string(ke));
         rd_kafka_error_destroy(ke);
-        rd_kafka_poll(p->producer, 100);
+        rd_kafka_poll(p->prod[idx], 100);
+    }
+}
+
+static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_t t0_ms,
+                            int64_t t_offsets_ms, int64_t us);
+
+/* Waits for the commit thread's result. Returns its fatal error, or NULL with *failed
+ * telling whether the flying transaction must be aborted (why in p->fl_why); a commit
+ * that landed is booked. Loop thread, with a batch flying. */
+static cg_err *flight_wait(canon_pipeline *p, int *failed)
+{
+    pthread_mutex_lock(&p->fl_lock);
+    while (p->fl_state != FL_DONE)
+        pthread_cond_wait(&p->fl_cond, &p->fl_lock);
+    p->fl_state = FL_IDLE;
+    cg_err *err = p->fl_err;
+    p->fl_err = NULL;
+    *failed = p->fl_abort;
+    pthread_mutex_unlock(&p->fl_lock);
+    p->flying = 0;
+    rd_kafka_topic_partition_list_destroy(p->fl_offs);
+    p->fl_offs = NULL;
+    if (!err && !*failed) {
+        commit_finished(p, p->fl_n, p->fl_open_ms, p->fl_t0_ms, p->fl_offsets_ms, p->fl_us);
+        for (size_t i = 0; i < p->n_ents; i++)
+            for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
+                p->ents[i]->flight_start[k] = -1;
+    }
+    return err;
+}
+
+/* Aborts the open transaction, rewinds every partition it consumed from to its batch
+ * start, and rebuilds those partitions' state from the canon topic (where the aborted
+ * records are invisible). A batch still flying settles first: if its commit landed it
+ * stays; if it failed (flight_failed: the caller already knows) it is aborted too, with
+ * the open batch merged on top of it, and a partition is rewound to the start of the
+ * earlier of the two batches it has updates in. */
+static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_failed)
+{
+    cg_err *err = NULL;
+    if (p->flying) {
+        int failed = 0;
+        if ((err = flight_wait(p, &failed)))
+            return err;
+        if (failed)
+            logf_(p, "the transaction being committed failed too (%s)", p->fl_why);
+        flight_failed |= failed;
+    }
+    logf_(p, "aborting transaction (%s): rewinding and restoring the affected partitions", why);
+    add(&p->aborts, 1);
+    if (!p->cfg.no_transactions) {
+        if (flight_failed)
+            err = abort_producer(p, p->fl_idx);
+        /* (a sync commit that failed leaves kbegun set: its transaction is prod[cur]) */
+        if (!err && p->kbegun && !(flight_failed && p->cur == p->fl_idx))
+            err = abort_producer(p, p->cur);
+        if (err)
+            return err;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < p->n_ents; i++) {
@@ -1200,10 +1284,12 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why)
 /* send_offsets_to_transaction and commit_transaction of the open Kafka transaction,
  * retried through a broker outage. NULL and *abort_needed 0: committed; NULL and
  * *abort_needed 1: the transaction must be aborted (why says why); an error: fatal.
- * *t_offsets_ms: when the offsets were sent. Runs on the commit thread when pipelined (the
- * loop does not touch the producer meanwhile), else on the loop thread. */
-static cg_err *commit_calls(canon_pipeline *p, const rd_kafka_topic_partition_list_t *offs,
-                            int *abort_needed, char *why, size_t why_len, int64_t *t_offsets_ms)
+ * *t_offsets_ms: when the offsets were sent. rk: the transaction's producer. Runs on the
+ * commit thread when pipelined (the loop does not touch that producer meanwhile), else on
+ * the loop thread. */
+static cg_err *commit_calls(canon_pipeline *p, rd_kafka_t *rk,
+                            const rd_kafka_topic_partition_list_t *offs, int *abort_needed,
+                            char *why, size_t why_len, int64_t *t_offsets_ms)
 {
     int offsets_sent = 0; /* a retried commit must not send them again (a state error) */
     *abort_needed = 0;
@@ -1212,16 +1298,17 @@ static cg_err *commit_calls(canon_pipeline *p, const rd_kafka_topic_partition_li
         rd_kafka_error_t *ke = NULL;
         if (offs->cnt > 0 && !offsets_sent) {
             rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(p->consumer);
-            ke = rd_kafka_send_offsets_to_transaction(p->producer, offs, md, TXN_CALL_MS);
+            ke = rd_kafka_send_offsets_to_transaction(rk, offs, md, TXN_CALL_MS);
             rd_kafka_consumer_group_metadata_destroy(md);
             offsets_sent = !ke;
         }
         *t_offsets_ms = now_ms();
         if (!ke)
-            ke = rd_kafka_commit_transaction(p->producer, TXN_CALL_MS);
+            ke = rd_kafka_commit_transaction(rk, TXN_CALL_MS);
         if (!ke)
             return NULL;
-        if (rd_kafka_error_txn_requires_abort(ke) || (rd_kafka_error_is_fatal(ke) && !fenced(p))) {
+        if (rd_kafka_error_txn_requires_abort(ke) ||
+            (rd_kafka_error_is_fatal(ke) && recoverable(p, rk))) {
             snprintf(why, why_len, "%s", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
             *abort_needed = 1;
@@ -1232,7 +1319,7 @@ static cg_err *commit_calls(canon_pipeline *p, const rd_kafka_topic_partition_li
              * time out, which makes it abortable: the next attempt aborts and rewinds. */
             outage_begin(p, "commit", rd_kafka_error_string(ke));
             rd_kafka_error_destroy(ke);
-            rd_kafka_poll(p->producer, 100);
+            rd_kafka_poll(rk, 100);
             continue;
         }
         return kerr("commit transaction", ke);
@@ -1257,46 +1344,12 @@ static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_
 static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key,
                        size_t key_len, const void *val, size_t len, rd_kafka_headers_t *hdrs);
 
-/* The commit thread's batch has landed (or wait: waits until it has). A committed batch
- * lets the open one begin its Kafka transaction and send what it held; a failed one is
- * aborted, and both batches are rewound and their partitions restored. No-op when nothing
- * is flying. Loop thread. */
-static cg_err *collect(canon_pipeline *p, int wait)
+/* Begins the open batch's transaction and sends what it held: once the commit thread's
+ * batch is flushed (its records are all written, so the held ones cannot overtake them in
+ * any partition) or has landed. */
+static cg_err *start_held(canon_pipeline *p)
 {
-    if (!p->flying)
-        return NULL;
-    if (!wait && __atomic_load_n(&p->fl_state, __ATOMIC_ACQUIRE) != FL_DONE)
-        return NULL;
-    pthread_mutex_lock(&p->fl_lock);
-    while (p->fl_state != FL_DONE)
-        pthread_cond_wait(&p->fl_cond, &p->fl_lock);
-    p->fl_state = FL_IDLE;
-    cg_err *err = p->fl_err;
-    p->fl_err = NULL;
-    int abort_needed = p->fl_abort;
-    pthread_mutex_unlock(&p->fl_lock);
-    p->flying = 0;
-    rd_kafka_topic_partition_list_destroy(p->fl_offs);
-    p->fl_offs = NULL;
-    if (err)
-        return err;
-    if (abort_needed) {
-        char why[sizeof(p->fl_why) + 96];
-        if (p->in_txn)
-            snprintf(why, sizeof(why), "%s; with the next batch's %zu updates, merged meanwhile",
-                     p->fl_why, p->batch_n);
-        else
-            snprintf(why, sizeof(why), "%s", p->fl_why);
-        return abort_and_rewind(p, why);
-    }
-    commit_finished(p, p->fl_n, p->fl_open_ms, p->fl_t0_ms, p->fl_offsets_ms, p->fl_us);
-    for (size_t i = 0; i < p->n_ents; i++)
-        for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
-            p->ents[i]->flight_start[k] = -1;
-    if (!p->in_txn)
-        return NULL;
-    if ((err = kafka_begin(p)))
-        return err;
+    cg_err *err = kafka_begin(p);
     for (size_t i = 0; i < p->n_held && !err; i++) {
         held_rec *h = &p->held[i];
         const uint8_t *key = p->harena.p + h->off;
@@ -1310,9 +1363,43 @@ static cg_err *collect(canon_pipeline *p, int wait)
         char why[512];
         snprintf(why, sizeof(why), "%s", cg_err_msg(err));
         cg_err_free(err);
-        return abort_and_rewind(p, why);
+        return abort_and_rewind(p, why, 0);
     }
     return err;
+}
+
+/* Progress of the commit thread's batch (or wait: until it has landed). Flushed: the open
+ * batch's transaction can begin on the other producer. Landed: booked; a failed one is
+ * aborted with the open batch merged meanwhile, both rewound and their partitions
+ * restored. No-op when nothing is flying. Loop thread. */
+static cg_err *collect(canon_pipeline *p, int wait)
+{
+    if (!p->flying)
+        return NULL;
+    int st = __atomic_load_n(&p->fl_state, __ATOMIC_ACQUIRE);
+    if (st == FL_FLUSHED && p->in_txn && !p->kbegun) {
+        cg_err *err = start_held(p);
+        if (err || !p->flying) /* (an abort settled the flight) */
+            return err;
+    }
+    if (!wait && st != FL_DONE)
+        return NULL;
+    int failed = 0;
+    cg_err *err = flight_wait(p, &failed);
+    if (err)
+        return err;
+    if (failed) {
+        char why[sizeof(p->fl_why) + 96];
+        if (p->in_txn)
+            snprintf(why, sizeof(why), "%s; with the next batch's %zu updates, merged meanwhile",
+                     p->fl_why, p->batch_n);
+        else
+            snprintf(why, sizeof(why), "%s", p->fl_why);
+        return abort_and_rewind(p, why, 1);
+    }
+    if (p->in_txn && !p->kbegun)
+        return start_held(p);
+    return NULL;
 }
 
 static void *committer_main(void *arg)
@@ -1324,11 +1411,20 @@ static void *committer_main(void *arg)
             pthread_cond_wait(&p->fl_cond, &p->fl_lock);
         if (p->fl_state != FL_POSTED)
             break;
+        rd_kafka_t *rk = p->prod[p->fl_idx];
         pthread_mutex_unlock(&p->fl_lock);
         int abort_needed = 0;
         int64_t t_offsets = 0, t0 = now_us();
         char why[512] = "";
-        cg_err *err = commit_calls(p, p->fl_offs, &abort_needed, why, sizeof(why), &t_offsets);
+        /* With two producers the loop may begin the next transaction on the other one as
+         * soon as this one's records are written (not before: a partition's records must
+         * stay in order). commit_transaction flushes too, but says so only at the end. */
+        if (p->prod[1] && rd_kafka_flush(rk, TXN_CALL_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            pthread_mutex_lock(&p->fl_lock);
+            __atomic_store_n(&p->fl_state, FL_FLUSHED, __ATOMIC_RELEASE);
+            pthread_mutex_unlock(&p->fl_lock);
+        }
+        cg_err *err = commit_calls(p, rk, p->fl_offs, &abort_needed, why, sizeof(why), &t_offsets);
         int64_t us = now_us() - t0;
         pthread_mutex_lock(&p->fl_lock);
         p->fl_err = err;
@@ -1353,6 +1449,7 @@ static void launch(canon_pipeline *p)
         for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
             p->ents[i]->flight_start[k] = p->ents[i]->batch_start[k];
     p->fl_n = p->batch_n;
+    p->fl_idx = p->cur;
     p->fl_t0_ms = now_ms();
     p->fl_open_ms = p->fl_t0_ms - p->batch_started_ms;
     batch_reset(p);
@@ -1373,7 +1470,7 @@ static cg_err *commit_txn(canon_pipeline *p)
     int64_t t0 = now_ms(), t_offsets = t0, us0 = now_us();
     rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
     if (p->cfg.no_transactions) {
-        rd_kafka_resp_err_t fe = rd_kafka_flush(p->producer, 30000);
+        rd_kafka_resp_err_t fe = rd_kafka_flush(p->prod[p->cur], 30000);
         if (!fe && offs->cnt > 0)
             fe = rd_kafka_commit(p->consumer, offs, 0);
         rd_kafka_topic_partition_list_destroy(offs);
@@ -1382,12 +1479,12 @@ static cg_err *commit_txn(canon_pipeline *p)
     } else {
         int abort_needed = 0;
         char why[512] = "";
-        err = commit_calls(p, offs, &abort_needed, why, sizeof(why), &t_offsets);
+        err = commit_calls(p, p->prod[p->cur], offs, &abort_needed, why, sizeof(why), &t_offsets);
         rd_kafka_topic_partition_list_destroy(offs);
         if (err)
             return err;
         if (abort_needed)
-            return abort_and_rewind(p, why);
+            return abort_and_rewind(p, why, 0);
     }
     commit_finished(p, p->batch_n, t0 - p->batch_started_ms, t0, t_offsets, now_us() - us0);
     batch_reset(p);
@@ -1530,18 +1627,19 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
     for (;;) {
         rd_kafka_resp_err_t ke;
         if (hdrs)
-            ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                                   RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
-                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                   RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            ke = rd_kafka_producev(
+                p->prod[p->cur], RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         else
-            ke = rd_kafka_producev(p->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                                   RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, len),
+            ke = rd_kafka_producev(p->prod[p->cur], RD_KAFKA_V_TOPIC(topic),
+                                   RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(key, key_len),
+                                   RD_KAFKA_V_VALUE((void *)val, len),
                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!ke)
             return NULL;
         if (ke == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(p->producer, 10);
+            rd_kafka_poll(p->prod[p->cur], 10);
             continue;
         }
         if (hdrs)
@@ -1550,8 +1648,9 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
          * during a broker outage, or the broker lost their sequence); __FATAL other than
          * fencing: see replace_producer(). canon_pipeline_run() aborts and rewinds the
          * transaction, as commit_txn() does. */
-        int abortable = !p->cfg.no_transactions && (ke == RD_KAFKA_RESP_ERR__STATE ||
-                                                    (ke == RD_KAFKA_RESP_ERR__FATAL && !fenced(p)));
+        int abortable = !p->cfg.no_transactions &&
+                        (ke == RD_KAFKA_RESP_ERR__STATE ||
+                         (ke == RD_KAFKA_RESP_ERR__FATAL && recoverable(p, p->prod[p->cur])));
         return cg_err_new(abortable ? CG_ESTATE : CG_EKAFKA, "produce to %s [%d]: %s", topic,
                           (int)part, rd_kafka_err2str(ke));
     }
@@ -1790,7 +1889,7 @@ static void committer_stop(canon_pipeline *p)
     if (!p->committer_up)
         return;
     pthread_mutex_lock(&p->fl_lock);
-    while (p->fl_state == FL_POSTED)
+    while (p->fl_state == FL_POSTED || p->fl_state == FL_FLUSHED)
         pthread_cond_wait(&p->fl_cond, &p->fl_lock);
     p->fl_quit = 1;
     pthread_cond_broadcast(&p->fl_cond);
@@ -1849,7 +1948,7 @@ static cg_err *run_loop(canon_pipeline *p)
                 char why[512];
                 snprintf(why, sizeof(why), "%s", cg_err_msg(err));
                 cg_err_free(err);
-                err = abort_and_rewind(p, why);
+                err = abort_and_rewind(p, why, 0);
             }
             /* A produce that librdkafka refuses locally (other than a full queue, which
              * produce() waits out) is a configuration or state error that a retry would
@@ -1873,8 +1972,8 @@ static cg_err *run_loop(canon_pipeline *p)
             now = now_ms();
         if (p->flying && (err = collect(p, 0)))
             break;
-        if (!p->flying)
-            rd_kafka_poll(p->producer, 0);
+        if (!p->flying || p->cur != p->fl_idx) /* (the commit thread polls its own) */
+            rd_kafka_poll(p->prod[p->cur], 0);
         if (now - last_lag_ms >= 1000) {
             update_lag(p);
             last_lag_ms = now;
@@ -1971,16 +2070,17 @@ void canon_pipeline_stop(canon_pipeline *p)
 
 /* ---- setup --------------------------------------------------------------------------- */
 
-static cg_err *make_client(canon_pipeline *p, int consumer, rd_kafka_t **out)
+static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out)
 {
     rd_kafka_conf_t *conf = NULL;
     char errstr[512];
-    cg_err *err = make_conf(p, consumer, &conf);
+    int consumer = kind == KIND_CONSUMER || kind == KIND_RESTORER;
+    cg_err *err = make_conf(p, kind, &conf);
     if (err)
         return err;
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_error_cb(conf, error_cb);
-    if (consumer == 1)
+    if (kind == KIND_CONSUMER)
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
                                   sizeof(errstr));
@@ -2022,7 +2122,10 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     }
     p->props = calloc(cfg->n_props + 1, sizeof(char *));
     p->want = calloc(cfg->n_entities + 1, sizeof(char *));
-    if (!p->bootstrap || !p->registry_url || !p->group_id || !p->txn_id || !p->props || !p->want) {
+    /* the second producer's id follows from the first, so both are fenced by a restart */
+    p->txn_id2 = p->txn_id ? fmt_str("%s.1", p->txn_id) : NULL;
+    if (!p->bootstrap || !p->registry_url || !p->group_id || !p->txn_id || !p->txn_id2 ||
+        !p->props || !p->want) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto fail;
     }
@@ -2048,8 +2151,10 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     p->cp_last_ms = now_ms();
     if ((err = canon_registry_new_opts(p->registry_url, 10000, cfg->registry_opts, &p->reg)))
         goto fail;
-    if ((err = make_client(p, 0, &p->producer)) || (err = make_client(p, 1, &p->consumer)) ||
-        (err = make_client(p, 2, &p->restorer)))
+    if ((err = make_client(p, KIND_PRODUCER, &p->prod[0])) ||
+        (!cfg->no_transactions && (err = make_client(p, KIND_PRODUCER2, &p->prod[1]))) ||
+        (err = make_client(p, KIND_CONSUMER, &p->consumer)) ||
+        (err = make_client(p, KIND_RESTORER, &p->restorer)))
         goto fail;
     for (size_t i = 0; i < p->n_want; i++) {
         entity *e = NULL;
@@ -2066,12 +2171,14 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     }
     p->last_refresh_ms = now_ms();
     if (!p->cfg.no_transactions) {
-        /* Fences an earlier incarnation with our transactional id and aborts its open
-         * transaction, so restores below see every committed record and nothing else. */
-        rd_kafka_error_t *ke = rd_kafka_init_transactions(p->producer, 30000);
-        if (ke) {
-            err = kerr("init transactions (does the cluster support transactions?)", ke);
-            goto fail;
+        /* Fences an earlier incarnation with our transactional ids and aborts its open
+         * transactions, so restores below see every committed record and nothing else. */
+        for (int i = 0; i < 2; i++) {
+            rd_kafka_error_t *ke = rd_kafka_init_transactions(p->prod[i], 30000);
+            if (ke) {
+                err = kerr("init transactions (does the cluster support transactions?)", ke);
+                goto fail;
+            }
         }
     }
     *out = p;
@@ -2086,8 +2193,8 @@ void canon_pipeline_free(canon_pipeline *p)
     if (!p)
         return;
     committer_stop(p);
-    if (p->kbegun && p->producer && !p->cfg.no_transactions) {
-        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->producer, 10000);
+    if (p->kbegun && p->prod[p->cur] && !p->cfg.no_transactions) {
+        rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->prod[p->cur], 10000);
         if (ke)
             rd_kafka_error_destroy(ke);
     }
@@ -2099,10 +2206,11 @@ void canon_pipeline_free(canon_pipeline *p)
         rd_kafka_consumer_close(p->restorer);
         rd_kafka_destroy(p->restorer);
     }
-    if (p->producer) {
-        rd_kafka_flush(p->producer, 10000);
-        rd_kafka_destroy(p->producer);
-    }
+    for (int i = 0; i < 2; i++)
+        if (p->prod[i]) {
+            rd_kafka_flush(p->prod[i], 10000);
+            rd_kafka_destroy(p->prod[i]);
+        }
     for (size_t i = 0; i < p->n_ents; i++)
         entity_free(p->ents[i]);
     free(p->ents);
@@ -2121,6 +2229,7 @@ void canon_pipeline_free(canon_pipeline *p)
     free(p->registry_url);
     free(p->group_id);
     free(p->txn_id);
+    free(p->txn_id2);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->fl_lock);
     pthread_cond_destroy(&p->fl_cond);

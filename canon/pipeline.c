@@ -94,6 +94,7 @@ struct canon_pipeline {
      * without waiting for that commit's markers (see kafka_begin()). */
     rd_kafka_t *prod[2];
     int cur;              /* prod[cur] makes the open batch's transaction */
+    rd_kafka_t *draining; /* (atomic) the producer drain_stale() is serving */
     pthread_mutex_t lock; /* guards ents/n_ents against the metrics readers */
     entity **ents;
     size_t n_ents;
@@ -368,11 +369,24 @@ static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
      * be served late (after a commit already said the broker is back): the producer's,
      * polled on every turn of the loop, alone marks an outage. */
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        if (rk == p->prod[0] || rk == p->prod[1])
+        if ((rk == p->prod[0] || rk == p->prod[1]) &&
+            rk != __atomic_load_n(&p->draining, __ATOMIC_ACQUIRE))
             outage_begin(p, "producer", reason);
     } else if (code != RD_KAFKA_RESP_ERR__TRANSPORT) {
         logf_(p, "%s: %s", rd_kafka_name(rk), reason);
     }
+}
+
+/* A commit that landed proves the broker reachable. An ALL_BROKERS_DOWN event still queued
+ * on its producer dates from before (nobody polls a producer while it blocks in
+ * commit_transaction), and served later it would announce a second, imaginary outage:
+ * served here, it is dropped. Called by whoever made the commit (commit thread or loop);
+ * the other thread may poll the other producer meanwhile, hence the per-call marker. */
+static void drain_stale(canon_pipeline *p, rd_kafka_t *rk)
+{
+    __atomic_store_n(&p->draining, rk, __ATOMIC_RELEASE);
+    rd_kafka_poll(rk, 0);
+    __atomic_store_n(&p->draining, NULL, __ATOMIC_RELEASE);
 }
 
 /* Errors of a broker that is away, restarting or still loading its state. */
@@ -1305,8 +1319,10 @@ static cg_err *commit_calls(canon_pipeline *p, rd_kafka_t *rk,
         *t_offsets_ms = now_ms();
         if (!ke)
             ke = rd_kafka_commit_transaction(rk, TXN_CALL_MS);
-        if (!ke)
+        if (!ke) {
+            drain_stale(p, rk);
             return NULL;
+        }
         if (rd_kafka_error_txn_requires_abort(ke) ||
             (rd_kafka_error_is_fatal(ke) && recoverable(p, rk))) {
             snprintf(why, why_len, "%s", rd_kafka_error_string(ke));
@@ -1972,8 +1988,12 @@ static cg_err *run_loop(canon_pipeline *p)
             now = now_ms();
         if (p->flying && (err = collect(p, 0)))
             break;
-        if (!p->flying || p->cur != p->fl_idx) /* (the commit thread polls its own) */
-            rd_kafka_poll(p->prod[p->cur], 0);
+        /* Both producers are polled (but the commit thread's: see drain_stale()), so an
+         * outage event of the one not in use is served while the outage lasts, not when
+         * that producer's turn comes after it. */
+        for (int i = 0; i < 2; i++)
+            if (p->prod[i] && (!p->flying || i != p->fl_idx))
+                rd_kafka_poll(p->prod[i], 0);
         if (now - last_lag_ms >= 1000) {
             update_lag(p);
             last_lag_ms = now;

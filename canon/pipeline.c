@@ -128,6 +128,7 @@ struct canon_pipeline {
     size_t fl_n;                              /* its updates */
     int64_t fl_open_ms, fl_t0_ms;             /* how long it was open; when its commit began */
     int64_t fl_offsets_ms, fl_us;             /* (commit thread) offsets sent; call time */
+    int64_t fl_flushed_ms;                    /* (commit thread) its records written */
     int fl_abort;                             /* (commit thread) must be aborted: fl_why */
     int fl_idx;                               /* prod[fl_idx] is the commit thread's */
     char fl_why[512];
@@ -1212,7 +1213,7 @@ static cg_err *abort_producer(canon_pipeline *p, int idx)
 }
 
 static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_t t0_ms,
-                            int64_t t_offsets_ms, int64_t us);
+                            int64_t t_flushed_ms, int64_t t_offsets_ms, int64_t us);
 
 /* Waits for the commit thread's result. Returns its fatal error, or NULL with *failed
  * telling whether the flying transaction must be aborted (why in p->fl_why); a commit
@@ -1231,7 +1232,8 @@ static cg_err *flight_wait(canon_pipeline *p, int *failed)
     rd_kafka_topic_partition_list_destroy(p->fl_offs);
     p->fl_offs = NULL;
     if (!err && !*failed) {
-        commit_finished(p, p->fl_n, p->fl_open_ms, p->fl_t0_ms, p->fl_offsets_ms, p->fl_us);
+        commit_finished(p, p->fl_n, p->fl_open_ms, p->fl_t0_ms, p->fl_flushed_ms, p->fl_offsets_ms,
+                        p->fl_us);
         for (size_t i = 0; i < p->n_ents; i++)
             for (int32_t k = 0; k < p->ents[i]->n_parts; k++)
                 p->ents[i]->flight_start[k] = -1;
@@ -1343,17 +1345,21 @@ static cg_err *commit_calls(canon_pipeline *p, rd_kafka_t *rk,
 }
 
 /* Bookkeeping of a committed batch of n updates, open for open_ms, whose commit started
- * at t0_ms, sent its offsets by t_offsets_ms and took us microseconds. */
+ * at t0_ms, had its records written by t_flushed_ms (t0_ms: flushed by commit_transaction
+ * itself), sent its offsets by t_offsets_ms and took us microseconds. */
 static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_t t0_ms,
-                            int64_t t_offsets_ms, int64_t us)
+                            int64_t t_flushed_ms, int64_t t_offsets_ms, int64_t us)
 {
     txn_observe(p, us);
     add(&p->txns, 1);
     p->last_commit_ms = us / 1000;
     outage_end(p);
     if (p->cfg.verbose)
-        logf_(p, "committed %zu updates in %lld ms (open %lld ms; offsets %lld ms, commit %lld ms)",
-              n, (long long)(us / 1000), (long long)open_ms, (long long)(t_offsets_ms - t0_ms),
+        logf_(p,
+              "committed %zu updates in %lld ms (open %lld ms; flush %lld ms, offsets %lld ms, "
+              "commit %lld ms)",
+              n, (long long)(us / 1000), (long long)open_ms, (long long)(t_flushed_ms - t0_ms),
+              (long long)(t_offsets_ms - t_flushed_ms),
               (long long)(t0_ms + us / 1000 - t_offsets_ms));
 }
 
@@ -1440,6 +1446,7 @@ static void *committer_main(void *arg)
             __atomic_store_n(&p->fl_state, FL_FLUSHED, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&p->fl_lock);
         }
+        int64_t t_flushed = now_ms();
         cg_err *err = commit_calls(p, rk, p->fl_offs, &abort_needed, why, sizeof(why), &t_offsets);
         int64_t us = now_us() - t0;
         pthread_mutex_lock(&p->fl_lock);
@@ -1447,6 +1454,7 @@ static void *committer_main(void *arg)
         p->fl_abort = abort_needed;
         memcpy(p->fl_why, why, sizeof(why));
         p->fl_offsets_ms = t_offsets;
+        p->fl_flushed_ms = t_flushed;
         p->fl_t0_ms = t0 / 1000; /* the commit's own start: the log splits from it */
         p->fl_us = us;
         __atomic_store_n(&p->fl_state, FL_DONE, __ATOMIC_RELEASE);
@@ -1502,7 +1510,7 @@ static cg_err *commit_txn(canon_pipeline *p)
         if (abort_needed)
             return abort_and_rewind(p, why, 0);
     }
-    commit_finished(p, p->batch_n, t0 - p->batch_started_ms, t0, t_offsets, now_us() - us0);
+    commit_finished(p, p->batch_n, t0 - p->batch_started_ms, t0, t0, t_offsets, now_us() - us0);
     batch_reset(p);
     return NULL;
 }

@@ -367,8 +367,9 @@ static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     canon_pipeline *p = opaque;
     /* Each client raises ALL_BROKERS_DOWN once per outage, but the consumers' events may
-     * be served late (after a commit already said the broker is back): the producer's,
-     * polled on every turn of the loop, alone marks an outage. */
+     * be served late (after a commit already said the broker is back): the producers',
+     * polled on every turn of the loop and drained after each landed commit (see
+     * drain_stale()), alone mark an outage. */
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if ((rk == p->prod[0] || rk == p->prod[1]) &&
             rk != __atomic_load_n(&p->draining, __ATOMIC_ACQUIRE))

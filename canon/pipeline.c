@@ -657,6 +657,23 @@ static cg_err *wait_topic(rd_kafka_t *rk, const char *topic, int32_t parts)
     }
 }
 
+/* Makes rk fetch the metadata of e's output topics now. librdkafka asks for the metadata
+ * of a topic it has not seen only on its one-second timer, so a producer's first records
+ * to it (the first transaction after a start, or after replace_producer()) would wait up
+ * to a second: measured, a first commit of 700 ms where the next ones took 20. */
+static void learn_topics(canon_pipeline *p, rd_kafka_t *rk, const entity *e)
+{
+    const char *topics[2] = {e->canon_topic, e->dlq_topic};
+    for (int i = 0; i < 2; i++) {
+        int32_t n = 0;
+        cg_err *err = topic_partitions(rk, topics[i], &n);
+        if (err) { /* only a delay follows: not worth stopping for */
+            logf_(p, "%s (the first records to it may wait up to a second)", cg_err_msg(err));
+            cg_err_free(err);
+        }
+    }
+}
+
 static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
 {
     int32_t nu = 0, nc = 0, nd = 0;
@@ -699,6 +716,9 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
         nd = nu;
     }
     e->n_parts = nu;
+    for (int i = 0; i < 2; i++)
+        if (p->prod[i])
+            learn_topics(p, p->prod[i], e);
     return NULL;
 }
 
@@ -1188,6 +1208,8 @@ static cg_err *replace_producer(canon_pipeline *p, int idx, const char *why)
             rd_kafka_error_destroy(ke);
         }
     }
+    for (size_t i = 0; !err && i < p->n_ents; i++)
+        learn_topics(p, p->prod[idx], p->ents[i]);
     return err;
 }
 

@@ -1957,7 +1957,7 @@ static cg_err *run_loop(canon_pipeline *p)
 {
     cg_err *err = NULL;
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
-    size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 20000;
+    size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 100000;
     int64_t last_lag_ms = 0;
     int behind = 0; /* the queue ran dry while the broker has more for us: wait, not commit */
     /* The clock is read once per turn (a turn is one update under load, and clock_gettime

@@ -36,7 +36,7 @@ typedef struct canon_pipeline_config {
     const char *const *props;     /* extra librdkafka settings "key=value", applied to the */
     size_t n_props;               /*   consumer and producer (unknown keys fail the start) */
     int commit_interval_ms;       /* 0: 100. Longest a batch stays open under load */
-    int batch_max;                /* 0: 20000. Most updates in one transaction */
+    int batch_max;                /* 0: 100000. Most updates in one transaction */
     int create_partitions;        /* 0: 6. Partitions of an updates topic created because
                                      it was missing (only when entities come from the
                                      registry, i.e. `canon serve`) */

@@ -43,7 +43,7 @@ static void usage(FILE *out)
         "                          (default GROUP-HOSTNAME)\n"
         "  --commit-interval-ms N  longest a batch stays open under load (default 100);\n"
         "                          at low load a batch commits as soon as the input is drained\n"
-        "  --batch-max N           most updates per transaction (default 20000)\n"
+        "  --batch-max N           most updates per transaction (default 100000)\n"
         "  --no-transactions       at-least-once mode for clusters without transactions\n"
         "  --kafka-config FILE     librdkafka settings from a .properties file (KEY=VALUE\n"
         "                          lines, '#' comments: security.protocol, sasl.*, ssl.*),\n"

@@ -1497,8 +1497,7 @@ static void launch(canon_pipeline *p)
             p->ents[i]->flight_start[k] = p->ents[i]->batch_start[k];
     p->fl_n = p->batch_n;
     p->fl_idx = p->cur;
-    p->fl_t0_ms = now_ms();
-    p->fl_open_ms = p->fl_t0_ms - p->batch_started_ms;
+    p->fl_open_ms = now_ms() - p->batch_started_ms; /* fl_t0_ms: set by the commit thread */
     batch_reset(p);
     p->flying = 1;
     pthread_mutex_lock(&p->fl_lock);
@@ -1958,7 +1957,7 @@ static cg_err *run_loop(canon_pipeline *p)
     cg_err *err = NULL;
     int interval = p->cfg.commit_interval_ms > 0 ? p->cfg.commit_interval_ms : 100;
     size_t batch_max = p->cfg.batch_max > 0 ? (size_t)p->cfg.batch_max : 100000;
-    int64_t last_lag_ms = 0;
+    int64_t last_lag_ms = 0, last_poll_ms = 0;
     int behind = 0; /* the queue ran dry while the broker has more for us: wait, not commit */
     /* The clock is read once per turn (a turn is one update under load, and clock_gettime
      * showed up at several percent of the loop's profile when read at every step). */
@@ -2021,10 +2020,14 @@ static cg_err *run_loop(canon_pipeline *p)
             break;
         /* Both producers are polled (but the commit thread's: see drain_stale()), so an
          * outage event of the one not in use is served while the outage lasts, not when
-         * that producer's turn comes after it. */
-        for (int i = 0; i < 2; i++)
-            if (p->prod[i] && (!p->flying || i != p->fl_idx))
-                rd_kafka_poll(p->prod[i], 0);
+         * that producer's turn comes after it. Once per millisecond, not per update: what
+         * waits there (delivery reports of whole batches, errors) loses nothing by it. */
+        if (now != last_poll_ms) {
+            last_poll_ms = now;
+            for (int i = 0; i < 2; i++)
+                if (p->prod[i] && (!p->flying || i != p->fl_idx))
+                    rd_kafka_poll(p->prod[i], 0);
+        }
         if (now - last_lag_ms >= 1000) {
             update_lag(p);
             last_lag_ms = now;

@@ -2021,7 +2021,7 @@ static cg_err *run_loop(canon_pipeline *p)
         /* Both producers are polled (but the commit thread's: see drain_stale()), so an
          * outage event of the one not in use is served while the outage lasts, not when
          * that producer's turn comes after it. Once per millisecond, not per update: what
-         * waits there (delivery reports of whole batches, errors) loses nothing by it. */
+         * waits there (errors and logs; we set no delivery-report callback) can wait. */
         if (now != last_poll_ms) {
             last_poll_ms = now;
             for (int i = 0; i < 2; i++)

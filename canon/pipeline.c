@@ -2021,7 +2021,8 @@ static cg_err *run_loop(canon_pipeline *p)
         /* Both producers are polled (but the commit thread's: see drain_stale()), so an
          * outage event of the one not in use is served while the outage lasts, not when
          * that producer's turn comes after it. Once per millisecond, not per update: what
-         * waits there (errors and logs; we set no delivery-report callback) can wait. */
+         * waits there (errors, logs, and delivery reports, which only free their records:
+         * see delivered()) can wait. */
         if (now != last_poll_ms) {
             last_poll_ms = now;
             for (int i = 0; i < 2; i++)
@@ -2124,6 +2125,19 @@ void canon_pipeline_stop(canon_pipeline *p)
 
 /* ---- setup --------------------------------------------------------------------------- */
 
+/* Delivery reports carry nothing we need (a failed delivery makes the transaction
+ * abortable, and the commit says so), but without a callback librdkafka 2.0.2 posts no
+ * report, and rd_kafka_flush() then sees its records written only by polling in steps of
+ * 10 ms: at 10,000 updates/s the flush of a batch took 10 ms at the median and 20 at p99
+ * (-v). A report wakes the flush at once. Called from rd_kafka_poll()/rd_kafka_flush() on
+ * the thread serving the producer (the loop, or the commit thread for its batch). */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)m;
+    (void)opaque;
+}
+
 static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out)
 {
     rd_kafka_conf_t *conf = NULL;
@@ -2136,6 +2150,8 @@ static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out)
     rd_kafka_conf_set_error_cb(conf, error_cb);
     if (kind == KIND_CONSUMER)
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    if (!consumer)
+        rd_kafka_conf_set_dr_msg_cb(conf, delivered);
     rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
                                   sizeof(errstr));
     if (!rk) {

@@ -16,8 +16,9 @@
  * "00000000-0000-4000-8000-%012d"; SIZE is then ignored (about 130 bytes each).
  *
  * Usage: loader [--updates SCHEMA_ID] BOOTSTRAP TOPIC N KEYS [SIZE [PARTITIONS]]
- * Creates TOPIC with PARTITIONS (default 6) partitions if it does not exist. Prints one
- * line: records, seconds, records/s, MB/s. Exits non-zero if any record failed. */
+ * Creates TOPIC with PARTITIONS (default 6) partitions if it does not exist (N 0: only
+ * that). Prints one line: records, seconds, records/s, MB/s. Exits non-zero if any record
+ * failed. */
 #include "kbench.h"
 
 #include <stdint.h>
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
     long n = atol(argv[3]), keys = atol(argv[4]);
     int size = argc > 5 ? atoi(argv[5]) : 270;
     int partitions = argc > 6 ? atoi(argv[6]) : 6;
-    if (n <= 0 || keys <= 0 || size < 64 || size > 100000 || partitions <= 0) {
+    if (n < 0 || keys <= 0 || size < 64 || size > 100000 || partitions <= 0) {
         fprintf(stderr, "loader: bad N, KEYS, SIZE (64..100000) or PARTITIONS\n");
         return 2;
     }
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
     }
     printf("loader: %ld %s of %.0f bytes on average over %ld keys into %s (%d partitions) in "
            "%.2f s: %.0f records/s, %.1f MB/s\n",
-           n, update_id >= 0 ? "person updates" : "records", (double)bytes / (double)n, keys, topic,
-           partitions, secs, (double)n / secs, (double)bytes / secs / 1e6);
+           n, update_id >= 0 ? "person updates" : "records", n ? (double)bytes / (double)n : 0.0,
+           keys, topic, partitions, secs, (double)n / secs, (double)bytes / secs / 1e6);
     return 0;
 }

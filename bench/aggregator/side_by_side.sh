@@ -15,9 +15,12 @@
 #      end (everything merged and committed); checks that nothing went to the DLQ;
 #   5. latency phase, same aggregator: LAT_RATE updates/s for LAT_SECONDS (latency: produce
 #      -> canon record returned to a read_committed consumer; p50/p99/max);
-#   6. the Kafka Streams reference (streams/run.sh) on its copy of the input, with its own
+#   6. the bare copy's latency at the same rate (with BARE=1): bare_copy committing every
+#      COMMIT_MS from a topic of its own, probed the same way: the latency of the issue's
+#      reference, a transactional copy with a fixed cadence and nothing else;
+#   7. the Kafka Streams reference (streams/run.sh) on its copy of the input, with its own
 #      latency phase at the same rate;
-#   7. prints the table and PASS/MISS: canon >= 0.5x bare copy, >= 10x Streams, p99 < 50 ms.
+#   8. prints the table and PASS/MISS: canon >= 0.5x bare copy, >= 10x Streams, p99 < 50 ms.
 # Every step is bounded by TIMEOUT; the broker, registry and aggregator are stopped at the
 # end, also on failure or Ctrl-C.
 #
@@ -229,6 +232,26 @@ stop_pid "$agg_pid"
 wait "$agg_pid" 2>/dev/null || true
 agg_pid=""
 
+# ---- 3b. the bare copy's latency at the same offered load: its own input topic (empty at
+# first: it stops 5 s after the last record it copied), probed like canon's
+bare_lat=""
+if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
+    echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
+    lat_in="bench.latency.in.$run_id"
+    lat_out="bench.latency.out.$run_id"
+    timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$lat_in" 0 1 270 "$PARTITIONS" >/dev/null
+    timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
+        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" \
+        "$bootstrap" "$lat_in" "$lat_out" >"$work/bare_lat_copy" 2>&1 &
+    bare_lat_pid=$!
+    timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" \
+        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/bare_lat" || status=1
+    wait "$bare_lat_pid" || { echo "side_by_side: bare_copy (latency) failed:" >&2; cat "$work/bare_lat_copy" >&2; status=1; }
+    bare_lat="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/bare_lat") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/bare_lat")"
+    bare_lat="$bare_lat max $(sed -n 's/^latency.max_ms=//p' "$work/bare_lat") ms"
+    echo "bare_copy at $LAT_RATE/s: $bare_lat"
+fi
+
 # ---- 4. the Kafka Streams reference
 streams_rate=""
 if [ "$STREAMS" = 1 ]; then
@@ -277,6 +300,7 @@ if [ "$LAT_SECONDS" != 0 ]; then
         "p50 $lat_p50 p99 $lat_p99 max $lat_max ms" "$(verdict "$lat_p99" 50 '<')"
     echo "(latency phase: $lat_rate updates/s sent, counted after a $LAT_WARMUP s warm-up, $lat_txns transactions, load $lat_load at its end;" \
         "canon's commits averaged $(commit_avg "$work/m2") ms over the whole run)"
+    [ -n "$bare_lat" ] && echo "(bare_copy at $LAT_RATE/s, commit every $COMMIT_MS ms: $bare_lat)"
     if [ "$STREAMS" = 1 ]; then
         echo "(Streams at $LAT_RATE/s: p50 $(sed -n 's/^streams.latency_p50_ms=//p' "$work/streams")" \
             "p99 $(sed -n 's/^streams.latency_p99_ms=//p' "$work/streams")" \

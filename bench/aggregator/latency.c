@@ -111,7 +111,18 @@ int main(int argc, char **argv)
     rd_kafka_topic_partition_list_t *asg = rd_kafka_topic_partition_list_new(parts);
     for (int p = 0; p < parts; p++) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(cons, canon, p, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e;
+        /* a topic created a moment ago may not have its leaders in place yet */
+        for (int tries = 0;; tries++) {
+            e = rd_kafka_query_watermark_offsets(cons, canon, p, &lo, &hi, 10000);
+            if (!e || tries >= 50 ||
+                (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+                 e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+                 e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART))
+                break;
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
         if (e) {
             fprintf(stderr, "latency: watermarks of %s: %s\n", canon, rd_kafka_err2str(e));
             return 1;

@@ -239,13 +239,20 @@ if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
     echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
     lat_in="bench.latency.in.$run_id"
     lat_out="bench.latency.out.$run_id"
-    timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$lat_in" 0 1 270 "$PARTITIONS" >/dev/null
+    # both topics made here, so that the probe never meets one that is still being created
+    for t in "$lat_in" "$lat_out"; do
+        timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$t" 0 1 270 "$PARTITIONS" >/dev/null
+    done
     timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
         --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" \
         "$bootstrap" "$lat_in" "$lat_out" >"$work/bare_lat_copy" 2>&1 &
     bare_lat_pid=$!
     timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" \
-        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/bare_lat" || status=1
+        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/bare_lat" || {
+        # (a copy that never got a record would wait for one until TIMEOUT)
+        stop_pid "$bare_lat_pid"
+        status=1
+    }
     wait "$bare_lat_pid" || { echo "side_by_side: bare_copy (latency) failed:" >&2; cat "$work/bare_lat_copy" >&2; status=1; }
     bare_lat="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/bare_lat") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/bare_lat")"
     bare_lat="$bare_lat max $(sed -n 's/^latency.max_ms=//p' "$work/bare_lat") ms"

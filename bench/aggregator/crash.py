@@ -1,10 +1,12 @@
-"""crash.py - the aggregator crash test of issue 5 (bench only, not in CI): kill -9
-`canon aggregate` at random moments while updates flow, restart it each time, and check at
-the end that no update was lost, no canon version was duplicated or skipped, and the final
-state equals the merge model.
+"""crash.py - the aggregator crash test of issue 5: kill -9 `canon aggregate` at random
+moments while updates flow, restart it each time, and check at the end that no update was
+lost, no canon version was duplicated or skipped, and the final state equals the merge
+model. 200,000 updates and 20 kills by default; the test command runs it with 20,000
+updates and 4 kills (tests/aggregator/test_crash.py).
 
 Reuses the test helpers rather than copying them: Broker (tests/kafka/kafka_fixture.py),
-Registry / Entity / Aggregator (tests/aggregator/conftest.py) and the update generator and
+Registry (tests/kafka/canon_registry.py), Entity / Aggregator
+(tests/aggregator/aggregator_support.py), and the update generator and
 merge model (tests/aggregator/test_pipeline.py).
 
 Kill moments: --kills targets drawn uniformly from the updates' range; the driver kills
@@ -40,7 +42,8 @@ sys.path.insert(0, str(ROOT / "tests" / "aggregator"))
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: E402
 from kafka_fixture import Broker  # noqa: E402
-from conftest import Aggregator, Entity, Registry  # noqa: E402
+from aggregator_support import Aggregator, Entity  # noqa: E402
+from canon_registry import Registry  # noqa: E402
 from test_pipeline import gen_updates, model_final  # noqa: E402
 
 

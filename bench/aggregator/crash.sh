@@ -1,7 +1,8 @@
 #!/bin/sh
-# crash.sh - the aggregator crash test of issue 5 (bench only, not in CI): kill -9
-# `canon aggregate` at random moments during a stream of updates, restart it each time, and
-# check no update lost, no canon version duplicated or skipped, final state equal to the
+# crash.sh - the aggregator crash test of issue 5 at full size (the test command runs a
+# smaller one: tests/aggregator/test_crash.py): kill -9 `canon aggregate` at random
+# moments during a stream of updates, restart it each time, and check no update lost, no
+# canon version duplicated or skipped, final state equal to the
 # merge model, DLQ empty. The work is done by crash.py (same directory); this wrapper builds
 # canon and picks the Python of the project's venv.
 #

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "aggregator"))
 import fastavro  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from kafka_fixture import Broker  # noqa: E402
-from conftest import Registry  # noqa: E402
+from canon_registry import Registry  # noqa: E402
 
 PLACEHOLDER = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 RESTORED = re.compile(r"restored canon\.(\S+) \[(\d+)\]: (\d+) records, (\d+) keys, (\d+) ms "

@@ -1377,13 +1377,15 @@ static void commit_finished(canon_pipeline *p, size_t n, int64_t open_ms, int64_
     add(&p->txns, 1);
     p->last_commit_ms = us / 1000;
     outage_end(p);
+    /* The phases are whole milliseconds of separate clock readings and the total is
+     * truncated microseconds, so the remainder can come out at -1: it is 0 then. */
+    int64_t commit_ms = t0_ms + us / 1000 - t_offsets_ms;
     if (p->cfg.verbose)
         logf_(p,
               "committed %zu updates in %lld ms (open %lld ms; flush %lld ms, offsets %lld ms, "
               "commit %lld ms)",
               n, (long long)(us / 1000), (long long)open_ms, (long long)(t_flushed_ms - t0_ms),
-              (long long)(t_offsets_ms - t_flushed_ms),
-              (long long)(t0_ms + us / 1000 - t_offsets_ms));
+              (long long)(t_offsets_ms - t_flushed_ms), (long long)(commit_ms > 0 ? commit_ms : 0));
 }
 
 static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key,

@@ -71,15 +71,18 @@ def test_metrics_listen_rejects_bad_address(entity, aggregator):
 
 
 def test_consumer_lag_appears_and_drains(entity, aggregator):
-    n = 400
-    # Written before the aggregator starts; one update per transaction makes it slow
-    # enough (a commit each) for the lag to be seen above 0 before it drains.
+    # Written before the aggregator starts. The aggregator samples its lag once a second
+    # while it consumes, so the drain must outlast a few samples: one update per
+    # transaction (--batch-max 1) costs a commit of a few broker round trips each, about
+    # 1 to 2 ms per update on a fast machine, so 3,000 take several seconds. (400 were too
+    # few once commits got quick: drained between two samples, lag never seen above 0.)
+    n = 3000
     entity.send_many([(k, entity.encode(k, "hr", 1000, {"given_name": "N"}))
                       for k in (str(uuid.uuid4()) for _ in range(n))])
     agg = aggregator(entity, extra=("--metrics-listen", "127.0.0.1:0", "--batch-max", "1"))
     base = metrics_url(agg)
     seen_max = 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     final = None
     while time.monotonic() < deadline:
         cur = lags(base, entity)

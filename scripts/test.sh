@@ -15,8 +15,7 @@
 #      (with a broker restart, a 30 s outage, and the crash test: kill -9 at 4 random
 #      moments of 20,000 updates; the benchmarks side_by_side.sh at 20,000 updates and
 #      restore.py at 20,000 keys, their figures not judged), canon translate, the example
-#      domains
-#      and the tutorial; every canon process is watched for sanitizer reports
+#      domains and the tutorial; every canon process is watched for sanitizer reports
 # Not here (too slow for CI): scripts/valgrind.sh, the unit tests and a registry session
 # under valgrind memcheck.
 #   7. the JavaScript client (@kafkajs/confluent-schema-registry, node --test)

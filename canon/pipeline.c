@@ -53,6 +53,12 @@
 
 #define N_REASONS (CANON_R_UNLISTED_SOURCE + 1)
 
+/* Messages taken from the consumer queue per call, and how far ahead of the update being
+ * merged its state is prefetched (stage 1, the blob; stage 0, the slot, twice as far):
+ * see next_message(). */
+#define IN_BATCH 64
+#define PF_AHEAD 4
+
 typedef struct ent_counts {
     uint64_t updates_in, published, noops, rejected, stale_fields, records_out, dlq_out;
     uint64_t restores, restored_records, ignored_fields;
@@ -136,6 +142,13 @@ struct canon_pipeline {
     struct held_rec *held; /* records of the open batch waiting for its transaction */
     size_t n_held, cap_held;
     canon_wbuf harena; /* their keys and values */
+    /* Consumed messages taken from the consumer queue in one call and not handled yet:
+     * in_buf[in_at..in_n) (see next_message()). */
+    rd_kafka_queue_t *cq;
+    rd_kafka_message_t *in_buf[IN_BATCH];
+    size_t in_at, in_n;
+    uint64_t rebalances; /* rebalance callbacks served (loop thread) */
+    uint64_t n_calls;    /* consume calls that returned messages (test_replay_every) */
     /* -v: where the loop's wall time went since the last report (microseconds) */
     int64_t t_idle_us, t_merge_us, t_commit_us, t_report_ms;
     uint64_t n_polls_empty;
@@ -800,6 +813,108 @@ static entity *find_entity_topic(canon_pipeline *p, const char *topic)
     return NULL;
 }
 
+/* ---- consuming: batches from the consumer queue ------------------------------------ */
+
+/* Cache hints for the state a consumed update will need (canon_state_prefetch()). */
+static void prefetch_state(canon_pipeline *p, const rd_kafka_message_t *m, int stage)
+{
+    if (m->err || !m->key || !m->rkt)
+        return;
+    entity *e = find_entity_topic(p, rd_kafka_topic_name(m->rkt));
+    if (e && m->partition >= 0 && m->partition < e->n_parts && e->states[m->partition])
+        canon_state_prefetch(e->states[m->partition], m->key, m->key_len, stage);
+}
+
+static void in_discard(canon_pipeline *p)
+{
+    while (p->in_at < p->in_n)
+        rd_kafka_message_destroy(p->in_buf[p->in_at++]);
+    p->in_at = p->in_n = 0;
+}
+
+/* After a seek of the partitions in l: their buffered messages come again from the
+ * consumer (librdkafka drops what it had queued for them), so they are destroyed here;
+ * those of other partitions stay, in order. */
+static void in_drop_seeked(canon_pipeline *p, const rd_kafka_topic_partition_list_t *l)
+{
+    size_t w = p->in_at;
+    for (size_t i = p->in_at; i < p->in_n; i++) {
+        rd_kafka_message_t *m = p->in_buf[i];
+        const rd_kafka_topic_partition_t *tp =
+            m->err || !m->rkt
+                ? NULL
+                : rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (tp)
+            rd_kafka_message_destroy(m);
+        else
+            p->in_buf[w++] = m;
+    }
+    p->in_n = w;
+}
+
+/* A rebalance was served inside the call that returned in_buf[0..n): messages taken
+ * before it may belong to a partition that was revoked and assigned again in the same
+ * call, which will deliver them again. So none of them is handled: each partition still
+ * ours is sought back to its first message in the buffer, and all are dropped. Rare (a
+ * rebalance), and correct whatever happened inside the call. */
+static cg_err *in_replay_after_rebalance(canon_pipeline *p)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = p->in_at; i < p->in_n; i++) {
+        const rd_kafka_message_t *m = p->in_buf[i];
+        if (m->err || !m->rkt)
+            continue;
+        const char *t = rd_kafka_topic_name(m->rkt);
+        entity *e = find_entity_topic(p, t);
+        if (!e || m->partition < 0 || m->partition >= e->n_parts || !e->states[m->partition] ||
+            rd_kafka_topic_partition_list_find(l, t, m->partition))
+            continue;
+        rd_kafka_topic_partition_list_add(l, t, m->partition)->offset = m->offset;
+    }
+    if (p->cfg.verbose)
+        logf_(p,
+              "a rebalance inside a consume call: %zu messages taken meanwhile come again (%d "
+              "partitions sought back)",
+              p->in_n - p->in_at, l->cnt);
+    in_discard(p);
+    rd_kafka_error_t *ke = l->cnt ? rd_kafka_seek_partitions(p->consumer, l, 0) : NULL;
+    rd_kafka_topic_partition_list_destroy(l);
+    return ke ? kerr("seek after a rebalance", ke) : NULL;
+}
+
+/* The next consumed message or event, NULL when none came within timeout ms. Messages
+ * are taken from the consumer queue up to IN_BATCH per call: one call costs librdkafka's
+ * poll bookkeeping (locks, clock reads) once, not per message, and the buffer shows the
+ * keys of the next updates, whose state is prefetched while the current one merges (with
+ * 100,000 keys the slot and the blob of a key are each a cache miss). The rebalance
+ * callback runs inside the call. */
+static rd_kafka_message_t *next_message(canon_pipeline *p, int timeout, cg_err **err)
+{
+    *err = NULL;
+    if (p->in_at == p->in_n) {
+        p->in_at = p->in_n = 0;
+        uint64_t rb = p->rebalances;
+        ssize_t n = rd_kafka_consume_batch_queue(p->cq, timeout, p->in_buf, IN_BATCH);
+        if (n <= 0)
+            return NULL;
+        p->in_n = (size_t)n;
+        p->n_calls++;
+        if (p->rebalances != rb || (p->cfg.test_replay_every > 0 &&
+                                    p->n_calls % (uint64_t)p->cfg.test_replay_every == 0)) {
+            *err = in_replay_after_rebalance(p);
+            return NULL;
+        }
+        for (size_t i = 0; i < p->in_n && i < 2 * PF_AHEAD; i++)
+            prefetch_state(p, p->in_buf[i], 0);
+    }
+    size_t i = p->in_at++;
+    if (i + 2 * PF_AHEAD < p->in_n)
+        prefetch_state(p, p->in_buf[i + 2 * PF_AHEAD], 0);
+    if (i + PF_AHEAD < p->in_n)
+        prefetch_state(p, p->in_buf[i + PF_AHEAD], 1);
+    return p->in_buf[i];
+}
+
 static cg_err *subscribe(canon_pipeline *p)
 {
     if (p->n_ents == 0)
@@ -1309,6 +1424,7 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_f
             rd_kafka_topic_partition_list_destroy(l);
             return kerr("rewind after abort", ke);
         }
+        in_drop_seeked(p, l);
     }
     for (int i = 0; i < l->cnt && !err; i++) {
         entity *e = find_entity_topic(p, l->elems[i].topic);
@@ -1615,6 +1731,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
 {
     canon_pipeline *p = opaque;
     cg_err *err = NULL;
+    p->rebalances++;
     /* Whatever moves, the open batch is committed first: its offsets belong to partitions
      * that may leave, and a restore must not race our own open transaction. */
     if (!p->cb_err)
@@ -1786,6 +1903,8 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
                 rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = m->offset;
                 rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
+                if (!ke)
+                    in_drop_seeked(p, l);
                 rd_kafka_topic_partition_list_destroy(l);
                 if (ke)
                     return kerr("rewind", ke);
@@ -1968,7 +2087,9 @@ static cg_err *run_loop(canon_pipeline *p)
         /* Block only when no batch is open; with one open, a drained queue commits. While
          * a batch is flying, wake often enough to start the next one when it lands. */
         int timeout = p->flying ? 1 : p->in_txn ? (behind ? 5 : 0) : 100;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout);
+        rd_kafka_message_t *m = next_message(p, timeout, &err);
+        if (err)
+            break;
         if (p->cb_err) {
             err = p->cb_err;
             p->cb_err = NULL;
@@ -2115,6 +2236,7 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
         p->committer_up = 1;
     }
     err = run_loop(p);
+    in_discard(p); /* not handled, not committed: they come again */
     committer_stop(p);
     held_discard(p);
     return err;
@@ -2228,6 +2350,10 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
         (err = make_client(p, KIND_CONSUMER, &p->consumer)) ||
         (err = make_client(p, KIND_RESTORER, &p->restorer)))
         goto fail;
+    if (!(p->cq = rd_kafka_queue_get_consumer(p->consumer))) {
+        err = cg_err_new(CG_EKAFKA, "the consumer has no queue");
+        goto fail;
+    }
     for (size_t i = 0; i < p->n_want; i++) {
         entity *e = NULL;
         if ((err = entity_load(p, p->want[i], 0, &e)))
@@ -2270,6 +2396,9 @@ void canon_pipeline_free(canon_pipeline *p)
         if (ke)
             rd_kafka_error_destroy(ke);
     }
+    in_discard(p);
+    if (p->cq)
+        rd_kafka_queue_destroy(p->cq);
     if (p->consumer) {
         rd_kafka_consumer_close(p->consumer);
         rd_kafka_destroy(p->consumer);

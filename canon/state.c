@@ -491,6 +491,23 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
     return 1;
 }
 
+void canon_state_prefetch(const canon_state *st, const void *key, size_t key_len, int stage)
+{
+    uint32_t h = (uint32_t)hash_key(key, key_len);
+    const slot *s = &st->slots[h & (st->cap - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(s, 0, 3);
+        return;
+    }
+    /* The first probe only: a key further along its run is rare at 3/4 full at most. */
+    if (!s->blob || s->hash != h)
+        return;
+    uintptr_t a = (uintptr_t)s->blob & ~(uintptr_t)63,
+              end = (uintptr_t)s->blob + (s->size & SIZE_MASK);
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void *)a, 1, 3);
+}
+
 static int version_eq(const canon_version *a, const canon_version *b)
 {
     return a->event_time == b->event_time && a->source == b->source && a->seq == b->seq;

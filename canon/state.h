@@ -92,6 +92,13 @@ int canon_version_cmp(const canon_state *st, const canon_version *a, const canon
  * absent). Pointers in *e point into the state (see the file comment for how long). */
 int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_entity *e);
 
+/* Cache hints for a key that a canon_state_get() will look up soon: with a stream of
+ * updates to many keys, the slot and the blob are each a cache miss, which a caller that
+ * sees its next updates ahead of time overlaps with the current one's work. Call stage 0
+ * (the slot) well ahead, then stage 1 (the blob, through the slot) a little later for the
+ * same key. Changes nothing and reads nothing beyond the table; any key is fine. */
+void canon_state_prefetch(const canon_state *st, const void *key, size_t key_len, int stage);
+
 /* Stores e under e->key (replacing what was there). e's pointers may point into the
  * current blob of that key: the new blob is built before the old one is freed. CG_ENOMEM
  * when memory is short (the old state is then kept); CG_EINVAL when the entity is larger

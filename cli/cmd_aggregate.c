@@ -291,6 +291,10 @@ int cmd_aggregate(int argc, char **argv)
         goto done;
     cfg.props = kprops.v;
     cfg.n_props = kprops.n;
+    /* A test hook, not an option: see canon_pipeline_config.test_replay_every. */
+    const char *replay = getenv("CANON_TEST_REPLAY_EVERY");
+    if (replay)
+        cfg.test_replay_every = atoi(replay);
     if (auth.path) {
         cg_err *aerr = reg_auth_load(auth.path, &auth.auth);
         if (aerr) {

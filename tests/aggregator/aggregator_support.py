@@ -7,6 +7,7 @@ A module of its own, not conftest.py, so that tests import it by a name no other
 folder uses (several conftest.py files are on sys.path when the suites run together).
 """
 import io
+import os
 import json
 import signal
 import struct
@@ -113,15 +114,17 @@ class Entity:
 
 
 class Aggregator:
-    def __init__(self, binary, kafka, registry, entity, log, group=None, txn_id=None, extra=()):
+    def __init__(self, binary, kafka, registry, entity, log, group=None, txn_id=None, extra=(), env=None):
         self.args = [binary, "aggregate", "--bootstrap-servers", kafka.bootstrap, "--registry", registry.url,
                      "--entity", entity.name, "--group-id", group or ("g-" + entity.name),
                      "--transactional-id", txn_id or ("tx-" + entity.name), "-v", *extra]
         self.log = log
+        self.env = None if env is None else {**os.environ, **env}
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"))
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
+                                     env=self.env)
         return self
 
     def stop(self):

@@ -123,6 +123,37 @@ static void test_entities_round_trip_through_growth_and_rewrites(void **state)
     canon_state_free(st);
 }
 
+/* Prefetching is a hint: for keys present and absent, before and after the table grows
+ * and blobs move (large ones included), it changes nothing a reader sees, and it reads
+ * only memory of the state (ASan checks the blob range it walks). */
+static void test_prefetch_changes_nothing(void **state)
+{
+    canon_state *st;
+    assert_null(canon_state_new(NF, &st));
+    char key[32];
+    for (uint32_t g = 0; g < 3; g++) {
+        for (uint32_t i = 0; i < 5000; i++) {
+            snprintf(key, sizeof(key), "key-%08u", i);
+            canon_state_prefetch(st, key, strlen(key), 0);
+            canon_state_prefetch(st, key, strlen(key), 1);
+            put(st, i, g);
+            canon_state_prefetch(st, key, strlen(key), 1);
+        }
+        canon_state_prefetch(st, "absent", 6, 0);
+        canon_state_prefetch(st, "absent", 6, 1);
+        canon_state_prefetch(st, "", 0, 1);
+        size_t dirty = canon_state_dirty_count(st);
+        for (uint32_t i = 0; i < 5000; i++) {
+            snprintf(key, sizeof(key), "key-%08u", i);
+            canon_state_prefetch(st, key, strlen(key), 1);
+            check(st, i, g);
+        }
+        assert_int_equal(canon_state_count(st), 5000);
+        assert_int_equal(canon_state_dirty_count(st), dirty);
+    }
+    canon_state_free(st);
+}
+
 static void test_unknown_key_reads_as_empty(void **state)
 {
     canon_state *st;
@@ -231,6 +262,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entities_round_trip_through_growth_and_rewrites),
+        cmocka_unit_test(test_prefetch_changes_nothing),
         cmocka_unit_test(test_unknown_key_reads_as_empty),
         cmocka_unit_test(test_put_may_reuse_pointers_into_the_current_blob),
         cmocka_unit_test(test_iteration_visits_every_key_once),

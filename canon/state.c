@@ -491,15 +491,17 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
     return 1;
 }
 
-void canon_state_prefetch(const canon_state *st, const void *key, size_t key_len, int stage)
+uint32_t canon_state_prefetch_slot(const canon_state *st, const void *key, size_t key_len)
 {
     uint32_t h = (uint32_t)hash_key(key, key_len);
-    const slot *s = &st->slots[h & (st->cap - 1)];
-    if (stage == 0) {
-        __builtin_prefetch(s, 0, 3);
-        return;
-    }
+    __builtin_prefetch(&st->slots[h & (st->cap - 1)], 0, 3);
+    return h;
+}
+
+void canon_state_prefetch_blob(const canon_state *st, uint32_t h)
+{
     /* The first probe only: a key further along its run is rare at 3/4 full at most. */
+    const slot *s = &st->slots[h & (st->cap - 1)];
     if (!s->blob || s->hash != h)
         return;
     uintptr_t a = (uintptr_t)s->blob & ~(uintptr_t)63,

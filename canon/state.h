@@ -94,10 +94,12 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
 
 /* Cache hints for a key that a canon_state_get() will look up soon: with a stream of
  * updates to many keys, the slot and the blob are each a cache miss, which a caller that
- * sees its next updates ahead of time overlaps with the current one's work. Call stage 0
- * (the slot) well ahead, then stage 1 (the blob, through the slot) a little later for the
- * same key. Changes nothing and reads nothing beyond the table; any key is fine. */
-void canon_state_prefetch(const canon_state *st, const void *key, size_t key_len, int stage);
+ * sees its next updates ahead of time overlaps with the current one's work. Call
+ * canon_state_prefetch_slot() well ahead (it returns the key's hash, which depends on the
+ * key alone), then canon_state_prefetch_blob() with that hash a little later. They change
+ * nothing and read nothing beyond the table and the blob; any key is fine. */
+uint32_t canon_state_prefetch_slot(const canon_state *st, const void *key, size_t key_len);
+void canon_state_prefetch_blob(const canon_state *st, uint32_t hash);
 
 /* Stores e under e->key (replacing what was there). e's pointers may point into the
  * current blob of that key: the new blob is built before the old one is freed. CG_ENOMEM

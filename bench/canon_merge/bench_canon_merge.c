@@ -267,12 +267,15 @@ int main(int argc, char **argv)
      * pf ahead is prefetched, its slot 2 pf ahead. CANON_BENCH_PREFETCH=0 turns it off. */
     const char *pfd = getenv("CANON_BENCH_PREFETCH");
     long pf = pfd ? atol(pfd) : 4;
+    if (pf < 0 || pf > 30)
+        pf = 4;
+    uint32_t hs[64] = {0}; /* hashes of the next 2 pf keys, by index modulo 64 */
     for (long i = 0; i < n_upd; i++) {
         if (pf) {
             if (i + 2 * pf < n_upd)
-                canon_state_prefetch(st, keys[key_of[i + 2 * pf]], 36, 0);
+                hs[(i + 2 * pf) % 64] = canon_state_prefetch_slot(st, keys[key_of[i + 2 * pf]], 36);
             if (i + pf < n_upd)
-                canon_state_prefetch(st, keys[key_of[i + pf]], 36, 1);
+                canon_state_prefetch_blob(st, hs[(i + pf) % 64]);
         }
         canon_msg m = {.topic = "canon.person.updates",
                        .partition = 0,

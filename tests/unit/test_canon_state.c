@@ -134,18 +134,19 @@ static void test_prefetch_changes_nothing(void **state)
     for (uint32_t g = 0; g < 3; g++) {
         for (uint32_t i = 0; i < 5000; i++) {
             snprintf(key, sizeof(key), "key-%08u", i);
-            canon_state_prefetch(st, key, strlen(key), 0);
-            canon_state_prefetch(st, key, strlen(key), 1);
+            uint32_t h = canon_state_prefetch_slot(st, key, strlen(key));
+            canon_state_prefetch_blob(st, h);
             put(st, i, g);
-            canon_state_prefetch(st, key, strlen(key), 1);
+            canon_state_prefetch_blob(st, h);
+            assert_int_equal(canon_state_prefetch_slot(st, key, strlen(key)), h);
         }
-        canon_state_prefetch(st, "absent", 6, 0);
-        canon_state_prefetch(st, "absent", 6, 1);
-        canon_state_prefetch(st, "", 0, 1);
+        canon_state_prefetch_blob(st, canon_state_prefetch_slot(st, "absent", 6));
+        canon_state_prefetch_blob(st, canon_state_prefetch_slot(st, "", 0));
+        canon_state_prefetch_blob(st, 0xdeadbeefu); /* any hash: a slot, maybe a blob */
         size_t dirty = canon_state_dirty_count(st);
         for (uint32_t i = 0; i < 5000; i++) {
             snprintf(key, sizeof(key), "key-%08u", i);
-            canon_state_prefetch(st, key, strlen(key), 1);
+            canon_state_prefetch_blob(st, canon_state_prefetch_slot(st, key, strlen(key)));
             check(st, i, g);
         }
         assert_int_equal(canon_state_count(st), 5000);

@@ -916,7 +916,14 @@ static rd_kafka_message_t *next_message(canon_pipeline *p, int timeout, cg_err *
     if (p->in_at == p->in_n) {
         p->in_at = p->in_n = 0;
         uint64_t rb = p->rebalances;
-        ssize_t n = rd_kafka_consume_batch_queue(p->cq, timeout, p->in_buf, IN_BATCH);
+        /* librdkafka's batch call waits until the whole array is filled or the timeout
+         * has passed: a wait is for the first message only, the rest is what is there. */
+        ssize_t n = rd_kafka_consume_batch_queue(p->cq, timeout, p->in_buf, timeout ? 1 : IN_BATCH);
+        if (n == 1 && timeout) {
+            ssize_t more = rd_kafka_consume_batch_queue(p->cq, 0, p->in_buf + 1, IN_BATCH - 1);
+            if (more > 0)
+                n += more;
+        }
         if (n <= 0)
             return NULL;
         p->in_n = (size_t)n;

@@ -928,7 +928,7 @@ static rd_kafka_message_t *next_message(canon_pipeline *p, int timeout, cg_err *
             return NULL;
         p->in_n = (size_t)n;
         p->n_calls++;
-        if (p->rebalances != rb || (p->cfg.test_replay_every > 0 &&
+        if (p->rebalances != rb || (p->cfg.test_replay_every > 1 &&
                                     p->n_calls % (uint64_t)p->cfg.test_replay_every == 0)) {
             *err = in_replay_after_rebalance(p);
             return NULL;

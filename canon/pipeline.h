@@ -58,10 +58,11 @@ typedef struct canon_pipeline_config {
      * environment's (CANON_REGISTRY_*), as the tools read them. Read by canon_pipeline_new
      * only, so it and its strings need to live only through that call. */
     const canon_registry_opts *registry_opts;
-    /* Tests only (0: off): every Nth consume call that returns messages is treated as if
-     * a rebalance had run inside it, so its messages are dropped and their partitions
-     * sought back (the rare path of next_message() in pipeline.c, which a test cannot
-     * time). `canon aggregate` takes it from CANON_TEST_REPLAY_EVERY. */
+    /* Tests only (0: off; 2 or more, since 1 would let no message through): every Nth
+     * consume call that returns messages is treated as if a rebalance had run inside it,
+     * so its messages are dropped and their partitions sought back (the rare path of
+     * next_message() in pipeline.c, which a test cannot time). `canon aggregate` takes it
+     * from CANON_TEST_REPLAY_EVERY. */
     int test_replay_every;
 } canon_pipeline_config;
 

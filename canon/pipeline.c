@@ -818,25 +818,28 @@ static entity *find_entity_topic(canon_pipeline *p, const char *topic)
 
 /* ---- consuming: batches from the consumer queue ------------------------------------ */
 
-/* The state of the partition of m, if it is ours. */
-static canon_state *state_of(canon_pipeline *p, const rd_kafka_message_t *m)
+/* The entity of message m when m's partition is assigned to us (its state exists); NULL
+ * for an event, or a partition not ours (never, or revoked meanwhile). */
+static entity *owner_of(canon_pipeline *p, const rd_kafka_message_t *m)
 {
-    if (m->err || !m->key || !m->rkt)
+    if (m->err || !m->rkt)
         return NULL;
     entity *e = find_entity_topic(p, rd_kafka_topic_name(m->rkt));
-    if (!e || m->partition < 0 || m->partition >= e->n_parts)
+    if (!e || m->partition < 0 || m->partition >= e->n_parts || !e->states[m->partition])
         return NULL;
-    return e->states[m->partition];
+    return e;
 }
 
 /* Cache hints for in_buf[i] (see next_message()): stage 1, its hash slot; stage 0, its
- * blob. */
+ * blob. The state is looked up at each stage, not kept: a new canonical version or a
+ * rewind replaces a partition's state in between. */
 static void prefetch_in(canon_pipeline *p, size_t i, int stage)
 {
     const rd_kafka_message_t *m = p->in_buf[i];
-    canon_state *st = state_of(p, m);
-    if (!st)
+    entity *e = m->key ? owner_of(p, m) : NULL;
+    if (!e)
         return;
+    const canon_state *st = e->states[m->partition];
     if (stage == 1)
         p->in_hash[i] = canon_state_prefetch_slot(st, m->key, m->key_len);
     else
@@ -882,14 +885,10 @@ static cg_err *in_replay_after_rebalance(canon_pipeline *p)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = p->in_at; i < p->in_n; i++) {
         const rd_kafka_message_t *m = p->in_buf[i];
-        if (m->err || !m->rkt)
+        entity *e = owner_of(p, m);
+        if (!e || rd_kafka_topic_partition_list_find(l, e->updates_topic, m->partition))
             continue;
-        const char *t = rd_kafka_topic_name(m->rkt);
-        entity *e = find_entity_topic(p, t);
-        if (!e || m->partition < 0 || m->partition >= e->n_parts || !e->states[m->partition] ||
-            rd_kafka_topic_partition_list_find(l, t, m->partition))
-            continue;
-        rd_kafka_topic_partition_list_add(l, t, m->partition)->offset = m->offset;
+        rd_kafka_topic_partition_list_add(l, e->updates_topic, m->partition)->offset = m->offset;
     }
     if (p->cfg.verbose)
         logf_(p,
@@ -1956,9 +1955,9 @@ static int check_source(void *opaque, const uint8_t *source, size_t len)
 
 static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
 {
-    entity *e = find_entity_topic(p, rd_kafka_topic_name(m->rkt));
+    entity *e = owner_of(p, m);
     cg_err *err = NULL;
-    if (!e || m->partition < 0 || m->partition >= e->n_parts || !e->states[m->partition])
+    if (!e)
         return NULL; /* not ours any more (revoked meanwhile) */
     int32_t k = m->partition;
     canon_msg cm = {.topic = e->updates_topic,

@@ -102,6 +102,8 @@ typedef struct prog {
     int32_t delete_sym;                   /* update: index of DELETE in the writer's UpdateOp */
     uint32_t rec_op;                      /* values record (update) / canonical record (envelope) */
     int32_t after_branch, deleted_branch; /* envelope: union branches of the record */
+    /* envelope: its FieldVersion has partition and offset (provenance, deleted) */
+    uint8_t prov_origin, deleted_origin;
     uint32_t n_vf;
     vfield *vf;
 } prog;
@@ -112,6 +114,7 @@ struct canon_engine {
     uint32_t *req; /* the required fields (no default, not nullable), key excluded */
     uint32_t n_req;
     int32_t env_id;
+    int env_origin; /* the envelope written (env_id) has FieldVersion's partition and offset */
     prog **progs;
     uint32_t n_progs, cap_progs;
     uint32_t max_vf;
@@ -427,12 +430,22 @@ static int is_type(const reg_node *n, reg_type t)
     return n && n->type == t;
 }
 
+/* 1: FieldVersion as first derived (source, event_time, seq); 2: with the update's
+ * partition and offset after them (docs/wire.md); 0: neither. Envelopes of both shapes
+ * stay on canon topics, so both restore. */
 static int is_field_version(const reg_node *n)
 {
-    return is_type(n, REG_RECORD) && n->n_fields == 3 && !strcmp(n->fields[0].name, "source") &&
-           is_type(n->fields[0].type, REG_STRING) && !strcmp(n->fields[1].name, "event_time") &&
-           is_type(n->fields[1].type, REG_LONG) && !strcmp(n->fields[2].name, "seq") &&
-           is_type(n->fields[2].type, REG_LONG);
+    if (!is_type(n, REG_RECORD) || (n->n_fields != 3 && n->n_fields != 5) ||
+        strcmp(n->fields[0].name, "source") || !is_type(n->fields[0].type, REG_STRING) ||
+        strcmp(n->fields[1].name, "event_time") || !is_type(n->fields[1].type, REG_LONG) ||
+        strcmp(n->fields[2].name, "seq") || !is_type(n->fields[2].type, REG_LONG))
+        return 0;
+    if (n->n_fields == 3)
+        return 1;
+    return !strcmp(n->fields[3].name, "partition") && is_type(n->fields[3].type, REG_INT) &&
+                   !strcmp(n->fields[4].name, "offset") && is_type(n->fields[4].type, REG_LONG)
+               ? 2
+               : 0;
 }
 
 /* Maps the fields of writer record rec (update values, or envelope after) by name. */
@@ -543,13 +556,18 @@ static cg_err *compile_prog(canon_engine *e, int32_t id, const reg_schema *s, in
                 ok = ok && p->after_branch >= 0;
             } else if (!strcmp(f->name, "provenance")) {
                 r = R_PROV;
-                ok = is_type(t, REG_MAP) && is_field_version(t->items);
+                int shape = is_type(t, REG_MAP) ? is_field_version(t->items) : 0;
+                ok = shape != 0;
+                p->prov_origin = shape == 2;
             } else if (!strcmp(f->name, "deleted")) {
                 r = R_DELETED;
                 ok = is_type(t, REG_UNION);
                 for (size_t k = 0; ok && k < t->n_branches; k++) {
-                    if (is_field_version(t->branches[k]))
+                    int shape = is_field_version(t->branches[k]);
+                    if (shape) {
                         p->deleted_branch = (int32_t)k;
+                        p->deleted_origin = shape == 2;
+                    }
                 }
                 ok = ok && p->deleted_branch >= 0;
             }
@@ -589,7 +607,12 @@ cg_err *canon_engine_add_update_schema(canon_engine *e, int32_t id, const reg_sc
 
 cg_err *canon_engine_add_envelope_schema(canon_engine *e, int32_t id, const reg_schema *env)
 {
-    return compile_prog(e, id, env, 1);
+    cg_err *err = compile_prog(e, id, env, 1);
+    /* A registry that derived the entity's envelope before FieldVersion had partition and
+     * offset still has that shape under the id written: envelopes then keep it. */
+    if (!err && id == e->env_id)
+        e->env_origin = find_prog(e, id)->prov_origin;
+    return err;
 }
 
 cg_err *canon_engine_new(const reg_schema *canonical, int32_t envelope_id, canon_engine **out)
@@ -880,13 +903,18 @@ static void put_record(const canon_engine *e, const canon_field_state *fs, const
     }
 }
 
-static void put_version(const canon_state *st, const canon_version *v, canon_wbuf *b)
+/* A FieldVersion; with origin, the shape that has the update's partition and offset. */
+static void put_version(const canon_state *st, const canon_version *v, int origin, canon_wbuf *b)
 {
     size_t n = 0;
     const char *s = canon_state_source_name(st, v->source, &n);
     canon_wbuf_str(b, s ? s : "", s ? n : 0);
     canon_wbuf_long(b, v->event_time);
     canon_wbuf_long(b, v->seq);
+    if (origin) {
+        canon_wbuf_long(b, v->partition);
+        canon_wbuf_long(b, v->offset);
+    }
 }
 
 /* Raw writers for finish(): it reserves room first, then writes through a local pointer,
@@ -916,7 +944,8 @@ static inline uint8_t *w_str(uint8_t *o, const void *s, size_t n)
 
 static int same_version(const canon_version *a, const canon_version *b)
 {
-    return a->event_time == b->event_time && a->seq == b->seq && a->source == b->source;
+    return a->event_time == b->event_time && a->seq == b->seq && a->source == b->source &&
+           a->offset == b->offset && a->partition == b->partition;
 }
 
 /* Encoded provenance values: an entity's fields share a few versions (one update sets
@@ -926,12 +955,12 @@ typedef struct vcache {
     uint32_t n;
     canon_version v[VCACHE];
     uint16_t len[VCACHE];
-    uint8_t enc[VCACHE][255 + 3 * 10]; /* source (at most 255 bytes) and two longs */
+    uint8_t enc[VCACHE][255 + 5 * 10]; /* source (at most 255 bytes), an int and three longs */
 } vcache;
 
 /* The entry of v in c, encoding it there first if new; -1 when it does not fit (cache
  * full, or a source name over 255 bytes, which only a restored record can have). */
-static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v)
+static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v, int origin)
 {
     for (uint32_t k = 0; k < c->n; k++) {
         if (same_version(&c->v[k], v))
@@ -944,6 +973,10 @@ static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v
     uint8_t *o = w_str(c->enc[c->n], s ? s : "", s ? n : 0);
     o = w_long(o, v->event_time);
     o = w_long(o, v->seq);
+    if (origin) {
+        o = w_long(o, v->partition);
+        o = w_long(o, v->offset);
+    }
     c->v[c->n] = *v;
     c->len[c->n] = (uint16_t)(o - c->enc[c->n]);
     return (int)c->n++;
@@ -951,13 +984,13 @@ static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v
 
 /* One provenance entry: the field's encoded name, then its version. */
 static void put_provenance(const canon_state *st, vcache *c, const cfield *f,
-                           const canon_version *v, canon_wbuf *b)
+                           const canon_version *v, int origin, canon_wbuf *b)
 {
-    int k = vcache_entry(st, c, v);
+    int k = vcache_entry(st, c, v, origin);
     size_t need = f->enc_name_len + (k < 0 ? 0 : c->len[k]);
     if (k < 0 || (b->cap - b->len < need && canon_wbuf_reserve(b, need))) {
         canon_wbuf_put(b, f->enc_name, f->enc_name_len);
-        put_version(st, v, b);
+        put_version(st, v, origin, b);
         return;
     }
     uint8_t *o = b->p + b->len;
@@ -1070,13 +1103,13 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
         for (uint32_t i = 0; i < e->n_fields; i++) {
             if (!r->fields_[i].present)
                 continue;
-            put_provenance(st, &vc, &e->f[i], &r->fields_[i].ver, b);
+            put_provenance(st, &vc, &e->f[i], &r->fields_[i].ver, e->env_origin, b);
         }
     }
     canon_wbuf_byte(b, 0);
     if (ent->has_deleted) {
         canon_wbuf_byte(b, 2);
-        put_version(st, &ent->deleted, b);
+        put_version(st, &ent->deleted, e->env_origin, b);
     } else {
         canon_wbuf_byte(b, 0);
     }
@@ -1378,7 +1411,8 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     canon_entity ent = {.fields = r->old_};
     canon_state_get(st, u.key, u.key_len, &ent);
     memcpy(r->fields_, r->old_, e->n_fields * sizeof(canon_field_state));
-    canon_version uv = {.event_time = u.event_time, .seq = u.seq};
+    canon_version uv = {
+        .event_time = u.event_time, .seq = u.seq, .partition = m->partition, .offset = m->offset};
     uv.source = canon_state_source(st, (const char *)u.source, u.source_len);
     if (!uv.source)
         return cg_err_new(CG_ENOMEM, "out of memory interning a source");
@@ -1433,13 +1467,21 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
 
 /* ---- restore -------------------------------------------------------------------------- */
 
-static int read_fv(canon_state *st, const uint8_t **q, const uint8_t *end, canon_version *v)
+/* Reads a FieldVersion (with origin: the shape with partition and offset; without, they
+ * are unknown, -1). */
+static int read_fv(canon_state *st, const uint8_t **q, const uint8_t *end, int origin,
+                   canon_version *v)
 {
     const uint8_t *s;
     size_t n;
+    int64_t part = -1;
+    v->offset = -1;
     if (canon_read_str(q, end, &s, &n) || canon_read_long_fast(q, end, &v->event_time) ||
-        canon_read_long_fast(q, end, &v->seq))
+        canon_read_long_fast(q, end, &v->seq) ||
+        (origin &&
+         (canon_read_long_fast(q, end, &part) || canon_read_long_fast(q, end, &v->offset))))
         return -1;
+    v->partition = (int32_t)part;
     v->source = canon_state_source(st, (const char *)s, n);
     return v->source ? 0 : -2;
 }
@@ -1506,7 +1548,7 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
             size_t n;
             canon_version fv;
             canon_read_str(&q, end, &name, &n);
-            int rc = read_fv(st, &q, end, &fv);
+            int rc = read_fv(st, &q, end, p->prov_origin, &fv);
             if (rc == -2)
                 return cg_err_new(CG_ENOMEM, "out of memory restoring");
             uint32_t j;
@@ -1550,7 +1592,7 @@ cg_err *canon_restore(const canon_engine *e, canon_state *st, const void *key, s
         q = ts[p->top_of[R_DELETED]];
         canon_read_long_fast(&q, end, &br);
         if (br == p->deleted_branch) {
-            if (read_fv(st, &q, end, &ent.deleted) == -2)
+            if (read_fv(st, &q, end, p->deleted_origin, &ent.deleted) == -2)
                 return cg_err_new(CG_ENOMEM, "out of memory restoring");
             ent.has_deleted = 1;
         }

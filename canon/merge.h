@@ -134,7 +134,10 @@ void canon_engine_free(canon_engine *e); /* NULL is fine */
  * afterwards. */
 cg_err *canon_engine_add_update_schema(canon_engine *e, int32_t id, const reg_schema *update);
 /* Same for an older envelope schema (for canon_restore() of records written before the
- * canonical schema changed). */
+ * canonical schema changed). Adding the engine's own envelope_id replaces the schema the
+ * engine derived with the one given, normally the registry's schema of that id: the
+ * envelopes written then follow its FieldVersion, with or without partition and offset
+ * (docs/wire.md; a registry may hold an envelope derived before they existed). */
 cg_err *canon_engine_add_envelope_schema(canon_engine *e, int32_t id, const reg_schema *env);
 int canon_engine_has_schema(const canon_engine *e, int32_t id);
 

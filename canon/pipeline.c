@@ -546,6 +546,12 @@ static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int
         goto fail;
     if ((err = canon_engine_new(cs, envelope, &eng)))
         goto fail;
+    /* The registry's text of the envelope id, not the engine's own derivation: an entity
+     * registered by an older registry has an older FieldVersion (docs/wire.md). */
+    const reg_schema *es = NULL;
+    if ((err = canon_registry_schema(p->reg, envelope, &es)) ||
+        (err = canon_engine_add_envelope_schema(eng, envelope, es)))
+        goto fail;
     if ((err = canon_registry_schema(p->reg, updates, &us)))
         goto fail;
     if ((err = canon_engine_add_update_schema(eng, updates, us)))

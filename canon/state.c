@@ -21,8 +21,10 @@
  *   varint key_len, key bytes
  *   varint canon version
  *   byte   flags (bit 0: a DELETE version follows)
- *   [zz event_time, varint source id, zz seq]                  the last DELETE
- *   varint n_versions, n_versions x (zz event_time, varint source id, zz seq)
+ *   [version]                                                   the last DELETE
+ *   varint n_versions, n_versions x version
+ *   (version = zz event_time, varint source id, zz seq, varint partition + 1,
+ *              varint offset + 1: an unknown -1 takes one byte)
  *   varint n_present, n_present x (varint field index,
  *                                  varint (version index << 1 | cleared),
  *                                  [varint len, len bytes of canonical Avro] unless cleared)
@@ -415,6 +417,25 @@ static int table_grow(canon_state *st)
     return 0;
 }
 
+static void get_version(const uint8_t **p, canon_version *v)
+{
+    v->event_time = get_zz(p);
+    v->source = (uint32_t)get_uv(p);
+    v->seq = get_zz(p);
+    v->partition = (int32_t)(get_uv(p) - 1);
+    v->offset = (int64_t)(get_uv(p) - 1);
+}
+
+static size_t put_version(uint8_t *p, const canon_version *v)
+{
+    size_t n = put_zz(p, v->event_time);
+    n += put_uv(p + n, v->source);
+    n += put_zz(p + n, v->seq);
+    n += put_uv(p + n, (uint64_t)((int64_t)v->partition + 1));
+    n += put_uv(p + n, (uint64_t)(v->offset + 1));
+    return n;
+}
+
 static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
 {
     const uint8_t *p = blob;
@@ -426,16 +447,11 @@ static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
     e->has_deleted = flags & 1;
     memset(&e->deleted, 0, sizeof(e->deleted));
     if (e->has_deleted) {
-        e->deleted.event_time = get_zz(&p);
-        e->deleted.source = (uint32_t)get_uv(&p);
-        e->deleted.seq = get_zz(&p);
+        get_version(&p, &e->deleted);
     }
     uint32_t nv = (uint32_t)get_uv(&p);
-    for (uint32_t i = 0; i < nv; i++) {
-        st->vtab[i].event_time = get_zz(&p);
-        st->vtab[i].source = (uint32_t)get_uv(&p);
-        st->vtab[i].seq = get_zz(&p);
-    }
+    for (uint32_t i = 0; i < nv; i++)
+        get_version(&p, &st->vtab[i]);
     memset(e->fields, 0, st->n_fields * sizeof(*e->fields));
     uint32_t np = (uint32_t)get_uv(&p);
     for (uint32_t i = 0; i < np; i++) {
@@ -510,9 +526,12 @@ void canon_state_prefetch_blob(const canon_state *st, uint32_t h)
         __builtin_prefetch((const void *)a, 1, 3);
 }
 
+/* Equal versions from different messages (a source that reuses a version) each keep
+ * their own origin, so the version table tells them apart. */
 static int version_eq(const canon_version *a, const canon_version *b)
 {
-    return a->event_time == b->event_time && a->source == b->source && a->seq == b->seq;
+    return a->event_time == b->event_time && a->source == b->source && a->seq == b->seq &&
+           a->offset == b->offset && a->partition == b->partition;
 }
 
 /* Puts blob (size bytes, owned by st from here on) in key's slot, freeing the blob it
@@ -547,7 +566,7 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
     if (e->key_len > 65535)
         return cg_err_new(CG_EINVAL, "state: key of %zu bytes is too long", e->key_len);
     /* Upper bound of the blob: varints take at most 10 bytes. */
-    size_t need = 10 + e->key_len + 10 + 1 + 30 + 10 + 10;
+    size_t need = 10 + e->key_len + 10 + 1 + 50 + 10 + 10;
     uint32_t nv = 0, np = 0;
     /* The version table: one entry per distinct version among the fields (vidx: each
      * field's entry). */
@@ -556,7 +575,7 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
         if (!f->present)
             continue;
         np++;
-        need += 30 + 10 + 10 + 10 + (f->cleared ? 0 : f->len);
+        need += 50 + 10 + 10 + 10 + (f->cleared ? 0 : f->len);
         uint32_t k;
         for (k = 0; k < nv && !version_eq(&st->vtab[k], &f->ver); k++)
             ;
@@ -583,17 +602,11 @@ cg_err *canon_state_put(canon_state *st, const canon_entity *e)
     p += e->key_len;
     p += put_uv(p, e->version);
     *p++ = e->has_deleted ? 1 : 0;
-    if (e->has_deleted) {
-        p += put_zz(p, e->deleted.event_time);
-        p += put_uv(p, e->deleted.source);
-        p += put_zz(p, e->deleted.seq);
-    }
+    if (e->has_deleted)
+        p += put_version(p, &e->deleted);
     p += put_uv(p, nv);
-    for (uint32_t k = 0; k < nv; k++) {
-        p += put_zz(p, st->vtab[k].event_time);
-        p += put_uv(p, st->vtab[k].source);
-        p += put_zz(p, st->vtab[k].seq);
-    }
+    for (uint32_t k = 0; k < nv; k++)
+        p += put_version(p, &st->vtab[k]);
     p += put_uv(p, np);
     for (uint32_t i = 0; i < st->n_fields; i++) {
         const canon_field_state *f = &e->fields[i];
@@ -715,8 +728,9 @@ static int chk_uv(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 static int chk_version(const canon_state *st, const uint8_t **p, const uint8_t *end)
 {
-    uint64_t t, src, seq;
-    if (chk_uv(p, end, &t) || chk_uv(p, end, &src) || chk_uv(p, end, &seq))
+    uint64_t t, src, seq, part, off;
+    if (chk_uv(p, end, &t) || chk_uv(p, end, &src) || chk_uv(p, end, &seq) ||
+        chk_uv(p, end, &part) || chk_uv(p, end, &off))
         return -1;
     return src > st->n_sources ? -1 : 0;
 }

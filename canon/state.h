@@ -29,11 +29,17 @@
 /* A version (event_time, source, seq). source is an interned id of the state (1, 2, ...;
  * 0 means "no version"). Versions compare by event_time, then by source NAME (bytewise,
  * a shorter name that is a prefix first), then by seq: never by id, which depends on
- * arrival order. */
+ * arrival order.
+ *
+ * partition and offset say which update message carried the version (its place in
+ * canon.<entity>.updates; -1 when unknown, as in envelopes written before they were
+ * kept). They are provenance only: canon_version_cmp() ignores them. */
 typedef struct canon_version {
     int64_t event_time;
     int64_t seq;
+    int64_t offset;
     uint32_t source;
+    int32_t partition;
 } canon_version;
 
 /* One field of an entity as stored. */
@@ -134,7 +140,7 @@ void canon_state_clear_dirty(canon_state *st);
  * interns the stored sources, in id order, into an empty state first, which gives them the
  * same ids. */
 
-#define CANON_STATE_BLOB_FORMAT 1
+#define CANON_STATE_BLOB_FORMAT 2
 
 uint32_t canon_state_n_sources(const canon_state *st); /* ids are 1..n */
 

@@ -25,7 +25,7 @@
 #include "cmds.h"
 
 /* The options of this command alone that take a value (the others are flags). */
-static const char *const value_opts[] = {"--max", "--timeout-ms", NULL};
+static const char *const value_opts[] = {"--max", "--timeout-ms", "--partition", "--offset", NULL};
 
 static void usage(FILE *out)
 {
@@ -33,6 +33,7 @@ static void usage(FILE *out)
         out,
         "usage: canon tail TOPIC --bootstrap-servers B --registry URL\n"
         "                  [--from-beginning] [--follow] [--max N] [--timeout-ms T]\n"
+        "                  [--partition P [--offset O]]\n"
         "\n"
         "Print the records of TOPIC (canon.E, canon.E.updates, canon.E.dlq or any topic\n"
         "with Confluent-framed Avro values) as JSON, one object a line:\n"
@@ -51,6 +52,9 @@ static void usage(FILE *out)
         "                         are printed as hex with their schema id\n"
         "  --from-beginning       start at the oldest record (default: the end, so only\n"
         "                         new records, which needs --follow to show any)\n"
+        "  --partition P          that partition only\n"
+        "  --offset O             start at offset O of --partition P (the update a\n"
+        "                         provenance entry names: --offset O --max 1)\n"
         "  --follow               keep waiting for new records (stop with Ctrl-C)\n"
         "  --max N                stop after N records\n"
         "  --timeout-ms T         without --follow: fail if the end is not reached within\n"
@@ -176,7 +180,7 @@ int cmd_tail(int argc, char **argv)
     cli_kafka k = {.conf = cli_kafka_conf_new()};
     const char *topic = NULL;
     int from_beginning = 0, follow = 0, flags = 0, rc = 1;
-    long long max = -1, timeout_ms = -1;
+    long long max = -1, timeout_ms = -1, only_part = -1, start = -1;
     int *at_end = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -192,7 +196,8 @@ int cmd_tail(int argc, char **argv)
             follow = 1;
         } else if (!strcmp(a, "--plain")) {
             flags = CANON_AVRO_JSON_PLAIN;
-        } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms")) {
+        } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms") || !strcmp(a, "--partition") ||
+                   !strcmp(a, "--offset")) {
             char *end = NULL;
             long long n = strtoll(argv[++i], &end, 10);
             if (*end || n < 0) {
@@ -201,8 +206,12 @@ int cmd_tail(int argc, char **argv)
             }
             if (!strcmp(a, "--max"))
                 max = n;
-            else
+            else if (!strcmp(a, "--timeout-ms"))
                 timeout_ms = n;
+            else if (!strcmp(a, "--partition"))
+                only_part = n;
+            else
+                start = n;
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error("tail", "unknown option '%s' (see --help)", a);
             goto done;
@@ -218,6 +227,10 @@ int cmd_tail(int argc, char **argv)
                              !topic ? "TOPIC" : "--bootstrap-servers");
         goto done;
     }
+    if (start >= 0 && only_part < 0) {
+        rc = cli_usage_error("tail", "--offset needs --partition");
+        goto done;
+    }
     if (timeout_ms < 0 && !follow)
         timeout_ms = 30000;
     if (k.registry_url && cli_registry_open("tail", &k)) {
@@ -230,11 +243,25 @@ int cmd_tail(int argc, char **argv)
     if (!k.rk || cli_kafka_topic_metadata("tail", &k, topic, ""))
         goto done;
     int n_parts = k.md->topics[0].partition_cnt;
+    if (only_part >= n_parts) {
+        fprintf(stderr, "canon tail: %s has %d partitions (0 to %d): no partition %lld\n", topic,
+                n_parts, n_parts - 1, only_part);
+        goto done;
+    }
     at_end = calloc((size_t)n_parts, sizeof(*at_end));
     k.parts = rd_kafka_topic_partition_list_new(n_parts);
-    for (int p = 0; p < n_parts; p++)
-        rd_kafka_topic_partition_list_add(k.parts, topic, k.md->topics[0].partitions[p].id)
-            ->offset = from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    for (int p = 0; p < n_parts; p++) {
+        int32_t id = k.md->topics[0].partitions[p].id;
+        if (only_part >= 0 && id != only_part) {
+            at_end[p] = 1; /* not read: already at its end for the stop below */
+            continue;
+        }
+        rd_kafka_topic_partition_list_add(k.parts, topic, id)->offset =
+            start >= 0       ? start
+            : from_beginning ? RD_KAFKA_OFFSET_BEGINNING
+                             : RD_KAFKA_OFFSET_END;
+    }
+    int ended = only_part >= 0 ? n_parts - 1 : 0;
     rd_kafka_resp_err_t e = rd_kafka_assign(k.rk, k.parts);
     if (e) {
         fprintf(stderr, "canon tail: cannot assign %s: %s\n", topic, rd_kafka_err2str(e));
@@ -242,7 +269,6 @@ int cmd_tail(int argc, char **argv)
     }
 
     long long printed = 0, last = mono_ms();
-    int ended = 0;
     rc = 0;
     while (max < 0 || printed < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);

@@ -706,7 +706,9 @@ static const char framework_schema[] =
     "{\"name\":\"c\",\"type\":{\"type\":\"record\",\"name\":\"FieldVersion\",\"fields\":["
     "{\"name\":\"source\",\"type\":\"string\"},"
     "{\"name\":\"event_time\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
-    "{\"name\":\"seq\",\"type\":\"long\"}]}},"
+    "{\"name\":\"seq\",\"type\":\"long\"},"
+    "{\"name\":\"partition\",\"type\":\"int\",\"default\":-1},"
+    "{\"name\":\"offset\",\"type\":\"long\",\"default\":-1}]}},"
     "{\"name\":\"d\",\"type\":{\"type\":\"record\",\"name\":\"Cause\",\"fields\":["
     "{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},"
     "{\"name\":\"offset\",\"type\":\"long\"}]}}]}";

@@ -167,8 +167,9 @@ static void emit_envelope_helpers(gc_ctx *c, const reg_node *env_root)
         "/* ---- envelope helpers ---- */\n"
         "/* 1 if field (an Avro field name of %s) is in e->changed. */\n"
         "bool %s_changed(const %s_t *e, const char *field);\n"
-        "/* The version (source, event_time, seq) that set field, or NULL when the field holds\n"
-        " * no value. Points into e. */\n"
+        "/* The version (source, event_time, seq; partition and offset of the update message,\n"
+        " * -1 when unknown) that set or cleared field, or NULL when e->provenance has none.\n"
+        " * Points into e. */\n"
         "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field);\n\n",
         c->units[0].base, e, e, e, e);
     c->file = gc_fmt(c, "%s.c", c->units[3].base);

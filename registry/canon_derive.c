@@ -247,10 +247,15 @@ static json_t *framework_record(const char *name, json_t *fields /* stolen */)
 
 static json_t *field_version_type(void)
 {
-    return framework_record("FieldVersion",
-                            json_pack("[{s:s, s:s}, {s:s, s:o}, {s:s, s:s}]", "name", "source",
-                                      "type", "string", "name", "event_time", "type",
-                                      timestamp_millis(), "name", "seq", "type", "long"));
+    /* partition and offset say which update message set the field (provenance "from which
+     * offset"); they take no part in the ordering. Their defaults (-1, unknown) let readers
+     * of this version read envelopes written before the two fields existed. */
+    return framework_record(
+        "FieldVersion",
+        json_pack("[{s:s, s:s}, {s:s, s:o}, {s:s, s:s}, {s:s, s:s, s:i}, {s:s, s:s, s:i}]", "name",
+                  "source", "type", "string", "name", "event_time", "type", timestamp_millis(),
+                  "name", "seq", "type", "long", "name", "partition", "type", "int", "default", -1,
+                  "name", "offset", "type", "long", "default", -1));
 }
 
 static json_t *cause_type(void)

@@ -1496,8 +1496,8 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
 }
 
 static cg_err *canon_route(reg_registry *r, const char *subject, const schema_req *q,
-                           const reg_schema *parsed, const char *identity, int import,
-                           int *handled, int32_t *id);
+                           const reg_schema *parsed, const char *identity, int import, int *handled,
+                           int32_t *id);
 static cg_err *canon_check_derived(reg_registry *r, const char *subject, const reg_schema *parsed,
                                    json_t **msgs);
 
@@ -1540,6 +1540,20 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     version_ent *have = e ? subject_version_of(s, e->id, 0) : NULL;
     if (have && (!q.id || q.id == e->id)) {
         id = e->id;
+        /* The latest canonical version registered again also registers what its derived
+         * schemas lack: a registry whose derivation gained something (FieldVersion's
+         * partition and offset, docs/wire.md) lets an existing entity take it up without
+         * a new canonical version. Derived schemas already there are left alone; when the
+         * new derivation is refused, the answer is still the id, as before. */
+        if (mode == MODE_READWRITE && !q.id && have->version == max_version(s) &&
+            reg_canon_subject_parse(subject, NULL, 0) == REG_CANON_SUBJECT_ENTITY) {
+            int handled = 0;
+            int32_t same = 0;
+            cg_err *e2 = parse_candidate(r, &q, &parsed, &identity);
+            if (!e2)
+                e2 = canon_route(r, subject, &q, parsed, identity, 0, &handled, &same);
+            cg_err_free(e2);
+        }
         goto done;
     }
     err = parse_candidate(r, &q, &parsed, &identity);
@@ -2601,8 +2615,8 @@ done:
  * *handled when it registered (or refused) everything itself; else the caller goes on
  * as for any subject (IMPORT mode). */
 static cg_err *canon_route(reg_registry *r, const char *subject, const schema_req *q,
-                           const reg_schema *parsed, const char *identity, int import,
-                           int *handled, int32_t *id)
+                           const reg_schema *parsed, const char *identity, int import, int *handled,
+                           int32_t *id)
 {
     *handled = 0;
     if (!import && reg_canon_subject_parse(subject, NULL, 0) != REG_CANON_SUBJECT_ENTITY) {
@@ -2692,7 +2706,8 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
     static const struct {
         const char *key;
         reg_canon_subject_kind kind;
-    } derived[] = {{"updates", REG_CANON_SUBJECT_UPDATES}, {"envelope", REG_CANON_SUBJECT_ENVELOPE}};
+    } derived[] = {{"updates", REG_CANON_SUBJECT_UPDATES},
+                   {"envelope", REG_CANON_SUBJECT_ENVELOPE}};
     for (size_t k = 0; k < sizeof(derived) / sizeof(derived[0]); k++) {
         char name[REG_CANON_SUBJECT_MAX];
         subject_ent *ds = reg_canon_subject_name(derived[k].kind, entity, name, sizeof(name))
@@ -2716,8 +2731,8 @@ cg_err *reg_canon_entities(reg_registry *r, reg_body *out)
     char entity[256];
     for (size_t pos = 0; names && reg_hmap_next(r->subjects, &pos, NULL, NULL, &val);) {
         subject_ent *s = val;
-        if (s->n && reg_canon_subject_parse(s->name, entity, sizeof(entity)) ==
-                        REG_CANON_SUBJECT_ENTITY)
+        if (s->n &&
+            reg_canon_subject_parse(s->name, entity, sizeof(entity)) == REG_CANON_SUBJECT_ENTITY)
             names[n++] = s->name;
     }
     if (!names) {

@@ -156,6 +156,11 @@ def test_checkpoint_restart_reads_fewer_records(entity, aggregator, tmp_path):
         assert e["after"]["given_name"] == last[k]["after"]["given_name"]
         assert e["after"]["email"] == last[k]["after"]["email"]
         assert e["changed"] == ["phone"]
+        # provenance kept through the checkpoint, origins (the update's partition, offset)
+        # included
+        for f in ("given_name", "email"):
+            assert e["provenance"][f] == last[k]["provenance"][f]
+        assert last[k]["provenance"]["email"]["offset"] >= 0
     agg2.stop()
 
     # a checkpoint beyond the topic's end is ignored (logged) and the full restore runs
@@ -168,6 +173,16 @@ def test_checkpoint_restart_reads_fewer_records(entity, aggregator, tmp_path):
     assert sum(r for r, _, _ in got.values()) == 3 * n, got
     assert sum(c for _, _, c in got.values()) == 0
     assert "ignored, full restore" in agg3.text()
+    # restored from the canon topic, too
+    entity.send_many([(keys[i], entity.encode(keys[i], "support", 4000, {"support_tier": "gold"}))
+                      for i in range(n)])
+    env = entity.envelopes(4 * n)
+    fourth = {k: e for k, e in env if e["version"] == 4}
+    third = dict(third)
+    assert len(fourth) == n
+    for k, e in fourth.items():
+        for f in ("given_name", "email", "phone"):
+            assert e["provenance"][f] == third[k]["provenance"][f]
     agg3.stop()
 
 

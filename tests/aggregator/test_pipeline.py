@@ -29,11 +29,11 @@ def key():
 def test_create_update_stale_delete(entity, aggregator):
     agg = aggregator(entity)
     k = key()
-    entity.update(k, "hr", 1000, {"given_name": "Ann", "family_name": "Lee"})
-    entity.update(k, "crm", 2000, {"email": "ann@example.com"})
+    at1 = entity.update(k, "hr", 1000, {"given_name": "Ann", "family_name": "Lee"})
+    at2 = entity.update(k, "crm", 2000, {"email": "ann@example.com"})
     entity.update(k, "hr", 500, {"given_name": "Old"})          # stale: publishes nothing
     entity.update(k, "crm", 2000, {"email": "ann@example.com"})  # same version: no-op
-    entity.update(k, "hr", 3000, op="DELETE")
+    at5 = entity.update(k, "hr", 3000, op="DELETE")
     env = entity.envelopes(3)
     assert [e["version"] for _, e in env] == [1, 2, 3]
     assert [e["op"] for _, e in env] == ["CREATE", "UPDATE", "DELETE"]
@@ -43,7 +43,14 @@ def test_create_update_stale_delete(entity, aggregator):
     assert env[1][1]["after"]["given_name"] == "Ann"
     assert env[1][1]["changed"] == ["email"]
     assert env[1][1]["provenance"]["email"]["source"] == "crm"
+    # provenance names the update message (partition, offset) that set each field
+    origin = lambda fv: (fv["partition"], fv["offset"])  # noqa: E731
+    assert origin(env[1][1]["provenance"]["email"]) == at2
+    assert origin(env[1][1]["provenance"]["given_name"]) == at1
+    assert origin(env[1][1]["provenance"]["family_name"]) == at1
+    assert (env[1][1]["cause"]["partition"], env[1][1]["cause"]["offset"]) == at2
     assert env[2][1]["after"] is None and ms(env[2][1]["deleted"]["event_time"]) == 3000
+    assert origin(env[2][1]["deleted"]) == at5
     # an update older than the delete cannot resurrect the entity
     entity.update(k, "crm", 2500, {"phone": "+1"})
     entity.update(k, "crm", 4000, {"phone": "+2"})

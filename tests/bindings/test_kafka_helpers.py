@@ -9,7 +9,8 @@ fastavro, not with the bindings themselves:
   cross-checked with librdkafka's murmur2_random), value framed with the id the registry
   gives canon.person.updates-value, body = the update (set, clear, delete);
 - consumer: envelopes written with fastavro, some in an aborted transaction, come out of
-  each helper exactly as committed.
+  each helper exactly as committed, down to the partition and offset of the update message
+  in the field versions (provenance, deleted).
 
 CANON_BIN: the canon binary (default build/canon). Bindings are generated and built once
 per session; the Java classpath comes from the harness's cache (~/.cache/canongate/java).
@@ -111,7 +112,10 @@ def person(pid, email):
 
 
 def envelope(pid, version, op, before, after, changed):
-    fv = {"source": "crm", "event_time": T0 + version, "seq": version}
+    # partition and offset of the update message that set the field (docs/wire.md):
+    # distinct per version, so a helper that drops or swaps them is caught
+    fv = {"source": "crm", "event_time": T0 + version, "seq": version, "partition": 2,
+          "offset": 16 + version}
     return {"key": pid, "version": version, "op": op, "before": before, "after": after,
             "changed": changed, "provenance": {f: fv for f in changed if op != "DELETE"},
             "deleted": fv if op == "DELETE" else None,
@@ -158,11 +162,18 @@ def write_envelopes(e):
     return pid, committed
 
 
+def field_version_at(v):
+    """partition:offset of the version of email (provenance), else of the delete."""
+    fv = v["provenance"].get("email") or v["deleted"]
+    return f"{fv['partition']}:{fv['offset']}" if fv else "-"
+
+
 def expected_consumed(e):
-    """One line per committed envelope: version op after.email changed (the format each
-    language's consumer program prints)."""
+    """One line per committed envelope: version op after.email changed partition:offset
+    (of field_version_at) schema-id (the format each language's consumer program prints)."""
     return [f"{v['version']} {v['op']} {(v['after'] or {}).get('email') or '-'} "
-            f"{','.join(v['changed'])} {e.envelope_id}" for v in e.committed]
+            f"{','.join(v['changed'])} {field_version_at(v)} {e.envelope_id}"
+            for v in e.committed]
 
 
 def expected_updates(pid, field_order=False):
@@ -292,6 +303,13 @@ int main(int argc, char **argv)
                    e.after && e.after->email.has ? e.after->email.value.data : "-");
             for (size_t j = 0; j < e.changed.len; j++)
                 printf("%s%s", j ? "," : "", e.changed.items[j].data);
+            const canongate_field_version_t *fv = person_envelope_provenance(&e, "email");
+            if (!fv)
+                fv = e.deleted;
+            if (fv)
+                printf(" %d:%lld", (int)fv->partition, (long long)fv->offset);
+            else
+                printf(" -");
             printf(" %d\n", (int)id);
             int last = e.version == 5;
             canon_arena_reset(a);
@@ -377,7 +395,9 @@ else:
                 continue
             email = e.after.email if e.after is not None and e.after.email else "-"
             op = getattr(e.op, "name", e.op)
-            print(e.version, op, email, ",".join(e.changed), "ID", flush=True)
+            fv = e.provenance.get("email") or e.deleted
+            at = f"{fv.partition}:{fv.offset}" if fv is not None else "-"
+            print(e.version, op, email, ",".join(e.changed), at, "ID", flush=True)
             if e.version == 5:
                 sys.exit(0)
     sys.exit(1)
@@ -419,6 +439,7 @@ def test_python_consumer_resolving_through_the_registry(env, py_prog):
 # ---------------------------------------------------------------- Java
 
 JAVA_PROG = r"""
+import canongate.FieldVersion;
 import canongate.runtime.CanonConsumer;
 import canongate.runtime.CanonProducer;
 import canongate.runtime.CanonRecord;
@@ -459,7 +480,10 @@ public class KProg {
           String email = a != null && a.getEmail() != null ? a.getEmail().toString() : "-";
           StringBuilder ch = new StringBuilder();
           for (CharSequence s : e.getChanged()) ch.append(ch.length() > 0 ? "," : "").append(s);
-          System.out.println(e.getVersion() + " " + e.getOp() + " " + email + " " + ch + " " + r.schemaId());
+          FieldVersion fv = e.getProvenance().get("email");
+          if (fv == null) fv = e.getDeleted();
+          String at = fv != null ? fv.getPartition() + ":" + fv.getOffset() : "-";
+          System.out.println(e.getVersion() + " " + e.getOp() + " " + email + " " + ch + " " + at + " " + r.schemaId());
           if (e.getVersion() == 5) return;
         }
       }

@@ -86,8 +86,13 @@ def test_demo_tells_one_persons_story_with_provenance(demo):
     assert sources == ["hr"] * 3 + ["crm"] * 2 + ["support"] * 3, sources
     assert "-> canon version 1 (CREATE)" in story
     # the current state with who set each field, when (from the canon topic's provenance)
-    rows = {m.group(1): m.group(2, 3, 4) for m in re.finditer(
-        r"^  (\w+)\s+(.+?)\s+(hr|crm|support)\s+(\S+Z)$", story.split("Current state")[1], re.M)}
+    found = list(re.finditer(r"^  (\w+)\s+(.+?)\s+(hr|crm|support)\s+(\S+Z)\s+(\[\d+:\d+\])$",
+                             story.split("Current state")[1], re.M))
+    rows = {m.group(1): m.group(2, 3, 4) for m in found}
+    # each field names the update that set it: an arrival line of that source and event time
+    for m in found:
+        assert re.search(rf"^  {re.escape(m.group(5))} {m.group(3)}\s+event {m.group(4)}", story,
+                         re.M), m.group(0)
     assert rows["family_name"] == ("Lovelace", "hr", "2026-03-10T08:00:00Z")
     assert rows["employment_status"] == ("ON_LEAVE", "hr", "2026-03-10T08:00:00Z")
     assert rows["birth_date"] == ("1815-12-10", "hr", "2026-03-10T08:00:00Z")

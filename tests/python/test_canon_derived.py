@@ -147,7 +147,9 @@ def derive_envelope(canonical):
     kf = next(f for f in canonical["fields"] if f["name"] == key)
     fv = _named("record", "FieldVersion", "canongate", fields=[
         {"name": "source", "type": "string"}, {"name": "event_time", "type": TS},
-        {"name": "seq", "type": "long"}])
+        {"name": "seq", "type": "long"},
+        {"name": "partition", "type": "int", "default": -1},
+        {"name": "offset", "type": "long", "default": -1}])
     cause = _named("record", "Cause", "canongate", fields=[
         {"name": "topic", "type": "string"}, {"name": "partition", "type": "int"},
         {"name": "offset", "type": "long"}])
@@ -367,6 +369,36 @@ def test_import_mode_takes_each_subject_as_posted(fresh):
                       field("note", ["null", "string"], default=None)])
     assert_error(api.register(entity, v3), 422, 42205)
     assert versions(api, entity) == [1, 2]
+
+
+def test_registering_the_latest_canonical_again_brings_its_derived_schemas_up_to_date(fresh):
+    """An entity whose envelope was derived before FieldVersion had partition and offset
+    (imported here as an older registry wrote it) takes up the current derivation when
+    its latest canonical schema is registered again, without a new canonical version."""
+    api = fresh
+    entity, upd_s, env_s = subjects_of("dupgrade")
+    canonical = small()
+    env = derive_envelope(canonical)
+    old_env = copy.deepcopy(env)
+    fv = old_env["fields"][6]["type"]["values"]
+    fv["fields"] = [f for f in fv["fields"] if f["name"] not in ("partition", "offset")]
+    assert len(fv["fields"]) == 3
+    assert api.set_mode(None, "IMPORT").status_code == 200
+    assert api.register_ok(entity, canonical, id=200, version=1) == 200
+    assert api.register_ok(upd_s, derive_update(canonical), id=201, version=1) == 201
+    assert api.register_ok(env_s, old_env, id=202, version=1) == 202
+    assert api.set_mode(None, "READWRITE").status_code == 200
+    assert api.get("/canon/entities/dupgrade").json()["envelope"]["id"] == 202
+
+    assert api.register_ok(entity, canonical) == 200
+    assert versions(api, entity) == [1] and versions(api, upd_s) == [1]
+    assert versions(api, env_s) == [1, 2]
+    new = latest(api, env_s)
+    assert json.loads(new["schema"]) == env
+    assert api.get("/canon/entities/dupgrade").json()["envelope"]["id"] == new["id"]
+    # once current, registering again changes nothing
+    assert api.register_ok(entity, canonical) == 200
+    assert versions(api, env_s) == [1, 2]
 
 
 def test_readonly_derived_subject_blocks_the_change(api):

@@ -272,6 +272,34 @@ def test_tail_prints_what_produce_sent(entity):
     assert r.returncode == 0 and r.stdout == ""
 
 
+def test_tail_reads_one_partition_from_an_offset(entity):
+    """--partition P --offset O --max 1 prints the update a provenance entry names."""
+    keys = [str(uuid.uuid4()) for _ in range(30)]
+    text = "\n".join(json.dumps({"person_id": k, "source": "support", "seq": i,
+                                 "values": {"support_tier": f"t{i}"}}) for i, k in enumerate(keys))
+    assert entity.run("produce", entity.name, input=text).returncode == 0
+    everything = lines(entity.run("tail", entity.updates, "--from-beginning").stdout)
+    assert len(everything) == 30
+    part = max(range(PARTITIONS), key=lambda p: sum(x["partition"] == p for x in everything))
+    mine = sorted((x["offset"], x["key"]) for x in everything if x["partition"] == part)
+    assert len(mine) >= 2
+    r = entity.run("tail", entity.updates, "--partition", str(part), "--offset", str(mine[1][0]))
+    assert r.returncode == 0, r.stderr
+    got = lines(r.stdout)
+    assert [(x["offset"], x["key"]) for x in got] == mine[1:]
+    assert all(x["partition"] == part for x in got)
+    r = entity.run("tail", entity.updates, "--partition", str(part), "--offset", str(mine[0][0]),
+                   "--max", "1")
+    assert [x["key"] for x in lines(r.stdout)] == [mine[0][1]]
+    # the whole partition, and the errors
+    r = entity.run("tail", entity.updates, "--partition", str(part), "--from-beginning")
+    assert [(x["offset"], x["key"]) for x in lines(r.stdout)] == mine
+    r = entity.run("tail", entity.updates, "--partition", str(PARTITIONS))
+    assert r.returncode == 1 and f"has {PARTITIONS} partitions" in r.stderr
+    r = entity.run("tail", entity.updates, "--offset", "3")
+    assert r.returncode == 2 and "--offset needs --partition" in r.stderr
+
+
 def test_tail_shows_undecodable_dead_letters_as_hex_with_headers(entity):
     sid, parsed = entity.schema(f"{entity.updates}-value")
     good = io.BytesIO()
@@ -361,8 +389,9 @@ def write_envelopes(entity, envs):
 
 def test_state_prints_the_latest_envelope_with_provenance(entity):
     k, other = str(uuid.uuid4()), str(uuid.uuid4())
-    fv_crm = {"source": "crm", "event_time": 1700000000000, "seq": 1}
-    fv_hr = {"source": "hr", "event_time": 1700000100000, "seq": 0}
+    fv_crm = {"source": "crm", "event_time": 1700000000000, "seq": 1, "partition": 2,
+              "offset": 17}
+    fv_hr = {"source": "hr", "event_time": 1700000100000, "seq": 0, "partition": 2, "offset": 40}
     sid = write_envelopes(entity, [
         envelope(k, 1, person(k, email="old@example.com"), {"email": fv_crm}, op="CREATE"),
         envelope(other, 1, person(other, email="other@example.com"), {"email": fv_crm}),
@@ -381,7 +410,8 @@ def test_state_prints_the_latest_envelope_with_provenance(entity):
     assert s["state"]["given_name"] == "Ann"
     assert s["state"]["address"]["city"] == "Oslo"
     assert s["provenance"]["given_name"] == {"source": "hr", "event_time": 1700000100000,
-                                             "seq": 0, "time": "2023-11-14T22:15:00.000Z"}
+                                             "seq": 0, "partition": 2, "offset": 40,
+                                             "time": "2023-11-14T22:15:00.000Z"}
     assert s["provenance"]["email"]["time"] == "2023-11-14T22:13:20.000Z"
     assert s["changed"] == ["email", "given_name", "address"]
     assert s["last_delete"] is None

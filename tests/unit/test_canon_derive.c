@@ -134,7 +134,8 @@ static void expect_refused(derive_fn fn, const char *schema_sq, const char *need
     "{'name':'provenance','type':{'type':'map','values':{'type':'record','name':'FieldVersion',"   \
     "'namespace':'canongate','fields':[{'name':'source','type':'string'},"                         \
     "{'name':'event_time','type':{'type':'long','logicalType':'timestamp-millis'}},"               \
-    "{'name':'seq','type':'long'}]}},'default':{}},"                                               \
+    "{'name':'seq','type':'long'},{'name':'partition','type':'int','default':-1},"                 \
+    "{'name':'offset','type':'long','default':-1}]}},'default':{}},"                               \
     "{'name':'deleted','type':['null','canongate.FieldVersion'],'default':null},"                  \
     "{'name':'cause','type':{'type':'record','name':'Cause','namespace':'canongate','fields':["    \
     "{'name':'topic','type':'string'},{'name':'partition','type':'int'},"                          \

@@ -165,14 +165,15 @@ static void encode_update(const fx *f, canon_wbuf *b, const char *key, const cha
     assert_true(canon_wbuf_ok(b));
 }
 
-static canon_verdict apply(fx *f, const char *key, const char *source, int64_t t, int64_t seq,
-                           int del, const tv *vals, size_t n_vals)
+/* apply() from update message (part, off) of canon.test.updates. */
+static canon_verdict apply_at(fx *f, int32_t part, int64_t off, const char *key, const char *source,
+                              int64_t t, int64_t seq, int del, const tv *vals, size_t n_vals)
 {
     canon_wbuf b = {0};
     encode_update(f, &b, key, source, t, seq, del, vals, n_vals);
     canon_msg m = {.topic = "canon.test.updates",
-                   .partition = 3,
-                   .offset = 42,
+                   .partition = part,
+                   .offset = off,
                    .key = key,
                    .key_len = strlen(key),
                    .value = b.p,
@@ -181,6 +182,12 @@ static canon_verdict apply(fx *f, const char *key, const char *source, int64_t t
     assert_null(err);
     canon_wbuf_free(&b);
     return f->r.verdict;
+}
+
+static canon_verdict apply(fx *f, const char *key, const char *source, int64_t t, int64_t seq,
+                           int del, const tv *vals, size_t n_vals)
+{
+    return apply_at(f, 3, 42, key, source, t, seq, del, vals, n_vals);
 }
 
 #define S(field, val)                                                                              \
@@ -789,6 +796,171 @@ static void test_restore_from_an_envelope_of_an_older_canonical_schema(void **st
     fx_free(f);
 }
 
+/* ---- provenance: which update message set each field ------------------------------------ */
+
+/* provenance[field] of envelope x: source, partition and offset */
+static void expect_origin(avro_value_t *fv, const char *source, long long part, long long off)
+{
+    avro_value_t src = get(fv, "source");
+    assert_string_equal(str_of(&src), source);
+    assert_int_equal(get_long(fv, "partition"), part);
+    assert_int_equal(get_long(fv, "offset"), off);
+}
+
+static void expect_field_origin(env *x, const char *field, const char *source, long long part,
+                                long long off)
+{
+    avro_value_t prov = get(&x->v, "provenance"), fv;
+    assert_int_equal(avro_value_get_by_name(&prov, field, &fv, NULL), 0);
+    expect_origin(&fv, source, part, off);
+}
+
+static void test_provenance_names_the_update_message_of_each_field(void **state)
+{
+    fx *f = person_fx();
+    tv v1[] = {S("given_name", "Ada"), S("email", "a@x")};
+    tv v2[] = {S("email", "b@x")};
+    tv v3[] = {S("phone", "+44")};
+    assert_int_equal(apply_at(f, 2, 10, "k", "hr", 1000, 1, 0, v1, 2), CANON_PUBLISH);
+    assert_int_equal(apply_at(f, 2, 5000000000LL, "k", "crm", 2000, 1, 0, v2, 1), CANON_PUBLISH);
+    env x;
+    env_read(f, &x);
+    expect_field_origin(&x, "given_name", "hr", 2, 10); /* kept from the first update */
+    expect_field_origin(&x, "email", "crm", 2, 5000000000LL);
+    env_free(&x);
+    /* a stale update leaves every origin alone */
+    assert_int_equal(apply_at(f, 2, 12, "k", "hr", 500, 1, 0, v2, 1), CANON_NOOP);
+    /* a DELETE's origin is the deleted version's; the fields it kept keep theirs */
+    assert_int_equal(apply_at(f, 2, 13, "k", "support", 1500, 0, 1, NULL, 0), CANON_PUBLISH);
+    env_read(f, &x);
+    avro_value_t del = get(&x.v, "deleted"), d;
+    assert_true(branch(&del, &d) >= 0);
+    expect_origin(&d, "support", 2, 13);
+    expect_field_origin(&x, "email", "crm", 2, 5000000000LL);
+    env_free(&x);
+    canon_wbuf env1 = {0};
+    canon_wbuf_put(&env1, f->r.envelope.p, f->r.envelope.len);
+
+    /* restored from that envelope, the state writes the same origins */
+    canon_state *st2 = NULL;
+    assert_null(canon_state_new(canon_engine_n_fields(f->e), &st2));
+    assert_null(canon_restore(f->e, st2, "k", 1, env1.p, env1.len, &f->r));
+    canon_wbuf a = {0};
+    assert_int_equal(apply_at(f, 4, 77, "k", "crm", 3000, 1, 0, v3, 1), CANON_PUBLISH);
+    canon_wbuf_put(&a, f->r.envelope.p, f->r.envelope.len);
+    canon_state *orig = f->st;
+    f->st = st2;
+    assert_int_equal(apply_at(f, 4, 77, "k", "crm", 3000, 1, 0, v3, 1), CANON_PUBLISH);
+    assert_int_equal(a.len, f->r.envelope.len);
+    assert_memory_equal(a.p, f->r.envelope.p, a.len);
+    env_read(f, &x);
+    expect_field_origin(&x, "email", "crm", 2, 5000000000LL);
+    expect_field_origin(&x, "phone", "crm", 4, 77);
+    avro_value_t del2 = get(&x.v, "deleted"), d2;
+    assert_true(branch(&del2, &d2) >= 0);
+    expect_origin(&d2, "support", 2, 13);
+    env_free(&x);
+    f->st = orig;
+    canon_state_free(st2);
+    canon_wbuf_free(&a);
+    canon_wbuf_free(&env1);
+    fx_free(f);
+}
+
+/* Two updates with the same version (a source that reused one) each keep their own origin
+ * for the fields they set. */
+static void test_equal_versions_from_two_messages_keep_their_own_origins(void **state)
+{
+    fx *f = person_fx();
+    tv v1[] = {S("given_name", "Ada")};
+    tv v2[] = {S("email", "a@x")};
+    assert_int_equal(apply_at(f, 1, 7, "k", "hr", 1000, 1, 0, v1, 1), CANON_PUBLISH);
+    assert_int_equal(apply_at(f, 1, 8, "k", "hr", 1000, 1, 0, v2, 1), CANON_PUBLISH);
+    env x;
+    env_read(f, &x);
+    expect_field_origin(&x, "given_name", "hr", 1, 7);
+    expect_field_origin(&x, "email", "hr", 1, 8);
+    env_free(&x);
+    canon_field_state fs[16];
+    canon_entity ent = {.fields = fs};
+    assert_int_equal(canon_state_get(f->st, "k", 1, &ent), 1);
+    assert_int_equal(fs[1].ver.offset + fs[3].ver.offset, 15); /* given_name 7, email 8 */
+    fx_free(f);
+}
+
+/* The envelope text derived before FieldVersion had partition and offset. */
+static char *old_envelope_text(const char *text)
+{
+    const char *cut = ",{\"name\":\"partition\",\"type\":\"int\",\"default\":-1},"
+                      "{\"name\":\"offset\",\"type\":\"long\",\"default\":-1}";
+    const char *at = strstr(text, cut);
+    assert_non_null(at);
+    char *old = malloc(strlen(text) + 1);
+    assert_non_null(old);
+    memcpy(old, text, (size_t)(at - text));
+    strcpy(old + (at - text), at + strlen(cut));
+    return old;
+}
+
+/* A registry whose entity was registered before partition and offset existed keeps that
+ * envelope: the engine writes its shape under its id, and envelopes of that shape restore
+ * (origins unknown, -1) into an engine writing the new one. */
+static void test_an_envelope_without_origins_is_written_and_restored(void **state)
+{
+    fx *f = person_fx();
+    char *old_text = old_envelope_text(f->env_text);
+    reg_schema *old = NULL, *cur = NULL;
+    assert_null(reg_schema_parse(old_text, strlen(old_text), NULL, 0, &old));
+    assert_null(canon_engine_add_envelope_schema(f->e, ENV_ID, old));
+    tv v1[] = {S("given_name", "Ada")};
+    assert_int_equal(apply_at(f, 2, 10, "k", "hr", 1000, 1, 0, v1, 1), CANON_PUBLISH);
+    assert_int_equal(apply_at(f, 2, 11, "k", "hr", 2000, 1, 1, NULL, 0), CANON_PUBLISH);
+    /* every byte is a datum of the old schema */
+    char *cur_text = f->env_text;
+    f->env_text = old_text;
+    env x;
+    env_read(f, &x);
+    avro_value_t prov = get(&x.v, "deleted"), d, pc;
+    assert_true(branch(&prov, &d) >= 0);
+    assert_int_equal(avro_value_get_by_name(&d, "offset", &pc, NULL) == 0, 0);
+    env_free(&x);
+    f->env_text = cur_text;
+    canon_wbuf env1 = {0};
+    canon_wbuf_put(&env1, f->r.envelope.p, f->r.envelope.len);
+
+    /* back to the current shape; the old one stays known under another id */
+    assert_null(reg_schema_parse(cur_text, strlen(cur_text), NULL, 0, &cur));
+    assert_null(canon_engine_add_envelope_schema(f->e, ENV_ID, cur));
+    assert_null(canon_engine_add_envelope_schema(f->e, 300, old));
+    env1.p[4] = 300 & 0xff;
+    env1.p[3] = 300 >> 8;
+    canon_state *st2 = NULL;
+    assert_null(canon_state_new(canon_engine_n_fields(f->e), &st2));
+    assert_null(canon_restore(f->e, st2, "k", 1, env1.p, env1.len, &f->r));
+    canon_field_state fs[16];
+    canon_entity ent = {.fields = fs};
+    assert_int_equal(canon_state_get(st2, "k", 1, &ent), 1);
+    assert_true(ent.has_deleted);
+    assert_int_equal(ent.deleted.event_time, 2000);
+    assert_int_equal(ent.deleted.partition, -1);
+    assert_int_equal(ent.deleted.offset, -1);
+    canon_state_free(f->st);
+    f->st = st2;
+    tv v2[] = {S("email", "a@x")};
+    assert_int_equal(apply_at(f, 5, 99, "k", "crm", 3000, 1, 0, v2, 1), CANON_PUBLISH);
+    env_read(f, &x);
+    expect_field_origin(&x, "email", "crm", 5, 99);
+    avro_value_t del = get(&x.v, "deleted");
+    assert_true(branch(&del, &d) >= 0);
+    expect_origin(&d, "hr", -1, -1);
+    env_free(&x);
+    reg_schema_free(old);
+    reg_schema_free(cur);
+    free(old_text);
+    canon_wbuf_free(&env1);
+    fx_free(f);
+}
+
 /* ---- property: order does not matter ----------------------------------------------------- */
 
 typedef struct gen {
@@ -1066,6 +1238,9 @@ int main(void)
         cmocka_unit_test(test_update_from_an_older_update_schema_applies_by_field_name),
         cmocka_unit_test(test_restore_rebuilds_the_same_record_and_provenance),
         cmocka_unit_test(test_restore_from_an_envelope_of_an_older_canonical_schema),
+        cmocka_unit_test(test_provenance_names_the_update_message_of_each_field),
+        cmocka_unit_test(test_equal_versions_from_two_messages_keep_their_own_origins),
+        cmocka_unit_test(test_an_envelope_without_origins_is_written_and_restored),
         cmocka_unit_test(test_any_order_of_a_set_of_updates_gives_the_same_final_state),
         cmocka_unit_test(test_corrupt_and_truncated_updates_are_rejected_never_crash),
         cmocka_unit_test(test_decode_error_names_the_field_path),

@@ -124,6 +124,8 @@ static const mfield thing_f[] = {
 typedef struct mver {
     int64_t t, seq;
     char src[16]; /* "" : no version */
+    int32_t part; /* where the update came from: provenance only, never compared */
+    int64_t off;
 } mver;
 
 typedef struct mval {
@@ -205,6 +207,8 @@ static void m_version(mbuf *b, const mver *v)
     m_str(b, v->src);
     m_long(b, v->t);
     m_long(b, v->seq);
+    m_long(b, v->part);
+    m_long(b, v->off);
 }
 
 /* One update, as the model sees it. */
@@ -260,7 +264,7 @@ static void m_apply(const mschema *s, mkey *k, const mupd *u, const char *topic,
             return;
         }
     }
-    mver uv = {.t = u->t, .seq = u->seq};
+    mver uv = {.t = u->t, .seq = u->seq, .part = part, .off = offset};
     snprintf(uv.src, sizeof(uv.src), "%s", u->src);
     mval nf[MAXF];
     memcpy(nf, k->f, sizeof(nf));

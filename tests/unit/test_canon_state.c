@@ -33,6 +33,9 @@ static void make(uint32_t i, uint32_t g, canon_state *st, canon_field_state *fs,
         fs[f].ver.event_time = 1700000000000LL + (int64_t)(h % 1000) - 500;
         fs[f].ver.seq = (int64_t)(h % 3) - 1;
         fs[f].ver.source = canon_state_source(st, src[h % 3], strlen(src[h % 3]));
+        /* origins: unknown (-1), small, and past 32 bits */
+        fs[f].ver.partition = h % 4 == 0 ? -1 : (int32_t)(h % 6);
+        fs[f].ver.offset = h % 4 == 0 ? -1 : (int64_t)(h % 9) * 1000000007LL;
         if (!fs[f].cleared) {
             uint32_t len = (h >> 8) % 40 + (g % 3 == 2 && f == 1 ? 3000 : 0);
             for (uint32_t k = 0; k < len; k++)
@@ -46,8 +49,11 @@ static void make(uint32_t i, uint32_t g, canon_state *st, canon_field_state *fs,
     e->key_len = strlen(key);
     e->version = (uint64_t)g * 3 + i;
     e->has_deleted = g % 2;
-    e->deleted =
-        (canon_version){.event_time = -(int64_t)i, .seq = g, .source = e->has_deleted ? 1 : 0};
+    e->deleted = (canon_version){.event_time = -(int64_t)i,
+                                 .seq = g,
+                                 .source = e->has_deleted ? 1 : 0,
+                                 .partition = (int32_t)(i % 3) - 1,
+                                 .offset = (int64_t)g * 5000000000LL - 1};
     e->fields = fs;
 }
 
@@ -67,6 +73,8 @@ static void check(canon_state *st, uint32_t i, uint32_t g)
         assert_int_equal(e.deleted.event_time, w.deleted.event_time);
         assert_int_equal(e.deleted.seq, w.deleted.seq);
         assert_int_equal(e.deleted.source, w.deleted.source);
+        assert_int_equal(e.deleted.partition, w.deleted.partition);
+        assert_int_equal(e.deleted.offset, w.deleted.offset);
     }
     for (int f = 1; f < NF; f++) {
         assert_int_equal(got[f].present, want[f].present);
@@ -76,6 +84,8 @@ static void check(canon_state *st, uint32_t i, uint32_t g)
         assert_int_equal(got[f].ver.event_time, want[f].ver.event_time);
         assert_int_equal(got[f].ver.seq, want[f].ver.seq);
         assert_int_equal(got[f].ver.source, want[f].ver.source);
+        assert_int_equal(got[f].ver.partition, want[f].ver.partition);
+        assert_int_equal(got[f].ver.offset, want[f].ver.offset);
         if (!want[f].cleared) {
             assert_int_equal(got[f].len, want[f].len);
             assert_memory_equal(got[f].val, want[f].val, want[f].len);
@@ -232,14 +242,16 @@ static void test_versions_order_by_time_then_source_name_then_seq(void **state)
     assert_memory_equal(canon_state_source_name(st, ab, &n), "ab", 2);
     assert_int_equal(n, 2);
     assert_null(canon_state_source_name(st, 99, &n));
-    canon_version v1 = {10, 5, zz}, v2 = {11, 0, a}, v3 = {11, 0, ab}, v4 = {11, 1, ab}, none = {0};
+    /* the origin (offset, partition) takes no part: v4 comes from an earlier message */
+    canon_version v1 = {10, 5, 900, zz, 0}, v2 = {11, 0, 800, a, 1}, v3 = {11, 0, 700, ab, 2},
+                  v4 = {11, 1, 5, ab, 0}, none = {0};
     assert_true(canon_version_cmp(st, &v1, &v2) < 0); /* time first */
     assert_true(canon_version_cmp(st, &v2, &v3) < 0); /* "a" < "ab" */
     assert_true(canon_version_cmp(st, &v3, &v4) < 0); /* then seq */
     assert_true(canon_version_cmp(st, &v4, &v3) > 0);
     assert_int_equal(canon_version_cmp(st, &v4, &v4), 0);
     assert_true(canon_version_cmp(st, &none, &v1) < 0);
-    canon_version v5 = {11, 0, zz};
+    canon_version v5 = {11, 0, -1, zz, -1};
     assert_true(canon_version_cmp(st, &v5, &v4) > 0); /* "zz" > "ab" though interned first */
     canon_state_free(st);
 }

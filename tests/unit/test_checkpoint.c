@@ -70,8 +70,11 @@ static void put(canon_state *st, uint32_t i, uint32_t g)
         const char *s = src[(i + g + f) % 3];
         fs[f].present = 1;
         fs[f].cleared = h % 5 == 0;
-        fs[f].ver = (canon_version){
-            .event_time = 1000 + g, .seq = f, .source = canon_state_source(st, s, strlen(s))};
+        fs[f].ver = (canon_version){.event_time = 1000 + g,
+                                    .seq = f,
+                                    .source = canon_state_source(st, s, strlen(s)),
+                                    .partition = (int32_t)(f % 3) - 1,
+                                    .offset = h % 3 ? (int64_t)h * 100000 : -1};
         if (!fs[f].cleared) {
             uint32_t len = h % 16;
             for (uint32_t k = 0; k < len; k++)
@@ -84,8 +87,11 @@ static void put(canon_state *st, uint32_t i, uint32_t g)
         .key = (const uint8_t *)key, .key_len = strlen(key), .version = g + 1, .fields = fs};
     if (g % 2) {
         e.has_deleted = 1;
-        e.deleted = (canon_version){
-            .event_time = 999 + g, .seq = 0, .source = canon_state_source(st, "hr", 2)};
+        e.deleted = (canon_version){.event_time = 999 + g,
+                                    .seq = 0,
+                                    .source = canon_state_source(st, "hr", 2),
+                                    .partition = 4,
+                                    .offset = 3000000000LL + g};
     }
     assert_null(canon_state_put(st, &e));
 }
@@ -98,6 +104,8 @@ static void assert_ver_equal(canon_state *a, const canon_version *x, canon_state
     const char *nb = canon_state_source_name(b, y->source, &lb);
     assert_int_equal(x->event_time, y->event_time);
     assert_int_equal(x->seq, y->seq);
+    assert_int_equal(x->partition, y->partition);
+    assert_int_equal(x->offset, y->offset);
     assert_int_equal(la, lb);
     assert_true(na && nb);
     assert_memory_equal(na, nb, la);

@@ -495,21 +495,26 @@ static void test_entity_builder_envelope_and_kafka_helpers(void **state)
         0);
     assert_int_equal(sh("cd %s && ./entity_check > entity.out", dir), 0);
 
-    /* the update bodies it printed are what Avro C reads with the derived schema */
+    /* the two update bodies and the envelope body it printed are what Avro C reads with
+     * the registry's derived schemas */
     reg_schema *s = NULL;
-    char *update_schema = NULL;
+    char *update_schema = NULL, *envelope_schema = NULL;
     assert_null(reg_schema_parse(schema, strlen(schema), NULL, 0, &s));
     assert_null(reg_canon_derive_update(s, &update_schema));
+    assert_null(reg_canon_derive_envelope(s, &envelope_schema));
     char *out_path = path_fmt("%s/entity.out", dir);
     char *out = slurp(out_path, NULL);
     size_t n;
     char **lines = lines_of(out, &n);
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < n; i++) {
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 2; i++) {
         const char *why = avro_c_agrees(update_schema, lines[i]);
         if (why)
             fail_msg("update %zu: %s", i, why);
     }
+    const char *why = avro_c_agrees(envelope_schema, lines[2]);
+    if (why)
+        fail_msg("envelope: %s", why);
 
     /* the Kafka helpers build and run against librdkafka (no broker needed here) */
     assert_int_equal(sh("cd %s && cc -std=c11 -Wall -Wextra -Werror -I. -o kafka_check "
@@ -522,6 +527,7 @@ static void test_entity_builder_envelope_and_kafka_helpers(void **state)
     free(out);
     free(out_path);
     free(update_schema);
+    free(envelope_schema);
     reg_schema_free(s);
     free(dir);
     free(schema);

@@ -155,7 +155,17 @@ static void test_canonical_entity(void **state)
     assert_non_null(file(f, "src/main/java/org/ex/PostalAddressValues.java"));
     assert_non_null(file(f, "src/main/java/org/ex/PostalAddressEnvelope.java"));
     assert_non_null(file(f, "src/main/java/canongate/UpdateOp.java"));
-    assert_non_null(file(f, "src/main/java/canongate/FieldVersion.java"));
+    /* FieldVersion is generated from the derived envelope schema: the five fields of
+     * docs/wire.md, partition and offset (of the update message) defaulting to -1 */
+    const char *fv = file(f, "src/main/java/canongate/FieldVersion.java");
+    assert_true(contains(fv, "public FieldVersion(java.lang.String source, java.time.Instant "
+                             "event_time, long seq, int partition, long offset)"));
+    assert_true(contains(fv, "{\\\"name\\\":\\\"seq\\\",\\\"type\\\":\\\"long\\\"},"
+                             "{\\\"name\\\":\\\"partition\\\",\\\"type\\\":\\\"int\\\","
+                             "\\\"default\\\":-1},{\\\"name\\\":\\\"offset\\\",\\\"type\\\":"
+                             "\\\"long\\\",\\\"default\\\":-1}]}"));
+    assert_true(contains(fv, "public int getPartition()"));
+    assert_true(contains(fv, "public long getOffset()"));
     gen_files_free(f);
 }
 

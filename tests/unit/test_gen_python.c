@@ -180,7 +180,8 @@ static const char person_envelope[] =
     "\"name\":\"FieldVersion\",\"namespace\":\"canongate\",\"fields\":["
     "{\"name\":\"source\",\"type\":\"string\"},{\"name\":\"event_time\",\"type\":"
     "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"seq\",\"type\":"
-    "\"long\"}]}},\"default\":{}},"
+    "\"long\"},{\"name\":\"partition\",\"type\":\"int\",\"default\":-1},"
+    "{\"name\":\"offset\",\"type\":\"long\",\"default\":-1}]}},\"default\":{}},"
     "{\"name\":\"deleted\",\"type\":[\"null\",\"canongate.FieldVersion\"],\"default\":null},"
     "{\"name\":\"cause\",\"type\":{\"type\":\"record\",\"name\":\"Cause\",\"namespace\":"
     "\"canongate\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},{\"name\":"
@@ -210,7 +211,20 @@ static void test_entity_layer_follows_the_derived_schemas(void **state)
     /* the framework types are used from canongate, not defined again */
     assert_null(strstr(mod, "class UpdateOp"));
     assert_non_null(strstr(mod, "op: canongate.UpdateOp = canongate.UpdateOp.UPSERT"));
-    assert_non_null(strstr(file(f, "src/canongate/__init__.py"), "class FieldVersion:"));
+    /* FieldVersion has the five fields of docs/wire.md: partition and offset of the update
+     * message, -1 (unknown) by default, in the class and in the schema fastavro uses */
+    const char *fw = file(f, "src/canongate/__init__.py");
+    assert_non_null(fw);
+    assert_non_null(strstr(fw, "class FieldVersion:\n"
+                               "    \"\"\"Avro record canongate.FieldVersion.\"\"\"\n\n"
+                               "    source: str\n"
+                               "    event_time: datetime.datetime\n"
+                               "    seq: int\n"
+                               "    partition: int = -1\n"
+                               "    offset: int = -1\n"));
+    assert_non_null(strstr(fw, "{\"name\":\"seq\",\"type\":\"long\"},"
+                               "{\"name\":\"partition\",\"type\":\"int\",\"default\":-1},"
+                               "{\"name\":\"offset\",\"type\":\"long\",\"default\":-1}]}')"));
     gen_files_free(f);
 
     /* an update schema without the shape of docs/wire.md is refused */

@@ -9,7 +9,8 @@ Reads what `canon tail --plain` prints for the updates topic and for the canon t
      whose version (event_time, source, seq) is not newer than the version the state held
      just before (the provenance of the previous canon version) is stale;
   2. fields that several domains wrote (conflicting writes), and which write holds;
-  3. the current state with its provenance: which domain set which field, and when.
+  3. the current state with its provenance: which domain set which field, when, and in
+     which update message (its partition and offset).
 
 Nothing here merges anything: verdicts come from the canon topic (cause, changed,
 provenance), which only the aggregator writes. The stale explanation compares versions
@@ -145,12 +146,15 @@ def explain(updates, canon, out=sys.stdout):
     if last["after"] is None:
         p(f"Current state: DELETED at version {last['version']}", file=out)
         return stale_total
-    p(f"Current state (canon version {last['version']}), with provenance: who set each field, when",
-      file=out)
-    p(f"  {'field':<18} {'value':<26} {'set by':<8} event time", file=out)
+    p(f"Current state (canon version {last['version']}), with provenance: who set each field, "
+      "when, and in which update ([partition:offset] of the updates topic, as above)", file=out)
+    p(f"  {'field':<18} {'value':<26} {'set by':<8} {'event time':<20} update", file=out)
     for f, held in (last.get("provenance") or {}).items():
         value = date_text(f, last["after"].get(f))
-        p(f"  {f:<18} {show(value):<26} {held['source']:<8} {iso(held['event_time'])}", file=out)
+        # envelopes written before provenance had the update's place say -1 (unknown)
+        where = f"[{held['partition']}:{held['offset']}]" if held.get("offset", -1) >= 0 else "?"
+        p(f"  {f:<18} {show(value):<26} {held['source']:<8} {iso(held['event_time']):<20} {where}",
+          file=out)
     return stale_total
 
 

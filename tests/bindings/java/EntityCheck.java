@@ -110,8 +110,16 @@ public final class EntityCheck {
     ver.put("source", "hr");
     ver.put("event_time", 1700000000123L);
     ver.put("seq", 1L);
+    ver.put("partition", 2);  // the update message that set given_name
+    ver.put("offset", 17L);
     ge.put("provenance", Map.of("given_name", ver));
-    ge.put("deleted", null);
+    GenericRecord del = new GenericData.Record(fv);  // an earlier delete, kept
+    del.put("source", "crm");
+    del.put("event_time", 1600000000000L);
+    del.put("seq", 0L);
+    del.put("partition", 0);
+    del.put("offset", 5L);
+    ge.put("deleted", del);
     GenericRecord cause = new GenericData.Record(env.getField("cause").schema());
     cause.put("topic", "canon.person.updates");
     cause.put("partition", 2);
@@ -127,11 +135,18 @@ public final class EntityCheck {
     check(fe.schemaId() == 77, "envelope schema id");
     check(e.getKey().equals(id) && e.getVersion() == 3L && e.getOp() == canongate.ChangeOp.UPDATE, "envelope header");
     check(e.getBefore() == null, "before");
+    canongate.FieldVersion dv = e.getDeleted();
+    check(dv != null && dv.getSource().equals("crm") && dv.getSeq() == 0L
+        && dv.getPartition() == 0 && dv.getOffset() == 5L, "deleted");
     Person after = e.getAfter();
     check(after.getGivenName().equals("Ada") && after.getFamilyName() == null && after.getTags().equals(List.of("vip")), "after is a Person");
     check(e.getChanged().equals(List.of("given_name")), "changed");
-    check(e.getProvenance().get("given_name").getSource().equals("hr")
-        && e.getProvenance().get("given_name").getEventTime().equals(t), "provenance");
+    canongate.FieldVersion gv = e.getProvenance().get("given_name");
+    check(gv.getSource().equals("hr") && gv.getEventTime().equals(t) && gv.getSeq() == 1L, "provenance");
+    check(gv.getPartition() == 2 && gv.getOffset() == 17L, "provenance partition and offset");
+    // the schema's defaults: -1, unknown
+    canongate.FieldVersion nv = canongate.FieldVersion.newBuilder().setSource("x").setEventTime(t).setSeq(0L).build();
+    check(nv.getPartition() == -1 && nv.getOffset() == -1L, "FieldVersion partition and offset default to -1");
     check(e.getCause().getPartition() == 2 && e.getCause().getOffset() == 99L, "cause");
     check(Arrays.equals(e.toFramed(77), bo.toByteArray()), "envelope re-encodes to the same bytes");
     System.out.println("ok envelope");

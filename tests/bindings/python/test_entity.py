@@ -134,8 +134,10 @@ def envelope_datum(pid):
               "address": None, "tags": ["a", "b"], "support_tier": None}
     return {"key": str(pid), "version": 3, "op": "UPDATE", "before": None,
             "after": ("org.canongate.canon.Person", person), "changed": ["email"],
-            "provenance": {"email": {"source": "crm", "event_time": T0_MS, "seq": 2}},
-            "deleted": None,
+            "provenance": {"email": {"source": "crm", "event_time": T0_MS, "seq": 2,
+                                     "partition": 2, "offset": 17}},
+            "deleted": {"source": "hr", "event_time": T0_MS - 1000, "seq": 0,
+                        "partition": 0, "offset": 5},
             "cause": {"topic": "canon.person.updates", "partition": 1, "offset": 42}}
 
 
@@ -154,8 +156,12 @@ def test_envelope_decoder_reads_what_the_aggregator_writes(person):
     assert env.after.birth_date == datetime.date(1970, 1, 1) + datetime.timedelta(days=7000)
     assert env.after.employment_status is person.EmploymentStatus.ACTIVE
     assert env.changed == ["email"]
-    assert env.provenance == {"email": canongate.FieldVersion(source="crm", event_time=T0, seq=2)}
-    assert env.deleted is None
+    # partition and offset name the update message that set the field (docs/wire.md)
+    assert env.provenance == {"email": canongate.FieldVersion(source="crm", event_time=T0, seq=2,
+                                                              partition=2, offset=17)}
+    assert env.provenance["email"].partition == 2 and env.provenance["email"].offset == 17
+    assert env.deleted == canongate.FieldVersion(
+        source="hr", event_time=T0 - datetime.timedelta(seconds=1), seq=0, partition=0, offset=5)
     assert env.cause == canongate.Cause(topic="canon.person.updates", partition=1, offset=42)
     assert env.encode() == body
     assert env.encode_framed(9) == framed
@@ -236,6 +242,42 @@ def test_consumer_decodes_envelopes(person):
         assert c.poll(0.1) is None
     finally:
         c.close()
+
+
+def test_consumer_reads_envelopes_written_before_partition_and_offset(person, tmp_path):
+    """Canon topics keep envelopes whose FieldVersion has only source, event_time and seq
+    (the first derivation). With registry_url the consumer resolves them against this
+    binding's schema: partition and offset take their default, -1 (unknown)."""
+    pytest.importorskip("confluent_kafka.schema_registry")
+    import canongate
+    old = json.loads(person.ENVELOPE_SCHEMA)
+    prov = next(f for f in old["fields"] if f["name"] == "provenance")
+    fv = prov["type"]["values"]
+    assert [f["name"] for f in fv["fields"]] == ["source", "event_time", "seq", "partition",
+                                                 "offset"]
+    fv["fields"] = fv["fields"][:3]
+    datum = envelope_datum(uuid.UUID(int=9))
+    for v in list(datum["provenance"].values()) + [datum["deleted"]]:
+        del v["partition"], v["offset"]
+    reg, api = registry_api(tmp_path)
+    try:
+        old_id = api.register_ok("legacy-person-envelope-value", old)
+        body = write(json.dumps(old), datum)
+        c = person.PersonConsumer({"bootstrap.servers": "127.0.0.1:9", "group.id": "t"},
+                                  registry_url=reg.url)
+        try:
+            env = c.decode_value(b"\x00" + old_id.to_bytes(4, "big") + body)
+        finally:
+            c.close()
+        assert env.provenance == {"email": canongate.FieldVersion(source="crm", event_time=T0,
+                                                                  seq=2)}
+        assert env.provenance["email"].partition == -1 and env.provenance["email"].offset == -1
+        assert env.deleted.partition == -1 and env.deleted.offset == -1
+        # re-encoded, it is an envelope of this binding's version
+        assert read(person.ENVELOPE_SCHEMA, env.encode())["provenance"]["email"] == {
+            "source": "crm", "event_time": T0_MS, "seq": 2, "partition": -1, "offset": -1}
+    finally:
+        reg.stop()
 
 
 def test_corrupt_bytes_raise_avro_error_only(person):

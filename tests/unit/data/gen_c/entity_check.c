@@ -3,8 +3,9 @@
  * Built by tests/unit/test_gen_c.c against the binding of schemas/person.avsc: the update
  * builder (set, clear, delete; provided fields), Confluent framing, and the envelope
  * decoder and its helpers. Exits non-zero naming the first failed check. Prints the hex
- * of two update bodies, which the test then decodes with Avro C against the derived
- * update schema. */
+ * of two update bodies and then of one envelope body, which the test decodes with Avro C
+ * against the derived update and envelope schemas (so a binding whose framework types
+ * differ from the registry's, e.g. a FieldVersion without partition and offset, fails). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +110,12 @@ int main(void)
         "\"after\":{\"org.canongate.canon.Person\":{\"person_id\":\"k1\","
         "\"email\":{\"string\":\"new@example.com\"},\"tags\":[\"vip\"]}},"
         "\"changed\":[\"email\",\"tags\"],"
-        "\"provenance\":{\"email\":{\"source\":\"crm\",\"event_time\":5,\"seq\":1},"
+        "\"provenance\":{\"email\":{\"source\":\"crm\",\"event_time\":5,\"seq\":1,"
+        "\"partition\":2,\"offset\":17},"
         "\"tags\":{\"source\":\"support\",\"event_time\":6,\"seq\":2}},"
-        "\"deleted\":null,\"cause\":{\"topic\":\"canon.person.updates\",\"partition\":2,"
-        "\"offset\":9}}";
+        "\"deleted\":{\"canongate.FieldVersion\":{\"source\":\"hr\",\"event_time\":4,"
+        "\"seq\":0,\"partition\":1,\"offset\":3}},"
+        "\"cause\":{\"topic\":\"canon.person.updates\",\"partition\":2,\"offset\":9}}";
     json_t *j = json_loads(env_json, 0, NULL);
     person_envelope_t e, e2;
     CHECK(j != NULL);
@@ -122,15 +125,23 @@ int main(void)
     CHECK(person_envelope_encode_framed(&e, 9, &b, &err) == 0);
     CHECK(person_envelope_decode_framed(&e2, &id, b.data, b.len, a, &err) == 0);
     CHECK(id == 9 && e2.version == 3 && e2.op == CANONGATE_CHANGE_OP_UPDATE);
-    CHECK(e2.before == NULL && e2.after != NULL && e2.deleted == NULL);
+    CHECK(e2.before == NULL && e2.after != NULL && e2.deleted != NULL);
+    CHECK(str_is(e2.deleted->source, "hr") && e2.deleted->event_time == 4);
+    CHECK(e2.deleted->partition == 1 && e2.deleted->offset == 3);
     CHECK(str_is(e2.after->email.value, "new@example.com") && !e2.after->phone.has);
     CHECK(e2.after->tags.len == 1 && str_is(e2.after->tags.items[0], "vip"));
     CHECK(person_envelope_changed(&e2, "email") && !person_envelope_changed(&e2, "phone"));
     CHECK(person_envelope_provenance(&e2, "tags") != NULL);
     CHECK(person_envelope_provenance(&e2, "tags")->seq == 2);
     CHECK(str_is(person_envelope_provenance(&e2, "email")->source, "crm"));
+    /* the update message that set the field: given for email, -1 (the default) for tags */
+    CHECK(person_envelope_provenance(&e2, "email")->partition == 2);
+    CHECK(person_envelope_provenance(&e2, "email")->offset == 17);
+    CHECK(person_envelope_provenance(&e2, "tags")->partition == -1);
+    CHECK(person_envelope_provenance(&e2, "tags")->offset == -1);
     CHECK(person_envelope_provenance(&e2, "phone") == NULL);
     CHECK(str_is(e2.cause.topic, "canon.person.updates") && e2.cause.offset == 9);
+    print_hex(b.data + 5, b.len - 5);
 
     /* truncated input: an error that names a field and a byte, never a crash */
     canon_error derr = {0};

@@ -114,7 +114,7 @@ final class Merge {
         if (op.equals("DELETE")) {
             if (deleted != null && compare(up, deleted) <= 0)
                 return new State(old, false);
-            deleted = version(up);
+            deleted = version(u, up);
             for (int i = 0; i < vals.length; i++) {
                 if (prov[i] != null && compare(prov[i], up) < 0) {
                     prov[i] = null;
@@ -137,7 +137,7 @@ final class Merge {
                 Schema.Field f = fields.get(i);
                 vals[i] = x == null && f.schema().getType() != Schema.Type.UNION ? defaultOf(f) : x;
                 if (v == null)
-                    v = version(up);
+                    v = version(u, up);
                 prov[i] = v;
                 changedState = true;
             }
@@ -187,11 +187,14 @@ final class Merge {
         return new State(env, true);
     }
 
-    private GenericRecord version(GenericRecord up) {
+    /* The update's version and its place in the updates topic (docs/wire.md FieldVersion). */
+    private GenericRecord version(Update u, GenericRecord up) {
         GenericData.Record v = new GenericData.Record(fieldVersion);
         v.put("source", up.get("source"));
         v.put("event_time", up.get("event_time"));
         v.put("seq", up.get("seq"));
+        v.put("partition", u.partition);
+        v.put("offset", u.offset);
         return v;
     }
 }

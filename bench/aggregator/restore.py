@@ -61,7 +61,9 @@ def templates(schema, n=4):
                  "address": {"street": f"Hauptstrasse {t}", "city": "Berlin", "postal_code": "10115",
                              "country": "DE"},
                  "tags": ["a", "b"], "support_tier": "gold"}
-        prov = {f: {"source": srcs[(t + j) % 3], "event_time": 1700000000000 + t * 1000 + j, "seq": j}
+        # each field from its own update, at a realistic place in a large updates topic
+        prov = {f: {"source": srcs[(t + j) % 3], "event_time": 1700000000000 + t * 1000 + j, "seq": j,
+                    "partition": (t + j) % 6, "offset": 10_000_000 + 9 * t + j}
                 for j, f in enumerate(k for k in after if k != "person_id")}
         env = {"key": PLACEHOLDER, "version": 1, "op": "CREATE", "before": None, "after": after,
                "changed": [k for k in after if k != "person_id"], "provenance": prov, "deleted": None,

@@ -54,7 +54,8 @@ static void usage(FILE *out)
         "                         new records, which needs --follow to show any)\n"
         "  --partition P          that partition only\n"
         "  --offset O             start at offset O of --partition P (the update a\n"
-        "                         provenance entry names: --offset O --max 1)\n"
+        "                         provenance entry names: --offset O --max 1); an\n"
+        "                         offset the partition lacks is an error\n"
         "  --follow               keep waiting for new records (stop with Ctrl-C)\n"
         "  --max N                stop after N records\n"
         "  --timeout-ms T         without --follow: fail if the end is not reached within\n"
@@ -239,6 +240,15 @@ int cmd_tail(int argc, char **argv)
     }
     if (cli_kafka_consumer_conf("tail", &k, "canon-tail"))
         goto done;
+    /* An offset the partition no longer (or not yet) has is an error to report, not a
+     * silent jump to the end: the update a provenance entry names may have been removed
+     * by retention. */
+    char errstr[256];
+    if (start >= 0 &&
+        rd_kafka_conf_set(k.conf, "auto.offset.reset", "error", errstr, sizeof(errstr))) {
+        fprintf(stderr, "canon tail: %s\n", errstr);
+        goto done;
+    }
     cli_kafka_new("tail", RD_KAFKA_CONSUMER, &k);
     if (!k.rk || cli_kafka_topic_metadata("tail", &k, topic, ""))
         goto done;
@@ -295,6 +305,15 @@ int cmd_tail(int argc, char **argv)
             if (!follow && ended == n_parts)
                 break;
             continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            fprintf(stderr,
+                    "canon tail: offset %lld of partition %lld of %s is not on the broker "
+                    "(past the end, or removed by retention or compaction): %s\n",
+                    start, only_part, topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            rc = 1;
+            break;
         }
         if (m->err) {
             fprintf(stderr, "canon tail: %s\n", rd_kafka_message_errstr(m));

@@ -298,6 +298,13 @@ def test_tail_reads_one_partition_from_an_offset(entity):
     assert r.returncode == 1 and f"has {PARTITIONS} partitions" in r.stderr
     r = entity.run("tail", entity.updates, "--offset", "3")
     assert r.returncode == 2 and "--offset needs --partition" in r.stderr
+    # an offset the partition does not have is an error, not a silent jump to the end
+    r = entity.run("tail", entity.updates, "--partition", str(part), "--offset", "1000000")
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"offset 1000000 of partition {part} of {entity.updates} is not on the broker" in r.stderr
+    # the end itself is fine: nothing to print
+    r = entity.run("tail", entity.updates, "--partition", str(part), "--offset", str(mine[-1][0] + 1))
+    assert r.returncode == 0 and r.stdout == "", r.stderr
 
 
 def test_tail_shows_undecodable_dead_letters_as_hex_with_headers(entity):

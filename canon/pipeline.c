@@ -534,56 +534,49 @@ static cg_err *learn_schema(canon_pipeline *p, entity *e, canon_engine *eng, int
     return remember_id(e, id * 2 + kind) ? cg_err_new(CG_ENOMEM, "out of memory") : NULL;
 }
 
+/* Adds the registry's schema `id` to eng as an update (kind 0) or envelope (kind 1)
+ * schema. */
+static cg_err *add_schema(canon_pipeline *p, canon_engine *eng, int32_t id, int kind)
+{
+    const reg_schema *s = NULL;
+    cg_err *err = canon_registry_schema(p->reg, id, &s);
+    if (err)
+        return err;
+    return kind ? canon_engine_add_envelope_schema(eng, id, s)
+                : canon_engine_add_update_schema(eng, id, s);
+}
+
 /* A new engine for the entity's latest canonical schema, knowing every schema id the old
  * one knew (so older writers keep working). */
 static cg_err *build_engine(canon_pipeline *p, entity *e, int32_t canonical, int32_t updates,
                             int32_t envelope, canon_engine **out)
 {
-    const reg_schema *cs = NULL, *us = NULL;
+    const reg_schema *cs = NULL;
     canon_engine *eng = NULL;
     cg_err *err = canon_registry_schema(p->reg, canonical, &cs);
     if (err)
         goto fail;
     if ((err = canon_engine_new(cs, envelope, &eng)))
         goto fail;
-    /* The registry's text of the envelope id, not the engine's own derivation: an entity
-     * registered by an older registry has an older FieldVersion (docs/wire.md). */
-    const reg_schema *es = NULL;
-    if ((err = canon_registry_schema(p->reg, envelope, &es)) ||
-        (err = canon_engine_add_envelope_schema(eng, envelope, es)))
-        goto fail;
-    if ((err = canon_registry_schema(p->reg, updates, &us)))
-        goto fail;
-    if ((err = canon_engine_add_update_schema(eng, updates, us)))
+    /* The registry's text of the envelope id replaces the engine's own derivation: an
+     * entity registered by an older registry has an older FieldVersion (docs/wire.md). */
+    if ((err = add_schema(p, eng, envelope, 1)) || (err = add_schema(p, eng, updates, 0)))
         goto fail;
     for (size_t i = 0; i < e->n_known; i++) {
         int32_t id = e->known_ids[i] / 2;
-        int kind = e->known_ids[i] % 2;
-        const reg_schema *s = NULL;
-        if (canon_engine_has_schema(eng, id))
-            continue;
-        if ((err = canon_registry_schema(p->reg, id, &s)))
-            goto fail;
-        err = kind ? canon_engine_add_envelope_schema(eng, id, s)
-                   : canon_engine_add_update_schema(eng, id, s);
-        if (err)
+        if (!canon_engine_has_schema(eng, id) &&
+            (err = add_schema(p, eng, id, e->known_ids[i] % 2)))
             goto fail;
     }
     /* The envelope id the previous engine wrote with: records of the canon topic carry it. */
     if (e->envelope_id > 0 && !canon_engine_has_schema(eng, e->envelope_id)) {
-        const reg_schema *s = NULL;
-        if ((err = canon_registry_schema(p->reg, e->envelope_id, &s)) ||
-            (err = canon_engine_add_envelope_schema(eng, e->envelope_id, s)))
-            goto fail;
-        if ((err = remember_id(e, e->envelope_id * 2 + 1)))
+        if ((err = add_schema(p, eng, e->envelope_id, 1)) ||
+            (err = remember_id(e, e->envelope_id * 2 + 1)))
             goto fail;
     }
     if (e->updates_id > 0 && !canon_engine_has_schema(eng, e->updates_id)) {
-        const reg_schema *s = NULL;
-        if ((err = canon_registry_schema(p->reg, e->updates_id, &s)) ||
-            (err = canon_engine_add_update_schema(eng, e->updates_id, s)))
-            goto fail;
-        if ((err = remember_id(e, e->updates_id * 2)))
+        if ((err = add_schema(p, eng, e->updates_id, 0)) ||
+            (err = remember_id(e, e->updates_id * 2)))
             goto fail;
     }
     *out = eng;

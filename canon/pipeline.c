@@ -1929,6 +1929,17 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
     rd_kafka_header_add(h, "canon.source.partition", -1, buf, -1);
     snprintf(buf, sizeof(buf), "%lld", (long long)m->offset);
     rd_kafka_header_add(h, "canon.source.offset", -1, buf, -1);
+    /* A dead letter `canon replay` sent back and rejected again keeps the headers naming
+     * its earlier dead letter, so its history can be followed. */
+    rd_kafka_headers_t *in = NULL;
+    if (!rd_kafka_message_headers(m, &in)) {
+        const char *name;
+        const void *v;
+        size_t n;
+        for (size_t i = 0; !rd_kafka_header_get_all(in, i, &name, &v, &n); i++)
+            if (!strncmp(name, "canon.replay.", 13))
+                rd_kafka_header_add(h, name, -1, v, (ssize_t)n);
+    }
     int32_t part = m->partition;
     if (part >= e->n_parts)
         part = RD_KAFKA_PARTITION_UA;

@@ -6,13 +6,14 @@
 #ifndef CANON_CMDS_H
 #define CANON_CMDS_H
 
-int cmd_registry(int argc, char **argv); /* cmd_registry.c */
-int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
-int cmd_check(int argc, char **argv);    /* cmd_check.c */
-int cmd_gen(int argc, char **argv);      /* cmd_gen.c */
-int cmd_produce(int argc, char **argv);  /* cmd_produce.c */
-int cmd_tail(int argc, char **argv);     /* cmd_tail.c */
-int cmd_state(int argc, char **argv);    /* cmd_state.c */
+int cmd_registry(int argc, char **argv);  /* cmd_registry.c */
+int cmd_serve(int argc, char **argv);     /* cmd_serve.c */
+int cmd_check(int argc, char **argv);     /* cmd_check.c */
+int cmd_gen(int argc, char **argv);       /* cmd_gen.c */
+int cmd_produce(int argc, char **argv);   /* cmd_produce.c */
+int cmd_tail(int argc, char **argv);      /* cmd_tail.c */
+int cmd_state(int argc, char **argv);     /* cmd_state.c */
+int cmd_replay(int argc, char **argv);    /* cmd_replay.c */
 int cmd_aggregate(int argc, char **argv); /* cmd_aggregate.c */
 int cmd_translate(int argc, char **argv); /* cmd_translate.c */
 int cmd_auth(int argc, char **argv);      /* cmd_auth.c */

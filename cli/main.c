@@ -18,7 +18,8 @@ struct command {
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the registry and the canon aggregator in one process"},
-    {"aggregate", cmd_aggregate, "run the canon aggregator alone (updates -> canon topic, exactly once)"},
+    {"aggregate", cmd_aggregate,
+     "run the canon aggregator alone (updates -> canon topic, exactly once)"},
     {"translate", cmd_translate, "map a domain topic to canonical updates with a mapping file"},
     {"registry", cmd_registry, "run the schema registry alone (HTTP, Confluent API)"},
     {"check", cmd_check, "validate an Avro schema file; print its canonical form and fingerprint"},
@@ -26,6 +27,7 @@ static const struct command commands[] = {
     {"produce", cmd_produce, "send updates given as JSON to canon.ENTITY.updates"},
     {"tail", cmd_tail, "print any Confluent-framed topic as JSON, one record a line"},
     {"state", cmd_state, "show the current state and provenance of one key of an entity"},
+    {"replay", cmd_replay, "send dead letters back to canon.ENTITY.updates once fixed"},
     {"auth", cmd_auth, "make password hashes and API keys for a registry auth file"},
 };
 

@@ -166,6 +166,32 @@ if [ -n "$url" ] && [ -n "$boot" ]; then
         python3 -c 'import json,sys
 for l in sys.stdin:
     r=json.loads(l); print(json.dumps({"key": r.get("key"), "headers": r.get("headers")}, indent=2))'
+    say "The owners agree Support may write given_name: a new canonical version, then canon replay"
+    python3 - "$work/person.json" >"$work/person3.json" <<'PY'
+import json, sys
+s = json.loads(json.load(open(sys.argv[1]))["schema"])
+for f in s["fields"]:
+    if f["name"] == "given_name":
+        f["canon.writers"].append("support")
+print(json.dumps({"schema": json.dumps(s)}))
+PY
+    echo '(given_name: "canon.writers": ["hr", "support"])'
+    show POST /subjects/canon.person.entity/versions "$work/person3.json"
+    for _ in $(seq 150); do # the aggregator asks the registry for new versions every 5 s
+        grep -q "entity 'person': canonical schema id" "$work/err" 2>/dev/null && break
+        sleep 0.1
+    done
+    printf '$ canon replay person\n'
+    canon replay person --bootstrap-servers "$boot" 2>&1
+    for _ in $(seq 100); do # until the aggregator has merged the replayed update
+        canon state person "$key" --bootstrap-servers "$boot" --registry "$url" 2>/dev/null |
+            grep -q '"version": 3' && break
+        sleep 0.2
+    done
+    say "The replayed update merged like a late one: given_name from Support, the rest as before"
+    printf '$ canon state person %s\n' "$key"
+    canon state person "$key" --bootstrap-servers "$boot" --registry "$url" |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({k: s[k] for k in ("version","state","changed")}, indent=2)); print("given_name set by", json.dumps(s["provenance"]["given_name"]))'
 else
     echo "demo: canon serve did not restart" >&2; cat "$work/err" >&2; exit 1
 fi

@@ -56,6 +56,13 @@ def test_demo_runs_and_shows_the_merge(demo):
     dlq = section(text, "The rejected update")
     assert '"canon.error.code": "WRITER"' in dlq
     assert "may not write field 'given_name'" in dlq
+    # once support may write it, `canon replay` sends the refused update back, and it merges
+    replay = section(text, "The owners agree Support may write given_name")
+    assert '"code":"WRITER"' in replay and "replayed 1 of 1 dead letters" in replay
+    after = section(text, "The replayed update merged")
+    assert '"version": 3' in after and '"given_name": "Eve"' in after
+    assert '"family_name": "Lovelace"' in after and '"email": "ada@hr.example"' in after
+    assert re.search(r'given_name set by \{"source": "support".*"time": "2026-03-02T09:00:00.000Z"', after)
     assert "Try next" in text
 
 

@@ -106,7 +106,6 @@ typedef struct sent {
     char code[64];
     int32_t part; /* where it went: set by delivered() */
     int64_t off;
-    rd_kafka_resp_err_t err;
 } sent;
 
 /* Per partition of the DLQ: where reading stops and how far it has gone. */
@@ -143,7 +142,6 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     sent *s = m->_private;
     if (!s)
         return;
-    s->err = m->err;
     s->part = m->partition;
     s->off = m->offset;
 }
@@ -182,13 +180,11 @@ static dlq_part *part_of(replay *r, int32_t id)
     return NULL;
 }
 
-/* Prints a transactional API error; 1 when the transaction must be aborted. */
-static int txn_failed(const char *what, rd_kafka_error_t *e)
+/* Prints a transactional API error and frees it. */
+static void txn_failed(const char *what, rd_kafka_error_t *e)
 {
     fprintf(stderr, "canon replay: %s: %s\n", what, rd_kafka_error_string(e));
-    int abort = rd_kafka_error_txn_requires_abort(e);
     rd_kafka_error_destroy(e);
-    return abort;
 }
 
 /* s as a JSON string; a placeholder when it is not UTF-8 (jansson refuses those). */
@@ -240,13 +236,7 @@ static int commit(replay *r)
         txn_failed("cannot commit the transaction", e);
         rc = -1;
     }
-    for (size_t i = 0; !rc && i < r->n_open; i++)
-        if (r->open[i].err) {
-            fprintf(stderr, "canon replay: dead letter %s/%d/%" PRId64 " not delivered: %s\n",
-                    r->dlq, (int)r->open[i].dlq_part, r->open[i].dlq_off,
-                    rd_kafka_err2str(r->open[i].err));
-            rc = -1;
-        }
+    /* (a commit succeeds only when every record of the transaction was delivered) */
     if (rc) {
         rd_kafka_error_t *ae = rd_kafka_abort_transaction(r->producer, 30000);
         if (ae)

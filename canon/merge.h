@@ -55,6 +55,8 @@ typedef enum canon_reason {
     CANON_R_UNLISTED_SOURCE, /* canon_msg.source_ok refused the source (auth file: not a
                                 domain writer listed for the entity) */
 } canon_reason;
+/* The last reason, for loops over them all (the DLQ metrics, `canon replay --reason`). */
+#define CANON_R_LAST CANON_R_UNLISTED_SOURCE
 
 /* "FRAMING", "UNKNOWN_SCHEMA", ... ("OK" for CANON_OK). Static string. */
 const char *canon_reason_name(canon_reason r);

@@ -51,7 +51,7 @@
 #include "state.h"
 #include "walk.h"
 
-#define N_REASONS (CANON_R_UNLISTED_SOURCE + 1)
+#define N_REASONS (CANON_R_LAST + 1)
 
 /* Messages taken from the consumer queue per call, and how far ahead of the update being
  * merged its state is prefetched: the blob of its key PF_AHEAD updates ahead, the hash slot

@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "../canon/merge.h"
 #include "cli_kafka.h"
 #include "cmds.h"
 
@@ -160,6 +161,14 @@ static const char *header(const rd_kafka_message_t *m, const char *name, char *b
     memcpy(buf, v, n);
     buf[n] = '\0';
     return buf;
+}
+
+static int known_reason(const char *code)
+{
+    for (int c = CANON_R_FRAMING; c <= CANON_R_LAST; c++)
+        if (!strcmp(code, canon_reason_name((canon_reason)c)))
+            return 1;
+    return 0;
 }
 
 static int selected(const replay *r, const char *code)
@@ -543,7 +552,17 @@ int cmd_replay(int argc, char **argv)
         } else if (!strcmp(a, "--from-beginning")) {
             r.from_beginning = 1;
         } else if (!strcmp(a, "--reason")) {
-            r.reasons[r.n_reasons++] = argv[++i];
+            /* a misspelt code would pass over every dead letter, for good in the group */
+            if (!known_reason(argv[++i])) {
+                fprintf(stderr, "canon replay: --reason: no rejection code '%s'; the codes are",
+                        argv[i]);
+                for (int c = CANON_R_FRAMING; c <= CANON_R_LAST; c++)
+                    fprintf(stderr, " %s", canon_reason_name((canon_reason)c));
+                fputc('\n', stderr);
+                rc = 2;
+                goto done;
+            }
+            r.reasons[r.n_reasons++] = argv[i];
         } else if (!strcmp(a, "--group")) {
             r.group = argv[++i];
         } else if (!strcmp(a, "--partition") || !strcmp(a, "--batch") ||

@@ -143,6 +143,11 @@ def test_replay_usage_errors(canon, kafka, entity):
     p = subprocess.run([canon, "replay", entity.name, "--bootstrap-servers", kafka.bootstrap, "--batch", "0"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "--batch wants a number >= 1" in p.stderr
+    # a misspelt code would pass over every dead letter for good: refused, with the codes
+    p = subprocess.run([canon, "replay", entity.name, "--bootstrap-servers", kafka.bootstrap, "--reason", "WRITERS"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "no rejection code 'WRITERS'" in p.stderr, p.stderr
+    assert " WRITER " in p.stderr and "UNLISTED_SOURCE" in p.stderr, p.stderr
     # no aggregator has run: the DLQ does not exist yet
     _, err = replay(canon, kafka, entity, expect_rc=1)
     assert f"canon.{entity.name}.dlq" in err and "creates it when it starts" in err, err

@@ -903,20 +903,6 @@ static void put_record(const canon_engine *e, const canon_field_state *fs, const
     }
 }
 
-/* A FieldVersion; with origin, the shape that has the update's partition and offset. */
-static void put_version(const canon_state *st, const canon_version *v, int origin, canon_wbuf *b)
-{
-    size_t n = 0;
-    const char *s = canon_state_source_name(st, v->source, &n);
-    canon_wbuf_str(b, s ? s : "", s ? n : 0);
-    canon_wbuf_long(b, v->event_time);
-    canon_wbuf_long(b, v->seq);
-    if (origin) {
-        canon_wbuf_long(b, v->partition);
-        canon_wbuf_long(b, v->offset);
-    }
-}
-
 /* Raw writers for finish(): it reserves room first, then writes through a local pointer,
  * which the compiler keeps in a register (a canon_wbuf's len is reloaded after every
  * byte store, since bytes may alias anything). */
@@ -940,6 +926,32 @@ static inline uint8_t *w_put(uint8_t *o, const void *s, size_t n)
 static inline uint8_t *w_str(uint8_t *o, const void *s, size_t n)
 {
     return w_put(w_long(o, (int64_t)n), s, n);
+}
+
+/* A FieldVersion with source name s; with origin, the shape that has the update's
+ * partition and offset. At most n + 5 * 10 bytes. */
+static inline uint8_t *w_version(uint8_t *o, const char *s, size_t n, const canon_version *v,
+                                 int origin)
+{
+    o = w_str(o, s, n);
+    o = w_long(o, v->event_time);
+    o = w_long(o, v->seq);
+    if (origin) {
+        o = w_long(o, v->partition);
+        o = w_long(o, v->offset);
+    }
+    return o;
+}
+
+static void put_version(const canon_state *st, const canon_version *v, int origin, canon_wbuf *b)
+{
+    size_t n = 0;
+    const char *s = canon_state_source_name(st, v->source, &n);
+    if (!s)
+        s = "";
+    if (b->cap - b->len < n + 5 * 10 && canon_wbuf_reserve(b, n + 5 * 10))
+        return; /* oom is set on b */
+    b->len = (size_t)(w_version(b->p + b->len, s, n, v, origin) - b->p);
 }
 
 static int same_version(const canon_version *a, const canon_version *b)
@@ -970,13 +982,7 @@ static int vcache_entry(const canon_state *st, vcache *c, const canon_version *v
     const char *s = canon_state_source_name(st, v->source, &n);
     if (c->n == VCACHE || (s && n > 255))
         return -1;
-    uint8_t *o = w_str(c->enc[c->n], s ? s : "", s ? n : 0);
-    o = w_long(o, v->event_time);
-    o = w_long(o, v->seq);
-    if (origin) {
-        o = w_long(o, v->partition);
-        o = w_long(o, v->offset);
-    }
+    uint8_t *o = w_version(c->enc[c->n], s ? s : "", s ? n : 0, v, origin);
     c->v[c->n] = *v;
     c->len[c->n] = (uint16_t)(o - c->enc[c->n]);
     return (int)c->n++;

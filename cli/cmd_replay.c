@@ -3,9 +3,9 @@
  * The aggregator puts what it rejects on canon.ENTITY.dlq byte for byte, so that nothing
  * is lost; once the cause is fixed (the writer allowed in canon.writers, the schema
  * registered) this puts those records back where they came from: same key, same value,
- * same partition. A replay cannot overwrite newer data, because an update's version
- * (event_time, source, seq) is in its body: the aggregator merges it as an update that
- * arrived late, and one that already applied is a no-op.
+ * the partition the aggregator read them from (header canon.source.partition). A replay cannot
+ * overwrite newer data, because an update's version (event_time, source, seq) is in its body: the
+ * aggregator merges it as an update that arrived late, and one that already applied is a no-op.
  *
  * Progress is the committed offsets of a consumer group (canon-replay.ENTITY by default),
  * written in the same Kafka transaction as the records replayed, so an interrupted or
@@ -46,11 +46,12 @@ static void usage(FILE *out)
         "\n"
         "Send the dead letters of entity ENTITY (topic canon.ENTITY.dlq) back to\n"
         "canon.ENTITY.updates once their cause is fixed: a writer allowed in\n"
-        "canon.writers, a schema registered. Each goes back byte for byte (same key,\n"
-        "value and partition) with headers canon.replay.topic, .partition, .offset and\n"
-        ".code naming the dead letter. Its version (event_time, source, seq) is in its\n"
-        "body, so the aggregator merges it as an update that arrived late: it never\n"
-        "overwrites newer data, and one that already applied is a no-op.\n"
+        "canon.writers, a schema registered. Each goes back byte for byte (same key\n"
+        "and value, to the partition it was read from) with headers\n"
+        "canon.replay.topic, .partition, .offset and .code naming the dead letter.\n"
+        "Its version (event_time, source, seq) is in its body, so the aggregator\n"
+        "merges it as an update that arrived late: it never overwrites newer data,\n"
+        "and one that already applied is a no-op.\n"
         "\n"
         "Group G's committed offsets record how far the DLQ has been gone through,\n"
         "written in the same transaction as the records replayed: each dead letter is\n"
@@ -125,6 +126,7 @@ typedef struct replay {
     int dry_run, from_beginning;
     rd_kafka_t *consumer, *producer;
     rd_kafka_topic_t *updates_rkt;
+    int n_updates_parts;
     dlq_part *parts;
     int n_parts;
     sent *open; /* the open transaction's records */
@@ -293,9 +295,16 @@ static int send_back(replay *r, const rd_kafka_message_t *m, const char *code)
     snprintf(buf, sizeof(buf), "%" PRId64, m->offset);
     rd_kafka_header_add(h, "canon.replay.offset", -1, buf, -1);
     rd_kafka_header_add(h, "canon.replay.code", -1, code, -1);
+    /* Back to the partition it was read from; without that header (a record not written
+     * by the aggregator), where the key's murmur2 puts it, as every producer does. */
+    char src[16];
+    char *end = NULL;
+    long part = strtol(header(m, "canon.source.partition", src, sizeof(src)), &end, 10);
+    if (!src[0] || *end || part < 0 || part >= r->n_updates_parts)
+        part = RD_KAFKA_PARTITION_UA;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            r->producer, RD_KAFKA_V_RKT(r->updates_rkt), RD_KAFKA_V_PARTITION(m->partition),
+            r->producer, RD_KAFKA_V_RKT(r->updates_rkt), RD_KAFKA_V_PARTITION((int32_t)part),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
             RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(s),
             RD_KAFKA_V_END);
@@ -478,7 +487,8 @@ static int clients(replay *r, cli_kafka *k, rd_kafka_conf_t *pconf)
         return 0;
     }
     if (rd_kafka_conf_set(pconf, "bootstrap.servers", k->bootstrap, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(pconf, "transactional.id", r->group, errstr, sizeof(errstr))) {
+        rd_kafka_conf_set(pconf, "transactional.id", r->group, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(pconf, "partitioner", "murmur2_random", errstr, sizeof(errstr))) {
         fprintf(stderr, "canon replay: %s\n", errstr);
         goto fail;
     }
@@ -502,25 +512,18 @@ fail:
     return -1;
 }
 
-/* The topics exist and have the same partition count (the aggregator's own check). */
+/* Both topics exist; notes the updates topic's partition count. */
 static int check_topics(replay *r, cli_kafka *k)
 {
     if (cli_kafka_topic_metadata("replay", k, r->updates, " (is the entity name right?)"))
         return -1;
-    int n_updates = k->md->topics[0].partition_cnt;
+    r->n_updates_parts = k->md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(k->md);
     k->md = NULL;
     if (cli_kafka_topic_metadata("replay", k, r->dlq,
                                  " (the aggregator creates it when it starts)"))
         return -1;
     int n = k->md->topics[0].partition_cnt;
-    if (n != n_updates) {
-        fprintf(stderr,
-                "canon replay: %s has %d partitions and %s %d: a dead letter goes back "
-                "to its own partition, so they must agree\n",
-                r->dlq, n, r->updates, n_updates);
-        return -1;
-    }
     if (r->only_part >= n) {
         fprintf(stderr, "canon replay: %s has %d partitions (0 to %d): no partition %lld\n", r->dlq,
                 n, n - 1, r->only_part);

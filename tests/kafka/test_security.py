@@ -232,6 +232,19 @@ def test_aggregate_runs_over_sasl_with_kafka_config(canon, broker, registry, ent
         assert r.returncode == 0, r.stderr
         got = read_canon(broker, entity.topic, len(keys))
         assert sorted(m.key().decode() for m in got) == sorted(keys), log.read_text()[-3000:]
+        # canon replay's consumer and transactional producer carry the settings too: a
+        # refused update (support may not write given_name) goes back and is refused again
+        dlq = f"canon.{entity.name}.dlq"
+        bad = json.dumps({"person_id": keys[0], "source": "support", "values": {"given_name": "Eve"}})
+        r = run(canon, broker, registry, "produce", entity.name, "--kafka-config", cfg, "--json", bad)
+        assert r.returncode == 0, r.stderr
+        assert len(read_canon(broker, dlq, 1)) == 1, log.read_text()[-3000:]
+        r = subprocess.run([canon, "replay", entity.name, "--bootstrap-servers", broker.bootstrap,
+                            "--kafka-config", cfg], capture_output=True, text=True, timeout=90)
+        assert "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr[-4000:]
+        assert r.returncode == 0 and "replayed 1 of 1" in r.stderr, r.stderr
+        assert json.loads(r.stdout)["code"] == "WRITER"
+        assert len(read_canon(broker, dlq, 2)) == 2, log.read_text()[-3000:]
     finally:
         if agg.poll() is None:
             agg.send_signal(signal.SIGTERM)

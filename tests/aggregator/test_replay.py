@@ -6,6 +6,7 @@ Run:  CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_
 """
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -135,6 +136,40 @@ def test_replay_stops_at_the_end_it_started_with(canon, kafka, entity_factory, a
     time.sleep(1)
     lines, err = replay(canon, kafka, entity)
     assert len(lines) == 20, err  # the 20 new ones, not the 20 already replayed
+
+
+def test_an_interrupted_replay_keeps_what_it_committed(canon, kafka, entity_factory, aggregator, tmp_path):
+    """Ctrl-C in the middle: what was read is committed with the group's offsets, the run
+    exits 1, and the next run goes on from there: no dead letter replayed twice, none
+    skipped. (Slow fetches as above, so the run is still reading when interrupted.)"""
+    entity = entity_factory(partitions=1)
+    aggregator(entity)
+    keys = [str(uuid.uuid4()) for _ in range(20)]
+    for i in range(0, 20, 5):
+        entity.send_many([(k, b"\x00\x00\x00\x00\x00") for k in keys[i:i + 5]])
+        assert len(wait_dlq(entity, i + 5)) == i + 5
+    original = sorted(m.offset() for m in wait_dlq(entity, 20))
+    slow = ["-X", "max.partition.fetch.bytes=1", "-X", "queued.min.messages=1", "--batch", "5"]
+    with open(tmp_path / "replay.err", "w+") as errf:
+        p = subprocess.Popen([canon, "replay", entity.name, "--bootstrap-servers", kafka.bootstrap, *slow],
+                             stdout=subprocess.PIPE, stderr=errf, text=True)
+        first_line = p.stdout.readline()  # the first transaction has committed
+        time.sleep(2.5)  # a few more read (one a second), sent in the open transaction
+        p.send_signal(signal.SIGINT)
+        rest = p.stdout.read()
+        p.wait(timeout=60)
+        errf.seek(0)
+        err = errf.read()
+    assert "Sanitizer" not in err, err
+    assert p.returncode == 1 and "interrupted" in err, (p.returncode, err)
+    first = [json.loads(line) for line in (first_line + rest).splitlines()]
+    assert 5 <= len(first) < 20, (first, err)
+    lines, err = replay(canon, kafka, entity)
+    done_first = {d["dlq_offset"] for d in first}
+    done_second = {d["dlq_offset"] for d in lines}
+    assert not done_first & done_second                      # none twice
+    assert set(original) <= done_first | done_second         # none skipped
+    assert len(first) + len(lines) == len(done_first | done_second)
 
 
 def test_replay_usage_errors(canon, kafka, entity):

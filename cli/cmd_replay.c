@@ -70,7 +70,7 @@ static void usage(FILE *out)
         "                         committed offsets\n"
         "  --group G              consumer group keeping the progress, and the\n"
         "                         transactional id (default canon-replay.ENTITY)\n"
-        "  --batch N              records per transaction (default 1000)\n"
+        "  --batch N              records per transaction (default 10000)\n"
         "  --timeout-ms T         fail when no progress is made for T ms (default 30000)\n"
         "  -X KEY=VALUE           a librdkafka property, for both the consumer and the\n"
         "                         producer (repeatable)\n"
@@ -535,7 +535,7 @@ static int check_topics(replay *r, cli_kafka *k)
 int cmd_replay(int argc, char **argv)
 {
     cli_kafka k = {.conf = cli_kafka_conf_new()};
-    replay r = {.only_part = -1, .batch = 1000, .timeout_ms = 30000};
+    replay r = {.only_part = -1, .batch = 10000, .timeout_ms = 30000};
     rd_kafka_conf_t *pconf = NULL;
     char *dlq = NULL, *updates = NULL, *group = NULL;
     int rc = 1;

@@ -8,12 +8,4 @@
 #
 # Environment: BUILD_DIR (build-bench), CANON_BIN (skip the build), PYTHON.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -z "${CANON_BIN:-}" ]; then
-    build=${BUILD_DIR:-$root/build-bench}
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
-    cmake --build "$build" -j2 --target canon >/dev/null
-    CANON_BIN=$build/canon
-fi
-exec timeout 1200 "${PYTHON:-$root/.venv/bin/python}" "$here/replay.py" --canon-bin "$CANON_BIN" "$@"
+exec "$(dirname "$0")/py_bench.sh" --timeout 1200 replay.py "$@"

@@ -12,13 +12,4 @@
 # (an already running broker; the entity's topics must not exist: use --entity NAME),
 # --workdir. Environment: BUILD_DIR (build-bench), CANON_BIN (skip the build), PYTHON.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -z "${CANON_BIN:-}" ]; then
-    build=${BUILD_DIR:-$root/build-bench}
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
-    cmake --build "$build" -j2 --target canon >/dev/null
-    CANON_BIN=$build/canon
-fi
-export CANON_BIN
-exec timeout 3000 "${PYTHON:-$root/.venv/bin/python}" "$here/restore.py" --canon-bin "$CANON_BIN" "$@"
+exec "$(dirname "$0")/py_bench.sh" --timeout 3000 restore.py "$@"

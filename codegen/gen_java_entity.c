@@ -7,7 +7,9 @@
  *                    `provided` consistent with what was set or cleared (in field order,
  *                    so equal updates are equal bytes in every language);
  *   NCanon         - topic and subject names, the derived schema texts as registered,
- *                    the envelope decoder, and the producer (key = universal id UTF-8,
+ *                    the envelope decoders (of this envelope version, or of any version
+ *                    the registry has that Avro resolves against it: runtime
+ *                    RegistryDecoder), and the producer (key = universal id UTF-8,
  *                    kafka-clients' default murmur2 partitioner, framed with the update
  *                    schema's registry id) and consumer (read_committed) helpers. */
 #include <ctype.h>
@@ -246,14 +248,49 @@ static void emit_canon(jgen *g, const reg_node *canonical, const reg_node *upd, 
         "    if (url == null) throw new java.io.IOException(\"no registry URL given and none "
         "built in\");\n"
         "    return producer(kafka, updateSchemaId(url));\n  }\n\n"
-        "  /**\n   * A read_committed consumer of the canon topic, decoding envelopes.\n   *\n"
+        "  /**\n   * A read_committed consumer of the canon topic, decoding envelopes of this\n"
+        "   * binding's envelope schema only (see consumer(kafka, registryUrl)).\n   *\n"
         "   * @param kafka consumer properties (bootstrap.servers, group.id)\n"
         "   * @return the consumer, subscribed\n   */\n"
         "  public static canongate.runtime.CanonConsumer<%s> consumer(java.util.Properties kafka) "
         "{\n    return new canongate.runtime.CanonConsumer<%s>(kafka, CANON_TOPIC, "
         "%s::fromFramed);\n"
-        "  }\n}\n",
+        "  }\n",
         B, KT, B, E, E, E, U, U, jg_accessor(g, kf->name), U, E, E, E);
+    /* Reading across envelope versions: the writer schema of each frame's id comes from
+     * the registry and Avro resolves it against ENVELOPE_SCHEMA (docs/bindings-java.md). */
+    gen_files_printf(
+        g->out, P,
+        "\n  /**\n   * A decoder of canon topic values written with any envelope version that\n"
+        "   * resolves against this binding's: the writer schema is fetched by the frame's id\n"
+        "   * (once per id) and resolved by Avro; fields it lacks take their defaults\n"
+        "   * (FieldVersion partition and offset: -1). Values of this binding's own version\n"
+        "   * take the generated decoder directly. Thread-safe; keep one, it caches schemas.\n"
+        "   *\n   * @param registryUrl the registry, or null for DEFAULT_REGISTRY\n"
+        "   * @return the decoder; its decode(framed) gives the envelope and its schema id\n"
+        "   * @throws IllegalArgumentException when registryUrl is null and none is built in\n"
+        "   */\n"
+        "  public static canongate.runtime.RegistryDecoder<%s> envelopeDecoder(java.lang.String "
+        "registryUrl) {\n"
+        "    java.lang.String url = registryUrl != null ? registryUrl : DEFAULT_REGISTRY;\n"
+        "    if (url == null) throw new java.lang.IllegalArgumentException(\"no registry URL given "
+        "and none built in\");\n"
+        "    return new canongate.runtime.RegistryDecoder<%s>(url, %s.SCHEMA$,\n"
+        "        \"the binding's \" + ENVELOPE_SUBJECT + \" schema\", %s::fromFramed, "
+        "%s::fromByteArray);\n  }\n\n"
+        "  /**\n   * A read_committed consumer of the canon topic that reads every envelope "
+        "version\n"
+        "   * the registry resolves against this binding's (see envelopeDecoder).\n   *\n"
+        "   * @param kafka consumer properties (bootstrap.servers, group.id)\n"
+        "   * @param registryUrl the registry, or null for DEFAULT_REGISTRY\n"
+        "   * @return the consumer, subscribed\n"
+        "   * @throws IllegalArgumentException when registryUrl is null and none is built in\n"
+        "   */\n"
+        "  public static canongate.runtime.CanonConsumer<%s> consumer(java.util.Properties kafka, "
+        "java.lang.String registryUrl) {\n"
+        "    return new canongate.runtime.CanonConsumer<%s>(kafka, CANON_TOPIC, "
+        "envelopeDecoder(registryUrl));\n  }\n}\n",
+        E, E, E, E, E, E, E);
 }
 
 void jg_emit_entity(jgen *g, const reg_node *canonical, const reg_node *upd, const reg_node *env,

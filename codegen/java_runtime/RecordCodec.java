@@ -144,11 +144,21 @@ public final class RecordCodec<T extends SpecificRecordBase> {
    * @throws IOException when the frame or the body is malformed
    */
   public Framed<T> decodeFramed(byte[] bytes) throws IOException {
+    int id = frameSchemaId(bytes);
+    return new Framed<>(id, decodeRange(bytes, FRAME_HEADER, bytes.length - FRAME_HEADER));
+  }
+
+  /**
+   * The schema id of a Confluent frame.
+   *
+   * @param bytes magic byte, schema id, Avro binary
+   * @return the id
+   * @throws IOException when bytes do not start with a frame header
+   */
+  public static int frameSchemaId(byte[] bytes) throws IOException {
     if (bytes.length < FRAME_HEADER || bytes[0] != 0)
       throw new IOException("not a Confluent-framed Avro message (magic byte 0 and a 4-byte id)");
-    int id =
-        ((bytes[1] & 0xff) << 24) | ((bytes[2] & 0xff) << 16) | ((bytes[3] & 0xff) << 8) | (bytes[4] & 0xff);
-    return new Framed<>(id, decodeRange(bytes, FRAME_HEADER, bytes.length - FRAME_HEADER));
+    return ((bytes[1] & 0xff) << 24) | ((bytes[2] & 0xff) << 16) | ((bytes[3] & 0xff) << 8) | (bytes[4] & 0xff);
   }
 
   private T decodeRange(byte[] bytes, int off, int len) throws IOException {

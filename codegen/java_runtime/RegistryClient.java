@@ -34,7 +34,10 @@ public final class RegistryClient {
       resp = http.send(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IOException("interrupted", e);
+      throw new IOException(req.method() + " " + req.uri() + ": interrupted", e);
+    } catch (IOException e) {
+      // ConnectException and the like often have no message: say what failed and where
+      throw new IOException(req.method() + " " + req.uri() + ": registry unreachable: " + e, e);
     }
     if (resp.statusCode() / 100 != 2)
       throw new IOException(req.method() + " " + req.uri() + ": HTTP " + resp.statusCode() + " " + resp.body());

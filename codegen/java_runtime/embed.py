@@ -7,14 +7,15 @@ string arrays. Run `python3 codegen/java_runtime/embed.py && clang-format -i
 codegen/gen_java_runtime.c` after editing a file here."""
 import os, json
 d=os.path.dirname(os.path.abspath(__file__))
-names=['Framed','Wire','RecordCodec','AvroJson','RegistryClient','CanonProducer','CanonRecord','CanonConsumer']
+names=['Framed','Wire','RecordCodec','AvroJson','RegistryClient','RegistryDecoder','CanonProducer','CanonRecord','CanonConsumer']
 out=['''/* gen_java_runtime.c - the fixed runtime every Java binding carries (canongate.runtime).
  *
  * Code that does not depend on the schema lives here once instead of being written into
  * every class: the binary codec shared by a record class's instances, Confluent framing,
  * the Avro JSON encoding (with the wire contract's "NaN"/"Infinity" strings, which Avro
- * Java's JsonDecoder refuses), the registry client (java.net.http) and the generic
- * producer/consumer the entity helpers specialise. Each binding carries the same bytes,
+ * Java's JsonDecoder refuses), the registry client (java.net.http), the decoder that
+ * resolves a writer schema fetched by id against the binding's (RegistryDecoder) and the
+ * generic producer/consumer the entity helpers specialise. Each binding carries the same bytes,
  * so two bindings on one classpath share these classes without conflict.
  *
  * Do not edit: generated from the .java files of codegen/java_runtime/ by codegen/java_runtime/embed.py

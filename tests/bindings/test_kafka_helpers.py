@@ -469,8 +469,16 @@ public class KProg {
       }
       return;
     }
+    // consume BOOTSTRAP GROUP KEY [REGISTRY|- [TOPIC]]: with a registry URL, envelopes of
+    // any version the registry resolves; "-", only this binding's version (fromFramed)
     kafka.put("group.id", args[2]);
-    try (CanonConsumer<PersonEnvelope> c = PersonCanon.consumer(kafka)) {
+    String registry = args.length > 4 && !args[4].equals("-") ? args[4] : null;
+    CanonConsumer<PersonEnvelope> consumer;
+    if (args.length > 5)
+      consumer = new CanonConsumer<>(kafka, args[5], registry != null ? PersonCanon.envelopeDecoder(registry) : PersonEnvelope::fromFramed);
+    else
+      consumer = registry != null ? PersonCanon.consumer(kafka, registry) : PersonCanon.consumer(kafka);
+    try (CanonConsumer<PersonEnvelope> c = consumer) {
       long deadline = System.currentTimeMillis() + 60000;
       while (System.currentTimeMillis() < deadline) {
         for (CanonRecord<PersonEnvelope> r : c.poll(Duration.ofMillis(500))) {
@@ -525,9 +533,16 @@ def java_prog(env):
     run(["javac", "-J-XX:TieredStopAtLevel=1", "--release", "17", "-nowarn", "-cp", cp,
          "-d", str(classes)] + srcs, timeout=600)
     full = f"{classes}:{cp}"
-    return lambda *args, timeout=120: run(
-        ["java", "-XX:TieredStopAtLevel=1", "-Dslf4j.internal.verbosity=ERROR", "-cp", full,
-         "KProg"] + list(args), timeout=timeout)
+
+    def command(*args):
+        return ["java", "-XX:TieredStopAtLevel=1", "-Dslf4j.internal.verbosity=ERROR", "-cp",
+                full, "KProg"] + list(args)
+
+    def prog(*args, timeout=120):
+        return run(command(*args), timeout=timeout)
+
+    prog.command = command  # for a run that must fail
+    return prog
 
 
 def test_java_producer(env, java_prog):
@@ -539,3 +554,54 @@ def test_java_producer(env, java_prog):
 def test_java_consumer(env, java_prog):
     out = java_prog("consume", env.kafka.bootstrap, f"bk-java-{uuid.uuid4().hex}", env.canon_key)
     assert [l for l in out.splitlines() if l and l[0].isdigit()] == expected_consumed(env)
+
+
+def test_java_consumer_resolving_through_the_registry(env, java_prog):
+    """PersonCanon.consumer(kafka, registryUrl): the writer schema of each value is
+    fetched by id; this binding's own version takes the generated decoder."""
+    out = java_prog("consume", env.kafka.bootstrap, f"bk-javar-{uuid.uuid4().hex}",
+                    env.canon_key, env.registry.url)
+    assert [l for l in out.splitlines() if l and l[0].isdigit()] == expected_consumed(env)
+
+
+def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):
+    """A canon topic holding envelopes of the first derivation (FieldVersion without
+    partition and offset) next to current ones: the Java consumer with a registry URL reads
+    both (missing partition and offset: -1); the exact-version decoder fails on the old."""
+    legacy = json.loads(env.registry.get("/subjects/canon.person-value/versions/latest")["schema"])
+    fv = next(f for f in legacy["fields"] if f["name"] == "provenance")["type"]["values"]
+    fv["fields"] = [f for f in fv["fields"] if f["name"] not in ("partition", "offset")]
+    legacy_id = env.registry.post("/subjects/legacy-person-envelope-value/versions",
+                                  {"schema": json.dumps(legacy)})["id"]
+    assert legacy_id != env.envelope_id
+    legacy_schema = fastavro.parse_schema(legacy)
+    topic = f"bk-mixed-{uuid.uuid4().hex[:8]}"
+    env.kafka.create_topic(topic, partitions=1)
+    pid = str(uuid.uuid4())
+    a, b = person(pid, "a@example.org"), person(pid, "b@example.org")
+    envs = [(envelope(pid, 1, "CREATE", None, a, ["email"]), True),
+            (envelope(pid, 2, "UPDATE", a, b, ["email"]), False),
+            (envelope(pid, 5, "DELETE", b, None, ["email"]), True)]
+    p = confluent_kafka.Producer(env.kafka.config())
+    want = []
+    for v, old in envs:
+        buf = io.BytesIO()
+        if old:
+            for fvs in list(v["provenance"].values()) + [v["deleted"]]:
+                if fvs:
+                    fvs.pop("partition"), fvs.pop("offset")
+        fastavro.schemaless_writer(buf, legacy_schema if old else env.envelope_schema, v)
+        sid = legacy_id if old else env.envelope_id
+        p.produce(topic, key=pid.encode(), value=b"\x00" + struct.pack(">I", sid) + buf.getvalue())
+        at = "-1:-1" if old else field_version_at(v)
+        want.append(f"{v['version']} {v['op']} {(v['after'] or {}).get('email') or '-'} "
+                    f"{','.join(v['changed'])} {at} {sid}")
+    assert p.flush(30) == 0
+    out = java_prog("consume", env.kafka.bootstrap, f"bk-javam-{uuid.uuid4().hex}", pid,
+                    env.registry.url, topic)
+    assert [l for l in out.splitlines() if l and l[0].isdigit()] == want
+    # without the registry, the binding reads only its own version
+    r = subprocess.run(java_prog.command("consume", env.kafka.bootstrap,
+                                         f"bk-javax-{uuid.uuid4().hex}", pid, "-", topic),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and f"{topic}/0@0" in r.stderr, r.stdout + r.stderr[-3000:]

@@ -146,6 +146,12 @@ static void test_canonical_entity(void **state)
     assert_true(contains(canon, "UPDATES_SUBJECT = \"canon.postal_address.updates-value\""));
     assert_true(contains(canon, "CANON_TOPIC = \"canon.postal_address\""));
     assert_true(contains(canon, "String.valueOf(u.getId())"));
+    /* reading every envelope version: writer schema by id from the registry, resolved */
+    assert_true(contains(canon, "RegistryDecoder<org.ex.PostalAddressEnvelope> "
+                                "envelopeDecoder(java.lang.String registryUrl)"));
+    assert_true(contains(canon, "consumer(java.util.Properties kafka, java.lang.String "
+                                "registryUrl)"));
+    assert_non_null(file(f, "src/main/java/canongate/runtime/RegistryDecoder.java"));
     const char *b = file(f, "src/main/java/org/ex/PostalAddressUpdateBuilder.java");
     assert_true(contains(b, "public PostalAddressUpdateBuilder setCity(java.lang.String value)"));
     assert_true(contains(b, "public PostalAddressUpdateBuilder clearKind()"));

@@ -1,0 +1,165 @@
+package canongate.runtime;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.avro.Schema;
+import org.apache.avro.SchemaCompatibility;
+import org.apache.avro.SchemaNormalization;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
+import org.apache.avro.generic.GenericDatumWriter;
+import org.apache.avro.io.BinaryDecoder;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.DecoderFactory;
+import org.apache.avro.io.EncoderFactory;
+
+/**
+ * Decodes Confluent-framed values written with any schema the registry has under the
+ * frame's id, as long as Avro can resolve it against the binding's own (reader) schema:
+ * how a consumer reads a canon topic across envelope versions.
+ *
+ * <p>The writer schema of each id is fetched once (GET /schemas/ids/{id}) and kept. When
+ * its Parsing Canonical Form is the reader's, the bytes are the binding's own and go to the
+ * generated decoder as they are. Otherwise Apache Avro's resolution reads them
+ * ({@code GenericDatumReader(writer, reader)}: fields the writer lacks take the reader's
+ * defaults, fields the reader lacks are skipped, promotions and aliases apply), the result
+ * is written in the reader schema ({@code GenericDatumWriter}) and decoded by the generated
+ * decoder. Only generic readers and writers are used, so Avro 1.12's SERIALIZABLE_PACKAGES
+ * check never applies (docs/bindings-java.md).
+ *
+ * <p>Thread-safe: the per-id cache is concurrent and buffers are per thread. A failed
+ * registry call is not cached (the next value with that id asks again).
+ *
+ * @param <T> the generated record class
+ */
+public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> {
+  private final RegistryClient registry;
+  private final Schema reader;
+  private final String readerForm;
+  private final CanonConsumer.FramedDecoder<T> framed;
+  private final BodyDecoder<T> body;
+  private final String what;
+  /** Per schema id: empty when the writer schema is the reader's, else how to resolve it. */
+  private final Map<Integer, Optional<Writer>> writers = new ConcurrentHashMap<>();
+  private final ThreadLocal<State> state = ThreadLocal.withInitial(State::new);
+
+  /** A writer schema other than the reader's, with the Avro objects that resolve it. */
+  private static final class Writer {
+    final GenericDatumReader<Object> read;
+    final GenericDatumWriter<Object> write;
+
+    Writer(Schema writer, Schema reader) {
+      this.read = new GenericDatumReader<>(writer, reader, GenericData.get());
+      this.write = new GenericDatumWriter<>(reader, GenericData.get());
+    }
+  }
+
+  private static final class State {
+    final ByteArrayOutputStream buf = new ByteArrayOutputStream(256);
+    BinaryDecoder dec;
+    BinaryEncoder enc;
+  }
+
+  /**
+   * Decodes a whole Avro binary encoding in the reader schema.
+   *
+   * @param <T> the record class
+   */
+  @FunctionalInterface
+  public interface BodyDecoder<T> {
+    /**
+     * Decodes.
+     *
+     * @param bytes the Avro binary encoding, nothing before or after
+     * @return the record
+     * @throws IOException when the bytes are malformed
+     */
+    T decode(byte[] bytes) throws IOException;
+  }
+
+  /**
+   * A decoder resolving against reader.
+   *
+   * @param registryUrl the registry holding the writer schemas, e.g. "http://127.0.0.1:8081"
+   * @param reader the binding's schema (the generated class's SCHEMA$)
+   * @param what the reader schema's name in error messages, e.g. its subject
+   * @param framed the generated decoder of framed values in the reader schema
+   * @param body the generated decoder of unframed values in the reader schema
+   */
+  public RegistryDecoder(
+      String registryUrl, Schema reader, String what, CanonConsumer.FramedDecoder<T> framed, BodyDecoder<T> body) {
+    this.registry = new RegistryClient(registryUrl);
+    this.reader = reader;
+    this.readerForm = SchemaNormalization.toParsingForm(reader);
+    this.what = what;
+    this.framed = framed;
+    this.body = body;
+  }
+
+  /**
+   * Decodes a framed value, resolving its writer schema against the reader's.
+   *
+   * @param bytes magic byte, schema id, Avro binary
+   * @return the record and the frame's schema id
+   * @throws IOException when the frame is malformed, the registry is unreachable or does
+   *     not know the id, the schemas do not resolve, or the body does not decode; the
+   *     message names the schema id
+   */
+  @Override
+  public Framed<T> decode(byte[] bytes) throws IOException {
+    int id = RecordCodec.frameSchemaId(bytes);
+    Writer w = writer(id);
+    if (w == null) return framed.decode(bytes);
+    State s = state.get();
+    s.dec = DecoderFactory.get().binaryDecoder(bytes, RecordCodec.FRAME_HEADER, bytes.length - RecordCodec.FRAME_HEADER, s.dec);
+    s.buf.reset();
+    try {
+      Object datum = w.read.read(null, s.dec);
+      if (!s.dec.isEnd()) throw new IOException("trailing bytes after the encoded value");
+      s.enc = EncoderFactory.get().binaryEncoder(s.buf, s.enc);
+      w.write.write(datum, s.enc);
+      s.enc.flush();
+    } catch (IOException | RuntimeException e) {
+      String why = e.getMessage() != null ? e.getMessage() : e.getClass().getName();  // EOFException has none
+      throw new IOException("schema id " + id + ": value does not decode with the writer schema resolved against "
+          + what + ": " + why, e);
+    }
+    return new Framed<>(id, body.decode(s.buf.toByteArray()));
+  }
+
+  /** null when id's schema is the reader's; fetched and kept on first use. */
+  private Writer writer(int id) throws IOException {
+    Optional<Writer> known = writers.get(id);
+    if (known != null) return known.orElse(null);
+    String text;
+    try {
+      text = registry.schemaById(id);
+    } catch (IOException e) {
+      throw new IOException("schema id " + id + ": cannot get the writer schema: " + e.getMessage(), e);
+    }
+    Schema ws;
+    try {
+      ws = new Schema.Parser().parse(text);
+    } catch (RuntimeException e) {
+      throw new IOException("schema id " + id + ": the registry's schema does not parse: " + e.getMessage(), e);
+    }
+    Optional<Writer> w = Optional.empty();
+    if (!SchemaNormalization.toParsingForm(ws).equals(readerForm)) {
+      SchemaCompatibility.SchemaCompatibilityResult c =
+          SchemaCompatibility.checkReaderWriterCompatibility(reader, ws).getResult();
+      if (c.getCompatibility() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
+        StringBuilder why = new StringBuilder();
+        for (SchemaCompatibility.Incompatibility i : c.getIncompatibilities())
+          why.append(why.length() > 0 ? "; " : "").append(i.getType()).append(" at ").append(i.getLocation())
+              .append(": ").append(i.getMessage());
+        throw new IOException("schema id " + id + ": the writer schema cannot be resolved against " + what + ": " + why);
+      }
+      w = Optional.of(new Writer(ws, reader));
+    }
+    writers.putIfAbsent(id, w);
+    return w.orElse(null);
+  }
+}

@@ -38,53 +38,51 @@ static const char *const value_opts[] = {"--reason",     "--partition", "--group
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: canon replay ENTITY --bootstrap-servers B [--reason CODE ...]\n"
-        "                    [--partition P] [--dry-run] [--from-beginning]\n"
-        "                    [--group G] [--batch N] [--timeout-ms T]\n"
-        "\n"
-        "Send the dead letters of entity ENTITY (topic canon.ENTITY.dlq) back to\n"
-        "canon.ENTITY.updates once their cause is fixed: a writer allowed in\n"
-        "canon.writers, a schema registered. Each goes back byte for byte (same key\n"
-        "and value, to the partition it was read from) with headers\n"
-        "canon.replay.topic, .partition, .offset and .code naming the dead letter.\n"
-        "Its version (event_time, source, seq) is in its body, so the aggregator\n"
-        "merges it as an update that arrived late: it never overwrites newer data,\n"
-        "and one that already applied is a no-op.\n"
-        "\n"
-        "Group G's committed offsets record how far the DLQ has been gone through,\n"
-        "written in the same transaction as the records replayed: each dead letter is\n"
-        "considered once per group (replayed, or passed over by a filter), also when a\n"
-        "run is interrupted. A run stops at the end the DLQ had when it started; a\n"
-        "record rejected again is a new dead letter, for the next run.\n"
-        "\n"
-        "options:\n"
-        "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
-        "  --reason CODE          replay only dead letters of this canon.error.code\n"
-        "                         (WRITER, UNKNOWN_SCHEMA, SOURCE, ...; repeatable);\n"
-        "                         the others are passed over\n"
-        "  --partition P          that partition of the DLQ only\n"
-        "  --dry-run              print what would be replayed; send and commit nothing\n"
-        "  --from-beginning       start at the oldest dead letter, not at the group's\n"
-        "                         committed offsets\n"
-        "  --group G              consumer group keeping the progress, and the\n"
-        "                         transactional id (default canon-replay.ENTITY)\n"
-        "  --batch N              records per transaction (default 10000)\n"
-        "  --timeout-ms T         fail when no progress is made for T ms (default 30000)\n"
-        "  -X KEY=VALUE           a librdkafka property, for both the consumer and the\n"
-        "                         producer (repeatable)\n"
-        "  --kafka-config FILE    librdkafka properties file (KEY=VALUE lines, '#'\n"
-        "                         comments; e.g. security.protocol, sasl.*, ssl.*),\n"
-        "                         applied before any -X\n"
-        "  -h, --help             this help\n"
-        "\n"
-        "Output: one JSON line per dead letter replayed, on stdout,\n"
-        "  {\"dlq_partition\":0,\"dlq_offset\":4,\"code\":\"WRITER\",\"partition\":0,\"offset\":"
-        "812}\n"
-        "(with --dry-run: the dead letter's key, code and message instead of where it\n"
-        "went), and a summary on stderr. Exit 0 when the end is reached, 1 on an error\n"
-        "or an interrupt (what was committed stays replayed), 2 on a usage error.\n");
+    fprintf(out, "usage: canon replay ENTITY --bootstrap-servers B [--reason CODE ...]\n"
+                 "                    [--partition P] [--dry-run] [--from-beginning]\n"
+                 "                    [--group G] [--batch N] [--timeout-ms T]\n"
+                 "\n"
+                 "Send the dead letters of entity ENTITY (topic canon.ENTITY.dlq) back to\n"
+                 "canon.ENTITY.updates once their cause is fixed: a writer allowed in\n"
+                 "canon.writers, a schema registered. Each goes back byte for byte (same key\n"
+                 "and value, to the partition it was read from) with headers\n"
+                 "canon.replay.topic, .partition, .offset and .code naming the dead letter.\n"
+                 "Its version (event_time, source, seq) is in its body, so the aggregator\n"
+                 "merges it as an update that arrived late: it never overwrites newer data,\n"
+                 "and one that already applied is a no-op.\n"
+                 "\n"
+                 "Group G's committed offsets record how far the DLQ has been gone through,\n"
+                 "written in the same transaction as the records replayed: each dead letter is\n"
+                 "considered once per group (replayed, or passed over by a filter), also when a\n"
+                 "run is interrupted. A run stops at the end the DLQ had when it started; a\n"
+                 "record rejected again is a new dead letter, for the next run.\n"
+                 "\n"
+                 "options:\n"
+                 "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
+                 "  --reason CODE          replay only dead letters of this canon.error.code\n"
+                 "                         (WRITER, UNKNOWN_SCHEMA, SOURCE, ...; repeatable);\n"
+                 "                         the others are passed over\n"
+                 "  --partition P          that partition of the DLQ only\n"
+                 "  --dry-run              print what would be replayed; send and commit nothing\n"
+                 "  --from-beginning       start at the oldest dead letter, not at the group's\n"
+                 "                         committed offsets\n"
+                 "  --group G              consumer group keeping the progress, and the\n"
+                 "                         transactional id (default canon-replay.ENTITY)\n"
+                 "  --batch N              records per transaction (default 10000)\n"
+                 "  --timeout-ms T         fail when no progress is made for T ms (default 30000)\n"
+                 "  -X KEY=VALUE           a librdkafka property, for both the consumer and the\n"
+                 "                         producer (repeatable)\n"
+                 "  --kafka-config FILE    librdkafka properties file (KEY=VALUE lines, '#'\n"
+                 "                         comments; e.g. security.protocol, sasl.*, ssl.*),\n"
+                 "                         applied before any -X\n"
+                 "  -h, --help             this help\n"
+                 "\n"
+                 "Output: one JSON line per dead letter replayed, on stdout, once committed:\n"
+                 "  {\"dlq_partition\":0,\"dlq_offset\":4,\"key\":\"...\",\"code\":\"WRITER\",\n"
+                 "   \"partition\":0,\"offset\":812}   (partition, offset: where it went)\n"
+                 "(with --dry-run: the dead letter's message instead of where it went), and a\n"
+                 "summary on stderr. Exit 0 when the end is reached, 1 on an error\n"
+                 "or an interrupt (what was committed stays replayed), 2 on a usage error.\n");
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -103,9 +101,7 @@ static long long mono_ms(void)
 
 /* One record produced in the open transaction, for its output line once it is committed. */
 typedef struct sent {
-    int32_t dlq_part;
-    int64_t dlq_off;
-    char code[64];
+    json_t *line; /* owned: dlq_partition, dlq_offset, key, code */
     int32_t part; /* where it went: set by delivered() */
     int64_t off;
 } sent;
@@ -205,6 +201,14 @@ static json_t *text(const char *s, size_t n)
     return j ? j : json_string("(not UTF-8)");
 }
 
+/* The start of a dead letter's output line (new reference; NULL when out of memory). */
+static json_t *dead_letter_json(const rd_kafka_message_t *m, const char *code)
+{
+    return json_pack("{s:i,s:I,s:o,s:o}", "dlq_partition", (int)m->partition, "dlq_offset",
+                     (json_int_t)m->offset, "key", m->key ? text(m->key, m->key_len) : json_null(),
+                     "code", text(code, strlen(code)));
+}
+
 static void print_line(json_t *o)
 {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -212,6 +216,14 @@ static void print_line(json_t *o)
     if (s)
         printf("%s\n", s);
     free(s);
+}
+
+/* Forgets the open transaction's records (after an abort). */
+static void drop_open(replay *r)
+{
+    for (size_t i = 0; i < r->n_open; i++)
+        json_decref(r->open[i].line);
+    r->n_open = 0;
 }
 
 /* Commits the open transaction: the records sent and the group's offsets (every record
@@ -252,17 +264,19 @@ static int commit(replay *r)
         rd_kafka_error_t *ae = rd_kafka_abort_transaction(r->producer, 30000);
         if (ae)
             txn_failed("cannot abort the transaction", ae);
+        drop_open(r);
         r->txn_open = 0;
-        r->n_open = 0;
         r->broken = 1;
         return -1;
     }
     for (size_t i = 0; i < r->n_open; i++) {
-        const sent *s = &r->open[i];
-        print_line(json_pack("{s:i,s:I,s:o,s:i,s:I}", "dlq_partition", (int)s->dlq_part,
-                             "dlq_offset", (json_int_t)s->dlq_off, "code",
-                             text(s->code, strlen(s->code)), "partition", (int)s->part, "offset",
-                             (json_int_t)s->off));
+        sent *s = &r->open[i];
+        if (s->line) {
+            json_object_set_new(s->line, "partition", json_integer(s->part));
+            json_object_set_new(s->line, "offset", json_integer(s->off));
+        }
+        print_line(s->line);
+        s->line = NULL;
     }
     fflush(stdout);
     r->replayed += (long long)r->n_open;
@@ -284,8 +298,7 @@ static int send_back(replay *r, const rd_kafka_message_t *m, const char *code)
         r->txn_open = 1;
     }
     sent *s = &r->open[r->n_open];
-    *s = (sent){.dlq_part = m->partition, .dlq_off = m->offset, .part = -1, .off = -1};
-    snprintf(s->code, sizeof(s->code), "%s", code);
+    *s = (sent){.line = dead_letter_json(m, code), .part = -1, .off = -1};
 
     char buf[32];
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
@@ -315,6 +328,7 @@ static int send_back(replay *r, const rd_kafka_message_t *m, const char *code)
             continue;
         }
         rd_kafka_headers_destroy(h);
+        json_decref(s->line);
         fprintf(stderr, "canon replay: cannot send dead letter %s/%d/%" PRId64 ": %s\n", r->dlq,
                 (int)m->partition, m->offset, rd_kafka_err2str(err));
         return -1;
@@ -326,10 +340,10 @@ static int send_back(replay *r, const rd_kafka_message_t *m, const char *code)
 /* Dry run: what would be replayed. */
 static void print_would(const rd_kafka_message_t *m, const char *code, const char *why)
 {
-    print_line(json_pack("{s:i,s:I,s:o,s:o,s:o}", "dlq_partition", (int)m->partition, "dlq_offset",
-                         (json_int_t)m->offset, "key",
-                         m->key ? text(m->key, m->key_len) : json_null(), "code",
-                         text(code, strlen(code)), "message", text(why, strlen(why))));
+    json_t *o = dead_letter_json(m, code);
+    if (o)
+        json_object_set_new(o, "message", text(why, strlen(why)));
+    print_line(o);
 }
 
 /* One dead letter read: replays it, or passes over it; 0, or -1 on an error. */
@@ -645,6 +659,7 @@ done:
         rd_kafka_conf_destroy(pconf);
     if (r.updates_rkt)
         rd_kafka_topic_destroy(r.updates_rkt);
+    drop_open(&r);
     if (r.producer) {
         if (r.txn_open) {
             rd_kafka_error_t *e = rd_kafka_abort_transaction(r.producer, 30000);

@@ -77,7 +77,7 @@ def test_replay_after_the_writer_is_allowed(canon, kafka, entity, aggregator):
     lines, err = replay(canon, kafka, entity, "--reason", "WRITER")
     assert len(lines) == 1, (lines, err)
     d = lines[0]
-    assert d["code"] == "WRITER" and d["partition"] == at_writer[0]
+    assert d["code"] == "WRITER" and d["key"] == k and d["partition"] == at_writer[0]
     assert "replayed 1 of 2" in err and "passed over 1" in err, err
     sent = {(m.partition(), m.offset()): m for m in entity.read(entity.updates, n_updates + 1)}
     m = sent[(d["partition"], d["offset"])]

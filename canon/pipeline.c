@@ -72,6 +72,7 @@ typedef struct entity {
     int32_t canonical_id, updates_id, envelope_id;
     canon_engine *engine;
     int32_t n_parts;
+    int32_t dlq_parts;     /* canon.E.dlq's partition count: its own when it existed before */
     canon_state **states;  /* NULL: partition not assigned here */
     int64_t *batch_start;  /* first offset consumed in the open transaction, -1: none */
     int64_t *next_offset;  /* offset to commit (last consumed + 1), -1: none this batch */
@@ -731,6 +732,7 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
         nd = nu;
     }
     e->n_parts = nu;
+    e->dlq_parts = nd;
     for (int i = 0; i < 2; i++)
         if (p->prod[i])
             learn_topics(p, p->prod[i], e);
@@ -1940,8 +1942,10 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
             if (!strncmp(name, "canon.replay.", 13))
                 rd_kafka_header_add(h, name, -1, v, (ssize_t)n);
     }
+    /* The update's own partition; a DLQ made with fewer partitions (by hand) takes the
+     * producers' partitioner (murmur2 of the key) instead of failing the produce. */
     int32_t part = m->partition;
-    if (part >= e->n_parts)
+    if (part >= e->dlq_parts)
         part = RD_KAFKA_PARTITION_UA;
     add(&e->c.rejected, 1);
     if ((size_t)r->reason < N_REASONS)

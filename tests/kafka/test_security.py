@@ -29,6 +29,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from canon_keys import java_partition
 from canon_registry import registry_fixtures
 from kafka_fixture import Broker
 
@@ -233,9 +234,12 @@ def test_aggregate_runs_over_sasl_with_kafka_config(canon, broker, registry, ent
         got = read_canon(broker, entity.topic, len(keys))
         assert sorted(m.key().decode() for m in got) == sorted(keys), log.read_text()[-3000:]
         # canon replay's consumer and transactional producer carry the settings too: a
-        # refused update (support may not write given_name) goes back and is refused again
+        # refused update (support may not write given_name) goes back and is refused again.
+        # Its key is on updates partition 1, which this DLQ (1 partition) lacks: the
+        # aggregator must dead-letter it all the same (it used to fail the produce).
         dlq = f"canon.{entity.name}.dlq"
-        bad = json.dumps({"person_id": keys[0], "source": "support", "values": {"given_name": "Eve"}})
+        k1 = next(k for k in (str(uuid.uuid4()) for _ in range(1000)) if java_partition(k.encode(), 2) == 1)
+        bad = json.dumps({"person_id": k1, "source": "support", "values": {"given_name": "Eve"}})
         r = run(canon, broker, registry, "produce", entity.name, "--kafka-config", cfg, "--json", bad)
         assert r.returncode == 0, r.stderr
         assert len(read_canon(broker, dlq, 1)) == 1, log.read_text()[-3000:]

@@ -481,25 +481,28 @@ static int run(replay *r)
     return 0;
 }
 
-/* Makes the consumer from k (which it then owns) and the transactional producer from
- * pconf (taken). 0, or -1 after printing why. */
-static int clients(replay *r, cli_kafka *k, rd_kafka_conf_t *pconf)
+/* Makes the consumer from k (which it then owns). 0, or -1 after printing why. */
+static int consumer(replay *r, cli_kafka *k)
 {
     char errstr[512];
     /* a committed offset the DLQ no longer has (retention): go on from its oldest */
-    if (cli_kafka_consumer_conf("replay", k, r->group) ||
-        rd_kafka_conf_set(k->conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr))) {
+    if (cli_kafka_consumer_conf("replay", k, r->group)) /* prints why */
+        return -1;
+    if (rd_kafka_conf_set(k->conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr))) {
         fprintf(stderr, "canon replay: %s\n", errstr);
-        goto fail;
+        return -1;
     }
     cli_kafka_new("replay", RD_KAFKA_CONSUMER, k);
     if (!k->rk)
-        goto fail;
+        return -1;
     r->consumer = k->rk;
-    if (r->dry_run) {
-        rd_kafka_conf_destroy(pconf);
-        return 0;
-    }
+    return 0;
+}
+
+/* Makes the transactional producer from pconf (taken). 0, or -1 after printing why. */
+static int producer(replay *r, const cli_kafka *k, rd_kafka_conf_t *pconf)
+{
+    char errstr[512];
     if (rd_kafka_conf_set(pconf, "bootstrap.servers", k->bootstrap, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(pconf, "transactional.id", r->group, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(pconf, "partitioner", "murmur2_random", errstr, sizeof(errstr))) {
@@ -516,13 +519,15 @@ static int clients(replay *r, cli_kafka *k, rd_kafka_conf_t *pconf)
     r->updates_rkt = rd_kafka_topic_new(r->producer, r->updates, NULL);
     rd_kafka_error_t *e = rd_kafka_init_transactions(r->producer, 30000);
     if (e) {
-        txn_failed("cannot start transactions", e);
+        fprintf(stderr,
+                "canon replay: Kafka at %s: cannot start transactions (transactional id %s): %s\n",
+                k->bootstrap, r->group, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
         return -1;
     }
     return 0;
 fail:
-    if (pconf)
-        rd_kafka_conf_destroy(pconf);
+    rd_kafka_conf_destroy(pconf);
     return -1;
 }
 
@@ -635,9 +640,15 @@ int cmd_replay(int argc, char **argv)
         fprintf(stderr, "canon replay: out of memory\n");
         goto done;
     }
-    rd_kafka_conf_t *pc = pconf;
-    pconf = NULL;
-    if (clients(&r, &k, pc) || check_topics(&r, &k) || start(&r, k.md->topics))
+    if (consumer(&r, &k) || check_topics(&r, &k))
+        goto done;
+    if (!r.dry_run) {
+        rd_kafka_conf_t *pc = pconf;
+        pconf = NULL;
+        if (producer(&r, &k, pc))
+            goto done;
+    }
+    if (start(&r, k.md->topics))
         goto done;
 
     signal(SIGINT, on_signal);

@@ -97,6 +97,14 @@ void cli_kafka_new(const char *cmd, rd_kafka_type_t type, cli_kafka *k);
  * that is missing or has no partitions. */
 int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint);
 
+/* 1 when a consumer error means reading cannot go on (the topic or partition is gone,
+ * access is refused, the client failed fatally); 0 for the passing ones (a broker down
+ * for a while), which librdkafka retries by itself. */
+int cli_kafka_fatal(rd_kafka_resp_err_t err);
+
+/* Milliseconds of CLOCK_MONOTONIC, for the tools' timeouts. */
+long long cli_mono_ms(void);
+
 /* Frees whatever of k is set (a consumer is closed first, so it leaves cleanly). */
 void cli_kafka_release(cli_kafka *k);
 

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -90,13 +89,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* One record produced in the open transaction, for its output line once it is committed. */
@@ -218,6 +210,20 @@ static void print_line(json_t *o)
     free(s);
 }
 
+/* Begins a transaction unless one is open. 0, or -1 after printing why. */
+static int begin(replay *r)
+{
+    if (r->txn_open)
+        return 0;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(r->producer);
+    if (e) {
+        txn_failed("cannot begin a transaction", e);
+        return -1;
+    }
+    r->txn_open = 1;
+    return 0;
+}
+
 /* Forgets the open transaction's records (after an abort). */
 static void drop_open(replay *r)
 {
@@ -241,15 +247,12 @@ static int commit(replay *r)
         rd_kafka_topic_partition_list_destroy(offs);
         return 0;
     }
-    rd_kafka_error_t *e;
-    if (!r->txn_open && (e = rd_kafka_begin_transaction(r->producer))) {
-        txn_failed("cannot begin a transaction", e);
+    if (begin(r)) {
         rd_kafka_topic_partition_list_destroy(offs);
         return -1;
     }
-    r->txn_open = 1;
     rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(r->consumer);
-    e = rd_kafka_send_offsets_to_transaction(r->producer, offs, gm, 30000);
+    rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(r->producer, offs, gm, 30000);
     rd_kafka_consumer_group_metadata_destroy(gm);
     rd_kafka_topic_partition_list_destroy(offs);
     if (e) {
@@ -289,14 +292,8 @@ static int commit(replay *r)
 /* Sends one dead letter back (in the open transaction, begun here when none is). */
 static int send_back(replay *r, const rd_kafka_message_t *m, const char *code)
 {
-    if (!r->txn_open) {
-        rd_kafka_error_t *e = rd_kafka_begin_transaction(r->producer);
-        if (e) {
-            txn_failed("cannot begin a transaction", e);
-            return -1;
-        }
-        r->txn_open = 1;
-    }
+    if (begin(r))
+        return -1;
     sent *s = &r->open[r->n_open];
     *s = (sent){.line = dead_letter_json(m, code), .part = -1, .off = -1};
 
@@ -433,7 +430,7 @@ static int all_done(const replay *r)
 /* Reads until every partition is at its end as of the start. 0, or -1 after printing why. */
 static int run(replay *r)
 {
-    long long last = mono_ms();
+    long long last = cli_mono_ms();
     while (!all_done(r)) {
         if (stop_requested) {
             fprintf(stderr, "canon replay: interrupted\n");
@@ -441,14 +438,14 @@ static int run(replay *r)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
         if (!m) {
-            if (mono_ms() - last > r->timeout_ms) {
+            if (cli_mono_ms() - last > r->timeout_ms) {
                 fprintf(stderr, "canon replay: no progress on %s for %lld ms\n", r->dlq,
                         r->timeout_ms);
                 return -1;
             }
             continue;
         }
-        last = mono_ms();
+        last = cli_mono_ms();
         dlq_part *dp = part_of(r, m->partition);
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* read_committed: the end of what is committed; an open transaction's dead
@@ -460,10 +457,7 @@ static int run(replay *r)
         }
         if (m->err) {
             fprintf(stderr, "canon replay: %s\n", rd_kafka_message_errstr(m));
-            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
-                        m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-                        m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+            int fatal = cli_kafka_fatal(m->err);
             rd_kafka_message_destroy(m);
             if (fatal)
                 return -1;

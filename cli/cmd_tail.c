@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -169,13 +168,6 @@ static json_t *record_json(const rd_kafka_message_t *m, canon_registry *reg, int
     return o;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int cmd_tail(int argc, char **argv)
 {
     cli_kafka k = {.conf = cli_kafka_conf_new()};
@@ -278,12 +270,12 @@ int cmd_tail(int argc, char **argv)
         goto done;
     }
 
-    long long printed = 0, last = mono_ms();
+    long long printed = 0, last = cli_mono_ms();
     rc = 0;
     while (max < 0 || printed < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);
         if (!m) {
-            if (timeout_ms >= 0 && mono_ms() - last > timeout_ms) {
+            if (timeout_ms >= 0 && cli_mono_ms() - last > timeout_ms) {
                 if (!follow) {
                     fprintf(stderr,
                             "canon tail: end of %s not reached within %lld ms (is Kafka at %s "
@@ -317,10 +309,7 @@ int cmd_tail(int argc, char **argv)
         }
         if (m->err) {
             fprintf(stderr, "canon tail: %s\n", rd_kafka_message_errstr(m));
-            int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
-                        m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            int fatal = cli_kafka_fatal(m->err);
             rd_kafka_message_destroy(m);
             if (fatal) {
                 rc = 1;
@@ -328,7 +317,7 @@ int cmd_tail(int argc, char **argv)
             }
             continue;
         }
-        last = mono_ms();
+        last = cli_mono_ms();
         json_t *o = record_json(m, k.reg, flags);
         rd_kafka_message_destroy(m);
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -170,8 +170,17 @@ static void emit_envelope_helpers(gc_ctx *c, const reg_node *env_root)
         "/* The version (source, event_time, seq; partition and offset of the update message,\n"
         " * -1 when unknown) that set or cleared field, or NULL when e->provenance has none.\n"
         " * Points into e. */\n"
-        "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field);\n\n",
-        c->units[0].base, e, e, e, e);
+        "const canongate_field_version_t *%s_provenance(const %s_t *e, const char *field);\n\n"
+        "#include \"canon_resolve.h\"\n"
+        "/* Decodes a Confluent-framed envelope written with any version of the envelope\n"
+        " * schema: r (made with %s_schema as its reader schema, canon_resolve.h) resolves\n"
+        " * it to this binding's version, fetching the writer's schema by the frame's id once\n"
+        " * per id; then as %s_decode. The canon topic keeps envelopes written before a\n"
+        " * canonical change next to those written after. 0, or -1 with err: CANON_EFRAME,\n"
+        " * CANON_EFETCH, CANON_ESCHEMA, CANON_EDECODE. */\n"
+        "int %s_decode_resolved(canon_resolver *r, %s_t *out, int32_t *schema_id,\n"
+        "    const void *data, size_t len, canon_arena *a, canon_error *err);\n\n",
+        c->units[0].base, e, e, e, e, c->units[3].base, e, e, e);
     c->file = gc_fmt(c, "%s.c", c->units[3].base);
     OUT(c,
         "/* ---- envelope helpers ---- */\n\n"
@@ -186,8 +195,16 @@ static void emit_envelope_helpers(gc_ctx *c, const reg_node *env_root)
         "    for (size_t i = 0; i < e->provenance.len; i++)\n"
         "        if (e->provenance.entries[i].key.len == n &&\n"
         "            !memcmp(e->provenance.entries[i].key.data, field, n))\n"
-        "            return &e->provenance.entries[i].value;\n    return NULL;\n}\n",
+        "            return &e->provenance.entries[i].value;\n    return NULL;\n}\n\n",
         e, e);
+    OUT(c,
+        "int %s_decode_resolved(canon_resolver *r, %s_t *out, int32_t *schema_id,\n"
+        "    const void *data, size_t len, canon_arena *a, canon_error *err)\n{\n"
+        "    const void *body;\n    size_t n;\n"
+        "    if (canon_resolver_convert_framed(r, data, len, schema_id, &body, &n, err) != 0)\n"
+        "        return -1;\n"
+        "    return %s_decode(out, body, n, a, err);\n}\n",
+        e, e, e);
 }
 
 static void emit_kafka(gc_ctx *c, const char *entity, const reg_node *upd_root)
@@ -240,8 +257,15 @@ static void emit_kafka(gc_ctx *c, const char *entity, const reg_node *upd_root)
         "int %s_consumer_poll(%s_consumer *c, int timeout_ms, %s_t *out, int32_t *schema_id,\n"
         "    canon_arena *a, canon_error *err);\n"
         "void %s_consumer_free(%s_consumer *c); /* NULL is fine */\n"
-        "rd_kafka_t *%s_consumer_handle(%s_consumer *c);\n\n#endif\n",
-        entity, p, p, p, p, env, p, p, p, p);
+        "rd_kafka_t *%s_consumer_handle(%s_consumer *c);\n"
+        "/* From now on, poll decodes every envelope through r (%s_decode_resolved): the\n"
+        " * envelopes of every version the registry knows, not only this binding's. r is\n"
+        " * borrowed: free it after the consumer. NULL goes back to this version alone.\n"
+        " *   canon_resolver *r = canon_resolver_new(%s_schema, canon_registry_fetch,\n"
+        " *                                          \"http://registry:8081\", &err);\n"
+        " * (canon_registry_fetch is in canon_registry.c: link -lcurl.) */\n"
+        "void %s_consumer_set_resolver(%s_consumer *c, canon_resolver *r);\n\n#endif\n",
+        entity, p, p, p, p, env, p, p, p, p, env, env, p, p);
 
     c->file = gc_fmt(c, "%s_kafka.c", p);
     OUT(c,
@@ -255,7 +279,8 @@ static void emit_kafka(gc_ctx *c, const char *entity, const reg_node *upd_root)
         "    int32_t schema_id;\n    canon_buf buf; /* reused: sending allocates nothing here */\n"
         "    int failed;    /* deliveries failed since the last flush */\n"
         "    char last_error[200];\n};\n\n"
-        "struct %s_consumer {\n    rd_kafka_t *rk;\n};\n\n",
+        "struct %s_consumer {\n    rd_kafka_t *rk;\n    canon_resolver *resolver; /* borrowed; "
+        "NULL: this version only */\n};\n\n",
         p, p);
     OUT(c, "/* Sets key=value on conf, or records why not. */\n"
            "static int set(rd_kafka_conf_t *conf, const char *key, const char *value, canon_error "
@@ -372,19 +397,26 @@ static void emit_kafka(gc_ctx *c, const char *entity, const reg_node *upd_root)
         "    } else if (m->err) {\n"
         "        rc = canon_error_set(err, CANON_EKAFKA, \"consume: %%s\", "
         "rd_kafka_message_errstr(m));\n"
-        "    } else if (%s_decode_framed(out, schema_id, m->payload, m->len, a, err) != 0) {\n"
+        "    } else if ((c->resolver ? %s_decode_resolved(c->resolver, out, schema_id, "
+        "m->payload,\n"
+        "                                                  m->len, a, err)\n"
+        "                            : %s_decode_framed(out, schema_id, m->payload, m->len, a, "
+        "err)) != 0) {\n"
         "        canon_error tmp = {0};\n"
-        "        canon_error_set(&tmp, CANON_EDECODE, \"%%s [%%d] offset %%lld: %%s\",\n"
+        "        canon_error_set(&tmp, err && err->code ? err->code : CANON_EDECODE,\n"
+        "                        \"%%s [%%d] offset %%lld: %%s\",\n"
         "                        rd_kafka_topic_name(m->rkt), (int)m->partition,\n"
         "                        (long long)m->offset, err ? err->msg : \"does not decode\");\n"
         "        if (err)\n            *err = tmp;\n        rc = -1;\n    }\n"
         "    rd_kafka_message_destroy(m);\n    return rc;\n}\n\n",
-        p, p, env, env);
+        p, p, env, env, env);
     OUT(c,
         "void %s_consumer_free(%s_consumer *c)\n{\n    if (!c)\n        return;\n"
         "    rd_kafka_consumer_close(c->rk);\n    rd_kafka_destroy(c->rk);\n    free(c);\n}\n\n"
-        "rd_kafka_t *%s_consumer_handle(%s_consumer *c)\n{\n    return c->rk;\n}\n",
-        p, p, p, p);
+        "rd_kafka_t *%s_consumer_handle(%s_consumer *c)\n{\n    return c->rk;\n}\n\n"
+        "void %s_consumer_set_resolver(%s_consumer *c, canon_resolver *r)\n{\n"
+        "    c->resolver = r;\n}\n",
+        p, p, p, p, p, p);
 }
 
 cg_err *gc_emit_entity(gc_ctx *c, const reg_schema *canonical, const char *update_text,

@@ -105,7 +105,7 @@ void gc_emit_harness(gc_ctx *c, int unit)
         "    free(line);\n    canon_buf_free(&b);\n    canon_arena_free(a);\n    return 0;\n}\n");
 
     /* every unit's source, but not the Kafka helpers (the harness needs no librdkafka) */
-    const char *srcs = "roundtrip.c canon_rt.c";
+    const char *srcs = "roundtrip.c canon_rt.c canon_resolve.c";
     for (size_t u = 0; u < c->n_units; u++)
         srcs = gc_fmt(c, "%s %s.c", srcs, c->units[u].base);
     c->file = "roundtrip.sh";

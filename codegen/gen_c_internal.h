@@ -126,7 +126,7 @@ void gc_emit_source(gc_ctx *c, int unit);
 cg_err *gc_emit_entity(gc_ctx *c, const reg_schema *canonical, const char *update_text,
                        const char *envelope_text);
 
-/* gen_c_runtime.c: canon_rt.h / canon_rt.c */
+/* gen_c_runtime.c: the runtime files (canon_rt.h/.c, canon_resolve.h/.c, canon_registry.c) */
 void gc_emit_runtime(gc_ctx *c);
 
 /* gen_c_harness.c */

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PKGS="build-essential cmake pkg-config git python3 python3-venv
   libavro-dev librdkafka-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libcmocka-dev libgnutls28-dev clang clang-format wrk nodejs npm
-  default-jdk-headless maven curl zlib1g-dev"
+  default-jdk-headless maven curl zlib1g-dev libcurl4-openssl-dev"
 
 missing=""
 for p in $APT_PKGS; do

@@ -110,6 +110,8 @@ enum canon_code {
     CANON_EJSON = 4,   /* JSON that does not match the schema */
     CANON_EFRAME = 5,  /* Confluent framing missing or wrong */
     CANON_EKAFKA = 6,  /* librdkafka reported an error */
+    CANON_ESCHEMA = 7, /* a writer schema that is invalid or cannot be read as the reader's */
+    CANON_EFETCH = 8,  /* a writer schema that could not be fetched (canon_resolve.h) */
 };
 
 /* Filled by a failing call: code, byte offset in the input (decode), and a message

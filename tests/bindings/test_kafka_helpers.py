@@ -247,6 +247,8 @@ C_PROG = r"""
 #include <string.h>
 #include "person_kafka.h"
 
+/* consume BOOTSTRAP GROUP KEY [REGISTRY|- [TOPIC]]: with a registry URL the consumer
+ * resolves every envelope version through it (canon_resolve.h) */
 static int fail(const char *what, const canon_error *err)
 {
     fprintf(stderr, "%s: %s\n", what, err->msg);
@@ -279,10 +281,20 @@ int main(int argc, char **argv)
         person_producer_free(p);
         return 0;
     }
-    if (argc == 5 && !strcmp(argv[1], "consume")) {
-        person_consumer *c = person_consumer_new(NULL, argv[2], argv[3], NULL, &err);
+    if (argc >= 5 && argc <= 7 && !strcmp(argv[1], "consume")) {
+        const char *registry = argc > 5 && strcmp(argv[5], "-") ? argv[5] : NULL;
+        person_consumer *c =
+            person_consumer_new(NULL, argv[2], argv[3], argc > 6 ? argv[6] : NULL, &err);
         if (!c)
             return fail("consumer_new", &err);
+        canon_resolver *res = NULL;
+        if (registry) {
+            res = canon_resolver_new(person_envelope_schema, canon_registry_fetch,
+                                     (void *)registry, &err);
+            if (!res)
+                return fail("resolver_new", &err);
+            person_consumer_set_resolver(c, res);
+        }
         canon_arena *a = canon_arena_new(0);
         int rc = 1;
         for (int i = 0; i < 120; i++) {
@@ -321,6 +333,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         canon_arena_free(a);
         person_consumer_free(c);
+        canon_resolver_free(res);
         return rc;
     }
     fprintf(stderr, "usage\n");
@@ -339,7 +352,7 @@ def c_prog(env):
     # ASan + UBSan where the compiler has them: the helpers' memory handling is checked too
     cmd = [os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1",
            "-fno-omit-frame-pointer", "-I", str(out), "-o", str(out / "kprog")]
-    libs = ["-lrdkafka", "-ljansson", "-lm"]
+    libs = ["-lrdkafka", "-ljansson", "-lcurl", "-lm"]
     san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     r = subprocess.run(cmd + san + srcs + libs, capture_output=True, text=True, timeout=300)
     if r.returncode != 0 and "sanitize" in r.stderr:
@@ -362,6 +375,27 @@ def test_c_consumer(env, c_prog):
     out = run([c_prog, "consume", env.kafka.bootstrap, f"bk-c-{uuid.uuid4().hex}",
                env.canon_key], timeout=90, env=C_ENV)
     assert out.splitlines() == expected_consumed(env)
+
+
+def test_c_consumer_resolving_through_the_registry(env, c_prog):
+    """person_consumer_set_resolver with canon_registry_fetch: this binding's own version
+    comes back as the input itself (identity), read as without a resolver."""
+    out = run([c_prog, "consume", env.kafka.bootstrap, f"bk-cr-{uuid.uuid4().hex}",
+               env.canon_key, env.registry.url], timeout=90, env=C_ENV)
+    assert out.splitlines() == expected_consumed(env)
+
+
+def test_c_consumer_reads_envelopes_of_every_version(env, c_prog):
+    """The C consumer with a resolver reads envelopes of the first derivation next to
+    current ones (missing partition and offset: the reader's default, -1); without one
+    it fails on the old envelope, naming its topic, partition and offset."""
+    topic, pid, want = mixed_version_topic(env)
+    out = run([c_prog, "consume", env.kafka.bootstrap, f"bk-cm-{uuid.uuid4().hex}", pid,
+               env.registry.url, topic], timeout=90, env=C_ENV)
+    assert out.splitlines() == want
+    r = subprocess.run([c_prog, "consume", env.kafka.bootstrap, f"bk-cx-{uuid.uuid4().hex}",
+                        pid, "-", topic], capture_output=True, text=True, timeout=90, env=C_ENV)
+    assert r.returncode != 0 and f"{topic} [0] offset 0" in r.stderr, r.stdout + r.stderr[-3000:]
 
 
 # ---------------------------------------------------------------- Python
@@ -564,10 +598,10 @@ def test_java_consumer_resolving_through_the_registry(env, java_prog):
     assert [l for l in out.splitlines() if l and l[0].isdigit()] == expected_consumed(env)
 
 
-def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):
+def mixed_version_topic(env):
     """A canon topic holding envelopes of the first derivation (FieldVersion without
-    partition and offset) next to current ones: the Java consumer with a registry URL reads
-    both (missing partition and offset: -1); the exact-version decoder fails on the old."""
+    partition and offset), registered under a subject of their own, next to current
+    ones. Returns (topic, key, the lines a consumer prints, one per envelope)."""
     legacy = json.loads(env.registry.get("/subjects/canon.person-value/versions/latest")["schema"])
     fv = next(f for f in legacy["fields"] if f["name"] == "provenance")["type"]["values"]
     fv["fields"] = [f for f in fv["fields"] if f["name"] not in ("partition", "offset")]
@@ -597,6 +631,13 @@ def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):
         want.append(f"{v['version']} {v['op']} {(v['after'] or {}).get('email') or '-'} "
                     f"{','.join(v['changed'])} {at} {sid}")
     assert p.flush(30) == 0
+    return topic, pid, want
+
+
+def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):
+    """The Java consumer with a registry URL reads envelopes of both versions (missing
+    partition and offset: -1); the exact-version decoder fails on the old."""
+    topic, pid, want = mixed_version_topic(env)
     out = java_prog("consume", env.kafka.bootstrap, f"bk-javam-{uuid.uuid4().hex}", pid,
                     env.registry.url, topic)
     assert [l for l in out.splitlines() if l and l[0].isdigit()] == want

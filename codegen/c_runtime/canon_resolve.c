@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include "canon_resolve.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -675,9 +676,16 @@ static plan *plan_new(compiler *c, op o, const node *w, const node *r)
     return p;
 }
 
-static void *fail_null(compiler *c, const char *fmt, const char *a, const char *b)
+/* Records "path: message" as the compile error (CANON_ESCHEMA) and returns NULL. */
+static void *fail_null(compiler *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void *fail_null(compiler *c, const char *fmt, ...)
 {
-    canon_error_set(c->err, CANON_ESCHEMA, fmt, c->path[0] ? c->path : "(root)", a, b);
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    canon_error_set(c->err, CANON_ESCHEMA, "%s: %s", c->path[0] ? c->path : "(root)", msg);
     return NULL;
 }
 
@@ -696,9 +704,9 @@ static int add_default(compiler *c, plan *p, const node *r, size_t i, canon_buf 
     blob *x;
     canon_buf_clear(b);
     if (!r->fields[i].def)
-        fail_null(c, "%s: the reader's field has no default and the writer lacks it%s%s", "", "");
+        fail_null(c, "the reader's field has no default and the writer lacks it");
     else if (encode_default(r->fields[i].type, r->fields[i].def, b, 0) || b->failed)
-        fail_null(c, "%s: the reader's default does not match the field's type%s%s", "", "");
+        fail_null(c, "the reader's default does not match the field's type");
     else if (!(x = blob_new(c, b)))
         canon_error_set(c->err, CANON_ENOMEM, "out of memory");
     else {
@@ -794,11 +802,11 @@ static plan *compile_new(compiler *c, const node *w, const node *r, int depth);
 static plan *compile(compiler *c, const node *w, const node *r, int depth)
 {
     if (depth > CANON_MAX_DEPTH)
-        return fail_null(c, "%s: schemas nested too deep%s%s", "", "");
+        return fail_null(c, "schemas nested too deep");
     for (plan *p = c->plans; p; p = p->next)
         if (p->w == w && p->r == r) {
             if (p->bad)
-                return fail_null(c, "%s: the writer's %s cannot be read as the reader's %s",
+                return fail_null(c, "the writer's %s cannot be read as the reader's %s",
                                  w->name ? w->name : kind_names[w->k],
                                  r->name ? r->name : kind_names[r->k]);
             return p;
@@ -855,8 +863,8 @@ static plan *compile_new(compiler *c, const node *w, const node *r, int depth)
     if (r->k == K_UNION) {
         int32_t k = pick_branch(w, r);
         if (k < 0)
-            return fail_null(c, "%s: the writer's %s is none of the reader union's branches%s",
-                             w->name ? w->name : kind_names[w->k], "");
+            return fail_null(c, "the writer's %s is none of the reader union's branches",
+                             w->name ? w->name : kind_names[w->k]);
         plan *p = plan_new(c, OP_TO_UNION, w, r);
         if (!p)
             return NULL;
@@ -867,7 +875,7 @@ static plan *compile_new(compiler *c, const node *w, const node *r, int depth)
     }
     if (w->k != r->k) {
         if (!promotes(w->k, r->k))
-            return fail_null(c, "%s: the writer's %s cannot be read as the reader's %s",
+            return fail_null(c, "the writer's %s cannot be read as the reader's %s",
                              kind_names[w->k], kind_names[r->k]);
         op o = r->k == K_FLOAT ? OP_TO_FLOAT : r->k == K_DOUBLE ? OP_TO_DOUBLE : OP_COPY;
         plan *p = plan_new(c, o, w, r);
@@ -876,7 +884,7 @@ static plan *compile_new(compiler *c, const node *w, const node *r, int depth)
         return p;
     }
     if ((w->k == K_RECORD || w->k == K_ENUM || w->k == K_FIXED) && !names_match(w, r))
-        return fail_null(c, "%s: the writer's %s is not the reader's %s (names differ, no alias)",
+        return fail_null(c, "the writer's %s is not the reader's %s (names differ, no alias)",
                          w->name, r->name);
     switch (w->k) {
     case K_RECORD:
@@ -905,12 +913,8 @@ static plan *compile_new(compiler *c, const node *w, const node *r, int depth)
         return p;
     }
     case K_FIXED:
-        if (w->size != r->size) {
-            char a[32], b[32];
-            snprintf(a, sizeof a, "%zu", w->size);
-            snprintf(b, sizeof b, "%zu", r->size);
-            return fail_null(c, "%s: fixed of %s bytes written, %s read", a, b);
-        }
+        if (w->size != r->size)
+            return fail_null(c, "fixed %s: %zu bytes written, %zu read", w->name, w->size, r->size);
         /* fall through */
     default: {
         plan *p = plan_new(c, OP_COPY, w, r);
@@ -1106,13 +1110,24 @@ static int run_record(run_ctx *x, const plan *p)
 {
     const node *w = p->w;
     if (p->ordered) {
+        /* A run of fields that are copied as they are goes out as one span. */
+        const uint8_t *span = x->in.p;
         for (size_t i = 0; i < p->n_steps; i++) {
             const step *s = &p->steps[i];
+            int copy = s->plan && s->plan->identity;
+            if (!copy && x->in.p != span)
+                canon_write_raw(x->out, span, (size_t)(x->in.p - span));
             if (s->w_field < 0)
                 canon_write_raw(x->out, s->bytes, s->len);
-            else if (s->r_field < 0 ? skip(x, w->fields[s->w_field].type) : run(x, s->plan))
+            else if (copy             ? skip(x, s->plan->w)
+                     : s->r_field < 0 ? skip(x, w->fields[s->w_field].type)
+                                      : run(x, s->plan))
                 return x->where ? -1 : (x->where = w->fields[s->w_field].name, -1);
+            if (!copy)
+                span = x->in.p;
         }
+        if (x->in.p != span)
+            canon_write_raw(x->out, span, (size_t)(x->in.p - span));
         return 0;
     }
     /* The writer's fields in another order: convert each into out, remember where it

@@ -50,7 +50,7 @@ stage "registry robustness: load, hostile input, SQLite faults, schemathesis (AS
 CANON_BIN="$root/build-asan/canon" .venv/bin/python -m pytest -q tests/robustness
 CANON_BIN="$root/build/canon" .venv/bin/python -m pytest -q tests/robustness
 
-stage "fuzzing: six libFuzzer targets (schema, compat, update, mapping, mapping apply, HTTP routes), 5 s each"
+stage "fuzzing: seven libFuzzer targets (schema, compat, update, mapping, mapping apply, HTTP routes, schema resolution), 5 s each"
 tests/fuzz/run.sh 5
 
 stage "generated bindings: C, Python, Java vs Avro C, fastavro, Avro Java"

@@ -220,6 +220,12 @@ static node *parse_record(parse_ctx *c, const json_t *j, const char *ns, int dep
                             c->what, i, n->name);
             return NULL;
         }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(n->fields[k].name, d->name)) {
+                canon_error_set(c->err, CANON_ESCHEMA, "%s schema: record %s has two fields %s",
+                                c->what, n->name, d->name);
+                return NULL;
+            }
         d->aliases = json_object_get(f, "aliases");
         d->def = json_object_get(f, "default");
         if (!(d->type = parse(c, json_object_get(f, "type"), n->ns, depth + 1)))
@@ -254,13 +260,21 @@ static node *parse_object(parse_ctx *c, const json_t *j, const char *ns, int dep
                             "%s schema: enum %s: no symbols array", c->what, n->name);
             return NULL;
         }
-        for (size_t i = 0; i < n->n; i++)
+        for (size_t i = 0; i < n->n; i++) {
             if (!(n->symbols[i] = json_string_value(json_array_get(sy, i)))) {
                 canon_error_set(c->err, CANON_ESCHEMA,
                                 "%s schema: enum %s: symbol %zu is not a string", c->what, n->name,
                                 i);
                 return NULL;
             }
+            for (size_t q = 0; q < i; q++)
+                if (!strcmp(n->symbols[q], n->symbols[i])) {
+                    canon_error_set(c->err, CANON_ESCHEMA,
+                                    "%s schema: enum %s has the symbol %s twice", c->what, n->name,
+                                    n->symbols[i]);
+                    return NULL;
+                }
+        }
         n->enum_default = json_string_value(json_object_get(j, "default"));
         return n;
     }
@@ -328,9 +342,25 @@ static node *parse(parse_ctx *c, const json_t *j, const char *ns, int depth)
             canon_error_set(c->err, CANON_ENOMEM, "out of memory");
             return NULL;
         }
-        for (size_t i = 0; i < n->n; i++)
-            if (!(n->branches[i] = parse(c, json_array_get(j, i), ns, depth + 1)))
+        for (size_t i = 0; i < n->n; i++) {
+            node *b = n->branches[i] = parse(c, json_array_get(j, i), ns, depth + 1);
+            if (!b)
                 return NULL;
+            /* the specification's rules, which branch selection relies on */
+            if (b->k == K_UNION) {
+                canon_error_set(c->err, CANON_ESCHEMA, "%s schema: a union inside a union",
+                                c->what);
+                return NULL;
+            }
+            for (size_t k = 0; k < i; k++)
+                if (n->branches[k]->k == b->k &&
+                    (!b->name || !strcmp(n->branches[k]->name, b->name))) {
+                    canon_error_set(c->err, CANON_ESCHEMA,
+                                    "%s schema: a union with two %s branches", c->what,
+                                    b->name ? b->name : kind_names[b->k]);
+                    return NULL;
+                }
+        }
         return n;
     }
     if (json_is_object(j))
@@ -348,7 +378,8 @@ static schema *schema_parse(const char *text, const char *what, canon_error *err
         return NULL;
     }
     json_error_t je;
-    s->doc = json_loads(text, JSON_DECODE_ANY, &je);
+    /* JSON_ALLOW_NUL: a bytes or string default may hold U+0000; lengths are used */
+    s->doc = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!s->doc) {
         canon_error_set(err, CANON_ESCHEMA, "%s schema: not JSON: %s (line %d)", what, je.text,
                         je.line);
@@ -495,15 +526,15 @@ static int promotes(kind w, kind r)
     }
 }
 
-/* The reader union's branch for a writer type: the first of the same type (and name),
- * else the first it promotes to; -1 when none. */
+/* The reader union's branch for a writer type: the first that matches it, promotions
+ * included, as the specification words it ("the first schema in the reader's union that
+ * matches"; fastavro does the same). Avro Java prefers an exact match further on: the two
+ * differ only for a union holding a promotion of the writer's type before the type itself
+ * (["null", "long", "int"] read from "int"); -1 when none matches. */
 static int32_t pick_branch(const node *w, const node *ru)
 {
     for (size_t i = 0; i < ru->n; i++)
-        if (same_kind(w, ru->branches[i]))
-            return (int32_t)i;
-    for (size_t i = 0; i < ru->n; i++)
-        if (promotes(w->k, ru->branches[i]->k))
+        if (same_kind(w, ru->branches[i]) || promotes(w->k, ru->branches[i]->k))
             return (int32_t)i;
     return -1;
 }
@@ -514,7 +545,8 @@ static blob *blob_new(compiler *c, const canon_buf *b)
     if (!x)
         return NULL;
     x->len = b->len;
-    memcpy(x->data, b->data, b->len);
+    if (b->len) /* a null default encodes to nothing, and b->data may be NULL */
+        memcpy(x->data, b->data, b->len);
     x->next = c->blobs;
     c->blobs = x;
     return x;
@@ -1055,15 +1087,29 @@ static int skip(run_ctx *x, const node *n)
     switch (n->k) {
     case K_NULL:
         return 0;
+    /* Values copied as they are are checked all the same, as the generated decoder
+     * would: a converted datum must never hand it what its own input could not. */
     case K_BOOLEAN:
         if (x->in.p >= x->in.end)
             return canon_read_error(&x->in, "input ends inside a boolean");
+        if (*x->in.p > 1)
+            return canon_read_error(&x->in, "boolean byte other than 0 or 1");
         x->in.p++;
         return 0;
     case K_INT:
+        if (canon_read_long(&x->in, &v))
+            return -1;
+        if (v < INT32_MIN || v > INT32_MAX)
+            return canon_read_error(&x->in, "int out of range");
+        return 0;
     case K_LONG:
-    case K_ENUM:
         return canon_read_long(&x->in, &v);
+    case K_ENUM:
+        if (canon_read_long(&x->in, &v))
+            return -1;
+        if (v < 0 || (uint64_t)v >= n->n)
+            return canon_read_error(&x->in, "enum index out of range");
+        return 0;
     case K_FLOAT:
     case K_DOUBLE:
     case K_FIXED:
@@ -1216,6 +1262,8 @@ static int run(run_ctx *x, const plan *p)
         } else {
             if (canon_read_long(&x->in, &v))
                 return -1;
+            if (p->w->k == K_INT && (v < INT32_MIN || v > INT32_MAX))
+                return canon_read_error(&x->in, "int out of range");
             if (p->o == OP_TO_FLOAT) {
                 canon_write_float(x->out, (float)v);
                 return 0;

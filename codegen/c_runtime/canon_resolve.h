@@ -17,8 +17,13 @@
  * change makes (docs/bindings-c.md).
  *
  * When the writer schema is the reader's (the same types in the same order; names, docs
- * and defaults aside), convert hands back the input itself: reading the binding's own
- * version costs one lookup.
+ * and defaults aside; an int read as a long, and string and bytes, count as the same,
+ * their encodings being equal), convert hands back the input itself, unchecked: the
+ * generated decoder that reads it next checks it. Reading the binding's own version
+ * costs one lookup. Otherwise every value is checked on the way (also those copied as
+ * they are), and a union's branch is the reader's first that matches the writer's type,
+ * promotions included (the specification's wording, and fastavro's; Avro Java prefers an
+ * exact match further on); long to float rounds once, as (float)v.
  *
  * Ownership: the resolver copies the reader schema text; it owns every writer schema it
  * fetched and the buffer convert's output points into. Thread-safety: a resolver belongs

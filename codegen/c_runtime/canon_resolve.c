@@ -154,6 +154,25 @@ static int kind_of(const char *t, kind *k)
 
 static node *parse(parse_ctx *c, const json_t *j, const char *ns, int depth);
 
+/* The first of n names (the i-th a const char * at base + i * stride) that occurs twice,
+ * or NULL; *oom on allocation failure. A jansson object is the hash set: a record may have
+ * thousands of fields. */
+static const char *twice(const void *base, size_t n, size_t stride, int *oom)
+{
+    json_t *seen = json_object();
+    const char *dup = NULL;
+    *oom = !seen;
+    for (size_t i = 0; seen && i < n && !dup; i++) {
+        const char *name = *(const char *const *)((const char *)base + i * stride);
+        if (json_object_get(seen, name))
+            dup = name;
+        else if (json_object_set_new(seen, name, json_null()))
+            *oom = 1;
+    }
+    json_decref(seen);
+    return *oom ? NULL : dup;
+}
+
 static int add_named(parse_ctx *c, node *n, const json_t *j, const char *ns)
 {
     const char *name = json_string_value(json_object_get(j, "name"));
@@ -220,16 +239,18 @@ static node *parse_record(parse_ctx *c, const json_t *j, const char *ns, int dep
                             c->what, i, n->name);
             return NULL;
         }
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(n->fields[k].name, d->name)) {
-                canon_error_set(c->err, CANON_ESCHEMA, "%s schema: record %s has two fields %s",
-                                c->what, n->name, d->name);
-                return NULL;
-            }
         d->aliases = json_object_get(f, "aliases");
         d->def = json_object_get(f, "default");
         if (!(d->type = parse(c, json_object_get(f, "type"), n->ns, depth + 1)))
             return NULL;
+    }
+    int oom;
+    const char *dup = twice(n->fields, n->n, sizeof *n->fields, &oom);
+    if (oom || dup) {
+        canon_error_set(c->err, oom ? CANON_ENOMEM : CANON_ESCHEMA,
+                        "%s schema: record %s has two fields %s", c->what, n->name,
+                        dup ? dup : "(out of memory)");
+        return NULL;
     }
     return n;
 }
@@ -267,13 +288,14 @@ static node *parse_object(parse_ctx *c, const json_t *j, const char *ns, int dep
                                 i);
                 return NULL;
             }
-            for (size_t q = 0; q < i; q++)
-                if (!strcmp(n->symbols[q], n->symbols[i])) {
-                    canon_error_set(c->err, CANON_ESCHEMA,
-                                    "%s schema: enum %s has the symbol %s twice", c->what, n->name,
-                                    n->symbols[i]);
-                    return NULL;
-                }
+        }
+        int oom;
+        const char *dup = twice(n->symbols, n->n, sizeof *n->symbols, &oom);
+        if (oom || dup) {
+            canon_error_set(c->err, oom ? CANON_ENOMEM : CANON_ESCHEMA,
+                            "%s schema: enum %s has the symbol %s twice", c->what, n->name,
+                            dup ? dup : "(out of memory)");
+            return NULL;
         }
         n->enum_default = json_string_value(json_object_get(j, "default"));
         return n;
@@ -774,11 +796,15 @@ static plan *compile_record(compiler *c, const node *w, const node *r, int depth
     int last = -1;
     for (size_t j = 0; j < w->n; j++) {
         to[j] = -1;
+        /* the same position first: most versions only add fields at the end, and a
+         * record of thousands of fields then compiles in linear time */
+        if (j < r->n && !have[j] && field_matches(&w->fields[j], &r->fields[j]))
+            to[j] = (int)j;
         for (size_t i = 0; i < r->n && to[j] < 0; i++)
-            if (!have[i] && field_matches(&w->fields[j], &r->fields[i])) {
+            if (!have[i] && field_matches(&w->fields[j], &r->fields[i]))
                 to[j] = (int)i;
-                have[i] = 1;
-            }
+        if (to[j] >= 0)
+            have[to[j]] = 1;
         if (to[j] >= 0) {
             if (to[j] < last)
                 p->ordered = 0;
@@ -835,7 +861,8 @@ static plan *compile(compiler *c, const node *w, const node *r, int depth)
 {
     if (depth > CANON_MAX_DEPTH)
         return fail_null(c, "schemas nested too deep");
-    for (plan *p = c->plans; p; p = p->next)
+    /* recursion always passes through a record: only record pairs need looking up */
+    for (plan *p = w->k == K_RECORD ? c->plans : NULL; p; p = p->next)
         if (p->w == w && p->r == r) {
             if (p->bad)
                 return fail_null(c, "the writer's %s cannot be read as the reader's %s",
@@ -844,7 +871,7 @@ static plan *compile(compiler *c, const node *w, const node *r, int depth)
             return p;
         }
     plan *p = compile_new(c, w, r, depth);
-    if (!p)
+    if (!p && w->k == K_RECORD)
         for (plan *q = c->plans; q; q = q->next)
             if (q->w == w && q->r == r)
                 q->bad = 1;

@@ -1353,7 +1353,7 @@ static const char canon_resolve_h[] =
     "\n"
     "/* Registers writer_schema as the schema of `id` (instead of fetching it). -1 with err\n"
     " * (CANON_ESCHEMA) when it is not a valid schema or cannot be read as the reader schema;\n"
-    " * the message names the field and the rule (\"Person.nickname: the reader's field has no\n"
+    " * the message names the field and the rule (\"Customer.loyalty_tier: the reader's field has no\n"
     " * default and the writer lacks it\"). An id already registered keeps its first schema. */\n"
     "int canon_resolver_add(canon_resolver *r, int32_t id, const char *writer_schema, canon_error *err);\n"
     "\n"

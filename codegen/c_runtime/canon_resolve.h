@@ -53,7 +53,7 @@ void canon_resolver_free(canon_resolver *r); /* NULL is fine */
 
 /* Registers writer_schema as the schema of `id` (instead of fetching it). -1 with err
  * (CANON_ESCHEMA) when it is not a valid schema or cannot be read as the reader schema;
- * the message names the field and the rule ("Person.nickname: the reader's field has no
+ * the message names the field and the rule ("Customer.loyalty_tier: the reader's field has no
  * default and the writer lacks it"). An id already registered keeps its first schema. */
 int canon_resolver_add(canon_resolver *r, int32_t id, const char *writer_schema, canon_error *err);
 

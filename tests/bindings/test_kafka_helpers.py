@@ -245,6 +245,7 @@ C_PROG = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "person_kafka.h"
 
 /* consume BOOTSTRAP GROUP KEY [REGISTRY|- [TOPIC]]: with a registry URL the consumer
@@ -297,10 +298,15 @@ int main(int argc, char **argv)
         }
         canon_arena *a = canon_arena_new(0);
         int rc = 1;
-        for (int i = 0; i < 120; i++) {
+        for (time_t end = time(NULL) + 60; time(NULL) < end;) {
             person_envelope_t e;
             int32_t id;
             int r = person_consumer_poll(c, 500, &e, &id, a, &err);
+            if (r < 0 && err.code == CANON_EFETCH) { /* the registry did not answer */
+                fprintf(stderr, "retry: %s\n", err.msg);
+                memset(&err, 0, sizeof err);
+                continue;
+            }
             if (r < 0) {
                 fail("poll", &err);
                 break;
@@ -632,6 +638,65 @@ def mixed_version_topic(env):
                     f"{','.join(v['changed'])} {at} {sid}")
     assert p.flush(30) == 0
     return topic, pid, want
+
+
+class FlakyRegistry:
+    """An HTTP proxy in front of the registry that answers the first `failures` schema
+    fetches with 503, as a registry being restarted would."""
+
+    def __init__(self, upstream, failures):
+        import http.server
+        import threading
+        import urllib.request
+        state = {"left": failures, "fetches": 0}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                state["fetches"] += 1
+                if self.path.startswith("/schemas/ids/") and state["left"] > 0:
+                    state["left"] -= 1
+                    body, code = b'{"error_code":50301,"message":"restarting"}', 503
+                else:
+                    with urllib.request.urlopen(upstream + self.path, timeout=10) as r:
+                        body, code = r.read(), r.status
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.state = state
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_c_consumer_reads_again_what_the_registry_did_not_resolve(env, c_prog):
+    """A schema fetch that fails (the registry answers 503 twice) does not pass over the
+    record: poll reports CANON_EFETCH naming the record, and reads it again until the
+    registry answers (the resolver asks again after CANON_RESOLVER_RETRY_MS, 5 s); in the
+    end every envelope is read, in order."""
+    topic, pid, want = mixed_version_topic(env)
+    flaky = FlakyRegistry(env.registry.url, failures=2)
+    try:
+        r = subprocess.run([c_prog, "consume", env.kafka.bootstrap, f"bk-cf-{uuid.uuid4().hex}",
+                            pid, flaky.url, topic], capture_output=True, text=True, timeout=90,
+                           env=C_ENV)
+    finally:
+        flaky.close()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == want
+    retries = [l for l in r.stderr.splitlines() if l.startswith("retry: ")]
+    assert retries and all(f"{topic} [0] offset 0: " in l and "HTTP 503" in l for l in retries), \
+        r.stderr[-3000:]
+    assert flaky.state["left"] == 0
 
 
 def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):

@@ -36,6 +36,10 @@ _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 
 
+class SchemaFetchError(IOError):
+    """A writer schema the registry did not give (unreachable, or an unknown id)."""
+
+
 class AvroError(ValueError):
     """A value that does not match its Avro type, or bytes that do not decode."""
 
@@ -567,7 +571,12 @@ class CanonConsumer(typing.Generic[E]):
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
             assert self._registry_url is not None
-            text = SchemaRegistryClient({"url": self._registry_url}).get_schema(schema_id).schema_str
+            try:
+                client = SchemaRegistryClient({"url": self._registry_url})
+                text = client.get_schema(schema_id).schema_str
+            except Exception as e:  # the client raises several kinds
+                raise SchemaFetchError(f"schema id {schema_id}: cannot get the writer schema "
+                                       f"from {self._registry_url}: {e}") from e
             self._writers[schema_id] = parse(typing.cast(str, text))
         return self._writers[schema_id]
 
@@ -579,7 +588,9 @@ class CanonConsumer(typing.Generic[E]):
 
     def poll(self, timeout: float = 1.0) -> E | None:
         """The next envelope, or None when none came within timeout. Tombstones are
-        skipped; a Kafka error raises."""
+        skipped; a Kafka error raises, and so does a value that does not decode (the next
+        poll moves on) or whose writer schema the registry did not give (SchemaFetchError:
+        the next poll reads that record again instead of passing over it)."""
         msg = self._consumer.poll(timeout)
         if msg is None:
             return None
@@ -591,7 +602,15 @@ class CanonConsumer(typing.Generic[E]):
         value = msg.value()
         if value is None:
             return None
-        return self.decode_value(value)
+        try:
+            return self.decode_value(value)
+        except SchemaFetchError as e:
+            from confluent_kafka import TopicPartition
+
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is not None and partition is not None and offset is not None:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            raise SchemaFetchError(f"{topic} [{partition}] offset {offset}: {e}") from e
 
     def __iter__(self) -> typing.Iterator[E]:
         while True:

@@ -409,6 +409,7 @@ def test_c_consumer_reads_envelopes_of_every_version(env, c_prog):
 PY_PROG = r"""
 import sys, uuid, datetime
 from org.canongate.canon.person import PersonUpdateBuilder, PersonProducer, PersonConsumer
+from canongate._runtime import SchemaFetchError
 
 def ts(ms):
     return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
@@ -427,10 +428,15 @@ if mode == "produce":
 else:
     group, key = sys.argv[3], sys.argv[4]
     registry = sys.argv[5] if len(sys.argv) > 5 else None
+    topic = sys.argv[6] if len(sys.argv) > 6 else None
     with PersonConsumer({"bootstrap.servers": bootstrap, "group.id": group},
-                        registry_url=registry) as c:
+                        registry_url=registry, topic=topic) as c:
         for _ in range(120):
-            e = c.poll(0.5)
+            try:
+                e = c.poll(0.5)
+            except SchemaFetchError as err:  # the registry did not answer
+                print("retry:", err, file=sys.stderr, flush=True)
+                continue
             if e is None or str(e.key) != key:
                 continue
             email = e.after.email if e.after is not None and e.after.email else "-"
@@ -451,8 +457,13 @@ def py_prog(env):
          "--out", str(out)])
     (out / "kprog.py").write_text(PY_PROG)
     envv = dict(os.environ, PYTHONPATH=str(out / "src"))
-    return lambda *args, timeout=90: run([sys.executable, str(out / "kprog.py")] + list(args),
-                                         timeout=timeout, env=envv)
+
+    def prog(*args, timeout=90):
+        return run([sys.executable, str(out / "kprog.py")] + list(args), timeout=timeout, env=envv)
+
+    prog.command = lambda *args: [sys.executable, str(out / "kprog.py")] + list(args)
+    prog.env = envv
+    return prog
 
 
 def test_python_producer(env, py_prog):
@@ -696,6 +707,26 @@ def test_c_consumer_reads_again_what_the_registry_did_not_resolve(env, c_prog):
     retries = [l for l in r.stderr.splitlines() if l.startswith("retry: ")]
     assert retries and all(f"{topic} [0] offset 0: " in l and "HTTP 503" in l for l in retries), \
         r.stderr[-3000:]
+    assert flaky.state["left"] == 0
+
+
+def test_python_consumer_reads_again_what_the_registry_did_not_resolve(env, py_prog):
+    """As the C consumer: a schema fetch that fails raises SchemaFetchError naming the
+    record, and the next poll reads that record again. confluent-kafka's registry client
+    itself tries a 503 four times (max_retries 3) before giving up: five failures make
+    one poll fail and the next succeed after one more."""
+    topic, pid, want = mixed_version_topic(env)
+    flaky = FlakyRegistry(env.registry.url, failures=5)
+    try:
+        r = subprocess.run(py_prog.command("consume", env.kafka.bootstrap,
+                                           f"bk-pyf-{uuid.uuid4().hex}", pid, flaky.url, topic),
+                           capture_output=True, text=True, timeout=90, env=py_prog.env)
+    finally:
+        flaky.close()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == [line.rsplit(" ", 1)[0] + " ID" for line in want]
+    retries = [l for l in r.stderr.splitlines() if l.startswith("retry: ")]
+    assert retries and all(f"{topic} [0] offset 0: " in l for l in retries), r.stderr[-3000:]
     assert flaky.state["left"] == 0
 
 

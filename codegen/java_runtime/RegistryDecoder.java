@@ -138,7 +138,7 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
     try {
       text = registry.schemaById(id);
     } catch (IOException e) {
-      throw new IOException("schema id " + id + ": cannot get the writer schema: " + e.getMessage(), e);
+      throw new SchemaFetchException("schema id " + id + ": cannot get the writer schema: " + e.getMessage(), e);
     }
     Schema ws;
     try {

@@ -7,7 +7,7 @@ string arrays. Run `python3 codegen/java_runtime/embed.py && clang-format -i
 codegen/gen_java_runtime.c` after editing a file here."""
 import os, json
 d=os.path.dirname(os.path.abspath(__file__))
-names=['Framed','Wire','RecordCodec','AvroJson','RegistryClient','RegistryDecoder','CanonProducer','CanonRecord','CanonConsumer']
+names=['Framed','Wire','RecordCodec','AvroJson','RegistryClient','SchemaFetchException','RegistryDecoder','CanonProducer','CanonRecord','CanonConsumer']
 out=['''/* gen_java_runtime.c - the fixed runtime every Java binding carries (canongate.runtime).
  *
  * Code that does not depend on the schema lives here once instead of being written into

@@ -520,6 +520,26 @@ public class KProg {
       }
       return;
     }
+    if (args[0].equals("consume-all")) {
+      // consume-all BOOTSTRAP GROUP TOPIC N: every record as PARTITION@OFFSET VERSION, every
+      // error as "bad: ...", until N records decoded
+      kafka.put("group.id", args[2]);
+      int seen = 0, want = Integer.parseInt(args[4]);
+      try (CanonConsumer<PersonEnvelope> c = new CanonConsumer<>(kafka, args[3], PersonEnvelope::fromFramed)) {
+        long deadline = System.currentTimeMillis() + 60000;
+        while (seen < want && System.currentTimeMillis() < deadline) {
+          try {
+            for (CanonRecord<PersonEnvelope> r : c.poll(Duration.ofMillis(500))) {
+              System.out.println(r.partition() + "@" + r.offset() + " " + r.value().getVersion());
+              seen++;
+            }
+          } catch (java.io.UncheckedIOException x) {
+            System.out.println("bad: " + x.getMessage());
+          }
+        }
+      }
+      System.exit(seen == want ? 0 : 1);
+    }
     // consume BOOTSTRAP GROUP KEY [REGISTRY|- [TOPIC]]: with a registry URL, envelopes of
     // any version the registry resolves; "-", only this binding's version (fromFramed)
     kafka.put("group.id", args[2]);
@@ -532,7 +552,15 @@ public class KProg {
     try (CanonConsumer<PersonEnvelope> c = consumer) {
       long deadline = System.currentTimeMillis() + 60000;
       while (System.currentTimeMillis() < deadline) {
-        for (CanonRecord<PersonEnvelope> r : c.poll(Duration.ofMillis(500))) {
+        java.util.List<CanonRecord<PersonEnvelope>> got;
+        try {
+          got = c.poll(Duration.ofMillis(500));
+        } catch (java.io.UncheckedIOException x) {
+          if (!(x.getCause() instanceof canongate.runtime.SchemaFetchException)) throw x;
+          System.err.println("retry: " + x.getMessage());  // the registry did not answer
+          continue;
+        }
+        for (CanonRecord<PersonEnvelope> r : got) {
           PersonEnvelope e = r.value();
           if (e == null || !String.valueOf(e.getKey()).equals(args[3])) continue;
           Person a = e.getAfter();
@@ -728,6 +756,58 @@ def test_python_consumer_reads_again_what_the_registry_did_not_resolve(env, py_p
     retries = [l for l in r.stderr.splitlines() if l.startswith("retry: ")]
     assert retries and all(f"{topic} [0] offset 0: " in l for l in retries), r.stderr[-3000:]
     assert flaky.state["left"] == 0
+
+
+def test_java_consumer_reads_again_what_the_registry_did_not_resolve(env, java_prog):
+    """As the C and Python consumers: a schema fetch that fails (503 twice) makes poll
+    throw for that record, and a later poll reads it again; every envelope is read."""
+    topic, pid, want = mixed_version_topic(env)
+    flaky = FlakyRegistry(env.registry.url, failures=2)
+    try:
+        r = subprocess.run(java_prog.command("consume", env.kafka.bootstrap,
+                                             f"bk-javaf-{uuid.uuid4().hex}", pid, flaky.url,
+                                             topic),
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        flaky.close()
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [l for l in r.stdout.splitlines() if l and l[0].isdigit()] == want
+    retries = [l for l in r.stderr.splitlines() if l.startswith("retry: ")]
+    assert len(retries) == 2 and all(f"{topic}/0@0: " in l for l in retries), r.stderr[-3000:]
+    assert flaky.state["left"] == 0
+
+
+def test_java_consumer_returns_what_came_before_a_bad_value_and_loses_nothing(env, java_prog):
+    """A poll batch holding an undecodable value: poll returns the records before it, the
+    next poll throws for it (naming partition and offset), and the records after it, in
+    its partition and in the others, come later: each good record exactly once, the bad
+    one reported once and passed over."""
+    topic = f"bk-bad-{uuid.uuid4().hex[:8]}"
+    env.kafka.create_topic(topic, partitions=2)
+    pid = str(uuid.uuid4())
+    p = confluent_kafka.Producer(env.kafka.config())
+
+    def framed(version):
+        buf = io.BytesIO()
+        a = person(pid, f"v{version}@example.org")
+        fastavro.schemaless_writer(buf, env.envelope_schema,
+                                   envelope(pid, version, "UPDATE", a, a, ["email"]))
+        return b"\x00" + struct.pack(">I", env.envelope_id) + buf.getvalue()
+
+    plan = [(0, framed(1)), (0, b"\x00" + struct.pack(">I", env.envelope_id) + b"\xff" * 7),
+            (0, framed(2)), (1, framed(3)), (1, framed(4)), (0, framed(5))]
+    for part, value in plan:
+        p.produce(topic, key=pid.encode(), value=value, partition=part)
+    assert p.flush(30) == 0
+    out = java_prog("consume-all", env.kafka.bootstrap, f"bk-javab-{uuid.uuid4().hex}", topic, "5")
+    lines = out.splitlines()
+    bad = [l for l in lines if l.startswith("bad: ")]
+    good = sorted(l for l in lines if not l.startswith("bad: "))
+    assert good == ["0@0 1", "0@2 2", "0@3 5", "1@0 3", "1@1 4"], out
+    assert len(bad) == 1 and f"{topic}/0@1: " in bad[0], out
+    # records of partition 0 come in order, the error between 1 and 2
+    zero = [l for l in lines if l.startswith("0@") or l.startswith("bad: ")]
+    assert zero == ["0@0 1", bad[0], "0@2 2", "0@3 5"], out
 
 
 def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):

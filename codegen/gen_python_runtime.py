@@ -553,6 +553,9 @@ class CanonConsumer(typing.Generic[E]):
         # a new group reads the canon topic from the start (the state it holds), as the C
         # and Java helpers do; the caller's config may say otherwise
         conf.setdefault("auto.offset.reset", "earliest")
+        # poll stores a record's offset once it has handled it, so that one it will read
+        # again (SchemaFetchError) is never committed as done
+        conf["enable.auto.offset.store"] = False
         if topic is not None:
             self.topic = topic
         self._registry_url = registry_url
@@ -601,9 +604,10 @@ class CanonConsumer(typing.Generic[E]):
             raise KafkaException(err)
         value = msg.value()
         if value is None:
+            self._consumer.store_offsets(message=msg)
             return None
         try:
-            return self.decode_value(value)
+            env = self.decode_value(value)
         except SchemaFetchError as e:
             from confluent_kafka import TopicPartition
 
@@ -611,6 +615,11 @@ class CanonConsumer(typing.Generic[E]):
             if topic is not None and partition is not None and offset is not None:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             raise SchemaFetchError(f"{topic} [{partition}] offset {offset}: {e}") from e
+        except Exception:
+            self._consumer.store_offsets(message=msg)  # does not decode: passed over for good
+            raise
+        self._consumer.store_offsets(message=msg)
+        return env
 
     def __iter__(self) -> typing.Iterator[E]:
         while True:

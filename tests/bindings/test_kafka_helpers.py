@@ -297,7 +297,8 @@ int main(int argc, char **argv)
             person_consumer_set_resolver(c, res);
         }
         canon_arena *a = canon_arena_new(0);
-        int rc = 1;
+        int rc = 1, retries = 0;
+        const char *max_retries = getenv("KPROG_MAX_RETRIES"); /* then stop, as if killed */
         for (time_t end = time(NULL) + 60; time(NULL) < end;) {
             person_envelope_t e;
             int32_t id;
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
             if (r < 0 && err.code == CANON_EFETCH) { /* the registry did not answer */
                 fprintf(stderr, "retry: %s\n", err.msg);
                 memset(&err, 0, sizeof err);
+                if (max_retries && ++retries >= atoi(max_retries))
+                    break;
                 continue;
             }
             if (r < 0) {
@@ -407,7 +410,7 @@ def test_c_consumer_reads_envelopes_of_every_version(env, c_prog):
 # ---------------------------------------------------------------- Python
 
 PY_PROG = r"""
-import sys, uuid, datetime
+import os, sys, uuid, datetime
 from org.canongate.canon.person import PersonUpdateBuilder, PersonProducer, PersonConsumer
 from canongate._runtime import SchemaFetchError
 
@@ -431,11 +434,16 @@ else:
     topic = sys.argv[6] if len(sys.argv) > 6 else None
     with PersonConsumer({"bootstrap.servers": bootstrap, "group.id": group},
                         registry_url=registry, topic=topic) as c:
+        retries = 0
         for _ in range(120):
             try:
                 e = c.poll(0.5)
             except SchemaFetchError as err:  # the registry did not answer
                 print("retry:", err, file=sys.stderr, flush=True)
+                retries += 1
+                limit = int(os.environ.get("KPROG_MAX_RETRIES") or 0)
+                if limit and retries >= limit:
+                    break  # then stop, as if killed
                 continue
             if e is None or str(e.key) != key:
                 continue
@@ -808,6 +816,43 @@ def test_java_consumer_returns_what_came_before_a_bad_value_and_loses_nothing(en
     # records of partition 0 come in order, the error between 1 and 2
     zero = [l for l in lines if l.startswith("0@") or l.startswith("bad: ")]
     assert zero == ["0@0 1", bad[0], "0@2 2", "0@3 5"], out
+
+
+def stop_while_the_registry_is_down_then_resume(env, command, run_env, topic, pid):
+    """Runs a consumer whose registry never answers until it gives up (after 2 failed
+    fetches of the first record's schema) and closes (committing what it stored), then the
+    same group with the registry: returns the second run's stdout. A consumer that counted
+    the unread record as done would resume after it."""
+    group = f"bk-stop-{uuid.uuid4().hex}"
+    down = FlakyRegistry(env.registry.url, failures=1 << 30)
+    try:
+        r = subprocess.run(command(group, down.url), capture_output=True, text=True,
+                           timeout=120, env=dict(run_env, KPROG_MAX_RETRIES="2"))
+    finally:
+        down.close()
+    assert r.returncode != 0 and "retry: " in r.stderr, r.stdout + r.stderr[-3000:]
+    r = subprocess.run(command(group, env.registry.url), capture_output=True, text=True,
+                       timeout=120, env=run_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def test_c_consumer_stopped_while_the_registry_is_down_resumes_at_the_unread_record(env, c_prog):
+    topic, pid, want = mixed_version_topic(env)
+    out = stop_while_the_registry_is_down_then_resume(
+        env, lambda group, url: [c_prog, "consume", env.kafka.bootstrap, group, pid, url, topic],
+        C_ENV, topic, pid)
+    assert out.splitlines() == want
+
+
+def test_python_consumer_stopped_while_the_registry_is_down_resumes_at_the_unread_record(
+        env, py_prog):
+    topic, pid, want = mixed_version_topic(env)
+    out = stop_while_the_registry_is_down_then_resume(
+        env, lambda group, url: py_prog.command("consume", env.kafka.bootstrap, group, pid, url,
+                                                topic),
+        py_prog.env, topic, pid)
+    assert out.splitlines() == [line.rsplit(" ", 1)[0] + " ID" for line in want]
 
 
 def test_java_consumer_reads_envelopes_of_every_version(env, java_prog):

@@ -27,7 +27,8 @@
 # Environment: N (1000000), KEYS (100000), PARTITIONS (6), COMMIT_MS (100),
 # QUEUE_MESSAGES (1000000), QUEUE_KBYTES (262144), LAT_RATE (10000), LAT_SECONDS (20),
 # LAT_WARMUP (5: seconds sent at LAT_RATE first and not counted; 0 counts from the start),
-# STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), STREAMS_LAT_SECONDS
+# STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), PIN (0; 1: the
+# broker on core 0, everything else on core 1), STREAMS_LAT_SECONDS
 # (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
 # arguments for canon aggregate, e.g. "-X queued.min.messages=100000"; "-v" logs each commit),
@@ -120,6 +121,18 @@ echo "broker $bootstrap"
 broker_pid=${BROKER_PID:-}
 if [ -z "$broker_pid" ] && [ -n "$kafka_dir" ] && [ -f "$kafka_dir/kafka.pid" ]; then
     broker_pid=$(cat "$kafka_dir/kafka.pid")
+fi
+# PIN=1: the broker on core 0, this script and every program it starts on core 1: the
+# machine the ratio assumes, where the broker does not take the measured
+# program's core (2 cores and more; the broker's threads all move, JIT and GC included).
+if [ "${PIN:-0}" = 1 ]; then
+    if [ -z "$broker_pid" ] || [ "$(nproc)" -lt 2 ]; then
+        echo "side_by_side: PIN=1 needs the broker's pid (its own broker, or BROKER_PID) and 2 cores" >&2
+        exit 2
+    fi
+    taskset -a -p -c 0 "$broker_pid" >/dev/null
+    taskset -p -c 1 $$ >/dev/null
+    echo "pinned: broker on core 0, the programs measured on core 1"
 fi
 broker_cpu() { if [ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/stat" ]; then cpu_s "$broker_pid"; else echo 0; fi; }
 sub() { echo "$1 $2" | awk '{printf "%.1f", $1 - $2}'; }

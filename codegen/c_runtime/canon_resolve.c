@@ -548,15 +548,18 @@ static int promotes(kind w, kind r)
     }
 }
 
-/* The reader union's branch for a writer type: the first that matches it, promotions
- * included, as the specification words it ("the first schema in the reader's union that
- * matches"; fastavro does the same). Avro Java prefers an exact match further on: the two
- * differ only for a union holding a promotion of the writer's type before the type itself
- * (["null", "long", "int"] read from "int"); -1 when none matches. */
+/* The reader union's branch for a writer type: the first of the same type (and name),
+ * else the first it promotes to; -1 when none. Exact first, as Avro Java and the
+ * aggregator's own translation (canon/merge.c) choose, so that a schema read as itself
+ * is the identity: the specification's "first schema that matches", as fastavro reads
+ * it, would send an int of ["null", "double", "int"] to the double. */
 static int32_t pick_branch(const node *w, const node *ru)
 {
     for (size_t i = 0; i < ru->n; i++)
-        if (same_kind(w, ru->branches[i]) || promotes(w->k, ru->branches[i]->k))
+        if (same_kind(w, ru->branches[i]))
+            return (int32_t)i;
+    for (size_t i = 0; i < ru->n; i++)
+        if (promotes(w->k, ru->branches[i]->k))
             return (int32_t)i;
     return -1;
 }

@@ -21,9 +21,10 @@
  * their encodings being equal), convert hands back the input itself, unchecked: the
  * generated decoder that reads it next checks it. Reading the binding's own version
  * costs one lookup. Otherwise every value is checked on the way (also those copied as
- * they are), and a union's branch is the reader's first that matches the writer's type,
- * promotions included (the specification's wording, and fastavro's; Avro Java prefers an
- * exact match further on); long to float rounds once, as (float)v.
+ * they are), and a union's branch is the reader's first of the writer's type, else the
+ * first the writer's type promotes to (as Avro Java; fastavro takes the first match,
+ * promotions included, even before an exact one); long to float rounds once, as
+ * (float)v.
  *
  * Ownership: the resolver copies the reader schema text; it owns every writer schema it
  * fetched and the buffer convert's output points into. Thread-safety: a resolver belongs

@@ -7,7 +7,7 @@
  * writer's bytes already are the reader's ("identity": same types in the same order); a
  * conversion copies identical spans as they are and rewrites only what differs. Reader
  * defaults are encoded once, at compile time. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime and strdup under -std=c11 */
 #include "canon_resolve.h"
 
 #include <stdarg.h>
@@ -100,20 +100,11 @@ static node *node_new(schema *s, kind k)
     return n;
 }
 
-static char *dup_str(const char *a)
-{
-    size_t n = strlen(a);
-    char *r = malloc(n + 1);
-    if (r)
-        memcpy(r, a, n + 1);
-    return r;
-}
-
 /* ns.name, or name alone when it has a dot or ns is empty. */
 static char *qualify(const char *name, const char *ns)
 {
     if (strchr(name, '.') || !ns || !*ns)
-        return dup_str(name);
+        return strdup(name);
     size_t a = strlen(ns), b = strlen(name);
     char *r = malloc(a + b + 2);
     if (!r)
@@ -186,13 +177,9 @@ static int add_named(parse_ctx *c, node *n, const json_t *j, const char *ns)
         return canon_error_set(c->err, CANON_ENOMEM, "out of memory");
     const char *dot = strrchr(n->name, '.');
     n->shortname = dot ? dot + 1 : n->name;
-    n->ns = dot ? malloc((size_t)(dot - n->name) + 1) : dup_str("");
+    n->ns = dot ? strndup(n->name, (size_t)(dot - n->name)) : strdup("");
     if (!n->ns)
         return canon_error_set(c->err, CANON_ENOMEM, "out of memory");
-    if (dot) {
-        memcpy(n->ns, n->name, (size_t)(dot - n->name));
-        n->ns[dot - n->name] = 0;
-    }
     n->aliases = json_object_get(j, "aliases");
     if (find_named(c->s, n->name))
         return canon_error_set(c->err, CANON_ESCHEMA, "%s schema: %s is defined twice", c->what,

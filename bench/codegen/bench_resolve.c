@@ -4,10 +4,10 @@
  * The record is bench_c.c's customer (bench_common.h: customer.avsc, 20 fields, every one
  * set), with its last two fields at their defaults. The "older version" is customer.avsc
  * without those two (account_manager_id and region, both with defaults): the evolution
- * every canonical change makes. Its bytes are
- * the binding's encoding without those two fields' bytes, and the resolver must give back
- * the same record with the two defaults, which is checked before timing. Rows, CPU time on
- * one core, best of ROUNDS interleaved rounds:
+ * every canonical change makes. Its bytes are the binding's encoding without those two
+ * fields' bytes, and the resolver must give back the same record with the two defaults,
+ * which is checked before timing. Rows, CPU time on one core, best of ROUNDS interleaved
+ * rounds:
  *   decode, own version          customer_decode alone (the baseline)
  *   resolver, own version        canon_resolver_convert (identity: the input passes
  *                                through) + customer_decode

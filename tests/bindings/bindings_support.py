@@ -134,3 +134,39 @@ class Bindings:
 
     def run(self, lang, schema_path, lines, decode=False):
         return self.submit(lang, schema_path, lines, decode).result()
+
+
+class JsonServer:
+    """An HTTP server on 127.0.0.1 (HTTPS with tls=(cert, key)) in a daemon thread, for
+    registry stand-ins: every GET is answered by answer(path, headers) -> (status, body
+    bytes), sent as application/json. url is its base URL; close() stops it."""
+
+    def __init__(self, answer, tls=None):
+        import http.server
+        import ssl
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                code, body = answer(self.path, self.headers)
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -8,17 +8,14 @@ an unknown id. Each case checks what the function returns, and that no message c
 password. The real registry's answers for ids are covered by test_kafka_helpers.py.
 """
 import base64
-import http.server
 import json
 import os
 import shutil
-import ssl
 import subprocess
-import threading
 
 import pytest
 
-from bindings_support import HERE, ROOT
+from bindings_support import HERE, ROOT, JsonServer
 
 RUNTIME = os.path.join(ROOT, "codegen", "c_runtime")
 SCHEMA = '{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}'
@@ -51,7 +48,7 @@ def fetch(tmp_path_factory):
     return run
 
 
-class Registry:
+class Registry(JsonServer):
     """Answers GET /schemas/ids/7 with SCHEMA, /schemas/ids/8 with a Protobuf schema, any
     other id with 404, and anything without the expected credentials with 401; records the
     Authorization headers it saw."""
@@ -59,40 +56,19 @@ class Registry:
     def __init__(self, auth=None, tls=None):
         seen = self.seen = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                seen.append(self.headers.get("Authorization"))
-                if auth is not None and self.headers.get("Authorization") != auth:
-                    code, body = 401, {"error_code": 40101, "message": "Authentication required"}
-                elif self.path == "/schemas/ids/7":
-                    code, body = 200, {"schema": SCHEMA}
-                elif self.path == "/schemas/ids/8":
-                    code, body = 200, {"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}
-                else:
-                    code, body = 404, {"error_code": 40403, "message": "Schema not found"}
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def answer(path, headers):
+            seen.append(headers.get("Authorization"))
+            if auth is not None and headers.get("Authorization") != auth:
+                code, body = 401, {"error_code": 40101, "message": "Authentication required"}
+            elif path == "/schemas/ids/7":
+                code, body = 200, {"schema": SCHEMA}
+            elif path == "/schemas/ids/8":
+                code, body = 200, {"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}
+            else:
+                code, body = 404, {"error_code": 40403, "message": "Schema not found"}
+            return code, json.dumps(body).encode()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        scheme = "http"
-        if tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*tls)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.url = "%s://127.0.0.1:%d" % (scheme, self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer, tls)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests" / "kafka"))
 from kafka_fixture import kafka  # noqa: E402,F401
 from canon_registry import Registry  # noqa: E402
 from canon_keys import java_partition, murmur2  # noqa: E402
+from bindings_support import JsonServer  # noqa: E402
 
 UPDATES = "canon.person.updates"
 CANON = "canon.person"
@@ -687,42 +688,23 @@ def mixed_version_topic(env):
     return topic, pid, want
 
 
-class FlakyRegistry:
+class FlakyRegistry(JsonServer):
     """An HTTP proxy in front of the registry that answers the first `failures` schema
     fetches with 503, as a registry being restarted would."""
 
     def __init__(self, upstream, failures):
-        import http.server
-        import threading
         import urllib.request
-        state = {"left": failures, "fetches": 0}
+        state = self.state = {"left": failures, "fetches": 0}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                state["fetches"] += 1
-                if self.path.startswith("/schemas/ids/") and state["left"] > 0:
-                    state["left"] -= 1
-                    body, code = b'{"error_code":50301,"message":"restarting"}', 503
-                else:
-                    with urllib.request.urlopen(upstream + self.path, timeout=10) as r:
-                        body, code = r.read(), r.status
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def answer(path, headers):
+            state["fetches"] += 1
+            if path.startswith("/schemas/ids/") and state["left"] > 0:
+                state["left"] -= 1
+                return 503, b'{"error_code":50301,"message":"restarting"}'
+            with urllib.request.urlopen(upstream + path, timeout=10) as r:
+                return r.status, r.read()
 
-            def log_message(self, *args):
-                pass
-
-        self.state = state
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
 
 
 def test_c_consumer_reads_again_what_the_registry_did_not_resolve(env, c_prog):

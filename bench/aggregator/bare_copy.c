@@ -23,6 +23,8 @@
  *   --group G           consumer group (default bare-copy-<pid>: from the start)
  *   --timeout S         give up after S seconds (default 300); exit 1
  *   --label TEXT        printed in front of the result line
+ *   -X KEY=VALUE        a librdkafka producer property, applied after the defaults
+ *                       (repeatable; e.g. -X linger.ms=100, to try canon's settings)
  * Creates OUT_TOPIC with IN_TOPIC's partition count if needed. The partitions are
  * assigned, not subscribed: no group rebalance to wait for. Prints one result line. */
 #include "kbench.h"
@@ -38,6 +40,8 @@ typedef struct {
     long expect;
     int commit_ms;
     const char *queue_messages, *queue_kbytes, *group, *label;
+    const char *props[16]; /* -X KEY=VALUE: producer properties, applied last */
+    int n_props;
     int timeout;
     const char *bootstrap, *in, *out;
 } options;
@@ -46,7 +50,8 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--expect N] [--commit-ms MS] [--queue-messages M] [--queue-kbytes K]\n"
-            "       [--group G] [--timeout S] [--label TEXT] BOOTSTRAP IN_TOPIC OUT_TOPIC\n",
+            "       [--group G] [--timeout S] [--label TEXT] [-X KEY=VALUE]...\n"
+            "       BOOTSTRAP IN_TOPIC OUT_TOPIC\n",
             argv0);
     exit(2);
 }
@@ -58,7 +63,7 @@ static options parse(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strncmp(a, "--", 2) == 0 && !v)
+        if ((strncmp(a, "--", 2) == 0 || !strcmp(a, "-X")) && !v)
             usage(argv[0]);
         if (!strcmp(a, "--expect"))
             o.expect = atol(argv[++i]);
@@ -74,7 +79,11 @@ static options parse(int argc, char **argv)
             o.timeout = atoi(argv[++i]);
         else if (!strcmp(a, "--label"))
             o.label = argv[++i];
-        else if (strncmp(a, "--", 2) == 0)
+        else if (!strcmp(a, "-X")) {
+            if (o.n_props == (int)(sizeof o.props / sizeof o.props[0]) || !strchr(v, '='))
+                usage(argv[0]);
+            o.props[o.n_props++] = argv[++i];
+        } else if (strncmp(a, "--", 2) == 0)
             usage(argv[0]);
         else if (pos == 0)
             o.bootstrap = a, pos++;
@@ -133,6 +142,12 @@ int main(int argc, char **argv)
     /* One transaction holds commit-ms of input: at 1,000,000 records/s and 100 ms, 100,000
      * records, the producer queue's default limit; leave room. */
     kb_conf_set(pc, "queue.buffering.max.messages", "1000000");
+    for (int i = 0; i < o.n_props; i++) {
+        char key[128];
+        const char *eq = strchr(o.props[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - o.props[i]), o.props[i]);
+        kb_conf_set(pc, key, eq + 1);
+    }
     rd_kafka_conf_set_dr_msg_cb(pc, kb_count_failed);
     rd_kafka_conf_set_opaque(pc, &failed);
     rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);

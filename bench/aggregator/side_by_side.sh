@@ -32,6 +32,8 @@
 # (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
 # arguments for canon aggregate, e.g. "-X queued.min.messages=100000"; "-v" logs each commit),
+# BARE_ARGS (extra bare_copy arguments, both of its phases: "-X KEY=VALUE" producer
+# properties, e.g. "-X linger.ms=100" to give the copy canon's producer settings),
 # KEEP_WORK (1: keep the work directory with every program's output, e.g. agg.err).
 # CI size: N=20000 KEYS=2000 LAT_SECONDS=5 STREAMS=0 bench/aggregator/side_by_side.sh
 set -eu
@@ -52,6 +54,7 @@ BARE=${BARE:-1}
 STREAMS_LAT_SECONDS=${STREAMS_LAT_SECONDS:-10}
 TIMEOUT=${TIMEOUT:-600}
 CANON_ARGS=${CANON_ARGS:-}
+BARE_ARGS=${BARE_ARGS:-}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCANON_WERROR=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target canon bare_copy loader kwait latency >/dev/null
@@ -169,8 +172,9 @@ bare_cpu=0
 if [ "$BARE" = 1 ]; then
 echo "== bare_copy (load $(load))"
 b0=$(broker_cpu)
+# shellcheck disable=SC2086 # BARE_ARGS are words
 timeout "$TIMEOUT" /usr/bin/time -f "bare_cpu=%U %S" -o "$work/bare_time" "$bin/bare_copy" --expect "$N" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
-    --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy" \
+    --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy" $BARE_ARGS \
     "$bootstrap" "$updates" "bench.copy.$run_id" | tee "$work/bare"
 bare_rate=$(sed -n 's/.* = \([0-9]*\) records\/s.*/\1/p' "$work/bare")
 [ -n "$bare_rate" ] || { echo "side_by_side: bare_copy failed" >&2; exit 1; }
@@ -256,8 +260,9 @@ if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
     for t in "$lat_in" "$lat_out"; do
         timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$t" 0 1 270 "$PARTITIONS" >/dev/null
     done
+    # shellcheck disable=SC2086 # BARE_ARGS are words
     timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
-        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" \
+        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" $BARE_ARGS \
         "$bootstrap" "$lat_in" "$lat_out" >"$work/bare_lat_copy" 2>&1 &
     bare_lat_pid=$!
     timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" \

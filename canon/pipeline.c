@@ -267,7 +267,7 @@ static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
             {"queued.max.messages.kbytes", consumer == 1 ? "65536" : "262144"},
             /* An idle group consumer's fetches return after this long: at 10 ms an idle
              * aggregator kept 7 to 8% of a core of the broker busy (100 read_committed
-             * fetches a second), at 100 ms under 1%. Latency does not suffer: a fetch
+             * fetches a second), at 100 ms about 1%. Latency does not suffer: a fetch
              * returns as soon as records arrive (fetch.min.bytes 1), and p99 at 10,000
              * updates/s was the same (docs/aggregator.md section 7). The restore consumer
              * keeps 10 ms: the end of each partition is seen by an empty fetch, which

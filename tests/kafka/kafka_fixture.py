@@ -84,12 +84,14 @@ class Broker:
     def stop(self, keep=False):
         if self.external or not self.dir:
             return
+        # The admin client goes first: kept connected, it would log connection failures
+        # for as long as it lives after the broker is gone.
+        self._admin = None
         args = [str(KAFKA_SH), "stop"] + (["--keep"] if keep else []) + [self.dir]
         r = subprocess.run(args, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError(f"kafka.sh stop failed ({r.returncode}):\n{r.stderr}")
         self.pid = None
-        self._admin = None
         if not keep:
             self.dir = None
 

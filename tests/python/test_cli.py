@@ -4,6 +4,8 @@ Issue 3: `canon registry --listen HOST:PORT --db FILE` (defaults 127.0.0.1:8081 
 canon.db) is an interface that outside checks use; `canon --help` and
 `canon <cmd> --help`; an access log on stderr; SIGTERM shuts down gracefully.
 """
+import re
+import sqlite3
 import subprocess
 import time
 
@@ -25,6 +27,21 @@ def test_help():
     out = r.stdout + r.stderr
     for flag in ("--listen", "--db", "HOST:PORT", "127.0.0.1:8081", "canon.db"):
         assert flag in out, f"{flag!r} missing from `canon registry --help`:\n{out}"
+
+
+def test_version_names_the_libraries_in_use():
+    # The librdkafka in use decides what a transaction costs (docs/aggregator.md, section
+    # 5), so --version names it and the other libraries, as loaded at run time. Python's
+    # sqlite3 module loads the system's libsqlite3 here too, which pins one of them.
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(r"canon \d+\.\d+\.\d+", lines[0]), r.stdout
+    assert re.search(r"\blibrdkafka \d+\.\d+\.\d+", lines[1]), r.stdout
+    assert f"SQLite {sqlite3.sqlite_version}," in lines[1], r.stdout
+    assert re.search(r"libmicrohttpd \d+\.\d+\.\d+", lines[1]), r.stdout
+    assert re.search(r"jansson \d+\.\d+", lines[1]), r.stdout
+    assert run("version").stdout == r.stdout
 
 
 def test_bad_flag_fails():

@@ -261,7 +261,7 @@ static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
              * second of input at the fastest merge rate measured (about 350,000 person
              * updates/s), and no more: a queue of 256 MB held the whole backlog, and
              * faulting in that memory cost the aggregator 7 to 15% more CPU per update
-             * (docs/aggregator.md section 7). The restore consumer reads whole canon
+             * (docs/performance-journal.md). The restore consumer reads whole canon
              * records (3 to 4 times larger) as fast as it can: it keeps the large queue. */
             {"queued.min.messages", consumer == 1 ? "400000" : "1000000"},
             {"queued.max.messages.kbytes", consumer == 1 ? "65536" : "262144"},
@@ -269,7 +269,7 @@ static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
              * aggregator kept 7 to 8% of a core of the broker busy (100 read_committed
              * fetches a second), at 100 ms about 1%. Latency does not suffer: a fetch
              * returns as soon as records arrive (fetch.min.bytes 1), and p99 at 10,000
-             * updates/s was the same (docs/aggregator.md section 7). The restore consumer
+             * updates/s was the same (docs/performance-journal.md). The restore consumer
              * keeps 10 ms: the end of each partition is seen by an empty fetch, which
              * waits this long, and restores run one partition after the other. */
             {"fetch.wait.max.ms", consumer == 1 ? "100" : "10"},

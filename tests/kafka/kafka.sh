@@ -329,7 +329,7 @@ launch() { # dir bport cport
     # each one starts a GC cycle. perf on a fresh broker during the aggregator benchmark's
     # canon phase: 45% of the broker's CPU in G1 (113 collections in 7 s, all "G1 Humongous
     # Allocation"); with 4 MB regions none, and the broker's CPU for that phase went from
-    # 7.3-9.9 to 3.1 s (docs/aggregator.md, section 7). Production guides size regions
+    # 7.3-9.9 to 3.1 s (docs/performance-journal.md). Production guides size regions
     # for the same reason.
     # shellcheck disable=SC2206
     opts=(${CANON_KAFKA_HEAP:--Xmx512m} -server -XX:+UseG1GC -XX:G1HeapRegionSize=4m

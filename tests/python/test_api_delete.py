@@ -334,3 +334,23 @@ def test_permanent_delete_of_a_referenced_live_version_is_42206(api, subj):
     api.register_ok(person_s, person, references=refs)
     assert_error(api.delete(f"/subjects/{q(addr_s)}/versions/1", params={"permanent": "true"}),
                  422, 42206)
+
+
+def test_head_reads_and_never_deletes(api, subj):
+    """HEAD is a GET without a body: on a version, a subject's config or /config it must
+    answer like GET and change nothing (it once ran the version route's delete branch)."""
+    s = subj()
+    api.register_ok(s, V1)
+    api.register_ok(s, V2)
+    for path, params in ((f"/subjects/{q(s)}/versions/2", None),
+                         (f"/subjects/{q(s)}/versions/1", {"permanent": "true"}),
+                         (f"/subjects/{q(s)}/versions/latest", None)):
+        r = api.request("HEAD", path, params=params)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.content == b""
+    assert api.versions(s).json() == [1, 2]
+    assert api.versions(s, params={"deleted": "true"}).json() == [1, 2]
+    g = api.get("/config")
+    h = api.request("HEAD", "/config")
+    assert h.status_code == 200
+    assert h.headers.get("Content-Length") == g.headers.get("Content-Length")

@@ -607,8 +607,8 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
     reg_registry *r = ctx->reg;
     const reg_opts *o = &q->opts;
     const char *m = q->method;
-    /* HEAD is a GET without the body (libmicrohttpd drops it): it must never reach a delete branch.
-     */
+    /* HEAD is a GET without the body (libmicrohttpd drops it): it must never reach a
+     * delete branch. */
     int get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST"),
         put = !strcmp(m, "PUT");
     int del = !strcmp(m, "DELETE");

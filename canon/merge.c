@@ -358,6 +358,8 @@ const char *canon_reason_name(canon_reason r)
         return "SOURCE";
     case CANON_R_UNLISTED_SOURCE:
         return "UNLISTED_SOURCE";
+    case CANON_R_KEY_TOO_LONG:
+        return "KEY_TOO_LONG";
     }
     return "UNKNOWN";
 }
@@ -1374,6 +1376,14 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
                    (int)(m->key_len > 100 ? 100 : m->key_len), m->key ? (const char *)m->key : "");
         else
             reject(r, CANON_R_KEY_MISMATCH, "body key differs from the message key");
+        return NULL;
+    }
+    /* Refused here, not by canon_state_put: a failure there stops the pipeline, and the
+     * same update would stop it again after every restart. */
+    if (u.key_len > CANON_KEY_MAX) {
+        reject(r, CANON_R_KEY_TOO_LONG,
+               "key of %zu bytes is longer than the %d the aggregator keeps", u.key_len,
+               CANON_KEY_MAX);
         return NULL;
     }
     if (u.source_len == 0 || u.source_len > 255) {

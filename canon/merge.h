@@ -54,9 +54,13 @@ typedef enum canon_reason {
     CANON_R_SOURCE,          /* source empty or longer than 255 bytes */
     CANON_R_UNLISTED_SOURCE, /* canon_msg.source_ok refused the source (auth file: not a
                                 domain writer listed for the entity) */
+    CANON_R_KEY_TOO_LONG,    /* key longer than the state holds (CANON_KEY_MAX bytes) */
 } canon_reason;
 /* The last reason, for loops over them all (the DLQ metrics, `canon replay --reason`). */
-#define CANON_R_LAST CANON_R_UNLISTED_SOURCE
+#define CANON_R_LAST CANON_R_KEY_TOO_LONG
+
+/* The longest key the state keeps (state.c stores its length in 16 bits). */
+#define CANON_KEY_MAX 65535
 
 /* "FRAMING", "UNKNOWN_SCHEMA", ... ("OK" for CANON_OK). Static string. */
 const char *canon_reason_name(canon_reason r);

@@ -572,6 +572,40 @@ static void test_body_key_different_from_message_key_is_rejected(void **state)
     fx_free(f);
 }
 
+static void test_key_longer_than_the_state_keeps_is_rejected(void **state)
+{
+    fx *f = person_fx();
+    canon_wbuf b = {0};
+    tv v[] = {S("email", "x")};
+    size_t n = CANON_KEY_MAX + 1;
+    char *key = malloc(n + 1);
+    assert_non_null(key);
+    memset(key, 'k', n);
+    key[n] = 0;
+    encode_update(f, &b, key, "crm", 1, 1, 0, v, 1);
+    canon_msg m = {.topic = "t", .key = key, .key_len = n, .value = b.p, .value_len = b.len};
+    assert_null(canon_merge(f->e, f->st, &m, &f->r)); /* a rejection, not an error */
+    assert_int_equal(f->r.verdict, CANON_REJECT);
+    assert_int_equal(f->r.reason, CANON_R_KEY_TOO_LONG);
+    assert_string_equal(canon_reason_name(f->r.reason), "KEY_TOO_LONG");
+    assert_non_null(strstr(f->r.message, "65536"));
+    assert_int_equal(canon_state_count(f->st), 0);
+    /* the longest key kept still applies */
+    key[CANON_KEY_MAX] = 0;
+    canon_wbuf_free(&b);
+    b = (canon_wbuf){0};
+    encode_update(f, &b, key, "crm", 1, 1, 0, v, 1);
+    m.key_len = CANON_KEY_MAX;
+    m.value = b.p;
+    m.value_len = b.len;
+    assert_null(canon_merge(f->e, f->st, &m, &f->r));
+    assert_int_equal(f->r.verdict, CANON_PUBLISH);
+    assert_int_equal(canon_state_count(f->st), 1);
+    canon_wbuf_free(&b);
+    free(key);
+    fx_free(f);
+}
+
 static void test_unknown_schema_id_and_bad_framing_are_rejected(void **state)
 {
     fx *f = person_fx();
@@ -1220,6 +1254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_update_creates_the_entity_with_provenance_and_cause),
+        cmocka_unit_test(test_key_longer_than_the_state_keeps_is_rejected),
         cmocka_unit_test(test_newer_update_overwrites_and_before_holds_the_previous_state),
         cmocka_unit_test(test_older_update_of_a_field_is_stale_and_publishes_nothing),
         cmocka_unit_test(test_stale_fields_are_skipped_while_newer_ones_in_the_same_update_apply),

@@ -106,7 +106,8 @@ int reg_route_match(const reg_http_req *q, int *route, unsigned *methods);
 
 /* Splits a raw URL path into percent-decoded segments (empty ones dropped) written into
  * buf (at least strlen(url) + 1 bytes), pointers in seg (max_seg of them): no allocation
- * per segment. Returns -1 when there are more than max_seg segments. */
+ * per segment. Returns -1 when there are more than max_seg segments, or when a segment
+ * holds %00 (a decoded NUL would cut it short). */
 int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg, size_t *nseg);
 
 /* Runs a matched route. On error fills resp with the error status and body. */

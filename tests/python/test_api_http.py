@@ -305,3 +305,14 @@ def test_metrics(fresh):
     g2 = gauges(samples)
     for k in subject_gauges:
         assert g2[k] == g1[k] - 1, (k, g1[k], g2[k])
+
+
+def test_percent_encoded_nul_in_a_subject_is_refused(api, subj):
+    """%00 decoded into a NUL once cut the name: "ab%00cd" was registered as "ab"."""
+    s = subj()
+    r = api.request("POST", f"/subjects/{q(s)}%00cd/versions",
+                    raw=json.dumps({"schema": json.dumps(SCHEMA)}).encode(),
+                    headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    assert r.status_code == 404, (r.status_code, r.text)
+    assert s not in api.get("/subjects").json()
+    assert api.register_ok(s, SCHEMA) > 0  # the name without the NUL is still free

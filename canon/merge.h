@@ -59,9 +59,6 @@ typedef enum canon_reason {
 /* The last reason, for loops over them all (the DLQ metrics, `canon replay --reason`). */
 #define CANON_R_LAST CANON_R_KEY_TOO_LONG
 
-/* The longest key the state keeps (state.c stores its length in 16 bits). */
-#define CANON_KEY_MAX 65535
-
 /* "FRAMING", "UNKNOWN_SCHEMA", ... ("OK" for CANON_OK). Static string. */
 const char *canon_reason_name(canon_reason r);
 

@@ -563,7 +563,7 @@ static void store_blob(canon_state *st, const void *key, size_t klen, uint8_t *b
 
 cg_err *canon_state_put(canon_state *st, const canon_entity *e)
 {
-    if (e->key_len > 65535)
+    if (e->key_len > CANON_KEY_MAX)
         return cg_err_new(CG_EINVAL, "state: key of %zu bytes is too long", e->key_len);
     /* Upper bound of the blob: varints take at most 10 bytes. */
     size_t need = 10 + e->key_len + 10 + 1 + 50 + 10 + 10;
@@ -739,7 +739,8 @@ cg_err *canon_state_put_raw(canon_state *st, const uint8_t *blob, size_t len)
 {
     const uint8_t *p = blob, *end = blob + len;
     uint64_t klen, ver, nv, np, prev = 0;
-    if (len > SIZE_MASK || chk_uv(&p, end, &klen) || klen > 65535 || klen > (uint64_t)(end - p))
+    if (len > SIZE_MASK || chk_uv(&p, end, &klen) || klen > CANON_KEY_MAX ||
+        klen > (uint64_t)(end - p))
         goto bad;
     const uint8_t *key = p;
     p += klen;

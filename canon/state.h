@@ -65,6 +65,9 @@ typedef struct canon_entity {
 
 typedef struct canon_state canon_state;
 
+/* The longest key the state keeps (its length is stored in 16 bits). */
+#define CANON_KEY_MAX 65535
+
 /* A state for entities of n_fields canonical fields (at most 65535). *out is owned by the
  * caller (canon_state_free()). CG_ENOMEM when memory is short. */
 cg_err *canon_state_new(uint32_t n_fields, canon_state **out);

@@ -786,11 +786,12 @@ int reg_route_split_path(const char *url, char *buf, char **seg, size_t max_seg,
         seg[(*nseg)++] = o;
         for (; *p && *p != '/'; p++) {
             if (*p == '%' && cg_hex_digit(p[1]) >= 0 && cg_hex_digit(p[2]) >= 0) {
+                int c = cg_hex_digit(p[1]) * 16 + cg_hex_digit(p[2]);
                 /* A decoded NUL would silently cut the segment (a subject "ab%00cd"
                  * registered as "ab"): refuse the path instead. */
-                if (cg_hex_digit(p[1]) == 0 && cg_hex_digit(p[2]) == 0)
+                if (c == 0)
                     return -1;
-                *o++ = (char)(cg_hex_digit(p[1]) * 16 + cg_hex_digit(p[2]));
+                *o++ = (char)c;
                 p += 2;
             } else {
                 *o++ = *p;

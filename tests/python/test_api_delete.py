@@ -337,8 +337,8 @@ def test_permanent_delete_of_a_referenced_live_version_is_42206(api, subj):
 
 
 def test_head_reads_and_never_deletes(api, subj):
-    """HEAD is a GET without a body: on a version, a subject's config or /config it must
-    answer like GET and change nothing (it once ran the version route's delete branch)."""
+    """HEAD is a GET without a body: on a version or /config it must answer like GET and
+    change nothing (it once ran the version route's delete branch)."""
     s = subj()
     api.register_ok(s, V1)
     api.register_ok(s, V2)

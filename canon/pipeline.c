@@ -96,6 +96,10 @@ struct canon_pipeline {
     size_t n_want;
     canon_registry *reg;
     rd_kafka_t *consumer, *restorer;
+    /* Asks for the canon topics' high watermarks (read_uncommitted): the restorer, being
+     * read_committed, would be told the last stable offset, which is short of the end while
+     * a transaction's markers are not written yet (restore_partition()). */
+    rd_kafka_t *marks;
     /* Transactional producers used in turn, one transaction each (prod[1] NULL without
      * transactions): a transaction can begin on one while the other's commit finishes,
      * without waiting for that commit's markers (see kafka_begin()). */
@@ -224,15 +228,16 @@ static cg_err *conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
     return NULL;
 }
 
-/* Base settings, then the user's -X settings (which win). consumer: 0 the producer, 1 the
- * group consumer, 2 the restore consumer (no group use, partition EOF events). */
-/* make_client()'s kinds */
-enum { KIND_PRODUCER, KIND_CONSUMER, KIND_RESTORER, KIND_PRODUCER2 };
+/* make_client()'s kinds: KIND_MARKS is the restorer's configuration, read_uncommitted */
+enum { KIND_PRODUCER, KIND_CONSUMER, KIND_RESTORER, KIND_PRODUCER2, KIND_MARKS };
 
+/* Base settings, then the user's -X settings (which win, but for KIND_MARKS's isolation
+ * level). consumer: 0 a producer, 1 the group consumer, 2 the restore consumer and the
+ * watermark client (no group use, partition EOF events). */
 static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
 {
     cg_err *err = NULL;
-    int consumer = kind == KIND_CONSUMER ? 1 : kind == KIND_RESTORER ? 2 : 0;
+    int consumer = kind == KIND_CONSUMER ? 1 : kind == KIND_RESTORER || kind == KIND_MARKS ? 2 : 0;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if ((err = conf_set(conf, "bootstrap.servers", p->bootstrap)))
         goto fail;
@@ -332,6 +337,8 @@ static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
         if ((err = conf_set(conf, key, eq + 1)))
             goto fail;
     }
+    if (kind == KIND_MARKS && (err = conf_set(conf, "isolation.level", "read_uncommitted")))
+        goto fail;
     *out = conf;
     return NULL;
 fail:
@@ -1026,7 +1033,7 @@ static void cp_maybe_save(canon_pipeline *p)
             if (canon_state_dirty_all(e->states[k]) && full_saves++ && !stopping)
                 continue;
             rd_kafka_resp_err_t ke =
-                rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, k, &lo, &hi, 5000);
+                rd_kafka_query_watermark_offsets(p->marks, e->canon_topic, k, &lo, &hi, 5000);
             cg_err *err =
                 ke ? cg_err_new(CG_EKAFKA, "checkpoint %s [%d]: watermarks: %s", e->canon_topic,
                                 (int)k, rd_kafka_err2str(ke))
@@ -1071,8 +1078,16 @@ static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *
 /* ---- restore ------------------------------------------------------------------------- */
 
 /* Rebuilds the state of partition `part` of e from canon.<entity>, from the beginning up to
- * its high watermark as read_committed sees it. Must be called with no transaction of ours
- * open on that partition. Replaces e->states[part]. */
+ * its high watermark, read_committed. Must be called with no transaction of ours open on
+ * that partition. Replaces e->states[part].
+ *
+ * The end is the high watermark, not the last stable offset that a read_committed client
+ * is told: the LSO stops short of a transaction that is committed but whose markers the
+ * broker has not written yet (our own commit just before a restore) or that is still open
+ * (the previous owner's last one, in a rebalance). A restore that ended there would miss
+ * those records, and the next update of their keys would repeat a version. Reading on to
+ * the high watermark waits for such a transaction to end, as the loop below does for a
+ * crashed instance's. */
 static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
 {
     cg_err *err = NULL;
@@ -1084,7 +1099,7 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
         goto done;
     for (int attempt = 0;; attempt++) {
-        ke = rd_kafka_query_watermark_offsets(p->restorer, e->canon_topic, part, &lo, &hi, 10000);
+        ke = rd_kafka_query_watermark_offsets(p->marks, e->canon_topic, part, &lo, &hi, 10000);
         if (!ke || !transient(ke) || (stopping(p) && attempt >= 3))
             break;
         outage_begin(p, "restore", rd_kafka_err2str(ke));
@@ -2380,7 +2395,7 @@ static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out)
 {
     rd_kafka_conf_t *conf = NULL;
     char errstr[512];
-    int consumer = kind == KIND_CONSUMER || kind == KIND_RESTORER;
+    int consumer = kind == KIND_CONSUMER || kind == KIND_RESTORER || kind == KIND_MARKS;
     cg_err *err = make_conf(p, kind, &conf);
     if (err)
         return err;
@@ -2462,7 +2477,8 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     if ((err = make_client(p, KIND_PRODUCER, &p->prod[0])) ||
         (!cfg->no_transactions && (err = make_client(p, KIND_PRODUCER2, &p->prod[1]))) ||
         (err = make_client(p, KIND_CONSUMER, &p->consumer)) ||
-        (err = make_client(p, KIND_RESTORER, &p->restorer)))
+        (err = make_client(p, KIND_RESTORER, &p->restorer)) ||
+        (err = make_client(p, KIND_MARKS, &p->marks)))
         goto fail;
     if (!(p->cq = rd_kafka_queue_get_consumer(p->consumer))) {
         err = cg_err_new(CG_EKAFKA, "the consumer has no queue");
@@ -2520,6 +2536,10 @@ void canon_pipeline_free(canon_pipeline *p)
     if (p->restorer) {
         rd_kafka_consumer_close(p->restorer);
         rd_kafka_destroy(p->restorer);
+    }
+    if (p->marks) {
+        rd_kafka_consumer_close(p->marks);
+        rd_kafka_destroy(p->marks);
     }
     for (int i = 0; i < 2; i++)
         if (p->prod[i]) {

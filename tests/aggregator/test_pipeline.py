@@ -192,6 +192,48 @@ def test_kill9_restart_restores_state(entity, aggregator):
     check_versions_and_state(entity, updates + extra, len(keys) + 1)
 
 
+def test_restore_reads_to_the_high_watermark_past_an_open_transaction(entity, aggregator, kafka):
+    """A restore must end at the canon topic's high watermark, not at its last stable
+    offset: when the previous owner of a partition is still committing its last
+    transaction while the new owner restores (a rebalance; also our own commit right
+    before a restore), the restore waits for that transaction instead of ending before it.
+    Here another transactional producer holds a canon record of the key in an open
+    transaction while the aggregator starts and restores, and commits it 3 s later. A
+    restore that stopped at the last stable offset misses that record, and the next update
+    of the key repeats its version."""
+    import io
+    import struct
+
+    import fastavro
+    from confluent_kafka import Producer
+
+    k = key()
+    group = "g-" + entity.name
+    agg = aggregator(entity, group=group)
+    entity.update(k, "hr", 1000, {"given_name": "Ann"})
+    (rec,) = entity.read(entity.canon, 1)
+    agg.stop()
+    sid, env = entity.decode(rec.value())
+    env.update(version=2, op="UPDATE", before=dict(env["after"]), changed=["given_name"])
+    env["after"]["given_name"] = "Bob"
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, entity.reg.parsed(sid), env)
+    value = b"\x00" + struct.pack(">I", sid) + buf.getvalue()
+    other = Producer(kafka.config(transactional_id="other-" + entity.name))
+    other.init_transactions(30)
+    other.begin_transaction()
+    other.produce(entity.canon, key=k.encode(), value=value, partition=rec.partition())
+    other.flush(30)
+    agg2 = aggregator(entity, group=group)
+    time.sleep(3)                                  # assigned and restoring meanwhile
+    other.commit_transaction(30)
+    entity.update(k, "crm", 3000, {"email": "b@x"})
+    env = entity.envelopes(3, timeout=60)
+    agg2.stop()
+    assert [e["version"] for _, e in env] == [1, 2, 3], env
+    assert env[2][1]["before"]["given_name"] == "Bob" and env[2][1]["after"]["email"] == "b@x"
+
+
 def test_messages_taken_before_a_rebalance_come_again(entity, aggregator):
     """The aggregator takes up to 64 messages per consume call. When a rebalance runs
     inside a call, the messages taken in it are dropped and their partitions sought back

@@ -155,6 +155,10 @@ struct canon_pipeline {
     size_t in_at, in_n;
     uint64_t rebalances;     /* rebalance callbacks served (loop thread) */
     uint64_t n_calls;        /* consume calls that returned messages (test_replay_every) */
+    uint64_t n_sync_commits; /* commit_txn() calls with a batch (test_abort_every) */
+    /* The partitions the last abort_and_rewind() sought back (NULL: none yet): handle()
+     * looks there to know whether the message it holds comes again. */
+    rd_kafka_topic_partition_list_t *rewound;
     struct topic_ref *trefs; /* the producers' topic handles (topic_handle()) */
     size_t n_trefs, cap_trefs;
     /* -v: where the loop's wall time went since the last report (microseconds) */
@@ -1542,7 +1546,9 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_f
         if (e)
             err = restore_partition(p, e, l->elems[i].partition);
     }
-    rd_kafka_topic_partition_list_destroy(l);
+    if (p->rewound)
+        rd_kafka_topic_partition_list_destroy(p->rewound);
+    p->rewound = l;
     batch_reset(p);
     return err;
 }
@@ -1754,7 +1760,16 @@ static cg_err *commit_txn(canon_pipeline *p)
     } else {
         int abort_needed = 0;
         char why[512] = "";
-        err = commit_calls(p, p->prod[p->cur], offs, &abort_needed, why, sizeof(why), &t_offsets);
+        p->n_sync_commits++;
+        if (p->cfg.test_abort_every > 0 &&
+            p->n_sync_commits % (uint64_t)p->cfg.test_abort_every == 0) {
+            /* the test hook: as if the broker had refused the commit */
+            abort_needed = 1;
+            snprintf(why, sizeof(why), "CANON_TEST_ABORT_EVERY=%d", p->cfg.test_abort_every);
+        } else {
+            err =
+                commit_calls(p, p->prod[p->cur], offs, &abort_needed, why, sizeof(why), &t_offsets);
+        }
         rd_kafka_topic_partition_list_destroy(offs);
         if (err)
             return err;
@@ -2022,13 +2037,19 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
         /* Schema evolution: a writer schema registered after we started, maybe with a new
          * canonical version. The open batch is committed first, because a new canonical
          * version rebuilds the state from the canon topic. */
-        int in_batch = e->batch_start[k] >= 0 || e->flight_start[k] >= 0;
         uint64_t aborts = get(&p->aborts);
         if ((err = commit_txn(p)))
             return err;
         if (get(&p->aborts) != aborts) {
-            /* the batch was rewound; m comes again unless its partition was not in it */
-            if (!in_batch) {
+            /* The batch was aborted: m comes again if its partition was rewound, else it
+             * must be sought back to. Whether it was is known only after the abort: the
+             * flying batch may have landed just before it (a partition that was only in
+             * that batch is then not rewound). */
+            if (!p->rewound ||
+                !rd_kafka_topic_partition_list_find(p->rewound, e->updates_topic, k)) {
+                if (p->cfg.verbose)
+                    logf_(p, "%s [%d] was not rewound by the abort: seeking back to %lld",
+                          e->updates_topic, (int)k, (long long)m->offset);
                 rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, e->updates_topic, k)->offset = m->offset;
                 rd_kafka_error_t *ke = rd_kafka_seek_partitions(p->consumer, l, 0);
@@ -2573,6 +2594,8 @@ void canon_pipeline_free(canon_pipeline *p)
     held_discard(p);
     free(p->held);
     canon_wbuf_free(&p->harena);
+    if (p->rewound)
+        rd_kafka_topic_partition_list_destroy(p->rewound);
     free(p);
 }
 

@@ -64,6 +64,11 @@ typedef struct canon_pipeline_config {
      * next_message() in pipeline.c, which a test cannot time). `canon aggregate` takes it
      * from CANON_TEST_REPLAY_EVERY. */
     int test_replay_every;
+    /* Tests only (0: off): every Nth commit made on the loop thread (before a new canonical
+     * version or schema is picked up, a rebalance, a checkpoint, the stop) is aborted as if
+     * the broker had refused it, so the abort-and-rewind path runs where a test cannot make
+     * a broker fail on time. `canon aggregate` takes it from CANON_TEST_ABORT_EVERY. */
+    int test_abort_every;
 } canon_pipeline_config;
 
 typedef struct canon_pipeline canon_pipeline;

@@ -295,6 +295,9 @@ int cmd_aggregate(int argc, char **argv)
     const char *replay = getenv("CANON_TEST_REPLAY_EVERY");
     if (replay)
         cfg.test_replay_every = atoi(replay);
+    const char *abort_every = getenv("CANON_TEST_ABORT_EVERY");
+    if (abort_every)
+        cfg.test_abort_every = atoi(abort_every);
     if (auth.path) {
         cg_err *aerr = reg_auth_load(auth.path, &auth.auth);
         if (aerr) {

@@ -497,7 +497,10 @@ done:
     return err;
 }
 
-/* Is schema `id` a registered version of `subject`? (GET /schemas/ids/{id}/versions) */
+/* Is schema `id` a registered version of `subject`? (GET /schemas/ids/{id}/versions)
+ * Only a 404 or a list without the subject says no: any other answer (5xx, 401, 403, a
+ * body that is not a list) is CG_EIO, so that the caller stops instead of dead-lettering
+ * good updates as of an unknown schema while the registry is down or refuses us. */
 static cg_err *id_in_subject(canon_pipeline *p, int32_t id, const char *subject, int *yes)
 {
     char path[128];
@@ -508,7 +511,14 @@ static cg_err *id_in_subject(canon_pipeline *p, int32_t id, const char *subject,
     cg_err *err = canon_registry_request(p->reg, "GET", path, NULL, &status, &body);
     if (err)
         return err;
-    if (status == 200 && json_is_array(body)) {
+    if (status != 404 && (status != 200 || !json_is_array(body))) {
+        json_t *m = json_object_get(body, "message");
+        err = cg_err_new(CG_EIO, "registry %s: %s (HTTP %d)", path,
+                         json_is_string(m) ? json_string_value(m)
+                         : status == 200   ? "the answer is not a list"
+                                           : "error",
+                         status);
+    } else if (status == 200) {
         size_t i;
         json_t *v;
         json_array_foreach(body, i, v)
@@ -519,7 +529,7 @@ static cg_err *id_in_subject(canon_pipeline *p, int32_t id, const char *subject,
         }
     }
     json_decref(body);
-    return NULL;
+    return err;
 }
 
 static cg_err *remember_id(entity *e, int32_t id)

@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 
 def ms(t):
     """fastavro returns timestamp-millis as an aware datetime."""
@@ -418,3 +420,94 @@ def test_serve_in_process_cluster(canon, registry, entity, tmp_path):
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=60) == 0
     assert "Sanitizer" not in Path(tmp_path / "serve.log").read_text()
+
+
+class FailingRegistryProxy:
+    """Forwards HTTP requests to the registry, but answers `status` to
+    GET /schemas/ids/{id}/versions while `failing` is set."""
+
+    def __init__(self, upstream, status):
+        import http.server
+        import re
+        import urllib.error
+        import urllib.request
+
+        proxy = self
+        self.failing = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body, ctype="application/vnd.schemaregistry.v1+json"):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def forward(self):
+                if proxy.failing and re.fullmatch(r"/schemas/ids/\d+/versions", self.path):
+                    return self.answer(status, json.dumps({"error_code": status * 100,
+                                                           "message": "made to fail"}).encode())
+                n = int(self.headers.get("Content-Length") or 0)
+                req = urllib.request.Request(upstream + self.path, data=self.rfile.read(n) if n else None,
+                                             method=self.command,
+                                             headers={k: v for k, v in self.headers.items()
+                                                      if k.lower() in ("content-type", "accept", "authorization")})
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        self.answer(r.status, r.read(), r.headers.get("Content-Type"))
+                except urllib.error.HTTPError as e:
+                    self.answer(e.code, e.read(), e.headers.get("Content-Type"))
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [503, 403])
+def test_a_registry_that_fails_stops_the_aggregator_instead_of_dead_lettering(
+        status, entity, canon, kafka, registry, tmp_path):
+    """An update written with an update schema the aggregator has not loaded (an older
+    version here) is checked against the registry (GET /schemas/ids/{id}/versions) before
+    it is dead-lettered as UNKNOWN_SCHEMA. A registry answering 5xx, 401 or 403 does not
+    say the id is not the entity's: the aggregator must stop with the registry's answer
+    rather than dead-letter a good update, and a restart with the registry back applies it."""
+    from types import SimpleNamespace
+
+    from aggregator_support import Aggregator
+
+    old = entity.update_id
+    entity.register(entity.person_schema([{"name": "nickname", "type": ["null", "string"], "default": None}]))
+    proxy = FailingRegistryProxy(registry.url, status)
+    agg = agg2 = None
+    try:
+        k = key()
+        agg = Aggregator(canon, kafka, SimpleNamespace(url=proxy.url), entity, tmp_path / "agg.log").start()
+        entity.update(k, "hr", 1000, {"given_name": "Ann"})
+        assert len(entity.envelopes(1)) == 1
+        proxy.failing = True
+        entity.update(k, "crm", 2000, {"email": "a@x"}, schema_id=old)
+        rc = agg.proc.wait(timeout=60)
+        assert rc != 0
+        assert f"(HTTP {status})" in agg.text() and "/schemas/ids/" in agg.text()
+        assert entity.read(entity.dlq, 1, timeout=2) == []
+        agg.check_clean()
+        proxy.failing = False
+        agg2 = Aggregator(canon, kafka, SimpleNamespace(url=proxy.url), entity, tmp_path / "agg2.log").start()
+        env = entity.envelopes(2, timeout=60)
+        agg2.stop()
+        assert [e["version"] for _, e in env] == [1, 2] and env[1][1]["after"]["email"] == "a@x"
+        assert entity.read(entity.dlq, 1, timeout=2) == []
+    finally:
+        for a in (agg, agg2):
+            if a and a.proc.poll() is None:
+                a.kill()
+        proxy.close()

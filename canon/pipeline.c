@@ -156,6 +156,10 @@ struct canon_pipeline {
     uint64_t rebalances;     /* rebalance callbacks served (loop thread) */
     uint64_t n_calls;        /* consume calls that returned messages (test_replay_every) */
     uint64_t n_sync_commits; /* commit_txn() calls with a batch (test_abort_every) */
+    /* --no-transactions: records of the open batch whose delivery failed, and the first
+     * one's error (delivered(), on the loop thread; commit_txn() refuses the batch). */
+    uint64_t dr_failed;
+    char dr_why[256];
     /* The partitions the last abort_and_rewind() sought back (NULL: none yet): handle()
      * looks there to know whether the message it holds comes again. */
     rd_kafka_topic_partition_list_t *rewound;
@@ -1301,6 +1305,7 @@ static void batch_reset(canon_pipeline *p)
     p->in_txn = 0;
     p->kbegun = 0;
     p->batch_n = 0;
+    p->dr_failed = 0;
 }
 
 /* ---- held records: the open batch's output while the previous batch commits ---------- */
@@ -1761,7 +1766,17 @@ static cg_err *commit_txn(canon_pipeline *p)
     int64_t t0 = now_ms(), t_offsets = t0, us0 = now_us();
     rd_kafka_topic_partition_list_t *offs = batch_offsets(p);
     if (p->cfg.no_transactions) {
+        /* A flush returns once no record is waiting, delivered or not: the delivery
+         * reports say which. Offsets past a lost record are not committed; the stop makes
+         * the next start consume the batch again (at least once). */
         rd_kafka_resp_err_t fe = rd_kafka_flush(p->prod[p->cur], 30000);
+        if (!fe && p->dr_failed) {
+            rd_kafka_topic_partition_list_destroy(offs);
+            return cg_err_new(CG_EKAFKA,
+                              "commit: %llu record(s) of the batch were not delivered (the "
+                              "first: %s): its offsets are not committed",
+                              (unsigned long long)p->dr_failed, p->dr_why);
+        }
         if (!fe && offs->cnt > 0)
             fe = rd_kafka_commit(p->consumer, offs, 0);
         rd_kafka_topic_partition_list_destroy(offs);
@@ -1944,7 +1959,7 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!ke)
             return NULL;
-        if (ke == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (ke == RD_KAFKA_RESP_ERR__QUEUE_FULL && !stopping(p)) {
             rd_kafka_poll(p->prod[p->cur], 10);
             continue;
         }
@@ -2399,6 +2414,16 @@ cg_err *canon_pipeline_run(canon_pipeline *p)
     in_discard(p); /* not handled, not committed: they come again */
     committer_stop(p);
     held_discard(p);
+    if (err) {
+        /* The open batch failed: nothing may commit it later (closing the consumer runs
+         * rebalance_cb(), which commits what is open). */
+        if (p->kbegun && !p->cfg.no_transactions) {
+            rd_kafka_error_t *ke = rd_kafka_abort_transaction(p->prod[p->cur], 10000);
+            if (ke)
+                rd_kafka_error_destroy(ke);
+        }
+        batch_reset(p);
+    }
     return err;
 }
 
@@ -2409,17 +2434,23 @@ void canon_pipeline_stop(canon_pipeline *p)
 
 /* ---- setup --------------------------------------------------------------------------- */
 
-/* Delivery reports carry nothing we need (a failed delivery makes the transaction
- * abortable, and the commit says so), but without a callback librdkafka 2.0.2 posts no
- * report, and rd_kafka_flush() then sees its records written only by polling in steps of
- * 10 ms: at 10,000 updates/s the flush of a batch took 10 ms at the median and 20 at p99
- * (-v). A report wakes the flush at once. Called from rd_kafka_poll()/rd_kafka_flush() on
- * the thread serving the producer (the loop, or the commit thread for its batch). */
+/* With transactions, delivery reports carry nothing we need (a failed delivery makes the
+ * transaction abortable, and the commit says so), but without a callback librdkafka 2.0.2
+ * posts no report, and rd_kafka_flush() then sees its records written only by polling in
+ * steps of 10 ms: at 10,000 updates/s the flush of a batch took 10 ms at the median and 20
+ * at p99 (-v). A report wakes the flush at once. Without transactions a failed delivery is
+ * counted here: nothing else would say that a record was lost. Called from
+ * rd_kafka_poll()/rd_kafka_flush() on the thread serving the producer (the loop, or the
+ * commit thread for its batch; without transactions always the loop). */
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+    canon_pipeline *p = opaque;
     (void)rk;
-    (void)m;
-    (void)opaque;
+    if (!m->err || !p->cfg.no_transactions)
+        return;
+    if (!p->dr_failed++)
+        snprintf(p->dr_why, sizeof(p->dr_why), "%s [%d]: %s", rd_kafka_topic_name(m->rkt),
+                 (int)m->partition, rd_kafka_err2str(m->err));
 }
 
 static cg_err *make_client(canon_pipeline *p, int kind, rd_kafka_t **out)

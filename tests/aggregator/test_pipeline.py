@@ -511,3 +511,29 @@ def test_a_registry_that_fails_stops_the_aggregator_instead_of_dead_lettering(
             if a and a.proc.poll() is None:
                 a.kill()
         proxy.close()
+
+
+def test_no_transactions_does_not_commit_past_a_lost_record(entity, aggregator):
+    """--no-transactions commits the consumed offsets after the batch's records are
+    flushed. A flush returns once nothing waits, delivered or not, so the delivery reports
+    must be looked at: here the broker refuses every canon record (the canon topic's
+    max.message.bytes is smaller than an envelope). The aggregator must stop saying which
+    record was lost, and leave the offsets uncommitted, so that the next start consumes
+    the update again."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    entity.kafka.create_topic(entity.canon, entity.partitions,
+                              {"cleanup.policy": "compact", "max.message.bytes": 64})
+    group = "g-" + entity.name
+    agg = aggregator(entity, group=group, extra=("--no-transactions",))
+    part, _ = entity.update(key(), "hr", 1000, {"given_name": "Ann"})
+    rc = agg.proc.wait(timeout=60)
+    assert rc != 0
+    assert "were not delivered" in agg.text() and entity.canon in agg.text(), agg.text()[-2000:]
+    agg.check_clean()
+    c = Consumer(entity.kafka.config(group_id=group, enable_auto_commit=False))
+    try:
+        (tp,) = c.committed([TopicPartition(entity.updates, part)], timeout=10)
+    finally:
+        c.close()
+    assert tp.offset < 1, f"offset {tp.offset} committed past the lost canon record"

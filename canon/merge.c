@@ -21,12 +21,14 @@
  * Rules (../shared/DESIGN.md "Merge semantics"; details and decisions in
  * docs/aggregator.md):
  * - a provided field is applied when the update's version (event_time, source, seq) is
- *   greater than both the field's version and the last DELETE's version;
- * - DELETE with version v: when v is newer than the last DELETE, every field older than
- *   v is forgotten and v is remembered;
+ *   greater than both the field's version and the last DELETE's version, or equal to the
+ *   field's (and greater than the DELETE's) with a larger canonical encoding of the value;
+ * - DELETE with version v: when v is newer than the last DELETE, every field whose
+ *   version is v or older is forgotten and v is remembered;
  * - the state after any set of updates depends only on the set, not on the order
  *   (tests/unit/test_canon_merge.c checks it), because every decision is a comparison of
- *   versions, and versions compare by source name, never by arrival-order ids.
+ *   versions (and, on an exact tie, of values), and versions compare by source name,
+ *   never by arrival-order ids.
  */
 #include "merge.h"
 
@@ -1355,6 +1357,29 @@ int canon_update_decode(const canon_engine *e, const void *value, size_t value_l
     return decode(e, value, value_len, r, u, 0);
 }
 
+/* Two updates of one version (a source that reused it) that give a field different
+ * values: the larger canonical encoding (bytewise, a prefix first) wins, so that the
+ * result does not depend on which came first. A clear compares as the default it reads
+ * as, which is also how a restore sees it. Returns <0, 0 or >0 as the update's value is
+ * smaller than, equal to or larger than the field's. */
+static int tie_value_cmp(const canon_engine *e, const canon_field_state *fs, uint32_t c, int clear,
+                         const uint8_t *val, size_t len)
+{
+    const uint8_t *old;
+    size_t old_len;
+    int none;
+    effective(e, fs, c, &old, &old_len, &none);
+    if (clear) {
+        val = e->f[c].def;
+        len = e->f[c].def_len;
+    }
+    size_t n = len < old_len ? len : old_len;
+    int d = n ? memcmp(val, old, n) : 0;
+    if (d)
+        return d;
+    return (len > old_len) - (len < old_len);
+}
+
 cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, canon_result *r)
 {
     canon_update u;
@@ -1438,8 +1463,11 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
             r->verdict = CANON_NOOP;
             return NULL;
         }
+        /* A field of the DELETE's very version goes too: an update of that version
+         * arriving after the DELETE is stale, so keeping it here would make the result
+         * depend on the order. */
         for (uint32_t i = 0; i < e->n_fields; i++) {
-            if (r->fields_[i].present && canon_version_cmp(st, &r->fields_[i].ver, &uv) < 0)
+            if (r->fields_[i].present && canon_version_cmp(st, &r->fields_[i].ver, &uv) <= 0)
                 memset(&r->fields_[i], 0, sizeof(r->fields_[i]));
         }
         ent.has_deleted = 1;
@@ -1451,10 +1479,10 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
         if (!u.provided[c])
             continue;
         canon_field_state *f = &r->fields_[c];
-        canon_version eff = f->present ? f->ver : (canon_version){0};
-        if (ent.has_deleted && canon_version_cmp(st, &ent.deleted, &eff) > 0)
-            eff = ent.deleted;
-        if (canon_version_cmp(st, &uv, &eff) <= 0) {
+        int cmp = f->present ? canon_version_cmp(st, &uv, &f->ver) : 1;
+        if (cmp == 0)
+            cmp = tie_value_cmp(e, r->fields_, c, u.provided[c] == 2, r->vptr_[c], u.val_len[c]);
+        if (cmp <= 0 || (ent.has_deleted && canon_version_cmp(st, &uv, &ent.deleted) <= 0)) {
             r->n_stale++;
             continue;
         }

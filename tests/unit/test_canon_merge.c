@@ -1049,6 +1049,79 @@ static void dump(fx *f, const char *const *keys, size_t nk, canon_wbuf *out)
     }
 }
 
+/* Two updates that carry one version (the source reused it), applied to a fresh state in
+ * both orders: the final states (dump()) must be equal. Returns that state's fx, after
+ * the order first-then-second, for the caller to look at and free. */
+typedef struct upd {
+    const char *source;
+    int64_t t, seq;
+    int del;
+    const tv *v;
+    size_t nv;
+} upd;
+
+static fx *both_orders_agree(const upd *a, const upd *b, canon_verdict second_ab,
+                             canon_verdict second_ba)
+{
+    static const char *const keys[] = {"k"};
+    canon_wbuf ab = {0}, ba = {0};
+    fx *f = person_fx();
+    assert_int_equal(apply(f, "k", b->source, b->t, b->seq, b->del, b->v, b->nv), CANON_PUBLISH);
+    assert_int_equal(apply(f, "k", a->source, a->t, a->seq, a->del, a->v, a->nv), second_ba);
+    dump(f, keys, 1, &ba);
+    fx_free(f);
+    f = person_fx();
+    assert_int_equal(apply(f, "k", a->source, a->t, a->seq, a->del, a->v, a->nv), CANON_PUBLISH);
+    assert_int_equal(apply(f, "k", b->source, b->t, b->seq, b->del, b->v, b->nv), second_ab);
+    dump(f, keys, 1, &ab);
+    if (ab.len != ba.len || memcmp(ab.p, ba.p, ab.len))
+        fail_msg("the order changes the final state:\n%.*s\nvs\n%.*s", (int)ab.len,
+                 (const char *)ab.p, (int)ba.len, (const char *)ba.p);
+    canon_wbuf_free(&ab);
+    canon_wbuf_free(&ba);
+    return f;
+}
+
+/* An UPSERT and a DELETE of one version: the DELETE clears the field whichever came
+ * first (the UPSERT after the DELETE is stale; the DELETE after the UPSERT takes the
+ * field of its own version). */
+static void test_delete_clears_a_field_of_its_own_version_in_either_order(void **state)
+{
+    tv v[] = {S("given_name", "Ada")};
+    upd set = {"hr", 2000, 1, 0, v, 1}, del = {"hr", 2000, 1, 1, NULL, 0};
+    fx *f = both_orders_agree(&set, &del, CANON_PUBLISH, CANON_NOOP);
+    assert_int_equal(f->r.op, CANON_DELETE);
+    canon_wbuf rec = {0};
+    assert_int_equal(canon_entity_record(f->e, f->st, "k", 1, &f->r, &rec), 0);
+    canon_wbuf_free(&rec);
+    fx_free(f);
+}
+
+/* Two UPSERTs of one version that give a field different values: the larger canonical
+ * encoding wins whichever came first; a value beats a clear (null, branch 0, encodes
+ * smallest); the same value again is a no-op. */
+static void test_updates_of_one_version_with_different_values_agree_in_either_order(void **state)
+{
+    tv va[] = {S("email", "a")}, vb[] = {S("email", "b")}, vab[] = {S("email", "ab")};
+    tv vc[] = {CLR("email")};
+    upd a = {"hr", 2000, 1, 0, va, 1}, b = {"hr", 2000, 1, 0, vb, 1};
+    upd ab = {"hr", 2000, 1, 0, vab, 1}, clr = {"hr", 2000, 1, 0, vc, 1};
+    fx *f = both_orders_agree(&a, &b, CANON_PUBLISH, CANON_NOOP);
+    env x;
+    env_read(f, &x);
+    assert_string_equal(after_str(&x.v, "after", "email"), "b");
+    env_free(&x);
+    assert_int_equal(apply(f, "k", "hr", 2000, 1, 0, vb, 1), CANON_NOOP);
+    fx_free(f);
+    f = both_orders_agree(&a, &ab, CANON_PUBLISH, CANON_NOOP); /* "ab": its length is larger */
+    fx_free(f);
+    f = both_orders_agree(&clr, &a, CANON_PUBLISH, CANON_NOOP);
+    env_read(f, &x);
+    assert_string_equal(after_str(&x.v, "after", "email"), "a");
+    env_free(&x);
+    fx_free(f);
+}
+
 static void test_any_order_of_a_set_of_updates_gives_the_same_final_state(void **state)
 {
     static const char *const keys[] = {"k0", "k1", "k2"};
@@ -1065,19 +1138,30 @@ static void test_any_order_of_a_set_of_updates_gives_the_same_final_state(void *
         int seqs[NU];
         for (int i = 0; i < NU; i++)
             seqs[i] = i;
-        for (int i = NU - 1; i > 0; i--) { /* unique seqs: no two updates share a version */
+        for (int i = NU - 1; i > 0; i--) {
             int j = (int)rnd((uint32_t)i + 1), t = seqs[i];
             seqs[i] = seqs[j];
             seqs[j] = t;
         }
+        int src_of[NU];
         for (int i = 0; i < NU; i++) {
             gen *g = &u[i];
             memset(g, 0, sizeof(*g));
             int s = (int)rnd(3);
             snprintf(g->key, sizeof(g->key), "%s", keys[rnd(3)]);
-            snprintf(g->source, sizeof(g->source), "%s", sources[s]);
             g->t = 1000 + rnd(4); /* many ties on event_time */
             g->seq = seqs[i];
+            /* a quarter reuse an earlier update's key and whole version (a source that
+             * reused one): DELETE and UPSERT, or two UPSERTs with other values */
+            if (i > 0 && rnd(4) == 0) {
+                const gen *o = &u[rnd((uint32_t)i)];
+                s = src_of[o - u];
+                memcpy(g->key, o->key, sizeof(g->key));
+                g->t = o->t;
+                g->seq = o->seq;
+            }
+            src_of[i] = s;
+            snprintf(g->source, sizeof(g->source), "%s", sources[s]);
             g->del = rnd(8) == 0;
             if (g->del)
                 continue;
@@ -1276,6 +1360,8 @@ int main(void)
         cmocka_unit_test(test_provenance_names_the_update_message_of_each_field),
         cmocka_unit_test(test_equal_versions_from_two_messages_keep_their_own_origins),
         cmocka_unit_test(test_an_envelope_without_origins_is_written_and_restored),
+        cmocka_unit_test(test_delete_clears_a_field_of_its_own_version_in_either_order),
+        cmocka_unit_test(test_updates_of_one_version_with_different_values_agree_in_either_order),
         cmocka_unit_test(test_any_order_of_a_set_of_updates_gives_the_same_final_state),
         cmocka_unit_test(test_corrupt_and_truncated_updates_are_rejected_never_crash),
         cmocka_unit_test(test_decode_error_names_the_field_path),

@@ -456,11 +456,18 @@ static int is_field_version(const reg_node *n)
 static cg_err *map_fields(canon_engine *e, prog *p, const reg_node *rec)
 {
     const reg_node *croot = reg_schema_root(((engine_priv *)e)->canonical);
+    /* Two records to map (an `after` union with two record branches): which one would
+     * hold the fields? Refused, which also keeps the first table from leaking. */
+    if (p->vf)
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "schema %d: two records hold the entity's fields (docs/wire.md has one)",
+                          p->id);
     p->rec_op = canon_walk_op(p->w, rec);
-    p->n_vf = (uint32_t)rec->n_fields;
-    p->vf = calloc(p->n_vf ? p->n_vf : 1, sizeof(vfield));
+    /* n_vf only once vf exists: prog_free() walks n_vf entries of it. */
+    p->vf = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(vfield));
     if (!p->vf)
         return cg_err_new(CG_ENOMEM, "out of memory compiling a schema");
+    p->n_vf = (uint32_t)rec->n_fields;
     for (uint32_t i = 0; i < p->n_vf; i++) {
         const reg_field *wf = &rec->fields[i];
         vfield *v = &p->vf[i];
@@ -1454,6 +1461,9 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     memcpy(r->fields_, r->old_, e->n_fields * sizeof(canon_field_state));
     canon_version uv = {
         .event_time = u.event_time, .seq = u.seq, .partition = m->partition, .offset = m->offset};
+    /* Versions compare by the source's rank among all names, so the name is interned
+     * before the decision; an update that then changes nothing gives it back (below). */
+    uint32_t n_sources = canon_state_n_sources(st);
     uv.source = canon_state_source(st, (const char *)u.source, u.source_len);
     if (!uv.source)
         return cg_err_new(CG_ENOMEM, "out of memory interning a source");
@@ -1461,7 +1471,7 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     if (u.is_delete) {
         if (ent.has_deleted && canon_version_cmp(st, &uv, &ent.deleted) <= 0) {
             r->verdict = CANON_NOOP;
-            return NULL;
+            goto unchanged;
         }
         /* A field of the DELETE's very version goes too: an update of that version
          * arriving after the DELETE is stale, so keeping it here would make the result
@@ -1495,7 +1505,7 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     }
     if (r->n_applied == 0) {
         r->verdict = CANON_NOOP;
-        return NULL;
+        goto unchanged;
     }
     for (uint32_t k = 0; k < e->n_req; k++) {
         uint32_t i = e->req[k];
@@ -1503,10 +1513,16 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
             reject(r, CANON_R_REQUIRED,
                    "field '%s' has no default: the update that creates the entity must set it",
                    e->f[i].name);
-            return NULL;
+            goto unchanged;
         }
     }
     return finish(e, st, m, &ent, r);
+unchanged:
+    /* A source first seen in an update that changed nothing would stay in the table for
+     * good (stale updates from ever new names would grow it without bound). */
+    if (canon_state_n_sources(st) > n_sources)
+        canon_state_source_drop_last(st, uv.source);
+    return NULL;
 }
 
 /* ---- restore -------------------------------------------------------------------------- */

@@ -21,12 +21,14 @@
  * Rules (../shared/DESIGN.md "Merge semantics"; details and decisions in
  * docs/aggregator.md):
  * - a provided field is applied when the update's version (event_time, source, seq) is
- *   greater than both the field's version and the last DELETE's version;
- * - DELETE with version v: when v is newer than the last DELETE, every field older than
- *   v is forgotten and v is remembered;
+ *   greater than both the field's version and the last DELETE's version, or equal to the
+ *   field's (and greater than the DELETE's) with a larger canonical encoding of the value;
+ * - DELETE with version v: when v is newer than the last DELETE, every field whose
+ *   version is v or older is forgotten and v is remembered;
  * - the state after any set of updates depends only on the set, not on the order
  *   (tests/unit/test_canon_merge.c checks it), because every decision is a comparison of
- *   versions, and versions compare by source name, never by arrival-order ids.
+ *   versions (and, on an exact tie, of values), and versions compare by source name,
+ *   never by arrival-order ids.
  */
 #include "merge.h"
 
@@ -454,11 +456,18 @@ static int is_field_version(const reg_node *n)
 static cg_err *map_fields(canon_engine *e, prog *p, const reg_node *rec)
 {
     const reg_node *croot = reg_schema_root(((engine_priv *)e)->canonical);
+    /* Two records to map (an `after` union with two record branches): which one would
+     * hold the fields? Refused, which also keeps the first table from leaking. */
+    if (p->vf)
+        return cg_err_new(CG_EINVALID_SCHEMA,
+                          "schema %d: two records hold the entity's fields (docs/wire.md has one)",
+                          p->id);
     p->rec_op = canon_walk_op(p->w, rec);
-    p->n_vf = (uint32_t)rec->n_fields;
-    p->vf = calloc(p->n_vf ? p->n_vf : 1, sizeof(vfield));
+    /* n_vf only once vf exists: prog_free() walks n_vf entries of it. */
+    p->vf = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(vfield));
     if (!p->vf)
         return cg_err_new(CG_ENOMEM, "out of memory compiling a schema");
+    p->n_vf = (uint32_t)rec->n_fields;
     for (uint32_t i = 0; i < p->n_vf; i++) {
         const reg_field *wf = &rec->fields[i];
         vfield *v = &p->vf[i];
@@ -1355,6 +1364,29 @@ int canon_update_decode(const canon_engine *e, const void *value, size_t value_l
     return decode(e, value, value_len, r, u, 0);
 }
 
+/* Two updates of one version (a source that reused it) that give a field different
+ * values: the larger canonical encoding (bytewise, a prefix first) wins, so that the
+ * result does not depend on which came first. A clear compares as the default it reads
+ * as, which is also how a restore sees it. Returns <0, 0 or >0 as the update's value is
+ * smaller than, equal to or larger than the field's. */
+static int tie_value_cmp(const canon_engine *e, const canon_field_state *fs, uint32_t c, int clear,
+                         const uint8_t *val, size_t len)
+{
+    const uint8_t *old;
+    size_t old_len;
+    int none;
+    effective(e, fs, c, &old, &old_len, &none);
+    if (clear) {
+        val = e->f[c].def;
+        len = e->f[c].def_len;
+    }
+    size_t n = len < old_len ? len : old_len;
+    int d = n ? memcmp(val, old, n) : 0;
+    if (d)
+        return d;
+    return (len > old_len) - (len < old_len);
+}
+
 cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, canon_result *r)
 {
     canon_update u;
@@ -1429,6 +1461,9 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     memcpy(r->fields_, r->old_, e->n_fields * sizeof(canon_field_state));
     canon_version uv = {
         .event_time = u.event_time, .seq = u.seq, .partition = m->partition, .offset = m->offset};
+    /* Versions compare by the source's rank among all names, so the name is interned
+     * before the decision; an update that then changes nothing gives it back (below). */
+    uint32_t n_sources = canon_state_n_sources(st);
     uv.source = canon_state_source(st, (const char *)u.source, u.source_len);
     if (!uv.source)
         return cg_err_new(CG_ENOMEM, "out of memory interning a source");
@@ -1436,10 +1471,13 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     if (u.is_delete) {
         if (ent.has_deleted && canon_version_cmp(st, &uv, &ent.deleted) <= 0) {
             r->verdict = CANON_NOOP;
-            return NULL;
+            goto unchanged;
         }
+        /* A field of the DELETE's very version goes too: an update of that version
+         * arriving after the DELETE is stale, so keeping it here would make the result
+         * depend on the order. */
         for (uint32_t i = 0; i < e->n_fields; i++) {
-            if (r->fields_[i].present && canon_version_cmp(st, &r->fields_[i].ver, &uv) < 0)
+            if (r->fields_[i].present && canon_version_cmp(st, &r->fields_[i].ver, &uv) <= 0)
                 memset(&r->fields_[i], 0, sizeof(r->fields_[i]));
         }
         ent.has_deleted = 1;
@@ -1451,10 +1489,10 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
         if (!u.provided[c])
             continue;
         canon_field_state *f = &r->fields_[c];
-        canon_version eff = f->present ? f->ver : (canon_version){0};
-        if (ent.has_deleted && canon_version_cmp(st, &ent.deleted, &eff) > 0)
-            eff = ent.deleted;
-        if (canon_version_cmp(st, &uv, &eff) <= 0) {
+        int cmp = f->present ? canon_version_cmp(st, &uv, &f->ver) : 1;
+        if (cmp == 0)
+            cmp = tie_value_cmp(e, r->fields_, c, u.provided[c] == 2, r->vptr_[c], u.val_len[c]);
+        if (cmp <= 0 || (ent.has_deleted && canon_version_cmp(st, &uv, &ent.deleted) <= 0)) {
             r->n_stale++;
             continue;
         }
@@ -1467,7 +1505,7 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
     }
     if (r->n_applied == 0) {
         r->verdict = CANON_NOOP;
-        return NULL;
+        goto unchanged;
     }
     for (uint32_t k = 0; k < e->n_req; k++) {
         uint32_t i = e->req[k];
@@ -1475,10 +1513,16 @@ cg_err *canon_merge(const canon_engine *e, canon_state *st, const canon_msg *m, 
             reject(r, CANON_R_REQUIRED,
                    "field '%s' has no default: the update that creates the entity must set it",
                    e->f[i].name);
-            return NULL;
+            goto unchanged;
         }
     }
     return finish(e, st, m, &ent, r);
+unchanged:
+    /* A source first seen in an update that changed nothing would stay in the table for
+     * good (stale updates from ever new names would grow it without bound). */
+    if (canon_state_n_sources(st) > n_sources)
+        canon_state_source_drop_last(st, uv.source);
+    return NULL;
 }
 
 /* ---- restore -------------------------------------------------------------------------- */

@@ -6,18 +6,19 @@
  *
  *   CANON_PUBLISH  produce result.envelope (Confluent-framed, envelope schema id) with
  *                  the message key to the canon topic, same partition;
- *   CANON_NOOP     the update changes nothing (every provided field is older than what
- *                  the state holds, or a DELETE older than the last one): count it;
+ *   CANON_NOOP     the update changes nothing (no provided field is newer than what
+ *                  the state holds, or a DELETE not newer than the last one): count it;
  *   CANON_REJECT   send the message, byte for byte, to the DLQ with result.reason
  *                  (canon_reason_name() for header canon.error.code) and result.message.
  *
  * The rules, decisions where the design leaves things open, and the state layout are in
  * docs/aggregator.md (first section). In short: per-field last-writer-wins on
- * (event_time, source, seq); a provided null clears; DELETE clears every field older
- * than it and is remembered; writers (canon.writers) are enforced on every provided
- * field; a body key that differs from the message key is rejected; updates written with
- * any registered update schema are mapped by field name onto the current canonical
- * schema (fields the canonical schema no longer has are ignored and counted).
+ * (event_time, source, seq), on an equal version the larger value; a provided null
+ * clears; DELETE clears every field of its version or older and is remembered; writers
+ * (canon.writers) are enforced on every provided field; a body key that differs from the
+ * message key is rejected; updates written with any registered update schema are mapped
+ * by field name onto the current canonical schema (fields the canonical schema no longer
+ * has are ignored and counted).
  *
  * Objects:
  * - canon_engine: one per entity and canonical schema version: the compiled canonical
@@ -97,7 +98,7 @@ typedef struct canon_result {
     uint32_t n_changed;  /* fields whose value changed (canonical field indices) */
     uint32_t *changed;   /* n_changed entries; canon_engine_field_name() names them */
     uint32_t n_applied;  /* provided fields whose version won */
-    uint32_t n_stale;    /* provided fields older than what the state holds */
+    uint32_t n_stale;    /* provided fields not newer than what the state holds */
     uint32_t n_ignored;  /* provided fields unknown to the current canonical schema */
     canon_wbuf envelope; /* when published: 0x00, envelope schema id, Avro body */
     /* private scratch, reused between calls */

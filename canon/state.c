@@ -350,6 +350,20 @@ uint32_t canon_state_source(canon_state *st, const char *name, size_t len)
     return ++st->n_sources;
 }
 
+void canon_state_source_drop_last(canon_state *st, uint32_t id)
+{
+    if (id == 0 || id != st->n_sources)
+        return;
+    source *d = &st->sources[id - 1];
+    for (uint32_t i = 0; i + 1 < st->n_sources; i++) {
+        if (st->sources[i].rank > d->rank)
+            st->sources[i].rank--;
+    }
+    st->source_bytes -= d->len + 1;
+    free(d->name);
+    st->n_sources--;
+}
+
 const char *canon_state_source_name(const canon_state *st, uint32_t id, size_t *len)
 {
     if (id == 0 || id > st->n_sources)

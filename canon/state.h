@@ -87,6 +87,10 @@ size_t canon_state_blob_bytes(const canon_state *st);
 
 /* The id of a source name, interned on first use. 0 when memory is short. */
 uint32_t canon_state_source(canon_state *st, const char *name, size_t len);
+/* Forgets source id if it is the last one interned (else does nothing): for a caller that
+ * interned a name for an update it then did not keep, before any version of the state
+ * refers to the id. The id is given to the next new name. */
+void canon_state_source_drop_last(canon_state *st, uint32_t id);
 /* The name of id (not NUL-terminated; *len its length), or NULL for an unknown id. The
  * name belongs to st and lives until canon_state_free(). */
 const char *canon_state_source_name(const canon_state *st, uint32_t id, size_t *len);

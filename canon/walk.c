@@ -9,7 +9,9 @@
  * Block counts of arrays and maps come from the input, so they are checked against the
  * bytes left: an item that needs at least one byte cannot be more numerous than the bytes
  * left. Items that may take zero bytes (null, an all-null record) are capped at
- * CANON_WALK_MAX_ITEMS, so that a 10-byte message cannot make us loop 2^62 times.
+ * CANON_WALK_MAX_ITEMS, so that a 10-byte message cannot make us loop 2^62 times. A
+ * block with a byte size (negative count) must take exactly that many bytes: values are
+ * republished as they came, and a reader that skips blocks by their size trusts it.
  */
 #include "walk.h"
 
@@ -438,8 +440,8 @@ static int walk_blocks(wctx *c, const wop *o, const uint8_t **pp)
             return fail(c, "truncated or malformed block count");
         if (count == 0)
             break;
+        int64_t size = -1;
         if (count < 0) {
-            int64_t size;
             if (count == INT64_MIN)
                 return fail(c, "block count out of range");
             count = -count;
@@ -447,6 +449,7 @@ static int walk_blocks(wctx *c, const wop *o, const uint8_t **pp)
                 (uint64_t)size > (uint64_t)(c->end - *pp))
                 return fail(c, "block size invalid or beyond the bytes left");
         }
+        const uint8_t *block = *pp;
         uint64_t left = (uint64_t)(c->end - *pp);
         if (!item->may_zero || is_map) {
             if ((uint64_t)count > left)
@@ -466,6 +469,11 @@ static int walk_blocks(wctx *c, const wop *o, const uint8_t **pp)
             if (walk(c, o->kids, pp))
                 return -1;
         }
+        /* The bytes go out again as they came (the envelope copies values), and readers
+         * that skip a block by its size (Avro Java) would misread whatever follows. */
+        if (size >= 0 && *pp - block != size)
+            return fail(c, "block size %lld differs from the %lld bytes its %lld items take",
+                        (long long)size, (long long)(*pp - block), (long long)count);
     }
     c->depth--;
     return 0;
@@ -642,8 +650,8 @@ static int check_blocks(const canon_walk *w, const wop *o, const uint8_t **pp, c
             return -1;
         if (count == 0)
             break;
+        int64_t size = -1;
         if (count < 0) {
-            int64_t size;
             if (count == INT64_MIN)
                 return -1;
             count = -count;
@@ -651,6 +659,7 @@ static int check_blocks(const canon_walk *w, const wop *o, const uint8_t **pp, c
                 (uint64_t)size > (uint64_t)(end - *pp))
                 return -1;
         }
+        const uint8_t *block = *pp;
         uint64_t left = (uint64_t)(end - *pp);
         if ((!item->may_zero || is_map) && (uint64_t)count > left)
             return -1;
@@ -667,6 +676,8 @@ static int check_blocks(const canon_walk *w, const wop *o, const uint8_t **pp, c
             if (check_kid(w, o->kids, pp, end, depth))
                 return -1;
         }
+        if (size >= 0 && *pp - block != size)
+            return -1;
     }
     return 0;
 }

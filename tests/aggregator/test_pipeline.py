@@ -103,7 +103,9 @@ def newer(a, b):
 
 
 def model_final(updates):
-    """Final value per key and field under per-field last-writer-wins (no deletes)."""
+    """Final value per key and field under per-field last-writer-wins (no deletes). Each
+    update of gen_updates() has its own seq, so no two share a version and the tie rules of
+    docs/aggregator.md (equal versions: DELETE clears, the larger value wins) never apply."""
     state = {}
     for k, src, t, seq, values in updates:
         st = state.setdefault(k, {})

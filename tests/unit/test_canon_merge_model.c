@@ -177,15 +177,21 @@ static int m_alive(const mschema *s, const mval *f)
     return any;
 }
 
-static void m_field(const mschema *s, const mval *f, int i, const uint8_t **p, size_t *n)
+/* The record encoding of v as field i: its value, or the default. */
+static void m_value(const mschema *s, int i, const mval *v, const uint8_t **p, size_t *n)
 {
-    if (has_value(&f[i])) {
-        *p = f[i].val;
-        *n = f[i].len;
+    if (has_value(v)) {
+        *p = v->val;
+        *n = v->len;
     } else {
         *p = s->f[i].def;
         *n = s->f[i].def_len;
     }
+}
+
+static void m_field(const mschema *s, const mval *f, int i, const uint8_t **p, size_t *n)
+{
+    m_value(s, i, &f[i], p, n);
 }
 
 static void m_record(const mschema *s, const mkey *k, const mval *f, mbuf *b)
@@ -275,8 +281,8 @@ static void m_apply(const mschema *s, mkey *k, const mupd *u, const char *topic,
             o->verdict = CANON_NOOP;
             return;
         }
-        for (int i = 0; i < s->nf; i++) {
-            if (nf[i].present && ver_cmp(&nf[i].v, &uv) < 0)
+        for (int i = 0; i < s->nf; i++) { /* its own version included */
+            if (nf[i].present && ver_cmp(&nf[i].v, &uv) <= 0)
                 memset(&nf[i], 0, sizeof(nf[i]));
         }
         has_deleted = 1;
@@ -285,12 +291,7 @@ static void m_apply(const mschema *s, mkey *k, const mupd *u, const char *topic,
         int applied = 0;
         for (int j = 0; j < u->n; j++) {
             int i = u->field[j];
-            mver eff = nf[i].present ? nf[i].v : (mver){0};
-            if (k->has_deleted && ver_cmp(&k->deleted, &eff) > 0)
-                eff = k->deleted;
-            if (ver_cmp(&uv, &eff) <= 0)
-                continue;
-            mval *f = &nf[i];
+            mval cand, *f = &cand;
             memset(f, 0, sizeof(*f));
             f->present = 1;
             f->v = uv;
@@ -311,6 +312,21 @@ static void m_apply(const mschema *s, mkey *k, const mupd *u, const char *topic,
                 memcpy(f->val, b.p, b.n);
                 f->len = b.n;
             }
+            if (k->has_deleted && ver_cmp(&uv, &k->deleted) <= 0)
+                continue;
+            int c = nf[i].present ? ver_cmp(&uv, &nf[i].v) : 1;
+            if (c == 0) { /* one version, two values: the larger record encoding wins */
+                const uint8_t *a, *b;
+                size_t na, nb;
+                m_value(s, i, &cand, &a, &na);
+                m_value(s, i, &nf[i], &b, &nb);
+                c = memcmp(a, b, na < nb ? na : nb);
+                if (!c)
+                    c = (na > nb) - (na < nb);
+            }
+            if (c <= 0)
+                continue;
+            nf[i] = cand;
             applied++;
         }
         if (!applied) {

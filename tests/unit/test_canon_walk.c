@@ -249,6 +249,54 @@ static void test_specific_bad_inputs_say_what_is_wrong(void **state)
     reg_schema_free(s);
 }
 
+/* A block with a negative count carries its byte size; the walk refuses one whose items
+ * take another number of bytes (the envelope republishes the bytes, and Avro Java skips
+ * blocks by that size), in both walks, and accepts the same bytes with the right size. */
+static void test_block_size_must_equal_the_bytes_of_its_items(void **state)
+{
+    reg_schema *s;
+    canon_walk *w;
+    char err[256];
+    const char *t = "{\"type\":\"record\",\"name\":\"B\",\"fields\":["
+                    "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+                    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":\"long\"}},"
+                    "{\"name\":\"b\",\"type\":\"boolean\"}]}";
+    assert_null(reg_schema_parse(t, strlen(t), NULL, 0, &s));
+    assert_null(canon_walk_compile(reg_schema_root(s), &w));
+    /* a: count -1, size 2, "v", end; m: count -1, size 3, "k" -> 7, end; b: true */
+    static const uint8_t good[] = {0x01, 0x04, 0x02, 'v',  0x00, 0x01,
+                                   0x06, 0x02, 'k',  0x0e, 0x00, 0x01};
+    const uint8_t *p = good;
+    assert_int_equal(canon_walk_skip(w, 0, &p, good + sizeof(good), "B", err, sizeof(err)), 0);
+    assert_ptr_equal(p, good + sizeof(good));
+    p = good;
+    assert_int_equal(canon_walk_check(w, 0, &p, good + sizeof(good)), 0);
+    assert_ptr_equal(p, good + sizeof(good));
+    struct {
+        size_t at;  /* the size byte to change */
+        uint8_t to; /* zigzag of the wrong size */
+        const char *want;
+    } cases[] = {
+        {1, 0x06, "B.a[]: block size 3 differs from the 2 bytes its 1 items take"},
+        {1, 0x00, "B.a[]: block size 0 differs from the 2 bytes its 1 items take"},
+        {6, 0x04, "B.m.{}: block size 2 differs from the 3 bytes its 1 items take"},
+        {6, 0x08, "B.m.{}: block size 4 differs from the 3 bytes its 1 items take"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t bad[sizeof(good)];
+        memcpy(bad, good, sizeof(good));
+        bad[cases[i].at] = cases[i].to;
+        p = bad;
+        assert_int_equal(canon_walk_skip(w, 0, &p, bad + sizeof(bad), "B", err, sizeof(err)), -1);
+        if (strcmp(err, cases[i].want))
+            fail_msg("case %zu: '%s', not '%s'", i, err, cases[i].want);
+        p = bad;
+        assert_int_equal(canon_walk_check(w, 0, &p, bad + sizeof(bad)), -1);
+    }
+    canon_walk_free(w);
+    reg_schema_free(s);
+}
+
 static void test_deep_recursion_is_bounded(void **state)
 {
     reg_schema *s;
@@ -335,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation_is_refused_with_a_path),
         cmocka_unit_test(test_random_corruption_never_crashes),
         cmocka_unit_test(test_specific_bad_inputs_say_what_is_wrong),
+        cmocka_unit_test(test_block_size_must_equal_the_bytes_of_its_items),
         cmocka_unit_test(test_deep_recursion_is_bounded),
         cmocka_unit_test(test_varint_readers_check_ranges),
         cmocka_unit_test(test_defaults_encode_like_avro_c),

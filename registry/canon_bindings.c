@@ -2,8 +2,10 @@
  *
  * Looks the version up exactly as GET /subjects/S/versions/V does (so the errors are
  * the same: 40401 unknown subject, 40402 unknown version, 42202 a bad version), parses
- * it with its references, and hands it to the generator hook (canon_bindings.h), whose
- * tar.gz is the answer: application/gzip, with a Content-Disposition naming the file
+ * it with its references (with access control on, the caller must be able to read each
+ * referenced subject too, else 40301: their text goes into the archive), and hands it to
+ * the generator hook (canon_bindings.h), whose tar.gz is the answer: application/gzip,
+ * with a Content-Disposition naming the file
  * "<subject>-v<version>-<lang>.tar.gz" whose entries sit in the directory of that name.
  * The route answers the same bytes as `canon gen --registry` writes, because both run
  * the same generator on the same schema text.
@@ -24,9 +26,12 @@ typedef struct refs {
 } refs;
 
 /* Fetches subject/version as the registry renders it, with its references parsed into
- * rf first (dependencies before dependants). */
-static cg_err *load_version(reg_registry *r, const char *subject, const char *version, refs *rf,
-                            int depth, reg_schema **out, char **text_out, int *version_out)
+ * rf first (dependencies before dependants). The bindings carry the referenced schemas'
+ * text, so who (NULL: access control off) must be able to read each referenced subject,
+ * not only the one the route names (reg_route_authorize() checked that one). */
+static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, const char *subject,
+                            const char *version, refs *rf, int depth, reg_schema **out,
+                            char **text_out, int *version_out)
 {
     cg_err *err = NULL;
     reg_body body = {0};
@@ -66,9 +71,18 @@ static cg_err *load_version(reg_registry *r, const char *subject, const char *ve
             err = cg_err_new(CG_EINVALID_SCHEMA, "more than %d schema references", MAX_REFS);
             goto done;
         }
+        if (who) {
+            /* Checked before the lookup, so a refusal says nothing of whether it exists. */
+            err = reg_route_need(who, REG_PERM_READ, rs);
+            if (err) {
+                err = cg_err_wrap(err, "subject '%s' version %s references subject '%s': ", subject,
+                                  version, rs);
+                goto done;
+            }
+        }
         snprintf(vbuf, sizeof(vbuf), "%lld", (long long)json_integer_value(rv));
         reg_schema *rs_parsed = NULL;
-        err = load_version(r, rs, vbuf, rf, depth + 1, &rs_parsed, NULL, NULL);
+        err = load_version(r, who, rs, vbuf, rf, depth + 1, &rs_parsed, NULL, NULL);
         if (err)
             goto done;
         rf->s[rf->n++] = rs_parsed;
@@ -141,7 +155,7 @@ void reg_canon_bindings_route(const reg_route_ctx *ctx, const reg_http_req *q, r
         return;
     }
     int got_version = 0;
-    err = load_version(ctx->reg, subject, version, &rf, 0, &s, &text, &got_version);
+    err = load_version(ctx->reg, ctx->who, subject, version, &rf, 0, &s, &text, &got_version);
     if (err)
         goto done;
 

@@ -118,6 +118,11 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
  * missing. Lists are not refused but filtered by reg_route_run(). */
 cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_req *q);
 
+/* NULL when who (not NULL) has perm on subject, else the 40301 error that
+ * reg_route_authorize() gives, naming the subject and the permission missing. For a route
+ * that reads more subjects than its path names (GET /canon/bindings: the references). */
+cg_err *reg_route_need(const reg_auth_principal *who, reg_auth_perm perm, const char *subject);
+
 /* Fills resp with a Confluent-style error {"error_code": code, "message": msg}. */
 void reg_http_error(reg_http_resp *resp, int code, const char *msg);
 /* The same from an error object; frees e. */

@@ -492,7 +492,7 @@ static cg_err *forbidden(const reg_auth_principal *who, const char *what, const 
         subject ? " subject '" : "", subject ? subject : "", subject ? "'" : "", why ? why : "");
 }
 
-static cg_err *need(const reg_auth_principal *who, reg_auth_perm perm, const char *subject)
+cg_err *reg_route_need(const reg_auth_principal *who, reg_auth_perm perm, const char *subject)
 {
     if (reg_auth_allows(who, perm, subject))
         return NULL;
@@ -552,17 +552,17 @@ cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_
         return NULL;
     switch (route) {
     case RT_SUBJECT: /* POST: lookup, a read; DELETE: admin */
-        return post ? need(who, REG_PERM_READ, s[1])
+        return post ? reg_route_need(who, REG_PERM_READ, s[1])
                     : forbidden(who, "delete", s[1], ": deletes need the admin role");
     case RT_VERSIONS:
-        return need(who, post ? REG_PERM_WRITE : REG_PERM_READ, s[1]);
+        return reg_route_need(who, post ? REG_PERM_WRITE : REG_PERM_READ, s[1]);
     case RT_VERSION:
-        return get ? need(who, REG_PERM_READ, s[1])
+        return get ? reg_route_need(who, REG_PERM_READ, s[1])
                    : forbidden(who, "delete a version of", s[1], ": deletes need the admin role");
     case RT_SUBJECT_METADATA:
     case RT_VERSION_SCHEMA:
     case RT_VERSION_REFERENCEDBY:
-        return need(who, REG_PERM_READ, s[1]);
+        return reg_route_need(who, REG_PERM_READ, s[1]);
     case RT_SCHEMA_ID:
     case RT_SCHEMA_ID_SCHEMA:
     case RT_SCHEMA_ID_SUBJECTS:
@@ -577,21 +577,21 @@ cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_
     case RT_CONFIG_SUBJECT:
     case RT_MODE_SUBJECT:
         if (get)
-            return need(who, REG_PERM_READ, s[1]);
+            return reg_route_need(who, REG_PERM_READ, s[1]);
         return forbidden(
             who, route == RT_CONFIG_SUBJECT ? "change the compatibility of" : "change the mode of",
             s[1], ": it needs the admin role");
     case RT_COMPAT_VERSION:
     case RT_COMPAT_VERSIONS:
-        return need(who, REG_PERM_READ, s[2]);
+        return reg_route_need(who, REG_PERM_READ, s[2]);
     case RT_CANON_ENTITY: {
         char subject[REG_CANON_SUBJECT_MAX];
         if (reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, s[2], subject, sizeof(subject)))
             return NULL; /* not an entity name: the route answers 40401 */
-        return need(who, REG_PERM_READ, subject);
+        return reg_route_need(who, REG_PERM_READ, subject);
     }
     case RT_CANON_BINDINGS:
-        return q->opts.subject ? need(who, REG_PERM_READ, q->opts.subject) : NULL;
+        return q->opts.subject ? reg_route_need(who, REG_PERM_READ, q->opts.subject) : NULL;
     default: /* lists (filtered), /metrics, /schemas/types: any authenticated caller */
         return NULL;
     }

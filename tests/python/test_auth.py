@@ -301,6 +301,43 @@ def test_schema_ids_readable_through_a_readable_subject_only(setup):
     assert_error(bi.req("GET", "/schemas/ids/99999"), 404, 40403)
 
 
+def test_bindings_need_read_on_every_referenced_subject(setup):
+    """GET /canon/bindings puts the referenced schemas' text in the archive: a caller
+    who may read the subject but not a subject it references (directly or through
+    another reference) is refused, naming that subject, as a read of it would be."""
+    admin, bi = setup["c"]["admin"], setup["c"]["bi"]
+    ns = "com.example.authrefs"
+
+    def reg(subject, name, fields, refs=()):
+        body = {"schema": json.dumps(record(name, fields, namespace=ns)),
+                "references": [{"name": f"{ns}.{n}", "subject": s, "version": 1}
+                               for n, s in refs]}
+        r = admin.req("POST", f"/subjects/{q(subject)}/versions", body)
+        assert r.status_code == 200, r.text
+
+    def bindings(who, subject):
+        return setup["c"][who].req("GET", "/canon/bindings/c", params={"subject": subject},
+                                   headers={"Accept": "application/gzip"})
+
+    reg("refs.secret-value", "Secret", [field("pin", "string")])  # not canon.*: bi can't read
+    reg("canon.refs.addr", "Addr", [field("city", "string")])
+    reg("canon.refs.user", "User", [field("home", f"{ns}.Secret")],
+        [("Secret", "refs.secret-value")])
+    reg("canon.refs.outer", "Outer", [field("user", f"{ns}.User")],
+        [("User", "canon.refs.user")])
+    reg("canon.refs.visible", "Visible", [field("addr", f"{ns}.Addr")],
+        [("Addr", "canon.refs.addr")])
+    assert_error(bi.req("GET", "/subjects/refs.secret-value/versions/1"), 403, 40301)
+    for subject in ("canon.refs.user", "canon.refs.outer"):
+        r = bindings("bi", subject)
+        body = assert_error(r, 403, 40301, "'refs.secret-value'")
+        assert "read" in body["message"] and "pin" not in r.text, body
+    # readable references, or a caller who reads everything: the archive
+    for who, subject in (("bi", "canon.refs.visible"), ("admin", "canon.refs.outer")):
+        r = bindings(who, subject)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/gzip", r.text
+
+
 # ---- list filtering -----------------------------------------------------------------------
 
 PERSON_SUBJECTS = {"canon.person.entity", "canon.person.updates-value", "canon.person-value"}

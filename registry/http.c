@@ -11,7 +11,8 @@
  *
  * Access log: lines are appended to a buffer under a mutex and written to stderr by a
  * flusher thread every 100 ms (or by the appender when the buffer is full), so serving
- * never waits on a write per request.
+ * never waits on a write per request. What the client chose (method, path; in the auth
+ * lines also the user name and the subject) is logged escaped, so it cannot forge lines.
  *
  * Access control (cfg.auth_file, auth.h): once the route is known and the method allowed,
  * the request is authenticated (401) and authorized (403, routes.c) before anything else;
@@ -150,6 +151,30 @@ static char *put_str(char *p, char *end, const char *s, size_t max)
     return p;
 }
 
+/* put_str() for what a client chose (a path, a user name, a subject in a message): a
+ * control byte, DEL, a byte of 0x80 or more and the backslash are written as \xNN, so a
+ * log line stays one line of printable ASCII that reads back unambiguously ("\n" in a
+ * user name would otherwise start a forged line; ESC would drive the terminal). Stops
+ * before an escape that does not fit. */
+static char *put_escaped(char *p, char *end, const char *s, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (; *s && max-- && p < end; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            *p++ = (char)c;
+            continue;
+        }
+        if (end - p < 4)
+            break;
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 15];
+    }
+    return p;
+}
+
 static char *put_uint(char *p, char *end, unsigned long long v)
 {
     char tmp[24];
@@ -171,9 +196,9 @@ static void log_append(access_log *l, const char *client, const char *method, co
     p = put_str(p, end, " ", 1);
     p = put_str(p, end, client, 64);
     p = put_str(p, end, " \"", 2);
-    p = put_str(p, end, method, 16);
+    p = put_escaped(p, end, method, 16);
     p = put_str(p, end, " ", 1);
-    p = put_str(p, end, url, 700);
+    p = put_escaped(p, end, url, 700);
     p = put_str(p, end, "\" ", 2);
     p = put_uint(p, end, (unsigned long long)(status > 0 ? status : 0));
     p = put_str(p, end, " ", 1);
@@ -497,22 +522,23 @@ static reg_auth *auth_acquire(reg_server *srv)
     return a;
 }
 
-/* Security events go to stderr even with --quiet, one write() per line. */
+/* Security events go to stderr even with --quiet, one write() per line. The message
+ * quotes what the client sent (path, user name, subject), escaped as in the access log. */
 static void auth_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void auth_log(const char *fmt, ...)
 {
-    char line[1024];
+    char msg[1024], line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ auth: ", &tm);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-    va_end(ap);
-    n = strlen(line);
-    line[n++] = '\n';
-    log_write_all(line, n);
+    char *p = put_escaped(line + n, line + sizeof(line) - 1, msg, sizeof(msg));
+    *p++ = '\n';
+    log_write_all(line, (size_t)(p - line));
 }
 
 /* Authenticates and authorizes a matched request. Returns 0 to go on (*who set), or -1

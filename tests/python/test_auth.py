@@ -10,9 +10,11 @@ of user and password was; SIGHUP reloads the file while serving, and a bad file 
 old one; a non-loopback listen address is refused without --auth-file unless --insecure;
 confluent-kafka's SchemaRegistryClient works with basic.auth.user.info.
 """
+import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -179,6 +181,33 @@ def test_bad_password_and_unknown_user_look_the_same_but_are_logged_apart(setup)
     assert "bad password (user 'bi')" in log
     assert "unknown user (user 'nobody-here')" in log
     assert "nope" not in log and "bi-pw" not in log  # passwords never logged
+
+
+def test_user_names_and_subjects_cannot_forge_log_lines(setup):
+    """What a client chose (a Basic user name, a subject in a path) is logged with its
+    control bytes, and anything not printable ASCII, escaped as \\xNN: a newline in it
+    cannot start a line of its own, nor ESC reach a terminal."""
+    base, bi = setup["reg"].url, setup["c"]["bi"]
+    forged = "2000-01-01 forged-by-user GET /subjects 200"  # no ':', which ends the user
+    cred = base64.b64encode(f"mallory\n{forged}\x1b[2J\\:pw".encode()).decode()
+    r = requests.get(base + "/subjects", headers={"Authorization": f"Basic {cred}"}, timeout=30)
+    assert_error(r, 401, 40101)
+    assert_error(bi.req("GET", "/subjects/x%0Aforged-by-subject%1B/versions"), 403, 40301)
+    # a raw ESC in the request line reaches the access log's path (no client sends one)
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        auth = base64.b64encode(b"bi:" + PASSWORDS["bi"].encode())
+        sock.sendall(b"GET /subjects/raw\x1b[2Jesc/versions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Basic " + auth + b"\r\nConnection: close\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 403")
+    access = '"GET /subjects/raw\\x1b[2Jesc/versions" 403'
+    log = log_text(setup["reg"], access)  # the access log is flushed every 100 ms
+    assert access in log, log[-2000:]
+    assert f"unknown user (user 'mallory\\x0a{forged}\\x1b[2J\\x5c')" in log, log[-2000:]
+    assert "'x\\x0aforged-by-subject\\x1b'" in log, log[-2000:]
+    for line in log.splitlines():
+        assert not line.startswith(("2000-01-01", "forged-by")), line
+    assert "\x1b" not in log
 
 
 def test_bad_key_and_bad_scheme_are_401(setup):

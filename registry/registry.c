@@ -229,19 +229,32 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Parses "latest", "-1" or a version number. *v = -1 for latest. */
+/* Parses "latest", "-1" or a version number. *v = -1 for latest. As Confluent's VersionId
+ * reads it (clients that send what Confluent takes must get the same version): spaces and
+ * control bytes around it are trimmed (Java's trim()), "latest" is in any case, and the
+ * number may carry a sign (Integer.parseInt()); nothing else. */
 static cg_err *parse_version(const char *s, int32_t *v)
 {
-    if (!strcmp(s, "latest")) {
-        *v = -1;
-        return NULL;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    if (*s && end && !*end && errno == 0 && (n == -1 || (n >= 1 && n <= INT32_MAX))) {
-        *v = (int32_t)n;
-        return NULL;
+    char t[64];
+    size_t a = 0, b = strlen(s);
+    while (a < b && (unsigned char)s[a] <= ' ')
+        a++;
+    while (b > a && (unsigned char)s[b - 1] <= ' ')
+        b--;
+    if (b - a < sizeof(t)) {
+        memcpy(t, s + a, b - a);
+        t[b - a] = 0;
+        if (!strcasecmp(t, "latest")) {
+            *v = -1;
+            return NULL;
+        }
+        const char *d = t + (t[0] == '+' || t[0] == '-');
+        errno = 0;
+        long long n = *d && strspn(d, "0123456789") == strlen(d) ? strtoll(t, NULL, 10) : 0;
+        if (errno == 0 && (n == -1 || (n >= 1 && n <= INT32_MAX))) {
+            *v = (int32_t)n;
+            return NULL;
+        }
     }
     return cg_err_new(CG_EINVALID_VERSION,
                       "The specified version '%s' is not a valid version id. Allowed values "

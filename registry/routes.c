@@ -7,6 +7,7 @@
  * a request needs (a lookup is a read; settings and deletes are the admin's), and
  * reg_route_run() filters list answers to what the caller may read, before paging. */
 #include <jansson.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,11 +195,15 @@ void reg_http_error_from(reg_http_resp *resp, cg_err *e)
     cg_err_free(e);
 }
 
+/* As Confluent's Integer path parameter: an optional sign and digits, no spaces (strtoll
+ * alone would also take leading white space). */
 static cg_err *parse_id(const char *s, int64_t *id)
 {
+    const char *d = s + (*s == '+' || *s == '-');
     char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0 || v > INT32_MAX)
+    errno = 0;
+    long long v = *d >= '0' && *d <= '9' ? strtoll(s, &end, 10) : -1;
+    if (v < 0 || !end || *end || errno || v > INT32_MAX)
         return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %s not found", s);
     *id = v;
     return NULL;

@@ -144,6 +144,30 @@ def test_invalid_version_42202(api, subj, version):
     assert_error(r, 422, 42202)
 
 
+@pytest.mark.parametrize("version,means", [("%201", 1), ("1%20", 1), ("%091%0A", 1), ("+1", 1),
+                                           ("01", 1), ("LATEST", 2), ("%20Latest%20", 2),
+                                           ("-01", 2)])
+def test_versions_are_read_as_confluent_reads_them(api, subj, version, means):
+    """Confluent's VersionId trims spaces and control bytes around a version, takes
+    "latest" in any case, and parses the rest with Integer.parseInt (a sign, digits):
+    a client that names a version so must get the same version here."""
+    s = subj()
+    api.register_ok(s, USER_V1)
+    api.register_ok(s, USER_V2)
+    r = api.get(f"/subjects/{q(s)}/versions/{version}")
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == means
+
+
+@pytest.mark.parametrize("sid", ["%20{}", "{}%20", "%09{}", "{}.0", "0x{}"])
+def test_ids_with_spaces_or_junk_name_no_schema(api, subj, sid):
+    """An id is Confluent's Integer path parameter: no spaces around it (strtoll would take
+    a leading one and find schema 1 in "/schemas/ids/%201")."""
+    known = api.register_ok(subj(), USER_V1)
+    assert api.get(f"/schemas/ids/+{known}").status_code == 200   # Integer.valueOf takes a sign
+    assert_error(api.get("/schemas/ids/" + sid.format(known)), 404, 40403)
+
+
 def test_error_messages_match_confluent(api, subj):
     """Confluent's exact messages (Errors.java): clients show them to people."""
     s = subj()

@@ -8,6 +8,7 @@
  * CanonProducer/CanonConsumer that fix topic, subject, key and schema for the entity. */
 #include <string.h>
 
+#include "../registry/canon_contract.h"
 #include "gen_python_internal.h"
 
 #define OUT(...) gen_files_printf(g->out, g->path, __VA_ARGS__)
@@ -18,16 +19,6 @@ static const reg_field *field_named(const reg_node *rec, const char *name)
         if (!strcmp(rec->fields[i].name, name))
             return &rec->fields[i];
     return NULL;
-}
-
-static int nullable(const reg_node *t)
-{
-    if (t->type == REG_NULL)
-        return 1;
-    for (size_t i = 0; t->type == REG_UNION && i < t->n_branches; i++)
-        if (t->branches[i]->type == REG_NULL)
-            return 1;
-    return 0;
 }
 
 static const char *writers_of(pyg *g, const reg_field *f)
@@ -117,9 +108,9 @@ cg_err *pg_emit_entity(pyg *g, const reg_node *canonical, const reg_node *upd, c
             "        return self\n",
             f->name, pg_hint(g, f->type), builder, f->name, writers_of(g, f), pg_lit(g, f->name),
             attr);
-        /* Only a field that can hold null or has a default can be cleared: clearing any
-         * other is refused by the aggregator (docs/wire.md), so it is not offered. */
-        if (nullable(f->type) || f->default_json)
+        /* Only a field that can hold null or has a default can be cleared; the canon
+         * contract gives every field but the key one, so all of them are offered. */
+        if (reg_canon_field_clearable(f))
             OUT("\n    def clear_%s(self) -> %s:\n"
                 "        \"\"\"Clears %s (back to its canonical default).\"\"\"\n"
                 "        self._provide(%s)\n        self._update.values.%s = None\n"

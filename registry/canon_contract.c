@@ -4,7 +4,10 @@
  * A canonical schema is what every domain writes into and every consumer reads, so the
  * registry refuses, at registration, what would break the aggregator later: a missing or
  * dangling canon.key, a key that could be absent (nullable) or is not text, writer lists
- * that cannot be matched against a domain name. The rules for names are in the header.
+ * that cannot be matched against a domain name, a non-key field with neither a default nor
+ * null among its types (the aggregator could not tell an entity that lacks it from one
+ * whose creating update has not come yet, and its results would depend on arrival
+ * order). The rules for names are in the header.
  */
 #include "canon_contract.h"
 
@@ -204,6 +207,17 @@ static cg_err *no_nested_writers(const reg_node *root, const reg_node *n, visite
     return e;
 }
 
+int reg_canon_field_clearable(const reg_field *f)
+{
+    const reg_node *t = f->type;
+    if (f->default_json || t->type == REG_NULL)
+        return 1;
+    for (size_t i = 0; t->type == REG_UNION && i < t->n_branches; i++)
+        if (t->branches[i]->type == REG_NULL)
+            return 1;
+    return 0;
+}
+
 cg_err *reg_canon_validate(const reg_schema *s)
 {
     const reg_node *r = s ? reg_schema_root(s) : NULL;
@@ -245,6 +259,14 @@ cg_err *reg_canon_validate(const reg_schema *s)
         cg_err *e = check_writers(r, &r->fields[i]);
         if (e)
             return e;
+        if (&r->fields[i] != kf && !reg_canon_field_clearable(&r->fields[i]))
+            return cg_err_new(
+                CG_EINVALID_SCHEMA,
+                "field '%s.%s' has no default and is not nullable: every field of a canonical "
+                "record but its key must be one or the other, because updates of an entity may "
+                "come before the one that sets the field (add \"default\", or make the type a "
+                "union with \"null\")",
+                r->fullname, r->fields[i].name);
     }
     visited vis = {0};
     cg_err *e = no_nested_writers(r, r, &vis, 0);

@@ -63,6 +63,11 @@ int reg_canon_domain_valid(const char *domain);
  * posted to canon.<entity>-value (accepted as a convenience) from an envelope. */
 int reg_canon_has_key(const reg_schema *s);
 
+/* 1 if field f has a default or null among its types (null itself, or a union with a null
+ * branch), else 0: what the contract wants of every field of a canonical record but its
+ * key, and what lets a field be cleared (back to its default, or null). */
+int reg_canon_field_clearable(const reg_field *f);
+
 /* Checks the contract on a schema registered under a canonical subject. Returns NULL when
  * it holds, else an error with code CG_EINVALID_SCHEMA naming what is wrong ("canon.key
  * 'id' names no field of record 'Person'"). */

@@ -104,7 +104,7 @@ say "An incompatible change is refused, naming the field and the rule"
 python3 - "$work/person.json" >"$work/bad.json" <<'PY'
 import json, sys
 s = json.loads(json.load(open(sys.argv[1]))["schema"])
-s["fields"].append({"name": "nickname", "type": "string"})  # required, no default
+s["fields"].append({"name": "nickname", "type": ["null", "string"]})  # no default
 print(json.dumps({"schema": json.dumps(s)}))
 PY
 show POST "/compatibility/subjects/canon.person.entity/versions/latest?verbose=true" "$work/bad.json"

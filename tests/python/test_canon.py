@@ -103,6 +103,27 @@ def test_contract_violations_refused(api, case):
         assert_error(api.versions(sub), 404, 40401)
 
 
+def test_non_key_field_without_default_or_null_refused(api):
+    # an update of the entity may come before the one that sets such a field: the merge
+    # would then depend on arrival order, so the contract wants a default or null
+    bad = person()
+    bad["fields"].append(field("age", "int"))
+    for sub in (canon_subject("reqfield"), "canon.reqfield-value"):
+        assert_error(api.register(sub, bad), 422, 42201,
+                     message_contains="field 'org.canongate.canon.Person.age' has no default "
+                                      "and is not nullable")
+    for sub in ("canon.reqfield.entity", "canon.reqfield-value", "canon.reqfield.updates-value"):
+        assert_error(api.versions(sub), 404, 40401)
+    # with a default, or null among its types (with or without a default), it is accepted;
+    # the key keeps neither
+    for name, ok in (("reqfield_default", with_field(bad, "age", default=0)),
+                     ("reqfield_null", with_field(bad, "age", type=["null", "int"], default=None)),
+                     ("reqfield_null_last", with_field(bad, "age", type=["int", "null"]))):
+        api.register_ok(canon_subject(name), ok)
+        info = api.get(f"/canon/entities/{name}").json()
+        assert info["keyField"] == "person_id" and "age" in [f["name"] for f in info["fields"]]
+
+
 def test_contract_only_on_canonical_subjects(api):
     no_key = {k: v for k, v in person().items() if k != "canon.key"}
     api.register_ok("person-value", no_key)
@@ -119,8 +140,8 @@ def test_canonical_subject_defaults_to_full_transitive(api):
         "compatibilityLevel"] == "FULL_TRANSITIVE"
     assert api.get("/config").json()["compatibilityLevel"] == "BACKWARD"
     v1 = person()
-    v1["fields"].append(field("nick", "string"))
-    v2 = with_field(v1, "nick", default="")
+    v1["fields"].append(field("nick", ["null", "string"]))  # nullable, no default
+    v2 = with_field(v1, "nick", default=None)
     v3 = person()  # drops nick: fine against v2 (it had a default), not against v1
     api.register_ok(s, v1)
     api.register_ok(s, v2)

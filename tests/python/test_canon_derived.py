@@ -295,9 +295,10 @@ def test_incompatible_canonical_change_leaves_all_three_unchanged(api):
                  params={"verbose": "true"})
     assert r.status_code == 200 and r.json()["is_compatible"] is False, r.text
 
-    # a new field without a default: fine for the update schema (every values field is
-    # optional), not for the envelope (a reader of the new envelope needs the field)
-    no_default = small(extra=[field("age", "int")])
+    # a new field without a default (nullable, as the contract wants): fine for the update
+    # schema (every values field is optional), not for the envelope (a reader of the new
+    # envelope needs the field)
+    no_default = small(extra=[field("age", ["null", "int"])])
     body = assert_error(api.register(entity, no_default), 409)
     assert env_s in body["message"], body["message"]
     assert state(api, ent) == before
@@ -440,11 +441,12 @@ def test_convenience_path_through_the_envelope_subject(api):
 
 def test_name_clash_refused(api):
     ent = "dclash"
-    clash = small(extra=[field("u", {"type": "record", "name": "ItemUpdate", "fields": []})])
+    clash = small(extra=[field("u", {"type": "record", "name": "ItemUpdate", "fields": []},
+                               default={})])
     body = assert_error(api.register(f"canon.{ent}.entity", clash), 422, 42201)
     assert "t.derived.ItemUpdate" in body["message"], body["message"]
     fw = small(extra=[field("c", {"type": "enum", "name": "ChangeOp", "namespace": "canongate",
-                                  "symbols": ["X"]})])
+                                  "symbols": ["X"]}, default="X")])
     body = assert_error(api.register(f"canon.{ent}.entity", fw), 422, 42201)
     assert "canongate" in body["message"], body["message"]
     for s in subjects_of(ent):

@@ -97,7 +97,7 @@ static void test_canon_writers_is_a_nonempty_list_of_distinct_domains(void **sta
     (void)state;
 #define WF(w)                                                                                      \
     "{\"name\": \"id\", \"type\": \"string\"}, {\"name\": \"f\", \"type\": \"int\", "              \
-    "\"canon.writers\": " w "}"
+    "\"default\": 0, \"canon.writers\": " w "}"
     contract_bad(REC("\"canon.key\": \"id\", ", WF("[]")), "non-empty array");
     contract_bad(REC("\"canon.key\": \"id\", ", WF("\"hr\"")), "non-empty array");
     contract_bad(REC("\"canon.key\": \"id\", ", WF("[\"hr\", \"hr\"]")), "names 'hr' twice");
@@ -112,13 +112,65 @@ static void test_canon_writers_is_a_nonempty_list_of_distinct_domains(void **sta
     contract_bad(REC("\"canon.key\": \"id\", ",
                      "{\"name\": \"id\", \"type\": \"string\"}, {\"name\": \"a\", \"type\": "
                      "{\"type\": \"record\", \"name\": \"A\", \"fields\": [{\"name\": \"s\", "
-                     "\"type\": \"string\", \"canon.writers\": [\"hr\"]}]}}"),
+                     "\"type\": \"string\", \"canon.writers\": [\"hr\"]}]}, "
+                     "\"default\": {\"s\": \"\"}}"),
                  "field 'A.s': canon.writers is only allowed");
     reg_schema *s =
         parse_text(REC("\"canon.key\": \"id\", ", WF("[\"hr\", \"crm.eu\", \"bi_2\", \"x-y\"]")));
     assert_null(reg_canon_validate(s));
     reg_schema_free(s);
 #undef WF
+}
+
+/* Every non-key field has a default or null among its types: updates of an entity may come
+ * before the one that sets a field, and the merge must not depend on their order. */
+static void test_non_key_fields_need_a_default_or_null(void **state)
+{
+    (void)state;
+#define K  "\"canon.key\": \"id\", "
+#define ID "{\"name\": \"id\", \"type\": \"string\"}, "
+    contract_bad(REC(K, ID "{\"name\": \"n\", \"type\": \"long\"}"),
+                 "field 'Person.n' has no default and is not nullable");
+    /* A union without null, a record, an enum: the same without a default. */
+    contract_bad(REC(K, ID "{\"name\": \"a\", \"type\": [\"null\", \"int\"], \"default\": null}, "
+                           "{\"name\": \"u\", \"type\": [\"string\", \"int\"]}"),
+                 "field 'Person.u' has no default and is not nullable");
+    contract_bad(REC(K, ID "{\"name\": \"r\", \"type\": {\"type\": \"record\", \"name\": \"R\", "
+                           "\"fields\": [{\"name\": \"x\", \"type\": \"int\"}]}}"),
+                 "field 'Person.r' has no default");
+    contract_bad("{\"type\": \"record\", \"name\": \"P\", \"namespace\": \"ns\", " K
+                 "\"fields\": [" ID "{\"name\": \"e\", \"type\": {\"type\": \"enum\", "
+                 "\"name\": \"E\", \"symbols\": [\"A\"]}}]}",
+                 "field 'ns.P.e' has no default");
+    /* Accepted: a default (of any type, nested record fields need none), null in the
+     * union with or without a default, null itself. The key is exempt: it stays a plain
+     * string without a default, and still may not be nullable. */
+    static const char *const ok[] = {
+        REC(K, ID "{\"name\": \"n\", \"type\": \"long\", \"default\": 0}"),
+        REC(K, ID "{\"name\": \"u\", \"type\": [\"string\", \"int\"], \"default\": \"\"}"),
+        REC(K, ID "{\"name\": \"r\", \"type\": {\"type\": \"record\", \"name\": \"R\", "
+                  "\"fields\": [{\"name\": \"x\", \"type\": \"int\"}]}, \"default\": {\"x\": 1}}"),
+        REC(K, ID "{\"name\": \"n\", \"type\": [\"null\", \"long\"], \"default\": null}"),
+        REC(K, ID "{\"name\": \"n\", \"type\": [\"long\", \"null\"], \"default\": 1}"),
+        REC(K, ID "{\"name\": \"n\", \"type\": [\"long\", \"null\"]}"),
+        REC(K, ID "{\"name\": \"n\", \"type\": \"null\"}"),
+        REC(K, "{\"name\": \"id\", \"type\": \"string\"}"),
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        reg_schema *s = parse_text(ok[i]);
+        cg_err *e = reg_canon_validate(s);
+        if (e)
+            fail_msg("refused: %s\n%s", cg_err_msg(e), ok[i]);
+        json_t *j = reg_canon_entity_json("x", s);
+        assert_non_null(j);
+        json_decref(j);
+        reg_schema_free(s);
+    }
+    contract_bad(REC(K, "{\"name\": \"id\", \"type\": [\"null\", \"string\"], \"default\": null}, "
+                        "{\"name\": \"n\", \"type\": \"long\", \"default\": 0}"),
+                 "canon.key field 'Person.id' must be a string");
+#undef ID
+#undef K
 }
 
 static void test_recursive_canonical_schema_is_walked_once(void **state)
@@ -290,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_example_person_satisfies_the_contract),
         cmocka_unit_test(test_canon_key_must_name_a_string_field),
         cmocka_unit_test(test_canon_writers_is_a_nonempty_list_of_distinct_domains),
+        cmocka_unit_test(test_non_key_fields_need_a_default_or_null),
         cmocka_unit_test(test_recursive_canonical_schema_is_walked_once),
         cmocka_unit_test(test_subject_names_give_the_entity_and_kind),
         cmocka_unit_test(test_has_key_tells_canonical_from_envelope),

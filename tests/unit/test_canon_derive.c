@@ -442,7 +442,7 @@ static void test_unions_everywhere(void **state)
               " {'name':'e','type':{'type':'map','values':['null',{'type':'record','name':'R',"
               "   'fields':[{'name':'r','type':['null','E'],'default':null}]}]},'default':{}},"
               " {'name':'f','type':['null','R','E'],'default':null},"
-              " {'name':'g','type':'E','canon.writers':['hr']},"
+              " {'name':'g','type':'E','default':'Y','canon.writers':['hr']},"
               " {'name':'h','type':['null',{'type':'fixed','name':'F','size':2}],'default':null},"
               " {'name':'i','type':['F','null'],'default':'ab'}]}");
     expect_derived(
@@ -515,7 +515,7 @@ static void test_null_namespace(void **state)
     (void)state;
     reg_schema *s = parse("{'type':'record','name':'Thing','canon.key':'k','fields':["
                           " {'name':'k','type':'string'},"
-                          " {'name':'n','type':'long'}]}");
+                          " {'name':'n','type':'long','default':0}]}");
     expect_derived(reg_canon_derive_update, s,
                    "{'type':'record','name':'ThingUpdate','fields':[" UPDATE_HEAD(
                        "{'name':'k','type':'string'}") "{'name':'values','type':{'type':'record',"
@@ -527,7 +527,7 @@ static void test_null_namespace(void **state)
                    "{'name':'key','type':'string'},"
                    "{'name':'version','type':'long'}," CHANGE_OP
                    "{'name':'before','type':['null',{'name':'Thing','type':'record','fields':["
-                   " {'name':'k','type':'string'},{'name':'n','type':'long'}],"
+                   " {'name':'k','type':'string'},{'name':'n','type':'long','default':0}],"
                    " 'canon.key':'k'}],'default':null},"
                    "{'name':'after','type':['null','Thing'],'default':null}," ENVELOPE_TAIL "]}");
     reg_schema_free(s);
@@ -565,7 +565,7 @@ static void test_name_clashes_are_refused(void **state)
 {
     (void)state;
     const char *upd = REC_WITH("{'name':'x','type':{'type':'record','name':'PersonUpdate',"
-                               "'fields':[]}}");
+                               "'fields':[]},'default':{}}");
     expect_refused(reg_canon_derive_update, upd, "'n.PersonUpdate'");
     char *out = NULL;
     reg_schema *s = parse(upd);
@@ -575,7 +575,7 @@ static void test_name_clashes_are_refused(void **state)
 
     expect_refused(reg_canon_derive_update,
                    REC_WITH("{'name':'x','type':{'type':'enum','name':'PersonValues',"
-                            "'symbols':['A']}}"),
+                            "'symbols':['A']},'default':'A'}"),
                    "clashes with the derived record 'n.PersonValues'");
     const char *env = REC_WITH("{'name':'x','type':['null',{'type':'fixed',"
                                "'name':'PersonEnvelope','size':1}],'default':null}");
@@ -588,7 +588,7 @@ static void test_name_clashes_are_refused(void **state)
 
     /* The same short name in another namespace is no clash. */
     s = parse(REC_WITH("{'name':'x','type':{'type':'record','name':'PersonUpdate',"
-                       "'namespace':'other','fields':[]}}"));
+                       "'namespace':'other','fields':[]},'default':{}}"));
     out = NULL;
     assert_null(reg_canon_derive_update(s, &out));
     assert_non_null(strstr(out, "other.PersonUpdate"));
@@ -603,7 +603,8 @@ static void test_framework_namespace_is_refused(void **state)
     for (size_t i = 0; i < 2; i++) {
         expect_refused(fns[i],
                        REC_WITH("{'name':'x','type':{'type':'enum','name':'UpdateOp',"
-                                "'namespace':'canongate','symbols':['UPSERT']}}"),
+                                "'namespace':'canongate','symbols':['UPSERT']},"
+                                "'default':'UPSERT'}"),
                        "namespace 'canongate' is reserved");
         expect_refused(fns[i],
                        REC_WITH("{'name':'x','type':['null',{'type':'record','name':'Mine',"
@@ -616,7 +617,7 @@ static void test_framework_namespace_is_refused(void **state)
     }
     /* A namespace that only starts with the same letters is fine. */
     reg_schema *s = parse(REC_WITH("{'name':'x','type':{'type':'enum','name':'E',"
-                                   "'namespace':'canongate2','symbols':['A']}}"));
+                                   "'namespace':'canongate2','symbols':['A']},'default':'A'}"));
     char *out = NULL;
     assert_null(reg_canon_derive_update(s, &out));
     free(out);
@@ -635,8 +636,11 @@ static void test_other_refusals(void **state)
         /* A null-namespace type inside a namespaced record would change its full name. */
         expect_refused(fns[i],
                        REC_WITH("{'name':'x','type':{'type':'enum','name':'E','namespace':'',"
-                                "'symbols':['A']}}"),
+                                "'symbols':['A']},'default':'A'}"),
                        "null namespace");
+        /* A non-key field with neither a default nor null (the canon contract). */
+        expect_refused(fns[i], REC_WITH("{'name':'x','type':'int'}"),
+                       "field 'n.Person.x' has no default and is not nullable");
     }
     /* The key field cannot take the name of an update field. */
     const char *names[] = {"source", "event_time", "seq", "op", "provided", "values"};
@@ -746,7 +750,8 @@ static void test_evolution_keeps_derived_schemas_compatible(void **state)
 
 /* The check can fail: a canonical change that breaks compatibility breaks the envelope
  * (it carries the record itself); a type change breaks the update schema as well, while a
- * new field without a default does not (every values field is optional). */
+ * new field without a default (nullable, as the contract wants) does not (every values
+ * field is optional). */
 static void test_incompatible_canonical_change_shows_in_derived(void **state)
 {
     (void)state;
@@ -759,7 +764,7 @@ static void test_incompatible_canonical_change_shows_in_derived(void **state)
               "  'default':'LOW'},'default':'LOW'},"
               " {'name':'addr','type':['null',{'type':'record','name':'A','fields':["
               "   {'name':'city','type':['null','string'],'default':null}]}],'default':null},"
-              " {'name':'age','type':'int'}]}");
+              " {'name':'age','type':['null','int']}]}");
     reg_schema *retyped =
         parse("{'type':'record','name':'P','namespace':'t','canon.key':'id','fields':["
               " {'name':'id','type':'string'},"
@@ -881,9 +886,12 @@ static void test_plans_follow_the_subject(void **state)
     expect_plan_refused("canon.person.entity", env_s, 0, "no \"canon.key\"");
     /* The contract and the derivation are checked. */
     reg_schema *clash = parse(REC_WITH("{'name':'x','type':{'type':'enum','name':'PersonUpdate',"
-                                       "'symbols':['A']}}"));
+                                       "'symbols':['A']},'default':'A'}"));
     expect_plan_refused("canon.person.entity", clash, 0, "clashes");
     expect_plan_refused("canon.person-value", clash, 0, "clashes");
+    reg_schema *required = parse(REC_WITH("{'name':'x','type':'int'}"));
+    expect_plan_refused("canon.person.entity", required, 0, "'n.Person.x' has no default");
+    expect_plan_refused("canon.person-value", required, 0, "'n.Person.x' has no default");
     /* IMPORT registers as posted; the canonical subject keeps its contract. */
     struct {
         const char *subject;
@@ -901,6 +909,7 @@ static void test_plans_follow_the_subject(void **state)
         reg_canon_plan_clear(&p);
     }
     expect_plan_refused("canon.person.entity", env_s, 1, "no \"canon.key\"");
+    expect_plan_refused("canon.person.entity", required, 1, "'n.Person.x' has no default");
     /* Not an entity's subject. */
     reg_canon_plan p;
     cg_err *err = reg_canon_plan_make("person-value", person, 0, &p);
@@ -908,6 +917,7 @@ static void test_plans_follow_the_subject(void **state)
     assert_int_equal(cg_err_code(err), CG_EINVAL);
     cg_err_free(err);
     reg_schema_free(clash);
+    reg_schema_free(required);
     reg_schema_free(env_s);
     reg_schema_free(upd_s);
     reg_schema_free(person);

@@ -137,7 +137,7 @@ static void test_canonical_entity(void **state)
                        "\"canon.key\":\"id\",\"fields\":["
                        "{\"name\":\"id\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},"
                        "{\"name\":\"city\",\"type\":[\"null\",\"string\"],\"default\":null},"
-                       "{\"name\":\"kind\",\"type\":[\"string\",\"int\"]}]}";
+                       "{\"name\":\"kind\",\"type\":[\"string\",\"int\"],\"default\":\"\"}]}";
     cg_err *err = NULL;
     gen_files *f = generate(text, NULL, &err);
     assert_null(err);

@@ -96,24 +96,27 @@ def test_event_time_defaults_to_now_in_utc_milliseconds(person):
     assert before - datetime.timedelta(milliseconds=1) <= update.event_time <= after
 
 
-def test_only_clearable_fields_have_clear(generated, tmp_path):
+def test_every_non_key_field_has_clear(generated, tmp_path):
+    # the canon contract gives every non-key field a default or null, so each can be
+    # cleared (a field with neither, which could not be, is refused at registration)
     schema = {
         "type": "record", "name": "Thing", "namespace": "com.example.things",
         "canon.key": "id",
         "fields": [
             {"name": "id", "type": "string"},
-            {"name": "name", "type": "string"},
+            {"name": "name", "type": ["string", "null"]},
             {"name": "size", "type": "int", "default": 1},
             {"name": "class", "type": ["null", "string"], "default": None},
-            {"name": "amount", "type": ["int", "long"]},
+            {"name": "amount", "type": ["int", "long"], "default": 0},
         ],
     }
     path = tmp_path / "thing.avsc"
     path.write_text(json.dumps(schema))
     mod = import_binding(generated("thing", str(path)), "com.example.things.thing")
     b = mod.ThingUpdateBuilder
-    assert hasattr(b, "set_name") and not hasattr(b, "clear_name")
-    assert hasattr(b, "clear_size") and hasattr(b, "clear_class")
+    assert hasattr(b, "set_name") and hasattr(b, "clear_name")
+    assert hasattr(b, "clear_size") and hasattr(b, "clear_class") and hasattr(b, "clear_amount")
+    assert not hasattr(b, "set_id") and not hasattr(b, "clear_id")
     update = (b("t-1", source="ops", event_time=T0).set_class("A").clear_size()
               .set_amount(("long", 7)).build())
     assert update.values.class_ == "A"

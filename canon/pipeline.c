@@ -1965,6 +1965,13 @@ static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
+        /* Asked to stop while the queue is full (a broker outage): the batch cannot be
+         * completed, so it is aborted and rewound like a failed transaction (run_loop()),
+         * never committed without this record; the next start takes it up again. */
+        if (ke == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return cg_err_new(CG_ESTATE,
+                              "produce to %s [%d]: stopped while the local queue was full", topic,
+                              (int)part);
         /* __STATE: the open transaction failed meanwhile (e.g. its records timed out
          * during a broker outage, or the broker lost their sequence); __FATAL other than
          * fencing: see replace_producer(). canon_pipeline_run() aborts and rewinds the

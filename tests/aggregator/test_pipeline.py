@@ -539,3 +539,30 @@ def test_no_transactions_does_not_commit_past_a_lost_record(entity, aggregator):
     finally:
         c.close()
     assert tp.offset < 1, f"offset {tp.offset} committed past the lost canon record"
+
+
+def test_sigterm_while_waiting_for_room_in_the_local_queue(entity, aggregator):
+    """During a broker outage the producer's local queue fills, and a produce waits for
+    room. SIGTERM must end that wait (not leave the process until the broker returns), and
+    the batch must be aborted, not committed without the record that did not fit. A
+    one-record queue whose record waits out a 60 s linger makes the wait here with the
+    broker up: the next start must then publish every update once."""
+    group = "g-" + entity.name
+    agg = aggregator(entity, group=group, extra=("-X", "queue.buffering.max.messages=1", "-X", "linger.ms=60000",
+                                                 "-X", "transaction.timeout.ms=120000"))
+    keys = [key() for _ in range(5)]
+    for i, k in enumerate(keys):
+        entity.update(k, "hr", 1000 + i, {"given_name": f"n{i}"})
+    time.sleep(4)                       # consumed; the second record waits for room
+    t0 = time.monotonic()
+    agg.proc.send_signal(signal.SIGTERM)
+    rc = agg.proc.wait(timeout=90)
+    took = time.monotonic() - t0
+    assert rc == 0 and took < 20, (rc, took, agg.text()[-2000:])
+    assert "stopped while the local queue was full" in agg.text()
+    agg.check_clean()
+    agg2 = aggregator(entity, group=group)
+    env = entity.envelopes(5, timeout=60)
+    agg2.stop()
+    assert sorted(k for k, _ in env) == sorted(keys)
+    assert all(e["version"] == 1 for _, e in env)

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -541,6 +542,15 @@ static void auth_log(const char *fmt, ...)
     log_write_all(line, (size_t)(p - line));
 }
 
+/* Logs a 403 a route answered, with the message of its error body. */
+static void log_forbidden(const char *method, const char *url, const reg_body *b)
+{
+    json_t *doc = b->data ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(doc, "message"));
+    auth_log("403 %s %s: %s", method, url, msg ? msg : "forbidden");
+    json_decref(doc);
+}
+
 /* Authenticates and authorizes a matched request. Returns 0 to go on (*who set), or -1
  * with resp filled (401 or 403). /health and / stay open: liveness probes carry no
  * credentials and learn nothing from them. */
@@ -706,6 +716,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     reg_route_ctx ctx = {srv->reg, srv->metrics, &srv->cfg.bindings, &srv->cfg, who};
     reg_route_run(&ctx, route, &q, &resp);
+    /* A route can refuse past reg_route_authorize() (a bindings archive's referenced
+     * subjects): that is a security event too. */
+    if (who && resp.status == 403)
+        log_forbidden(q.method, path ? path : url, &resp.body);
 
 send:;
     enum MHD_Result ret = respond(srv, conn, st, method, path ? path : url, route, &resp, ctype);

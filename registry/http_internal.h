@@ -115,7 +115,9 @@ void reg_route_run(const reg_route_ctx *ctx, int route, const reg_http_req *q, r
 
 /* Access control of a matched route for ctx->who (not NULL): NULL when allowed, else
  * an error with code REG_AUTH_E_FORBIDDEN (40301) naming the subject and the permission
- * missing. Lists are not refused but filtered by reg_route_run(). */
+ * missing. A body's schema references (register, lookup, compatibility test) need the
+ * read permission on their subjects too. Lists are not refused but filtered by
+ * reg_route_run(). */
 cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_req *q);
 
 /* NULL when who (not NULL) has perm on subject, else the 40301 error that

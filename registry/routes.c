@@ -506,6 +506,30 @@ cg_err *reg_route_need(const reg_auth_principal *who, reg_auth_perm perm, const 
                                            : ": it lacks the write permission on it");
 }
 
+/* A body's schema references are read by the registry on the caller's behalf (their text
+ * is parsed with the schema, and an answer tells whether they exist): so a caller may
+ * reference only subjects it may read. A body that is not JSON passes here and gets its
+ * usual error from the route. */
+static cg_err *need_references(const reg_auth_principal *who, const reg_http_req *q)
+{
+    if (reg_auth_reads_all(who) || !q->body || !q->body_len)
+        return NULL;
+    json_t *doc = json_loadb(q->body, q->body_len, 0, NULL);
+    cg_err *err = NULL;
+    size_t i;
+    json_t *ref;
+    json_array_foreach(json_object_get(doc, "references"), i, ref)
+    {
+        const char *rs = json_string_value(json_object_get(ref, "subject"));
+        if (rs && !reg_auth_allows(who, REG_PERM_READ, rs)) {
+            err = forbidden(who, "reference", rs, ": it lacks the read permission on it");
+            break;
+        }
+    }
+    json_decref(doc);
+    return err;
+}
+
 /* A schema id may be read by whoever may read one of the subjects holding it (live or
  * soft-deleted): ids are global, permissions are per subject. An unknown id passes, so
  * the route answers its usual 40403. */
@@ -553,14 +577,18 @@ cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_
     int get = !strcmp(m, "GET") || !strcmp(m, "HEAD"), post = !strcmp(m, "POST");
     char *const *s = q->seg;
     int admin = reg_auth_principal_role(who) == REG_ROLE_ADMIN;
+    cg_err *err;
     if (admin)
         return NULL;
     switch (route) {
     case RT_SUBJECT: /* POST: lookup, a read; DELETE: admin */
-        return post ? reg_route_need(who, REG_PERM_READ, s[1])
-                    : forbidden(who, "delete", s[1], ": deletes need the admin role");
+        if (!post)
+            return forbidden(who, "delete", s[1], ": deletes need the admin role");
+        err = reg_route_need(who, REG_PERM_READ, s[1]);
+        return err ? err : need_references(who, q);
     case RT_VERSIONS:
-        return reg_route_need(who, post ? REG_PERM_WRITE : REG_PERM_READ, s[1]);
+        err = reg_route_need(who, post ? REG_PERM_WRITE : REG_PERM_READ, s[1]);
+        return err || !post ? err : need_references(who, q);
     case RT_VERSION:
         return get ? reg_route_need(who, REG_PERM_READ, s[1])
                    : forbidden(who, "delete a version of", s[1], ": deletes need the admin role");
@@ -588,7 +616,8 @@ cg_err *reg_route_authorize(const reg_route_ctx *ctx, int route, const reg_http_
             s[1], ": it needs the admin role");
     case RT_COMPAT_VERSION:
     case RT_COMPAT_VERSIONS:
-        return reg_route_need(who, REG_PERM_READ, s[2]);
+        err = reg_route_need(who, REG_PERM_READ, s[2]);
+        return err ? err : need_references(who, q);
     case RT_CANON_ENTITY: {
         char subject[REG_CANON_SUBJECT_MAX];
         if (reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, s[2], subject, sizeof(subject)))

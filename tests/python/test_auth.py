@@ -365,6 +365,45 @@ def test_bindings_need_read_on_every_referenced_subject(setup):
     for who, subject in (("bi", "canon.refs.visible"), ("admin", "canon.refs.outer")):
         r = bindings(who, subject)
         assert r.status_code == 200 and r.headers["Content-Type"] == "application/gzip", r.text
+    # the refusal is a security event like any other 403
+    text = log_text(setup["reg"], wait_for="auth: 403 GET /canon/bindings/c")
+    assert any("auth: 403 GET /canon/bindings/c" in line and "'refs.secret-value'" in line
+               for line in text.splitlines()), text[-2000:]
+
+
+def test_references_need_read_on_the_referenced_subjects(setup):
+    """Registering, looking up or testing a schema parses its references' text on the
+    caller's behalf, and the answer tells whether they exist: a caller may reference only
+    subjects it may read. The refusal comes before any lookup, so an unreadable subject
+    that exists and one that does not are refused alike."""
+    crm = setup["c"]["crm"]
+    uses = json.dumps(record("Lead", [field("c", "Contact")]))
+
+    def body(subject):
+        return {"schema": uses, "references": [{"name": "Contact", "subject": subject,
+                                                "version": 1}]}
+
+    calls = (("POST", "/subjects/crm.leads2-value/versions"),
+             ("POST", "/subjects/crm.contacts-value"),
+             ("POST", "/compatibility/subjects/crm.contacts-value/versions/latest"))
+    for unreadable in ("orders-value", "hidden.nothing-value"):
+        for method, path in calls:
+            b = assert_error(crm.req(method, path, body(unreadable)), 403, 40301,
+                             f"reference subject '{unreadable}'")
+            assert "user 'crm'" in b["message"] and "read" in b["message"], b
+    text = log_text(setup["reg"], wait_for="reference subject 'hidden.nothing-value'")
+    assert any("auth: 403 POST /subjects/crm.leads2-value/versions" in line
+               and "'orders-value'" in line for line in text.splitlines()), text[-2000:]
+    # a readable reference registers; one who reads everything is not asked
+    r = crm.req("POST", "/subjects/crm.leads2-value/versions", body("crm.contacts-value"))
+    assert r.status_code == 200, r.text
+    r = setup["c"]["admin"].req("POST", "/subjects/orders.leads-value/versions",
+                                body("crm.contacts-value"))
+    assert r.status_code == 200, r.text
+    # a body that is not JSON still gets its usual error, not a 403
+    r = crm.s.post(setup["reg"].url + "/subjects/crm.leads3-value/versions", data="{nope",
+                   timeout=30)
+    assert r.status_code in (400, 422) and r.json()["error_code"] != 40301, r.text
 
 
 # ---- list filtering -----------------------------------------------------------------------

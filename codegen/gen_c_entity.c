@@ -473,8 +473,10 @@ cg_err *gen_c(const reg_schema *s, const char *schema_text, const gen_opts *o, g
         err = reg_canon_derive_update(s, &upd);
         if (!err)
             err = reg_canon_derive_envelope(s, &env);
-        if (err)
+        if (err) {
+            err = cg_err_wrap(err, "derived schemas of '%s': ", reg_schema_root(s)->fullname);
             goto done;
+        }
     }
     err = gc_generate(s, schema_text, upd, env, o, out);
 done:

@@ -126,7 +126,7 @@ static cg_err *wrap_root(const reg_node *root, const char *root_name, reg_schema
     cg_err *err = reg_schema_parse(text, strlen(text), NULL, 0, out);
     free(text);
     if (err)
-        return cg_err_wrap(err, "java: wrapping the root type in record %s", root_name);
+        return cg_err_wrap(err, "wrapping the root type in record %s: ", root_name);
     return NULL;
 }
 
@@ -189,8 +189,7 @@ cg_err *gen_java(const reg_schema *s, const char *schema_text, const gen_opts *o
         if (!err)
             err = derive(s, reg_canon_derive_envelope, &env_text, &env);
         if (err) {
-            err = cg_err_wrap(err, "java: deriving the update/envelope schemas of %s",
-                              root->fullname);
+            err = cg_err_wrap(err, "derived schemas of '%s': ", root->fullname);
             goto done;
         }
         collect(&g, reg_schema_root(upd));

@@ -268,6 +268,41 @@ static void test_every_type_and_default_generates(void **state)
     gen_files_free(f);
 }
 
+/* A record that claims to be canonical (canon.key) but breaks the contract gets no
+ * binding in any language: the Python generator used to give it a plain one, without the
+ * entity layer, where C and Java refused it. */
+static void test_a_broken_canonical_schema_is_refused_in_every_language(void **state)
+{
+    (void)state;
+    static const char *const broken[] = {
+        /* the key names no field */
+        "{\"type\":\"record\",\"name\":\"P\",\"namespace\":\"n\",\"canon.key\":\"nope\","
+        "\"fields\":[{\"name\":\"id\",\"type\":\"string\"}]}",
+        /* a non-key field with neither a default nor null */
+        "{\"type\":\"record\",\"name\":\"P\",\"namespace\":\"n\",\"canon.key\":\"id\","
+        "\"fields\":[{\"name\":\"id\",\"type\":\"string\"},"
+        "{\"name\":\"name\",\"type\":\"string\"}]}",
+    };
+    static const char *const why[] = {"nope", "name"};
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        reg_schema *s = parse(broken[i]);
+        for (gen_lang l = GEN_LANG_C; l <= GEN_LANG_JAVA; l++) {
+            gen_files *f = gen_files_new();
+            gen_opts o = {.origin = "test.avsc"};
+            cg_err *e = gen_run(l, s, broken[i], &o, f);
+            if (!e)
+                fail_msg("%s generated a binding for schema %zu", gen_lang_name(l), i);
+            if (!strstr(cg_err_msg(e), "derived schemas of 'n.P'") ||
+                !strstr(cg_err_msg(e), why[i]))
+                fail_msg("%s: the message does not name '%s': %s", gen_lang_name(l), why[i],
+                         cg_err_msg(e));
+            cg_err_free(e);
+            gen_files_free(f);
+        }
+        reg_schema_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_other_namespaces_are_reexported),
         cmocka_unit_test(test_entity_layer_follows_the_derived_schemas),
         cmocka_unit_test(test_every_type_and_default_generates),
+        cmocka_unit_test(test_a_broken_canonical_schema_is_refused_in_every_language),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

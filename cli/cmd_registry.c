@@ -20,7 +20,8 @@ void registry_options_help(FILE *out)
     fprintf(out,
             "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8081; port 0 picks\n"
             "                      a free port, printed on the ready line)\n"
-            "  --db FILE           SQLite database file (default canon.db)\n"
+            "  --db FILE           SQLite database file (default canon.db); locked while the\n"
+            "                      registry runs: one process per file\n"
             "  --threads N         HTTP worker threads (default: number of CPUs)\n"
             "  --max-body BYTES    largest request body accepted, with k/m suffix\n"
             "                      (default 16m); larger bodies get 413\n"

@@ -38,7 +38,7 @@ static void usage(FILE *out)
             "\n"
             "registry options:\n"
             "  --listen HOST:PORT     listen address (default 127.0.0.1:8081; port 0: any free)\n"
-            "  --db FILE              SQLite database (default canon.db)\n"
+            "  --db FILE              SQLite database (default canon.db), locked while it runs\n"
             "  --threads N            HTTP worker threads (default: CPUs)\n"
             "  --quiet                no access log\n"
             "  --auth-file FILE       access control of the registry (users, API keys, roles,\n"

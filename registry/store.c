@@ -84,14 +84,29 @@ cg_err *reg_store_open(const char *path, reg_store **out)
         goto done;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    /* WAL + FULL: each commit is fsynced before it returns, which is what makes an
-     * acknowledged registration durable. */
-    err = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
-    if (err)
+    /* EXCLUSIVE before the first access, for two reasons. The registry serves from memory
+     * and writes through, so a second process on the same file would diverge from it
+     * unseen; with the lock held for the connection's life that process cannot start.
+     * And SQLite then keeps the WAL index in heap memory instead of mmapping a -shm file:
+     * a mapped page whose file turns immutable, or whose filesystem fails, faults with
+     * SIGBUS inside SQLite where an error code is owed. WAL + FULL: each commit is
+     * fsynced before it returns, which is what makes an acknowledged registration
+     * durable. */
+    err = exec(s, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
+                  "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
+    if (!err)
+        err = exec(s, schema_sql); /* a write: it takes the lock now, not at the first request */
+    if (err) {
+        if (sqlite3_errcode(s->db) == SQLITE_BUSY) {
+            cg_err_free(err);
+            err = cg_err_new(CG_ESTORE,
+                             "store: %s is in use by another process (another canon registry "
+                             "or canon serve with the same --db?); it stays locked while that "
+                             "process runs",
+                             path);
+        }
         goto done;
-    err = exec(s, schema_sql);
-    if (err)
-        goto done;
+    }
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, stmt_sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
             err = db_err(s->db, stmt_sql[i]);

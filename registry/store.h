@@ -10,6 +10,12 @@
  * Ids: the store keeps a counter of the next schema id that only grows; schema rows are
  * never deleted, so an id is never handed out twice, even after hard deletes.
  *
+ * One process per file: the connection holds an exclusive lock for its life
+ * (locking_mode=EXCLUSIVE), so a second registry on the file fails to open it with an
+ * error saying so, and SQLite keeps the WAL index in heap memory (no mmapped -shm file,
+ * whose pages fault with SIGBUS when the file turns immutable). No other program can
+ * read the file while the registry runs; read it through the API.
+ *
  * Threads: a reg_store is used by one thread at a time; the registry calls it only
  * under its write lock.
  */

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from conftest import finish
-from helpers import Api, Registry
+from helpers import Api, Registry, canon_bin
 
 STORAGE_WORDS = ("disk", "full", "storage", "database", "read-only", "readonly", "i/o", "sqlite",
                  "write")
@@ -158,9 +158,43 @@ def test_read_only_database(tmp_path):
     _read_only_case(tmp_path, ["", "-wal"])
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: SQLite's WAL index (-shm) is mmapped; once it "
-                   "is immutable, the next write transaction faults with SIGBUS inside "
-                   "sqlite3WalBeginReadTransaction and the registry dies (see README.md)")
-def test_read_only_database_and_wal_index(tmp_path):
-    """The whole database directory's files, -shm included, become immutable."""
+def test_read_only_database_directory(tmp_path):
+    """Every file of the database's directory becomes immutable, as an operator freezing the
+    directory would. SQLite's WAL index used to be a mmapped `-shm` file there, and the next
+    write through the frozen mapping killed the registry with SIGBUS; the store now keeps the
+    index in heap memory (locking_mode=EXCLUSIVE), so there is no such file to freeze."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    reg = Registry(probe / "p.db", tmp_path / "probe.stderr.log").start()
+    try:
+        Api(reg.url).register("probe", _schema(0, 1)).raise_for_status()
+        assert os.listdir(probe) and not [f for f in os.listdir(probe) if f.endswith("-shm")], (
+            "the WAL index is a mmapped -shm file", os.listdir(probe))
+    finally:
+        finish(reg)
     _read_only_case(tmp_path, ["", "-wal", "-shm"])
+
+
+def test_second_process_on_the_database_is_refused(tmp_path):
+    """The registry serves from memory and writes through: a second one on the same file
+    would diverge from it unseen, so it must refuse to start and say why, and the first
+    must go on serving."""
+    db = tmp_path / "one.db"
+    first = Registry(db, tmp_path / "first.stderr.log").start()
+    try:
+        api = Api(first.url)
+        assert api.register("a", _schema(1, 1)).status_code == 200
+        p = subprocess.run([canon_bin(), "registry", "--listen", "127.0.0.1:0", "--db", str(db),
+                            "--quiet"], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0, (p.returncode, p.stdout, p.stderr)
+        assert "listening" not in p.stdout, p.stdout
+        assert "in use by another process" in p.stderr and str(db) in p.stderr, p.stderr
+        assert api.register("b", _schema(2, 1)).status_code == 200
+        assert sorted(api.get("/subjects").json()) == ["a", "b"]
+    finally:
+        finish(first)
+    again = Registry(db, tmp_path / "again.stderr.log").start()  # the lock goes with the process
+    try:
+        assert sorted(Api(again.url).get("/subjects").json()) == ["a", "b"]
+    finally:
+        finish(again)

@@ -160,7 +160,7 @@ struct reg_registry {
     reg_hmap *by_id;       /* id -> schema_ent */
     reg_hmap *by_identity; /* SHA-256 of identity -> schema_ent (key borrowed from it) */
     reg_hmap *by_text;     /* reg_hash64(text) -> schema_ent, chained by text_next */
-    int32_t next_id;
+    int64_t next_id; /* past INT32_MAX once the last id is taken: see ids_left() */
     int global_level;
     int global_mode;
     uint64_t gen; /* bumped by write_unlock(): deletes, config and mode changes */
@@ -565,6 +565,34 @@ static void subject_remove_version(subject_ent *s, version_ent *v)
 static int32_t max_version(const subject_ent *s)
 {
     return s && s->n ? s->v[s->n - 1].version : 0;
+}
+
+/* The version after the subject's last, or 0 when that one is INT32_MAX (an IMPORT can
+ * give it): versions are Java ints in Confluent's clients, and a wrapped one would sort
+ * first and be overwritten by the next. */
+static int32_t next_version(const subject_ent *s)
+{
+    int32_t v = max_version(s);
+    return v == INT32_MAX ? 0 : v + 1;
+}
+
+static cg_err *no_version_left(const char *subject)
+{
+    return cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                      "Subject %s has version %d, the largest a version may be; no version can "
+                      "follow it",
+                      subject, (int)INT32_MAX);
+}
+
+/* Ids are Java ints too; after an IMPORT of id INT32_MAX none is left to hand out, and a
+ * wrapped id would repeat a negative one after a restart. */
+static cg_err *ids_left(const reg_registry *r, int64_t need)
+{
+    if (r->next_id + need - 1 <= INT32_MAX)
+        return NULL;
+    return cg_err_new(CG_EOPERATION_NOT_PERMITTED,
+                      "No schema id is left to assign: ids end at %d and %lld would be next",
+                      (int)INT32_MAX, (long long)r->next_id);
 }
 
 /* Identity key: type, normalized form, refs, metadata, ruleSet, separated by bytes JSON
@@ -1474,7 +1502,7 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
                                 newe->ruleset_json};
         err = reg_store_put_schema(r->store, &row);
         if (!err && r->next_id <= newe->id)
-            err = reg_store_bump_next_id(r->store, newe->id + 1);
+            err = reg_store_bump_next_id(r->store, (int64_t)newe->id + 1);
     }
     if (!err)
         err = reg_store_put_version(r->store, subject, version, e->id, 0);
@@ -1497,7 +1525,7 @@ static cg_err *persist_and_apply(reg_registry *r, const char *subject, schema_en
         if (index_schema(r, newe))
             err = oom();
         else if (r->next_id <= newe->id)
-            r->next_id = newe->id + 1;
+            r->next_id = (int64_t)newe->id + 1;
     }
     if (!err) {
         subject_ent *s = subject_get_or_add(r, subject);
@@ -1591,7 +1619,7 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
         goto done;
     }
 
-    int32_t version = max_version(s) + 1;
+    int32_t version = next_version(s);
     if (mode == MODE_IMPORT) {
         if (q.id) {
             schema_ent *at = reg_hmap_geti(r->by_id, (int32_t)q.id);
@@ -1631,6 +1659,10 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
                              subject);
             goto done;
         }
+        if (!version) {
+            err = no_version_left(subject);
+            goto done;
+        }
         if (q.version && q.version != version) {
             /* Outside IMPORT an explicit version may only be the next one (Confluent). */
             err = cg_err_new(CG_EINVALID_SCHEMA, "Version is not one more than previous version");
@@ -1645,13 +1677,22 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
         }
     }
 
+    if (!version) {
+        err = no_version_left(subject);
+        goto done;
+    }
+    if (!e && !q.id) {
+        err = ids_left(r, 1);
+        if (err)
+            goto done;
+    }
     if (!e) {
         newe = calloc(1, sizeof(*newe));
         if (!newe) {
             err = oom();
             goto done;
         }
-        newe->id = q.id ? (int32_t)q.id : r->next_id;
+        newe->id = q.id ? (int32_t)q.id : (int32_t)r->next_id;
         newe->type = strdup(q.type);
         newe->text = strdup(q.text);
         newe->identity = identity;
@@ -2452,7 +2493,11 @@ static cg_err *canon_items_make(reg_registry *r, const reg_canon_plan *p, const 
         }
         err = find_identity(r, it[i].identity, &it[i].e);
         it[i].skip = it[i].e && subject_version_of(it[i].s, it[i].e->id, 0);
-        it[i].version = max_version(it[i].s) + 1;
+        it[i].version = next_version(it[i].s);
+        if (!it[i].version && !it[i].skip) {
+            err = no_version_left(p->subject[i]);
+            break;
+        }
     }
     return err;
 }
@@ -2496,7 +2541,7 @@ static cg_err *canon_items_persist(reg_registry *r, const reg_canon_plan *p, can
         err = reg_store_begin(r->store);
     if (err)
         return err;
-    int32_t next = r->next_id;
+    int64_t next = r->next_id;
     for (size_t i = 0; !err && i < 3; i++) {
         schema_ent *n = it[i].newe;
         if (it[i].skip)
@@ -2506,7 +2551,7 @@ static cg_err *canon_items_persist(reg_registry *r, const reg_canon_plan *p, can
                                     n->refs_json, n->metadata_json, n->ruleset_json};
             err = reg_store_put_schema(r->store, &row);
             if (!err && next <= n->id) {
-                next = n->id + 1;
+                next = (int64_t)n->id + 1;
                 err = reg_store_bump_next_id(r->store, next);
             }
         }
@@ -2532,7 +2577,7 @@ static cg_err *canon_items_persist(reg_registry *r, const reg_canon_plan *p, can
             if (index_schema(r, n))
                 err = oom();
             else if (r->next_id <= n->id)
-                r->next_id = n->id + 1;
+                r->next_id = (int64_t)n->id + 1;
         }
         if (!err) {
             subject_ent *s = subject_get_or_add(r, p->subject[i]);
@@ -2585,7 +2630,13 @@ static cg_err *canon_register(reg_registry *r, const reg_canon_plan *p, const sc
                               p->role[bad], p->subject[bad]);
         goto done;
     }
-    int32_t next = r->next_id;
+    int64_t need = 0;
+    for (size_t i = 0; i < 3; i++)
+        need += !it[i].skip && !it[i].e;
+    err = ids_left(r, need);
+    if (err)
+        goto done;
+    int32_t next = (int32_t)r->next_id;
     int writes = 0;
     for (size_t i = 0; i < 3; i++) {
         if (it[i].skip)

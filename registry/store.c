@@ -135,7 +135,7 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-cg_err *reg_store_load(reg_store *s, const reg_store_loader *l, int32_t *next_id)
+cg_err *reg_store_load(reg_store *s, const reg_store_loader *l, int64_t *next_id)
 {
     cg_err *err = NULL;
     sqlite3_stmt *st = NULL;
@@ -230,7 +230,7 @@ cg_err *reg_store_load(reg_store *s, const reg_store_loader *l, int32_t *next_id
     /* The counter and the rows are written in one transaction, but trust the rows too. */
     if (next <= max_id)
         next = max_id + 1;
-    *next_id = (int32_t)next;
+    *next_id = next;
 done:
     sqlite3_finalize(st);
     return err;
@@ -281,7 +281,7 @@ cg_err *reg_store_put_schema(reg_store *s, const reg_store_schema *row)
     bind_text_or_null(st, 7, row->ruleset);
     cg_err *err = run(s, st, "put schema");
     if (!err)
-        err = reg_store_bump_next_id(s, row->id + 1);
+        err = reg_store_bump_next_id(s, (int64_t)row->id + 1);
     return err;
 }
 
@@ -304,7 +304,7 @@ cg_err *reg_store_delete_version(reg_store *s, const char *subject, int32_t vers
     return run(s, st, "delete version");
 }
 
-cg_err *reg_store_bump_next_id(reg_store *s, int32_t next)
+cg_err *reg_store_bump_next_id(reg_store *s, int64_t next)
 {
     sqlite3_stmt *st = s->st[ST_BUMP_ID];
     sqlite3_bind_int64(st, 1, next);

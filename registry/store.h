@@ -56,8 +56,9 @@ typedef struct reg_store_loader {
     cg_err *(*mode)(void *ctx, const char *subject, const char *mode);
 } reg_store_loader;
 
-/* Reads everything. *next_id receives the next id to hand out (>= 1). */
-cg_err *reg_store_load(reg_store *s, const reg_store_loader *l, int32_t *next_id);
+/* Reads everything. *next_id receives the next id to hand out (>= 1; INT32_MAX + 1 when
+ * the last id is taken). */
+cg_err *reg_store_load(reg_store *s, const reg_store_loader *l, int64_t *next_id);
 
 /* Transactions: every change between begin and commit is atomic and, once commit
  * returns NULL, durable. On an error, call reg_store_rollback(). */
@@ -72,7 +73,7 @@ cg_err *reg_store_put_version(reg_store *s, const char *subject, int32_t version
                               int deleted);
 cg_err *reg_store_delete_version(reg_store *s, const char *subject, int32_t version);
 /* Raises the id counter to at least next (never lowers it). */
-cg_err *reg_store_bump_next_id(reg_store *s, int32_t next);
+cg_err *reg_store_bump_next_id(reg_store *s, int64_t next);
 /* subject NULL: global. value NULL: delete the setting. */
 cg_err *reg_store_set_config(reg_store *s, const char *subject, const char *level);
 cg_err *reg_store_set_mode(reg_store *s, const char *subject, const char *mode);

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from helpers import assert_error, field, q, record
+from helpers import Api, assert_error, field, q, record
 
 LEVELS = ["NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
           "FULL_TRANSITIVE"]
@@ -204,3 +204,33 @@ def test_subject_import_mode(api, subj):
     assert r.json()["id"] == 987001
     assert api.versions(s).json() == [5]
     assert api.get("/schemas/ids/987001").json()["schema"] == text
+
+
+def test_the_last_id_and_version_are_not_wrapped(fresh_registry):
+    """Ids and versions are Java ints in Confluent's clients. An IMPORT may take the last of
+    each (2**31 - 1); nothing may follow it, before or after a restart: a wrapped id went
+    negative in memory and, after a restart, repeated one already given, overwriting its
+    schema; a wrapped version sorted first, so 'latest' stayed on the old one."""
+    last = 2**31 - 1
+    reg = fresh_registry("last").start()
+    api = Api(reg.url)
+    a, b = json.dumps(A), json.dumps(record("B", [field("z", "long")]))
+    assert api.set_mode(None, "IMPORT").status_code == 200
+    assert api.register("top", a, id=last, version=1).json() == {"id": last}
+    assert api.register("vers", b, id=5, version=last).json() == {"id": 5}
+    assert api.set_mode(None, "READWRITE").status_code == 200
+    for round_ in ("before a restart", "after a restart"):
+        body = assert_error(api.register("more", json.dumps(record("M", [field("m", "int")]))),
+                            422, 42205)
+        assert "No schema id is left" in body["message"] and str(last) in body["message"], (
+            round_, body)
+        assert api.register("again", a).json() == {"id": last}, round_  # a known schema: fine
+        b2 = record("B", [field("z", "long"), field("y", "int", default=1)])
+        body = assert_error(api.register("vers", json.dumps(b2)), 422, 42205)
+        assert f"version {last}" in body["message"], (round_, body)
+        assert api.versions("vers").json() == [last], round_
+        assert api.get("/subjects/vers/versions/latest").json()["id"] == 5, round_
+        assert {s["id"] for s in api.get("/schemas").json()} == {5, last}, round_
+        reg.stop()
+        reg.start()
+        api = Api(reg.url)

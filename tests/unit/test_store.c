@@ -87,7 +87,7 @@ static reg_store *open_ok(const char *path)
     return s;
 }
 
-static void load(reg_store *st, seen *s, int32_t *next_id)
+static void load(reg_store *st, seen *s, int64_t *next_id)
 {
     memset(s, 0, sizeof(*s));
     reg_store_loader l = {s, on_schema, on_version, on_config, on_mode};
@@ -130,7 +130,7 @@ static void test_reopen_keeps_schemas_versions_and_settings(void **state)
 
     st = open_ok(path);
     seen s;
-    int32_t next = 0;
+    int64_t next = 0;
     load(st, &s, &next);
     char want[1024];
     snprintf(want, sizeof(want),
@@ -159,7 +159,7 @@ static void test_rollback_leaves_nothing_behind(void **state)
     ok(reg_store_put_version(st, "s", 1, 1, 0));
     reg_store_rollback(st);
     seen s;
-    int32_t next = 0;
+    int64_t next = 0;
     load(st, &s, &next);
     assert_int_equal(s.len, 0);
     assert_int_equal(next, 1);
@@ -190,7 +190,7 @@ static void test_ids_never_reused_after_hard_delete_and_reopen(void **state)
 
     st = open_ok(path);
     seen s;
-    int32_t next = 0;
+    int64_t next = 0;
     load(st, &s, &next);
     assert_null(strstr(s.buf, "version "));
     assert_int_equal(next, 4);
@@ -218,7 +218,7 @@ static void test_deleting_a_setting_removes_it(void **state)
     ok(reg_store_set_mode(st, NULL, NULL));
     ok(reg_store_commit(st));
     seen s;
-    int32_t next = 0;
+    int64_t next = 0;
     load(st, &s, &next);
     assert_int_equal(s.len, 0);
     reg_store_close(st);

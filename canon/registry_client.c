@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/pct.h"
@@ -356,6 +357,20 @@ static cg_err *connect_to(canon_registry *r, int *out)
     return NULL;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The next recv (plain or under TLS) waits at most ms; -1 when it cannot be set. */
+static int set_recv_timeout(int fd, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 /* One request's connection: the socket, and the TLS session on it for https. */
 typedef struct conn {
     int fd;
@@ -531,18 +546,19 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
         if (!payload)
             return cg_err_new(CG_ENOMEM, "out of memory");
     }
+    int v6 = strchr(r->host, ':') != NULL; /* an IPv6 literal, its brackets stripped */
     char extra[160] = "";
     if (payload)
         snprintf(extra, sizeof(extra),
                  "Content-Type: application/vnd.schemaregistry.v1+json\r\n"
                  "Content-Length: %zu\r\n",
                  strlen(payload));
-    int n =
-        asprintf(&req,
-                 "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\n"
-                 "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
-                 "User-Agent: canon-tools\r\nConnection: close\r\n%s%s\r\n%s",
-                 method, r->base, path, r->host, r->port, r->auth, extra, payload ? payload : "");
+    int n = asprintf(&req,
+                     "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+                     "Accept: application/vnd.schemaregistry.v1+json, application/json\r\n"
+                     "User-Agent: canon-tools\r\nConnection: close\r\n%s%s\r\n%s",
+                     method, r->base, path, v6 ? "[" : "", r->host, v6 ? "]" : "", r->port, r->auth,
+                     extra, payload ? payload : "");
     if (n < 0) {
         req = NULL;
         err = cg_err_new(CG_ENOMEM, "out of memory");
@@ -556,6 +572,9 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
     err = send_all(r, &c, req, (size_t)n);
     if (err)
         goto done;
+    /* The timeout bounds the whole answer: per recv, a server sending a byte now and then
+     * would hold the caller (the aggregator's loop) forever. */
+    int64_t deadline = now_ms() + r->timeout_ms;
     for (;;) {
         if (len + 8192 + 1 > cap) {
             cap = cap ? cap * 2 : 16384;
@@ -566,8 +585,11 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
             }
             resp = nb;
         }
-        const char *why = NULL;
-        ssize_t got = conn_recv(&c, resp + len, cap - len - 1, &why);
+        const char *why = "timed out";
+        int64_t left = deadline - now_ms();
+        ssize_t got = left > 0 && !set_recv_timeout(c.fd, left)
+                          ? conn_recv(&c, resp + len, cap - len - 1, &why)
+                          : -1;
         if (got < 0) {
             err =
                 cg_err_new(CG_EIO, "registry %s: %s %s: no answer: %s", r->url, method, path, why);
@@ -633,22 +655,36 @@ done:
     return err;
 }
 
-/* Turns a non-2xx answer into the registry's own error code and message. */
+/* 1 for an answer about the registry or the client's standing (5xx, 401, 403, 408, 429)
+ * rather than about what was asked: retrying later may succeed. */
+static int registry_side(int status)
+{
+    return status >= 500 || status == 401 || status == 403 || status == 408 || status == 429;
+}
+
+/* Turns a non-2xx answer into an error. An answer about the request keeps the registry's
+ * own code (40403 for an unknown id), which callers act on; a registry-side answer is
+ * CG_EIO whatever code its body gives (a 500 carries 50001), because that is what tells
+ * the aggregator to stop instead of dead-lettering good updates. */
 static cg_err *http_error(canon_registry *r, const char *method, const char *path, int status,
                           const json_t *body)
 {
-    int code = status == 404 ? CG_EHTTP_NOT_FOUND : CG_EIO;
+    int body_code = 0;
     const char *msg = "(no message)";
     if (json_is_object(body)) {
         json_t *ec = json_object_get(body, "error_code");
         json_t *m = json_object_get(body, "message");
         if (json_is_integer(ec))
-            code = (int)json_integer_value(ec);
+            body_code = (int)json_integer_value(ec);
         if (json_is_string(m))
             msg = json_string_value(m);
     }
+    int code = registry_side(status) ? CG_EIO
+               : body_code           ? body_code
+               : status == 404       ? CG_EHTTP_NOT_FOUND
+                                     : CG_EIO;
     return cg_err_new(code, "registry %s: %s %s: %s (HTTP %d, %d)", r->url, method, path, msg,
-                      status, code);
+                      status, body_code ? body_code : code);
 }
 
 /* GET path, expecting 200 and a JSON object. */
@@ -694,6 +730,13 @@ static int keep_extra(canon_registry *r, reg_schema *s)
     }
     r->extra[r->n_extra++] = s;
     return 0;
+}
+
+/* Frees the referenced schemas kept since mark, users before what they reference. */
+static void drop_extra(canon_registry *r, size_t mark)
+{
+    while (r->n_extra > mark)
+        reg_schema_free(r->extra[--r->n_extra]);
 }
 
 /* Parses the "schema" of a registry answer (GET /schemas/ids/N or a subject version),
@@ -791,12 +834,12 @@ static cg_err *cache_answer(canon_registry *r, int32_t id, const json_t *ans,
     char what[64];
     snprintf(what, sizeof(what), "schema id %d", (int)id);
     reg_schema *s = NULL;
+    size_t mark = r->n_extra;
     cg_err *err = parse_answer(r, ans, what, 0, &s);
-    if (err)
-        return err;
-    err = cache_put(r, id, s);
-    if (err) {
+    if (!err && (err = cache_put(r, id, s)))
         reg_schema_free(s);
+    if (err) {
+        drop_extra(r, mark); /* else each retry of a broken schema keeps its references */
         return err;
     }
     *out = s;

@@ -49,7 +49,7 @@ void canon_registry_opts_from_env(canon_registry_opts *o);
 /* url: "http://HOST:PORT" or "https://HOST:PORT" with an optional path prefix
  * ("http://h:8081/sr") and optional credentials ("https://USER:PASSWORD@h:8081",
  * percent-decoded, sent as HTTP basic auth). timeout_ms bounds connect, the TLS handshake,
- * send and receive of each request (0: 10 s). o: the token and TLS files; NULL reads
+ * send, and the whole answer of each request, however slowly it trickles in (0: 10 s). o: the token and TLS files; NULL reads
  * them from the environment (canon_registry_opts_from_env), as canon_registry_new does.
  * *out is a new handle the caller frees.
  *
@@ -67,7 +67,12 @@ void canon_registry_free(canon_registry *r); /* NULL is fine; frees every cached
 const char *canon_registry_url(const canon_registry *r);
 
 /* The schema with global id `id`, parsed (references resolved). The schema belongs to r
- * and lives until canon_registry_free(). Not-found is CG_ESCHEMA_NOT_FOUND (40403). */
+ * and lives until canon_registry_free(). Not-found is CG_ESCHEMA_NOT_FOUND (40403).
+ *
+ * Errors of every call here: an answer about the request keeps the registry's own code
+ * (40403, 40401, 42201...); an unreachable registry, a timeout, and an answer about the
+ * registry or the client's standing (5xx, 401, 403, 408, 429) are CG_EIO whatever code the
+ * body carries, so callers can tell "retry later" from "this is wrong". */
 cg_err *canon_registry_schema(canon_registry *r, int32_t id, const reg_schema **out);
 
 /* The latest version of subject: its id (and version) and parsed schema (cached by id,

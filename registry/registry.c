@@ -906,6 +906,43 @@ fail:
     return err;
 }
 
+/* Replaces each reference to version -1 ("latest", as Confluent's clients send when no
+ * version is given) with the number of that version now, in q->refs and q->refs_json.
+ * Stored as -1, the reference would mean another schema once the subject moves on, and
+ * the referenced version could be deleted under its user (referrers() matches numbers).
+ * A subject that does not exist is left for resolve_refs() to report. *pinned (may be
+ * NULL) tells whether any was replaced. Lock held (read or write); q is the caller's. */
+static cg_err *pin_latest_refs(reg_registry *r, schema_req *q, int *pinned)
+{
+    int changed = 0;
+    for (size_t i = 0; i < json_array_size(q->refs); i++) {
+        json_t *ref = json_array_get(q->refs, i);
+        json_t *jv = json_object_get(ref, "version");
+        const char *subj = json_string_value(json_object_get(ref, "subject"));
+        if (!json_is_integer(jv) || json_integer_value(jv) != -1 || !subj)
+            continue;
+        subject_ent *s = reg_hmap_gets(r->subjects, subj);
+        version_ent *v = s ? find_version(s, -1, 0) : NULL;
+        if (!v && s)
+            v = find_version(s, -1, 1); /* as resolve_refs() would resolve it */
+        if (!v)
+            continue;
+        if (json_object_set_new(ref, "version", json_integer(v->version)))
+            return oom();
+        changed = 1;
+    }
+    if (pinned)
+        *pinned = changed;
+    if (!changed)
+        return NULL;
+    char *js = json_dumps(q->refs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!js)
+        return oom();
+    free(q->refs_json);
+    q->refs_json = js;
+    return NULL;
+}
+
 /* The entry whose exact text matches the request, if any (no parse needed). Other
  * spellings of a schema are not indexed: a lookup remembers them in the lookup cache,
  * and a registration of one parses it (as a new version would be). */
@@ -1564,6 +1601,8 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     pthread_mutex_lock(&r->write_mu);
     subject_ent *s = reg_hmap_gets(r->subjects, subject);
     err = writable(r, s, subject);
+    if (!err)
+        err = pin_latest_refs(r, &q, NULL);
     if (err)
         goto done;
     int mode = effective_mode(r, s);
@@ -1864,17 +1903,21 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
     /* Fast path: the exact text a client registered, under the read lock. */
     pthread_rwlock_rdlock(&r->lock);
     subject_ent *s = visible_subject(r, subject, o->deleted);
-    if (!s) {
+    /* A body naming "latest" of another subject is not remembered: that subject's next
+     * version changes the answer without touching the generations the cache checks. */
+    int pinned = 0;
+    if (!s || (err = pin_latest_refs(r, &q, &pinned))) {
         pthread_rwlock_unlock(&r->lock);
         schema_req_clear(&q);
-        return subject_not_found(subject);
+        return err ? err : subject_not_found(subject);
     }
     schema_ent *e = by_text(r, &q);
     version_ent *v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
     if (v) {
         err = version_body(s, v, out);
         if (!err)
-            lookup_remember(r, h, flags, body, len, s, v);
+            if (!pinned)
+                lookup_remember(r, h, flags, body, len, s, v);
         pthread_rwlock_unlock(&r->lock);
         schema_req_clear(&q);
         return err;
@@ -1900,7 +1943,7 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
         err = cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema not found");
     else if (!err)
         err = version_body(s, v, out);
-    if (!err)
+    if (!err && !pinned)
         lookup_remember(r, h, flags, body, len, s, v); /* this spelling will come again */
     pthread_rwlock_unlock(&r->lock);
 done:
@@ -2386,7 +2429,9 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
     pthread_mutex_lock(&r->write_mu);
     subject_ent *s = visible_subject(r, subject, 0);
     version_ent *only = NULL;
-    err = parse_candidate(r, &q, &parsed, &identity);
+    err = pin_latest_refs(r, &q, NULL);
+    if (!err)
+        err = parse_candidate(r, &q, &parsed, &identity);
     if (err)
         goto done;
     if (version) {

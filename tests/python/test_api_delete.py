@@ -226,6 +226,37 @@ def test_references_and_referencedby(api, subj):
     assert r.status_code == 200, r.text
 
 
+def test_a_reference_to_the_latest_version_is_pinned(api, subj):
+    """Version -1 is "latest" (Confluent's clients send it when no version is given;
+    schema-registry#3382 resolves it to the latest when looking up). Stored as -1, the
+    reference was not counted by /referencedby, so the version could be deleted under its
+    user, and the user's meaning moved when the referenced subject got a new version."""
+    addr_s, person_s = subj("address"), subj("person")
+    a1 = record("Addr", [field("city", "string")], namespace="com.pin")
+    a2 = record("Addr", [field("city", "string"), field("zip", "string", default="")],
+                namespace="com.pin")
+    person = record("Who", [field("home", "com.pin.Addr")], namespace="com.pin")
+    api.register_ok(addr_s, a1)
+    latest = [{"name": "com.pin.Addr", "subject": addr_s, "version": -1}]
+    r = api.register(person_s, person, references=latest)
+    assert r.status_code == 200, r.text
+    pid = r.json()["id"]
+    pinned = [{"name": "com.pin.Addr", "subject": addr_s, "version": 1}]
+    assert api.get(f"/schemas/ids/{pid}").json()["references"] == pinned
+    assert api.get(f"/subjects/{q(addr_s)}/versions/1/referencedby").json() == [pid]
+    assert_error(api.delete(f"/subjects/{q(addr_s)}/versions/1"), 422, 42206)
+    # the same schema with the pinned version, or -1 again, is the same id
+    assert api.lookup(person_s, person, references=pinned).json()["id"] == pid
+    assert api.lookup(person_s, person, references=latest).json()["id"] == pid
+    assert api.register_ok(person_s, person, references=pinned) == pid
+    # once the referenced subject moves on, -1 means its new version: another schema
+    api.register_ok(addr_s, a2)
+    assert_error(api.lookup(person_s, person, references=latest), 404, 40403)
+    r = api.register(person_s, person, references=latest)
+    assert r.status_code == 200 and r.json()["id"] != pid, r.text
+    assert api.get(f"/schemas/ids/{pid}").json()["references"] == pinned
+
+
 def test_reference_to_missing_version_is_invalid(api, subj):
     s = subj()
     person = record("P2", [field("home", "com.ex2.Address")], namespace="com.ex2")

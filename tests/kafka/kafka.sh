@@ -38,6 +38,15 @@
 #                              then also prints KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
 #                              KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD. Kept by DIR
 #                              across restarts. The controller listener stays PLAINTEXT.
+#   CANON_KAFKA_SSL=1          `start`: the client (and inter-broker) listener speaks SSL
+#                              and requires a client certificate (mutual TLS). A CA, the
+#                              broker's certificate (for 127.0.0.1 and localhost) and a
+#                              client certificate (CN=canon) are made with openssl in
+#                              DIR/tls on the first start; `start` then also prints
+#                              KAFKA_SECURITY_PROTOCOL=SSL, KAFKA_SSL_CA_LOCATION,
+#                              KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION
+#                              (PEM files, the client's key unencrypted). Kept by DIR across
+#                              restarts. The controller listener stays PLAINTEXT.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -180,7 +189,7 @@ make_cds_archive() {
     # The archive run is a plain broker: none of the caller's extra settings (a test may
     # be starting a broker that is meant to fail).
     if CANON_KAFKA_CDS_DUMP="$jsa.tmp.$$" CANON_KAFKA_PROPS="" CANON_KAFKA_JVM_OPTS="" \
-        CANON_KAFKA_SASL=0 CANON_KAFKA_QUICK=0 CANON_KAFKA_WATCH_PID="" do_start "$dir" >/dev/null; then
+        CANON_KAFKA_SASL=0 CANON_KAFKA_SSL=0 CANON_KAFKA_QUICK=0 CANON_KAFKA_WATCH_PID="" do_start "$dir" >/dev/null; then
         do_stop "$dir" 0 || true
         if [ -s "$jsa.tmp.$$" ]; then
             mv "$jsa.tmp.$$" "$jsa"
@@ -239,9 +248,13 @@ print(*[x.getsockname()[1] for x in s])'
     done
 }
 
-write_props() { # file datadir broker_port controller_port [sasl: 1]
+write_props() { # file datadir broker_port controller_port [sasl: 1, ssl: 2]
     if [ "${5:-0}" = 1 ]; then
         write_props_sasl "$@"
+        return
+    fi
+    if [ "${5:-0}" = 2 ]; then
+        write_props_ssl "$@"
         return
     fi
     cat >"$1" <<EOF
@@ -298,6 +311,56 @@ listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.secu
     CANON_KAFKA_PROPS="$sasl${CANON_KAFKA_PROPS:+
 $CANON_KAFKA_PROPS}" write_props "$1" "$2" "$3" "$4" 0
 }
+# The same broker with its client (and inter-broker) listener on SSL, client certificates
+# required; the files are those make_tls wrote next to the data dir.
+write_props_ssl() { # file datadir broker_port controller_port
+    local tls ssl
+    tls="$(dirname "$2")/tls"
+    ssl="listeners=SSL://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
+advertised.listeners=SSL://127.0.0.1:$3
+inter.broker.listener.name=SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tls/broker.p12
+ssl.keystore.password=canon-tls
+ssl.key.password=canon-tls
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+ssl.client.auth=required"
+    CANON_KAFKA_PROPS="$ssl${CANON_KAFKA_PROPS:+
+$CANON_KAFKA_PROPS}" write_props "$1" "$2" "$3" "$4" 0
+}
+
+# A CA, the broker's key and certificate in a PKCS12 keystore, and a client key and
+# certificate as PEM, in dir/tls; once per dir, so restarts keep them (and clients' files).
+make_tls() { # dir
+    local t=$1/tls
+    [ -f "$t/done" ] && return 0
+    rm -rf "$t"
+    mkdir -p "$t"
+    (
+        cd "$t"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+            -subj "/CN=canon test CA" 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr \
+            -subj "/CN=localhost" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out broker.pem -days 30 -extfile broker.ext 2>/dev/null
+        openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem \
+            -name broker -out broker.p12 -passout pass:canon-tls
+        openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr \
+            -subj "/CN=canon" 2>/dev/null
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out client.pem -days 30 2>/dev/null
+        rm -f ./*.csr broker.ext
+        touch done
+    ) || {
+        die "could not make the TLS files in $t (is openssl installed?)"
+        return 1
+    }
+}
+
 shell_quote() {
     case "$1" in
     *[!A-Za-z0-9_./:@%+,=-]* | '') printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
@@ -320,7 +383,10 @@ launch() { # dir bport cport
     java=$(find_java)
     jsa=$(cds_archive "$java")
     cp=$(classpath)
-    write_props "$dir/server.properties" "$dir/data" "$2" "$3" "$([ -f "$dir/sasl" ] && echo 1 || echo 0)"
+    local mode=0
+    [ -f "$dir/sasl" ] && mode=1
+    [ -f "$dir/ssl" ] && mode=2
+    write_props "$dir/server.properties" "$dir/data" "$2" "$3" "$mode"
     mkdir -p "$dir/logs"
     [ -f "$dir/logs/server.log" ] && mv "$dir/logs/server.log" "$dir/logs/server.log.prev"
     local -a opts
@@ -399,6 +465,16 @@ do_start() { # dir (may be empty)
     if [ "${CANON_KAFKA_SASL:-0}" = 1 ]; then
         touch "$dir/sasl"
     fi
+    if [ "${CANON_KAFKA_SSL:-0}" = 1 ]; then
+        [ ! -f "$dir/sasl" ] || {
+            die "CANON_KAFKA_SSL and CANON_KAFKA_SASL cannot be combined"
+            exit 2
+        }
+        touch "$dir/ssl"
+    fi
+    if [ -f "$dir/ssl" ]; then
+        make_tls "$dir" || exit 1
+    fi
     if [ ! -f "$dir/data/meta.properties" ]; then
         # A fresh storage: the template with new ids.
         rm -rf "$dir/data"
@@ -441,6 +517,12 @@ do_start() { # dir (may be empty)
             echo "KAFKA_SASL_MECHANISM=PLAIN"
             echo "KAFKA_SASL_USERNAME=canon"
             echo "KAFKA_SASL_PASSWORD=canon-secret"
+        fi
+        if [ -f "$dir/ssl" ]; then
+            echo "KAFKA_SECURITY_PROTOCOL=SSL"
+            echo "KAFKA_SSL_CA_LOCATION=$(shell_quote "$dir/tls/ca.pem")"
+            echo "KAFKA_SSL_CERTIFICATE_LOCATION=$(shell_quote "$dir/tls/client.pem")"
+            echo "KAFKA_SSL_KEY_LOCATION=$(shell_quote "$dir/tls/client.key")"
         fi
     } >"$dir/env"
     if [ -n "${CANON_KAFKA_WATCH_PID:-}" ]; then

@@ -126,11 +126,16 @@ class Broker:
         c.update({k.replace("_", "."): v for k, v in extra.items()})
         return c
 
+    def client(self):
+        """What a client needs to talk to this broker: the bootstrap address, and the
+        security settings of a broker started with them (SASL, SSL: subclasses)."""
+        return {"bootstrap.servers": self.bootstrap}
+
     def admin(self):
         if self._admin is None:
             from confluent_kafka.admin import AdminClient
 
-            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+            self._admin = AdminClient(self.client())
         return self._admin
 
     def create_topic(self, name, partitions=1, config=None, timeout=30):

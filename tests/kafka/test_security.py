@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from canon_keys import java_partition
 from canon_registry import registry_fixtures
@@ -52,10 +51,8 @@ class SaslBroker(Broker):
         return {"bootstrap.servers": self.bootstrap, "security.protocol": "SASL_PLAINTEXT",
                 "sasl.mechanism": "PLAIN", "sasl.username": USER, "sasl.password": password}
 
-    def admin(self):
-        if self._admin is None:
-            self._admin = AdminClient(self.sasl())
-        return self._admin
+    def client(self):
+        return self.sasl()
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +198,7 @@ def test_a_setting_librdkafka_refuses_names_the_file_and_line(canon, tmp_path):
 
 
 def read_canon(broker, topic, want, timeout=60):
-    c = Consumer({**broker.sasl(), "group.id": f"chk-{uuid.uuid4().hex}",
+    c = Consumer({**broker.client(), "group.id": f"chk-{uuid.uuid4().hex}",
                   "isolation.level": "read_committed", "enable.auto.commit": False})
     c.assign([TopicPartition(topic, p, 0) for p in range(2)])
     out = []
@@ -216,11 +213,10 @@ def read_canon(broker, topic, want, timeout=60):
     return out
 
 
-def test_aggregate_runs_over_sasl_with_kafka_config(canon, broker, registry, entity, tmp_path):
+def check_aggregate_and_replay(canon, broker, registry, entity, cfg, log):
     """Every client of the aggregator (group consumer, restore consumer, transactional
-    producer) must carry the settings: the canon topic gets one record per key."""
-    cfg = props_file(tmp_path / "client.properties")
-    log = tmp_path / "aggregate.log"
+    producer) and of canon replay must carry the settings of cfg: the canon topic gets one
+    record per key, and a refused update goes to the DLQ and back."""
     agg = subprocess.Popen(
         [canon, "aggregate", "--bootstrap-servers", broker.bootstrap, "--registry", registry.url,
          "--entity", entity.name, "--group-id", f"g-{entity.name}", "--transactional-id",
@@ -256,6 +252,11 @@ def test_aggregate_runs_over_sasl_with_kafka_config(canon, broker, registry, ent
     text = log.read_text(errors="replace")
     assert rc == 0, text[-3000:]
     assert "Sanitizer" not in text and "runtime error:" not in text, text[-4000:]
+
+
+def test_aggregate_runs_over_sasl_with_kafka_config(canon, broker, registry, entity, tmp_path):
+    cfg = props_file(tmp_path / "client.properties")
+    check_aggregate_and_replay(canon, broker, registry, entity, cfg, tmp_path / "aggregate.log")
 
 
 def test_aggregate_with_a_wrong_password_stops_within_a_bound(canon, broker, registry, entity,

@@ -209,6 +209,33 @@ def test_produce_reports_each_bad_line_and_sends_the_good_ones(entity):
     assert "1 delivered, 7 refused" in err
 
 
+def test_produce_refuses_an_event_time_that_names_no_real_instant(entity):
+    """event_time decides the merge order: a time that does not exist is refused, never
+    moved to a neighbouring day (strptime + timegm sent Feb 31st as March 2nd)."""
+    k = str(uuid.uuid4())
+    bad = ["2024-02-31T12:00:00Z", "2023-02-29T00:00:00Z", "2024-12-31T23:59:60Z",
+           "2024-05-01T24:00:00Z", "  2024-1-1T1:2:3Z", "2024-01-01T01:02:03",
+           "2024-05-01", "2024-05-01T12:00Z", "2024-05-01 12:00:00Z", "2024-05-01T12:00:00Z "]
+    good = {"2024-02-29T23:59:59.999Z": 1709251199999,      # a leap day
+            "2024-05-01T12:00:00.250Z": 1714564800250,
+            "2024-05-01T14:00:00.25+02:00": 1714564800250,   # an offset
+            "1969-12-31T23:59:59.9995Z": -1}                 # rounded down
+    text = "\n".join(json.dumps({"person_id": k, "source": "crm", "event_time": t})
+                     for t in [*bad, *good])
+    r = entity.run("produce", entity.name, input=text)
+    assert r.returncode == 1
+    for n, t in enumerate(bad, 1):
+        assert f"line {n}: event_time: '{t}' is neither milliseconds nor an ISO-8601" in r.stderr
+    assert sorted(x["line"] for x in lines(r.stdout)) == list(range(len(bad) + 1, len(bad) + 5))
+    assert f"{len(good)} delivered, {len(bad)} refused" in r.stderr
+    records = entity.raw_records(entity.updates, len(good))
+    schemas = {}
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    got = sorted((decode_framed(m.value(), schemas, entity.registry)[1]["event_time"] - epoch)
+                 // datetime.timedelta(milliseconds=1) for m in records)
+    assert got == sorted(good.values())
+
+
 def test_produce_strict_mode_wants_wrapped_unions(entity):
     k = str(uuid.uuid4())
     bare = json.dumps({"person_id": k, "source": "crm", "values": {"email": "a@b.c"}})

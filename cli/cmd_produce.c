@@ -158,6 +158,13 @@ static const char *complete_update(json_t *u, const reg_node *root, cg_err **err
         *err = cg_err_new(CG_EINVAL, "%s: the key must be a string", kf->name);
         return NULL;
     }
+    /* the Kafka key is the key's bytes, and the body keeps the whole string: with a NUL
+     * in it, a key cut at the NUL would disagree with the body's key (which the aggregator
+     * dead-letters as a key mismatch) */
+    if (strlen(json_string_value(key)) != json_string_length(key)) {
+        *err = cg_err_new(CG_EINVAL, "%s: the key contains a NUL character (\\u0000)", kf->name);
+        return NULL;
+    }
     json_t *et = json_object_get(u, "event_time");
     if (!et && field_named(root, "event_time"))
         json_object_set_new(u, "event_time", json_integer(now_ms()));
@@ -245,7 +252,8 @@ static int send_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *text, lon
     memcpy(framed + 5, body, body_len);
     for (;;) {
         if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, framed, body_len + 5,
-                             key, strlen(key), (void *)(intptr_t)line) == 0)
+                             key, strlen(key) /* no NUL: complete_update */,
+                             (void *)(intptr_t)line) == 0)
             break;
         rd_kafka_resp_err_t e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

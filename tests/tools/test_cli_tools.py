@@ -236,6 +236,17 @@ def test_produce_refuses_an_event_time_that_names_no_real_instant(entity):
     assert got == sorted(good.values())
 
 
+def test_produce_refuses_a_key_with_a_nul_character(entity):
+    """The Kafka key and the body's key must be the same bytes: a key with a NUL was sent
+    with the Kafka key cut at the NUL ("a") and "a\\u0000b" in the body."""
+    update = json.dumps({"person_id": "a\u0000b", "source": "crm"})
+    assert "\\u0000" in update
+    r = entity.run("produce", entity.name, "--json", update)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "line 1: person_id: the key contains a NUL character (\\u0000)" in r.stderr
+    assert "0 delivered, 1 refused" in r.stderr
+
+
 def test_produce_strict_mode_wants_wrapped_unions(entity):
     k = str(uuid.uuid4())
     bare = json.dumps({"person_id": k, "source": "crm", "values": {"email": "a@b.c"}})

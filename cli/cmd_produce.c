@@ -14,6 +14,7 @@
  * exit code is 1 if any line failed. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,11 +317,13 @@ int cmd_produce(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json_text = argv[++i];
         } else if (!strcmp(a, "--timeout-ms")) {
-            timeout_ms = atoi(argv[++i]);
-            if (timeout_ms <= 0) {
-                rc = cli_usage_error("produce", "--timeout-ms wants a positive number");
+            long long n;
+            /* librdkafka's message.timeout.ms is an int */
+            if (cli_parse_number("produce", a, argv[++i], 1, INT_MAX, &n)) {
+                rc = 2;
                 goto done;
             }
+            timeout_ms = (int)n;
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error("produce", "unknown option '%s' (see --help)", a);
             goto done;
@@ -415,7 +418,8 @@ int cmd_produce(int argc, char **argv)
                 refused++;
         }
     }
-    rd_kafka_resp_err_t fe = rd_kafka_flush(k.rk, timeout_ms + 5000);
+    rd_kafka_resp_err_t fe =
+        rd_kafka_flush(k.rk, timeout_ms > INT_MAX - 5000 ? INT_MAX : timeout_ms + 5000);
     if (fe)
         fprintf(stderr, "canon produce: %d updates not delivered: %s\n", rd_kafka_outq_len(k.rk),
                 rd_kafka_err2str(fe));

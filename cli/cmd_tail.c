@@ -11,6 +11,7 @@
  * It assigns partitions itself (no consumer group, no committed offsets): tailing never
  * disturbs anyone's group. */
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,10 +192,12 @@ int cmd_tail(int argc, char **argv)
             flags = CANON_AVRO_JSON_PLAIN;
         } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms") || !strcmp(a, "--partition") ||
                    !strcmp(a, "--offset")) {
-            char *end = NULL;
-            long long n = strtoll(argv[++i], &end, 10);
-            if (*end || n < 0) {
-                rc = cli_usage_error("tail", "%s wants a number >= 0, got '%s'", a, argv[i]);
+            /* partitions are int32, and a timeout ends within librdkafka's int ms */
+            long long n, max_n = !strcmp(a, "--partition")    ? INT32_MAX
+                                 : !strcmp(a, "--timeout-ms") ? INT_MAX
+                                                              : LLONG_MAX;
+            if (cli_parse_number("tail", a, argv[++i], 0, max_n, &n)) {
+                rc = 2;
                 goto done;
             }
             if (!strcmp(a, "--max"))

@@ -380,6 +380,21 @@ def test_tail_shows_undecodable_dead_letters_as_hex_with_headers(entity):
     assert e["value"] is None and e["key"] == "k"
 
 
+def test_tail_keeps_every_value_of_a_repeated_header_name(entity):
+    """Kafka headers are a list: a name given twice keeps both values (an array, in order),
+    where only the last one was printed; a name given once stays a plain value."""
+    headers = [("canon.replay.offset", b"4"), ("once", b"x"), ("canon.replay.offset", b"9"),
+               ("mixed", b"a"), ("mixed", None), ("mixed", b"\xff")]
+    p = Producer(entity.kafka.config())
+    p.produce(entity.dlq, b"not framed", b"k", headers=headers)
+    assert p.flush(30) == 0
+    r = entity.run("tail", entity.dlq, "--from-beginning")
+    assert r.returncode == 0, r.stderr
+    [rec] = lines(r.stdout)
+    assert rec["headers"] == {"canon.replay.offset": ["4", "9"], "once": "x",
+                              "mixed": ["a", None, {"hex": "ff"}]}
+
+
 def test_tail_follow_prints_new_records_and_stops_at_max(entity):
     argv = [entity.canon, "tail", entity.updates, "--bootstrap-servers", entity.kafka.bootstrap,
             "--registry", entity.registry.url, "--follow", "--max", "2", "--timeout-ms", "30000"]

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE /* asprintf, explicit_bzero */
 #include "cli_kafka.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,22 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 2;
+}
+
+int cli_parse_number(const char *cmd, const char *opt, const char *text, long long min,
+                     long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = text[0] >= '0' && text[0] <= '9' ? strtoll(text, &end, 10) : -1;
+    if (!end || *end || errno == ERANGE || n < min || n > max) {
+        if (max == LLONG_MAX)
+            return cli_usage_error(cmd, "%s wants a number >= %lld, got '%s'", opt, min, text);
+        return cli_usage_error(cmd, "%s wants a number >= %lld and <= %lld, got '%s'", opt, min,
+                               max, text);
+    }
+    *out = n;
+    return 0;
 }
 
 /* 1, after printing "A needs a value", when a is one of opts (NULL-terminated) and val is

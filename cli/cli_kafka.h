@@ -36,6 +36,14 @@ rd_kafka_conf_t *cli_kafka_conf_new(void);
  * code of a usage error. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The value text of option opt as a whole decimal number from min to max (min >= 0):
+ * digits only, nothing before or after them, no overflow. 0 and *out, or 2 (the exit code
+ * of a usage error) after printing "canon CMD: OPT wants a number >= MIN and <= MAX, got
+ * 'TEXT'" (no "<= MAX" when max is LLONG_MAX). atoi read "10abc" as 10 and 4294967297
+ * as 1. */
+int cli_parse_number(const char *cmd, const char *opt, const char *text, long long min,
+                     long long max, long long *out);
+
 /* What cli_kafka_option did with an argument. */
 typedef enum {
     CLI_OPT_OWN,   /* nothing: the command handles the argument itself */

@@ -12,19 +12,19 @@
  * Every line is reported: on stdout one JSON object per delivered update (line,
  * partition, offset), on stderr "line N: why" for each refused or undelivered one; the
  * exit code is 1 if any line failed. */
-#define _GNU_SOURCE /* strptime, timegm */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "../canon/avro_json.h"
 #include "../canon/registry_client.h"
+#include "../translators/time_format.h"
 #include "cli_kafka.h"
 #include "cmds.h"
 
@@ -44,12 +44,12 @@ static void usage(FILE *out)
         "\n"
         "  {\"person_id\": \"4f1c...\", \"source\": \"crm\", \"values\": {\"email\": \"a@b.c\"}}\n"
         "\n"
-        "Defaults: event_time now (milliseconds since the epoch; an ISO-8601 UTC time such\n"
-        "as \"2024-05-01T12:00:00.250Z\" is accepted too), seq 0, op UPSERT, provided = the\n"
-        "keys present in \"values\" (a key with value null clears that field). op DELETE\n"
-        "needs only the key and source. Encoded with the latest schema of "
-        "canon.ENTITY.updates-value, framed\n"
-        "with its id, keyed by the key field (UTF-8), partitioned with murmur2.\n"
+        "Defaults: event_time now (milliseconds since the epoch; an ISO-8601 time such as\n"
+        "\"2024-05-01T12:00:00.250Z\" or \"2024-05-01T14:00:00+02:00\" is accepted too),\n"
+        "seq 0, op UPSERT, provided = the keys present in \"values\" (a key with value null\n"
+        "clears that field). op DELETE needs only the key and source. Encoded with the\n"
+        "latest schema of canon.ENTITY.updates-value, framed with its id, keyed by the key\n"
+        "field (UTF-8), partitioned with murmur2.\n"
         "\n"
         "options:\n"
         "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
@@ -117,28 +117,22 @@ static long long now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* "2024-05-01T12:00:00Z" or with ".250" milliseconds: people write times, not epochs.
- * Returns 0 and *ms, or -1 when s is not such a time. */
-static int parse_iso_ms(const char *s, long long *ms)
+/* event_time as people write it: "2024-05-01T12:00:00Z", with a fraction ("...00.250Z")
+ * or an offset ("2024-05-01T14:00:00+02:00"). event_time decides the merge order, so the
+ * text must name one real instant: it is read by the translators' ISO-8601 parser
+ * (fixed-width fields; February 31st, second 60 or hour 24 do not parse, where strptime
+ * and timegm moved them into the next day), and the seconds and the zone must be written
+ * (that parser would also take a bare date, or a time without zone as UTC). Digits past
+ * the millisecond are dropped. Returns 0 and *ms, or -1 when s[0..len) is not such a time. */
+static int parse_iso_ms(const char *s, size_t len, long long *ms)
 {
-    struct tm tm = {0};
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
+    tr_instant t;
+    if (strlen(s) != len || len < 20 || s[10] != 'T' || s[16] != ':' ||
+        tr_time_parse("iso8601", s, len, &t))
         return -1;
-    long long frac = 0;
-    if (*rest == '.') {
-        int digits = 0;
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*rest - '0');
-        if (digits == 0)
-            return -1;
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    if (strcmp(rest, "Z"))
+    if (!strpbrk(s + 19, "Zz+-")) /* after the seconds only a fraction and the zone remain */
         return -1;
-    *ms = (long long)timegm(&tm) * 1000 + frac;
+    *ms = t.epoch_us / 1000 - (t.epoch_us % 1000 < 0); /* rounded down before 1970 too */
     return 0;
 }
 
@@ -165,15 +159,23 @@ static const char *complete_update(json_t *u, const reg_node *root, cg_err **err
         *err = cg_err_new(CG_EINVAL, "%s: the key must be a string", kf->name);
         return NULL;
     }
+    /* the Kafka key is the key's bytes, and the body keeps the whole string: with a NUL
+     * in it, a key cut at the NUL would disagree with the body's key (which the aggregator
+     * dead-letters as a key mismatch) */
+    if (strlen(json_string_value(key)) != json_string_length(key)) {
+        *err = cg_err_new(CG_EINVAL, "%s: the key contains a NUL character (\\u0000)", kf->name);
+        return NULL;
+    }
     json_t *et = json_object_get(u, "event_time");
     if (!et && field_named(root, "event_time"))
         json_object_set_new(u, "event_time", json_integer(now_ms()));
     if (json_is_string(et)) {
         long long ms;
-        if (parse_iso_ms(json_string_value(et), &ms)) {
+        if (parse_iso_ms(json_string_value(et), json_string_length(et), &ms)) {
             *err = cg_err_new(CG_EINVAL,
-                              "event_time: '%s' is neither milliseconds nor an ISO-8601 UTC time "
-                              "(2024-05-01T12:00:00Z or 2024-05-01T12:00:00.250Z)",
+                              "event_time: '%s' is neither milliseconds nor an ISO-8601 time "
+                              "that exists (YYYY-MM-DDThh:mm:ss, a fraction if any, then Z or "
+                              "an offset: 2024-05-01T12:00:00.250Z, 2024-05-01T14:00:00+02:00)",
                               json_string_value(et));
             return NULL;
         }
@@ -251,7 +253,8 @@ static int send_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *text, lon
     memcpy(framed + 5, body, body_len);
     for (;;) {
         if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, framed, body_len + 5,
-                             key, strlen(key), (void *)(intptr_t)line) == 0)
+                             key, strlen(key) /* no NUL: complete_update */,
+                             (void *)(intptr_t)line) == 0)
             break;
         rd_kafka_resp_err_t e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -314,11 +317,13 @@ int cmd_produce(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json_text = argv[++i];
         } else if (!strcmp(a, "--timeout-ms")) {
-            timeout_ms = atoi(argv[++i]);
-            if (timeout_ms <= 0) {
-                rc = cli_usage_error("produce", "--timeout-ms wants a positive number");
+            long long n;
+            /* librdkafka's message.timeout.ms is an int */
+            if (cli_parse_number("produce", a, argv[++i], 1, INT_MAX, &n)) {
+                rc = 2;
                 goto done;
             }
+            timeout_ms = (int)n;
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error("produce", "unknown option '%s' (see --help)", a);
             goto done;
@@ -413,7 +418,8 @@ int cmd_produce(int argc, char **argv)
                 refused++;
         }
     }
-    rd_kafka_resp_err_t fe = rd_kafka_flush(k.rk, timeout_ms + 5000);
+    rd_kafka_resp_err_t fe =
+        rd_kafka_flush(k.rk, timeout_ms > INT_MAX - 5000 ? INT_MAX : timeout_ms + 5000);
     if (fe)
         fprintf(stderr, "canon produce: %d updates not delivered: %s\n", rd_kafka_outq_len(k.rk),
                 rd_kafka_err2str(fe));

@@ -19,6 +19,7 @@
  * rd_kafka_commit_transaction() (which flushes) on this thread too. */
 #define _GNU_SOURCE /* asprintf */
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,10 @@
 #include "../canon/merge.h"
 #include "cli_kafka.h"
 #include "cmds.h"
+
+/* The largest --batch: the open transaction's records are held in an array of that many
+ * entries, allocated before anything is read. */
+#define REPLAY_BATCH_MAX 1000000
 
 /* The options of this command alone that take a value (the others are flags). */
 static const char *const value_opts[] = {"--reason",     "--partition", "--group",
@@ -67,7 +72,8 @@ static void usage(FILE *out)
                  "                         committed offsets\n"
                  "  --group G              consumer group keeping the progress, and the\n"
                  "                         transactional id (default canon-replay.ENTITY)\n"
-                 "  --batch N              records per transaction (default 10000)\n"
+                 "  --batch N              records per transaction (default 10000, at most\n"
+                 "                         1000000)\n"
                  "  --timeout-ms T         fail when no progress is made for T ms (default 30000)\n"
                  "  -X KEY=VALUE           a librdkafka property, for both the consumer and the\n"
                  "                         producer (repeatable)\n"
@@ -583,12 +589,14 @@ int cmd_replay(int argc, char **argv)
             r.group = argv[++i];
         } else if (!strcmp(a, "--partition") || !strcmp(a, "--batch") ||
                    !strcmp(a, "--timeout-ms")) {
-            char *end = NULL;
-            long long n = strtoll(argv[++i], &end, 10);
-            long long min = !strcmp(a, "--partition") ? 0 : 1;
-            if (*end || n < min) {
-                rc = cli_usage_error("replay", "%s wants a number >= %lld, got '%s'", a, min,
-                                     argv[i]);
+            /* partitions are int32; a transaction's records are held in an array of
+             * --batch entries allocated up front; a timeout fits librdkafka's int ms */
+            long long n, min = !strcmp(a, "--partition") ? 0 : 1;
+            long long max_n = !strcmp(a, "--partition") ? INT32_MAX
+                              : !strcmp(a, "--batch")   ? REPLAY_BATCH_MAX
+                                                        : INT_MAX;
+            if (cli_parse_number("replay", a, argv[++i], min, max_n, &n)) {
+                rc = 2;
                 goto done;
             }
             if (!strcmp(a, "--partition"))

@@ -11,6 +11,7 @@
  * The canon topic is compacted and carries full state in every record, so its last
  * record for a key is the key's state: nothing needs replaying. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,10 +177,8 @@ int cmd_state(int argc, char **argv)
         if (!strcmp(a, "--envelope")) {
             envelope = 1;
         } else if (!strcmp(a, "--timeout-ms")) {
-            char *end = NULL;
-            timeout_ms = strtoll(argv[++i], &end, 10);
-            if (*end || timeout_ms <= 0) {
-                rc = cli_usage_error("state", "--timeout-ms wants a positive number");
+            if (cli_parse_number("state", a, argv[++i], 1, INT_MAX, &timeout_ms)) {
+                rc = 2;
                 goto done;
             }
         } else if (a[0] == '-' && a[1]) {

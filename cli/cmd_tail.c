@@ -11,6 +11,7 @@
  * It assigns partitions itself (no consumer group, no committed offsets): tailing never
  * disturbs anyone's group. */
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ static void usage(FILE *out)
         "Values are decoded with the schema their frame names, in Avro's JSON encoding\n"
         "(unions as {\"type\": value}). A value that does not decode is printed as\n"
         "\"value_hex\" with \"error\" saying why; a key or header that is not UTF-8 as\n"
-        "\"key_hex\" / {\"hex\": ...}. Reads read_committed.\n"
+        "\"key_hex\" / {\"hex\": ...}. A header name the record has more than once\n"
+        "maps to an array of its values, in order. Reads read_committed.\n"
         "\n"
         "options:\n"
         "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
@@ -161,7 +163,20 @@ static json_t *record_json(const rd_kafka_message_t *m, canon_registry *reg, int
             json_t *s = hv ? json_stringn(hv, hlen) : json_null();
             if (!s)
                 s = json_pack("{s:o}", "hex", hex_json(hv, hlen));
-            json_object_set_new(hj, name, s);
+            /* Kafka allows a name more than once (a dead letter replayed twice carries two
+             * canon.replay.offset): the values become an array, in the record's order. One
+             * value is never an array itself, so an array always means a repeated name. */
+            json_t *prev = json_object_get(hj, name);
+            if (prev && !json_is_array(prev)) {
+                json_t *all = json_array();
+                json_array_append(all, prev);
+                json_object_set_new(hj, name, all);
+                prev = all;
+            }
+            if (prev)
+                json_array_append_new(prev, s);
+            else
+                json_object_set_new(hj, name, s);
         }
     }
     json_object_set_new(o, "headers", hj);
@@ -191,10 +206,12 @@ int cmd_tail(int argc, char **argv)
             flags = CANON_AVRO_JSON_PLAIN;
         } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms") || !strcmp(a, "--partition") ||
                    !strcmp(a, "--offset")) {
-            char *end = NULL;
-            long long n = strtoll(argv[++i], &end, 10);
-            if (*end || n < 0) {
-                rc = cli_usage_error("tail", "%s wants a number >= 0, got '%s'", a, argv[i]);
+            /* partitions are int32, and a timeout ends within librdkafka's int ms */
+            long long n, max_n = !strcmp(a, "--partition")    ? INT32_MAX
+                                 : !strcmp(a, "--timeout-ms") ? INT_MAX
+                                                              : LLONG_MAX;
+            if (cli_parse_number("tail", a, argv[++i], 0, max_n, &n)) {
+                rc = 2;
                 goto done;
             }
             if (!strcmp(a, "--max"))

@@ -1,6 +1,7 @@
 /* mapping_internal.h - helpers of the declarative mapping shared by mapping.c and its
- * tests: the JSON line table, domain paths, date/time formats, string normalisation and
- * name suggestions. Not part of the translator's public API (translators/mapping.h).
+ * tests: the JSON line table, domain paths, string normalisation and name suggestions
+ * (the date/time formats are public: time_format.h). Not part of the translator's public
+ * API (translators/mapping.h).
  */
 #ifndef TR_MAPPING_INTERNAL_H
 #define TR_MAPPING_INTERNAL_H
@@ -11,6 +12,7 @@
 #include <jansson.h>
 
 #include "../common/err.h"
+#include "time_format.h"
 
 /* ---- line table ------------------------------------------------------------------ */
 
@@ -93,24 +95,6 @@ cg_err *tr_output_vals_reserve(struct tr_output *out, size_t n);
  * object, or NULL: apply reads values through the trie only). */
 cg_err *tr_mapping_apply_vals(const struct tr_mapping *m, int64_t record_ts_ms, int64_t seq,
                               struct tr_output *out);
-
-/* ---- date and time formats ---------------------------------------------------------- */
-
-/* A parsed date/time: the instant in microseconds since the epoch (UTC, after any offset
- * in the text), and the time of day as written, in microseconds. */
-typedef struct tr_instant {
-    int64_t epoch_us;
-    int64_t time_of_day_us;
-} tr_instant;
-
-/* "iso8601" or a strptime-like pattern (docs/translators.md). Returns NULL when fmt is
- * valid, else a static string saying what is wrong. */
-const char *tr_time_format_check(const char *fmt);
-/* Parses len bytes of s with fmt (checked). 0, or -1 when the text does not match or is
- * not a valid date/time. */
-int tr_time_parse(const char *fmt, const char *s, size_t len, tr_instant *out);
-/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12). */
-int64_t tr_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 /* ---- strings ------------------------------------------------------------------------ */
 

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
 import requests
 
 from helpers import Registry, canon_bin
@@ -86,3 +87,42 @@ def test_db_file_is_where_db_says(tmp_path):
     finally:
         assert reg.stop() == 0
     assert db.exists() and db.stat().st_size > 0
+
+
+# Every numeric option of produce, tail, state and replay is a whole number in its range,
+# or a usage error (exit 2) naming the option and the value: atoi read "10abc" as 10,
+# 4294967297 as 1 and made INT_MAX + 5000 a flush of about 400 ms. Nothing is contacted:
+# the command stops at the option.
+NUMERIC_OPTIONS = [
+    ("produce", ["x"], "--timeout-ms", 1, 2147483647),
+    ("tail", ["t"], "--timeout-ms", 0, 2147483647),
+    ("tail", ["t"], "--max", 0, None),
+    ("tail", ["t"], "--partition", 0, 2147483647),
+    ("tail", ["t"], "--offset", 0, None),
+    ("state", ["e", "k"], "--timeout-ms", 1, 2147483647),
+    ("replay", ["e"], "--timeout-ms", 1, 2147483647),
+    ("replay", ["e"], "--partition", 0, 2147483647),
+    ("replay", ["e"], "--batch", 1, 1000000),
+]
+
+
+@pytest.mark.parametrize("cmd,args,opt,lo,hi", NUMERIC_OPTIONS,
+                         ids=[f"{c}{o}" for c, _, o, _, _ in NUMERIC_OPTIONS])
+def test_numeric_options_refuse_what_is_not_a_number_in_range(cmd, args, opt, lo, hi):
+    bad = ["10abc", "", " 5", "+5", "0x10", "1e3", "-1", str(lo - 1),
+           "99999999999999999999", "4294967297" if hi else "9223372036854775808"]
+    if hi:
+        bad.append(str(hi + 1))
+    for value in bad:
+        r = run(cmd, *args, "--bootstrap-servers", "127.0.0.1:1", opt, value)
+        assert r.returncode == 2, (value, r.stderr)
+        bound = f" and <= {hi}" if hi else ""
+        assert f"canon {cmd}: {opt} wants a number >= {lo}{bound}, got '{value}'" in r.stderr, \
+            (value, r.stderr)
+
+
+def test_produce_takes_the_largest_timeout_and_goes_on_to_its_real_work():
+    # in range: no usage error; the dead registry is then the failure (exit 1, not 0)
+    r = run("produce", "x", "--bootstrap-servers", "127.0.0.1:1", "--registry",
+            "http://127.0.0.1:1", "--timeout-ms", "2147483647")
+    assert r.returncode == 1 and "cannot connect" in r.stderr, r.stderr

@@ -209,6 +209,44 @@ def test_produce_reports_each_bad_line_and_sends_the_good_ones(entity):
     assert "1 delivered, 7 refused" in err
 
 
+def test_produce_refuses_an_event_time_that_names_no_real_instant(entity):
+    """event_time decides the merge order: a time that does not exist is refused, never
+    moved to a neighbouring day (strptime + timegm sent Feb 31st as March 2nd)."""
+    k = str(uuid.uuid4())
+    bad = ["2024-02-31T12:00:00Z", "2023-02-29T00:00:00Z", "2024-12-31T23:59:60Z",
+           "2024-05-01T24:00:00Z", "  2024-1-1T1:2:3Z", "2024-01-01T01:02:03",
+           "2024-05-01", "2024-05-01T12:00Z", "2024-05-01 12:00:00Z", "2024-05-01T12:00:00Z "]
+    good = {"2024-02-29T23:59:59.999Z": 1709251199999,      # a leap day
+            "2024-05-01T12:00:00.250Z": 1714564800250,
+            "2024-05-01T14:00:00.25+02:00": 1714564800250,   # an offset
+            "1969-12-31T23:59:59.9995Z": -1}                 # rounded down
+    text = "\n".join(json.dumps({"person_id": k, "source": "crm", "event_time": t})
+                     for t in [*bad, *good])
+    r = entity.run("produce", entity.name, input=text)
+    assert r.returncode == 1
+    for n, t in enumerate(bad, 1):
+        assert f"line {n}: event_time: '{t}' is neither milliseconds nor an ISO-8601" in r.stderr
+    assert sorted(x["line"] for x in lines(r.stdout)) == list(range(len(bad) + 1, len(bad) + 5))
+    assert f"{len(good)} delivered, {len(bad)} refused" in r.stderr
+    records = entity.raw_records(entity.updates, len(good))
+    schemas = {}
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    got = sorted((decode_framed(m.value(), schemas, entity.registry)[1]["event_time"] - epoch)
+                 // datetime.timedelta(milliseconds=1) for m in records)
+    assert got == sorted(good.values())
+
+
+def test_produce_refuses_a_key_with_a_nul_character(entity):
+    """The Kafka key and the body's key must be the same bytes: a key with a NUL was sent
+    with the Kafka key cut at the NUL ("a") and "a\\u0000b" in the body."""
+    update = json.dumps({"person_id": "a\u0000b", "source": "crm"})
+    assert "\\u0000" in update
+    r = entity.run("produce", entity.name, "--json", update)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "line 1: person_id: the key contains a NUL character (\\u0000)" in r.stderr
+    assert "0 delivered, 1 refused" in r.stderr
+
+
 def test_produce_strict_mode_wants_wrapped_unions(entity):
     k = str(uuid.uuid4())
     bare = json.dumps({"person_id": k, "source": "crm", "values": {"email": "a@b.c"}})
@@ -340,6 +378,21 @@ def test_tail_shows_undecodable_dead_letters_as_hex_with_headers(entity):
     assert d["key_hex"] == "feff" and "not Confluent-framed" in d["error"]
     assert d["value_hex"] == b"plain text".hex()
     assert e["value"] is None and e["key"] == "k"
+
+
+def test_tail_keeps_every_value_of_a_repeated_header_name(entity):
+    """Kafka headers are a list: a name given twice keeps both values (an array, in order),
+    where only the last one was printed; a name given once stays a plain value."""
+    headers = [("canon.replay.offset", b"4"), ("once", b"x"), ("canon.replay.offset", b"9"),
+               ("mixed", b"a"), ("mixed", None), ("mixed", b"\xff")]
+    p = Producer(entity.kafka.config())
+    p.produce(entity.dlq, b"not framed", b"k", headers=headers)
+    assert p.flush(30) == 0
+    r = entity.run("tail", entity.dlq, "--from-beginning")
+    assert r.returncode == 0, r.stderr
+    [rec] = lines(r.stdout)
+    assert rec["headers"] == {"canon.replay.offset": ["4", "9"], "once": "x",
+                              "mixed": ["a", None, {"hex": "ff"}]}
 
 
 def test_tail_follow_prints_new_records_and_stops_at_max(entity):

@@ -641,6 +641,11 @@ cg_err *canon_registry_request(canon_registry *r, const char *method, const char
         blen = (size_t)dl;
     } else if (clen >= 0 && (size_t)clen < blen) {
         blen = (size_t)clen;
+    } else if (clen >= 0 && (size_t)clen > blen) {
+        /* A cut answer can still parse (a number, a list cut after an element). */
+        err = cg_err_new(CG_EIO, "registry %s: %s %s: answer cut short (%zu of %ld bytes)", r->url,
+                         method, path, blen, clen);
+        goto done;
     }
     *status = code;
     if (blen)

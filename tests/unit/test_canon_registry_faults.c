@@ -4,7 +4,8 @@
  * or hostile registry (or a proxy in front of one) might. Proves: a 5xx carrying a
  * Confluent error_code is still CG_EIO, the code the aggregator stops on instead of
  * dead-lettering good updates; a schema that fails to parse does not keep its references
- * each time it is asked for; the timeout bounds the whole answer, not each recv; an IPv6
+ * each time it is asked for; the timeout bounds the whole answer, not each recv; an answer
+ * shorter than its Content-Length is an error even when what came parses; an IPv6
  * literal is bracketed in the Host header. */
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -104,6 +105,10 @@ static void serve_one(server *s, int c)
                "\"subject\":\"dep\",\"version\":1}]}");
     } else if (!strncmp(req, "GET /subjects/dep/versions/1 ", 29)) {
         answer(c, 200, s->dep_body);
+    } else if (!strncmp(req, "GET /schemas/ids/12/versions ", 29)) {
+        /* promises 40 bytes, sends a list that parses, and closes */
+        send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"
+                    "[{\"subject\":\"a\",\"version\":1}]");
     } else if (!strncmp(req, "GET /schemas/ids/10 ", 20)) {
         /* a byte every 100 ms for 8 s: every recv returns in time, the answer never does */
         const char *drip = "HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n";
@@ -270,6 +275,25 @@ static void test_the_timeout_bounds_the_whole_answer(void **state)
     server_stop(&s);
 }
 
+static void test_an_answer_cut_short_is_an_error(void **state)
+{
+    (void)state;
+    server s;
+    assert_int_equal(server_start(&s, AF_INET), 0);
+    canon_registry *c = client_for(&s, 5000);
+    int status = 0;
+    json_t *body = NULL;
+    cg_err *err =
+        canon_registry_request(c, "GET", "/schemas/ids/12/versions", NULL, &status, &body);
+    assert_non_null(err);
+    assert_null(body);
+    assert_int_equal(cg_err_code(err), CG_EIO);
+    assert_non_null(strstr(cg_err_msg(err), "answer cut short"));
+    cg_err_free(err);
+    canon_registry_free(c);
+    server_stop(&s);
+}
+
 static void test_an_ipv6_host_is_bracketed(void **state)
 {
     (void)state;
@@ -296,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_registry_side_errors_are_io_errors),
         cmocka_unit_test(test_a_broken_schema_does_not_keep_its_references),
         cmocka_unit_test(test_the_timeout_bounds_the_whole_answer),
+        cmocka_unit_test(test_an_answer_cut_short_is_an_error),
         cmocka_unit_test(test_an_ipv6_host_is_bracketed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

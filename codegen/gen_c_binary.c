@@ -197,11 +197,11 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
         int arr = t->kind == GC_ARRAY;
         const char *items = arr ? "items" : "entries";
         OUT(c,
-            "    size_t n;\n    v->%s = NULL;\n    v->len = 0;\n    for (;;) {\n"
-            "        if (canon_read_block(r, %zu, &n) != 0)\n"
+            "    size_t n, cap = 0;\n    v->%s = NULL;\n    v->len = 0;\n    for (;;) {\n"
+            "        if (canon_read_block(r, %zu, v->len, &n) != 0)\n"
             "            return canon_read_fail(r, %s);\n"
             "        if (n == 0)\n            return 0;\n"
-            "        v->%s = canon_read_grow(r, v->%s, v->len, n, sizeof *v->%s);\n"
+            "        v->%s = canon_read_grow(r, v->%s, v->len, n, &cap, sizeof *v->%s);\n"
             "        if (!v->%s)\n            return canon_read_fail(r, %s);\n"
             "        for (size_t i = v->len; i < v->len + n; i++) {\n",
             items, arr ? gc_min_size(n->items, 0) : 1 + gc_min_size(n->items, 0), path, items,

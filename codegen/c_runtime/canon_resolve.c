@@ -60,6 +60,7 @@ struct node {
     node **branches; /* union */
     node *items;     /* array items, map values */
     size_t size;     /* fixed */
+    int empty;       /* encodes to no bytes: null, fixed(0), a record of such (mark_empty) */
     node *all_next;  /* every node of a schema, for freeing */
 };
 
@@ -379,6 +380,28 @@ static node *parse(parse_ctx *c, const json_t *j, const char *ns, int depth)
     return NULL;
 }
 
+/* Marks the nodes whose values encode to no bytes, whose count in an array the input
+ * cannot bound (block). Records are marked until nothing changes, starting from none: a
+ * record that contains itself without a union or array between has no value, and stays
+ * unmarked. Rounds are at most the records plus one; schemas are small. */
+static void mark_empty(schema *s)
+{
+    for (node *n = s->all; n; n = n->all_next)
+        n->empty = n->k == K_NULL || (n->k == K_FIXED && n->size == 0);
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (node *n = s->all; n; n = n->all_next) {
+            if (n->k != K_RECORD || n->empty)
+                continue;
+            size_t i = 0;
+            while (i < n->n && n->fields[i].type->empty)
+                i++;
+            if (i == n->n)
+                n->empty = changed = 1;
+        }
+    }
+}
+
 static schema *schema_parse(const char *text, const char *what, canon_error *err)
 {
     schema *s = calloc(1, sizeof *s);
@@ -397,6 +420,7 @@ static schema *schema_parse(const char *text, const char *what, canon_error *err
     parse_ctx c = {s, err, what};
     if (!(s->root = parse(&c, s->doc, "", 0)))
         goto fail;
+    mark_empty(s);
     return s;
 fail:
     schema_free(s);
@@ -1055,9 +1079,11 @@ static int read_len(run_ctx *x, size_t *len)
 }
 
 /* Reads a block header: *count items follow (0: the end). Negative counts carry a byte
- * size, which is read and ignored. Bounds the count by the input left, so that a hostile
- * count cannot loop: every item but those of zero-byte types takes at least a byte. */
-static int block(run_ctx *x, const node *item, int is_map, size_t *count)
+ * size, which is read and ignored. Bounds the count, so that a hostile count cannot
+ * loop: by the input left, since every item takes at least a byte, except items that
+ * encode to no bytes, which count against CANON_MAX_EMPTY_ITEMS over the whole array
+ * (have: the items of its earlier blocks), as in the generated decoders. */
+static int block(run_ctx *x, const node *item, int is_map, size_t have, size_t *count)
 {
     int64_t v;
     if (canon_read_long(&x->in, &v))
@@ -1069,22 +1095,25 @@ static int block(run_ctx *x, const node *item, int is_map, size_t *count)
         v = -v;
     }
     size_t left = (size_t)(x->in.end - x->in.p);
-    int empty = !is_map && (item->k == K_NULL || (item->k == K_RECORD && item->n == 0) ||
-                            (item->k == K_FIXED && item->size == 0));
-    if ((uint64_t)v > (empty ? (uint64_t)CANON_MAX_EMPTY_ITEMS : (uint64_t)left))
+    if (!is_map && item->empty) {
+        if ((uint64_t)v > (uint64_t)(CANON_MAX_EMPTY_ITEMS - have))
+            return canon_read_error(&x->in, CANON_EMPTY_ITEMS_REASON);
+    } else if ((uint64_t)v > (uint64_t)left) {
         return canon_read_error(&x->in, "block count exceeds the input");
+    }
     *count = (size_t)v;
     return 0;
 }
 
 static int skip_items(run_ctx *x, const node *n, int is_map)
 {
-    for (;;) {
+    for (size_t have = 0;;) {
         size_t count, len;
-        if (block(x, n, is_map, &count))
+        if (block(x, n, is_map, have, &count))
             return -1;
         if (!count)
             return 0;
+        have += count;
         for (size_t i = 0; i < count; i++) {
             if (is_map) {
                 if (read_len(x, &len))
@@ -1233,13 +1262,14 @@ static int run_record(run_ctx *x, const plan *p)
 
 static int run_items(run_ctx *x, const plan *p, int is_map)
 {
-    for (;;) {
+    for (size_t have = 0;;) {
         size_t count, len;
-        if (block(x, p->w->items, is_map, &count))
+        if (block(x, p->w->items, is_map, have, &count))
             return -1;
         canon_write_long(x->out, (int64_t)count);
         if (!count)
             return 0;
+        have += count;
         for (size_t i = 0; i < count; i++) {
             if (is_map) {
                 const uint8_t *k = x->in.p;

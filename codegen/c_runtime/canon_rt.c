@@ -76,6 +76,13 @@ void *canon_arena_alloc_slow(canon_arena *a, size_t n)
     return p;
 }
 
+size_t canon_arena_used(const canon_arena *a)
+{
+    if (!a->chunks)
+        return 0;
+    return a->used_before + (size_t)(a->cur - chunk_mem(a->chunks));
+}
+
 char *canon_arena_strndup(canon_arena *a, const char *s, size_t len)
 {
     char *d = canon_arena_alloc(a, len + 1);
@@ -253,7 +260,7 @@ int canon_read_long_slow(canon_reader *r, int64_t *out)
     return 0;
 }
 
-int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t *count)
+int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t have, size_t *count)
 {
     int64_t n;
     if (canon_read_long(r, &n) != 0)
@@ -270,25 +277,33 @@ int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t *count)
             return canon_read_error(r, "block size exceeds the input");
     }
     size_t left = (size_t)(r->end - r->p);
-    if (min_item_size ? (uint64_t)n > left / min_item_size : n > CANON_MAX_EMPTY_ITEMS)
+    if (min_item_size && (uint64_t)n > left / min_item_size)
         return canon_read_error(r, "block count exceeds the input");
+    if (!min_item_size && (uint64_t)n > CANON_MAX_EMPTY_ITEMS - have)
+        return canon_read_error(r, CANON_EMPTY_ITEMS_REASON);
     *count = (size_t)n;
     return 0;
 }
 
-void *canon_read_grow_slow(canon_reader *r, void *items, size_t n, size_t more, size_t sz)
+void *canon_read_grow_slow(canon_reader *r, void *items, size_t len, size_t more, size_t *cap,
+                           size_t sz)
 {
-    if (more > ((size_t)-1) / 4 / (sz ? sz : 1) - n) {
+    size_t max = ((size_t)-1) / 4 / (sz ? sz : 1);
+    if (more > max - len) {
         canon_read_error(r, "too many items");
         return NULL;
     }
-    void *p = canon_arena_alloc(r->arena, (n + more) * sz);
+    size_t want = len + more;
+    if (len && want < 2 * *cap && *cap <= max / 2)
+        want = 2 * *cap; /* see canon_read_grow: doubling bounds the arena's old copies */
+    void *p = canon_arena_alloc(r->arena, want * sz);
     if (!p) {
         canon_read_error(r, "out of memory");
         return NULL;
     }
-    if (n)
-        memcpy(p, items, n * sz);
+    if (len)
+        memcpy(p, items, len * sz);
+    *cap = want;
     return p;
 }
 

@@ -159,6 +159,10 @@ CANON_HOT void *canon_arena_alloc(canon_arena *a, size_t n)
     return canon_arena_alloc_slow(a, n);
 }
 
+/* Bytes handed out since the last reset (each allocation rounded up to 8): what the
+ * values decoded into the arena take, whatever its chunks hold in reserve. */
+size_t canon_arena_used(const canon_arena *a);
+
 /* Copies len bytes into the arena and appends a NUL. */
 char *canon_arena_strndup(canon_arena *a, const char *s, size_t len);
 
@@ -349,9 +353,12 @@ static inline void canon_write_frame(canon_buf *b, int32_t schema_id)
 
 /* Nesting limit of recursive records, so that hostile input cannot exhaust the stack. */
 #define CANON_MAX_DEPTH 512
-/* Items of a type that encodes to zero bytes (null, empty record) have no input to
- * bound their count; a block of them may hold at most this many. */
+/* Items of a type that encodes to zero bytes (null, empty record, fixed(0)) have no
+ * input to bound their count; one array of them may hold at most this many, over all
+ * its blocks (a limit per block would let 3-byte block headers add them without end). */
 #define CANON_MAX_EMPTY_ITEMS 65536
+/* The decode error past that limit (a static string: the number is spelled out). */
+#define CANON_EMPTY_ITEMS_REASON "more than 65536 items that encode to no bytes"
 
 /* A cursor over untrusted bytes. Every read checks the bounds first; on failure it
  * records a static reason, and the generated code adds the field path. */
@@ -564,37 +571,50 @@ CANON_HOT int canon_read_index(canon_reader *r, size_t n, size_t *out, const cha
     return 0;
 }
 
-int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t *count);
-void *canon_read_grow_slow(canon_reader *r, void *items, size_t n, size_t more, size_t sz);
+int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t have, size_t *count);
+void *canon_read_grow_slow(canon_reader *r, void *items, size_t len, size_t more, size_t *cap,
+                           size_t sz);
 
 /* The item count of the next array or map block (0: end of the array or map).
- * min_item_size is the fewest bytes one item encodes to, used to bound the count.
- * Inline, so that the generated code's constant min_item_size turns the division into
- * a multiplication; negative counts (with a byte size) take the slow path. */
-CANON_HOT int canon_read_block(canon_reader *r, size_t min_item_size, size_t *count)
+ * min_item_size is the fewest bytes one item encodes to, used to bound the count; have
+ * is the count of the earlier blocks of the same array, which with min_item_size 0
+ * counts against CANON_MAX_EMPTY_ITEMS. Inline, so that the generated code's constant
+ * min_item_size turns the division into a multiplication; negative counts (with a byte
+ * size) take the slow path. */
+CANON_HOT int canon_read_block(canon_reader *r, size_t min_item_size, size_t have, size_t *count)
 {
     if (r->p < r->end && (*r->p & 0x81) == 0) { /* one byte, not negative */
         size_t n = *r->p++ >> 1, left = (size_t)(r->end - r->p);
-        if (min_item_size ? n > left / min_item_size : n > CANON_MAX_EMPTY_ITEMS)
-            return canon_read_error(r, "block count exceeds the input");
+        if (min_item_size ? n > left / min_item_size : n > CANON_MAX_EMPTY_ITEMS - have)
+            return canon_read_error(r, min_item_size ? "block count exceeds the input"
+                                                     : CANON_EMPTY_ITEMS_REASON);
         *count = n;
         return 0;
     }
-    return canon_read_block_slow(r, min_item_size, count);
+    return canon_read_block_slow(r, min_item_size, have, count);
 }
 
-/* Grows an array being decoded from n to n + more items of size sz, in the arena
- * (more is bounded by canon_read_block). The first block inlines when its size cannot
- * overflow (below 2^28 bytes; sz is a constant, so half the test folds away). */
-CANON_HOT void *canon_read_grow(canon_reader *r, void *items, size_t n, size_t more, size_t sz)
+/* Makes room for `more` items of size sz after the len items of an array being decoded,
+ * in the arena; *cap is the room the array has (the caller's, 0 before the first
+ * block). Returns the array, moved or not. more is bounded by canon_read_block. The
+ * first block gets exactly its items and inlines when its size cannot overflow (below
+ * 2^28 bytes; sz is a constant, so half the test folds away): one block is the common
+ * case. Later blocks that do not fit double the room, because the arena keeps every
+ * older copy until reset: doubling keeps the copies below twice the final array, where
+ * growing by each block made them quadratic in the number of blocks. */
+CANON_HOT void *canon_read_grow(canon_reader *r, void *items, size_t len, size_t more, size_t *cap,
+                                size_t sz)
 {
-    if (n == 0 && more <= 65536 && sz <= 4096) {
+    if (len == 0 && more <= 65536 && sz <= 4096) {
         void *p = canon_arena_alloc(r->arena, more * sz);
         if (!p)
             canon_read_error(r, "out of memory");
+        *cap = more;
         return p;
     }
-    return canon_read_grow_slow(r, items, n, more, sz);
+    if (len != 0 && more <= *cap - len)
+        return items;
+    return canon_read_grow_slow(r, items, len, more, cap, sz);
 }
 
 /* Optional primitives: null_index is the position of "null" in the union (0 or 1). */

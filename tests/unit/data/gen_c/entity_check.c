@@ -10,17 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "person_envelope.h"
 #include "person_update.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s (err: %s)\n", __FILE__, __LINE__, #c,         \
-                    err.msg);                                                                      \
-            return 1;                                                                              \
-        }                                                                                          \
-    } while (0)
 
 static int str_is(canon_str s, const char *want)
 {

@@ -66,7 +66,8 @@ canon_arena *canon_arena_new(size_t first_chunk)
 
 void *canon_arena_alloc_slow(canon_arena *a, size_t n)
 {
-    size_t size = a->chunks->size * 2;
+    /* no chunk at all after a reset that found no memory */
+    size_t size = a->chunks ? a->chunks->size * 2 : 4096;
     if (size < n)
         size = n;
     if (arena_add_chunk(a, size) != 0)
@@ -96,6 +97,8 @@ char *canon_arena_strndup(canon_arena *a, const char *s, size_t len)
 
 void canon_arena_reset(canon_arena *a)
 {
+    if (!a->chunks) /* an earlier reset found no memory: allocations try again */
+        return;
     if (a->chunks->next) {
         /* Several chunks: replace them by one that holds everything they held. */
         size_t want = a->used_before + (size_t)(a->cur - chunk_mem(a->chunks));

@@ -31,8 +31,12 @@ static void emit_setter(gc_ctx *c, const char *pre, const char *bt, const reg_fi
     if (opt) {
         const reg_node *in = po ? po : f->type->branches[1 - t->null_index];
         if (in->type == REG_STRING) {
+            /* NULL clears, as None does in Python and null in Java (it wrote "") */
             param = "const char *v";
-            body = gc_fmt(c, "    %s.has = true;\n    %s.value = canon_str_c(v);\n", lv, lv);
+            body = gc_fmt(c,
+                          "    %s.has = v != NULL;\n    %s.value = v ? canon_str_c(v) : "
+                          "(canon_str){0};\n",
+                          lv, lv);
         } else if (in->type == REG_ARRAY) {
             /* items and length, so that the canonical record's array can be passed */
             const char *it = gc_ctype(c, in->items);

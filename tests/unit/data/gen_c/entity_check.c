@@ -61,6 +61,20 @@ int main(void)
           d.values.employment_status.value == PERSON_EMPLOYMENT_STATUS_ACTIVE);
     print_hex(b.data + 5, b.len - 5);
 
+    /* a NULL string clears the field, as None and null do in Python and Java */
+    canon_buf cleared;
+    canon_buf_init(&cleared);
+    person_update_begin(&u, "k9", "crm", 1, 0);
+    person_update_clear_phone(&u);
+    CHECK(person_update_encode(&u.msg, &cleared, &err) == 0);
+    person_update_begin(&u, "k9", "crm", 1, 0);
+    person_update_set_phone(&u, "+47 1234");
+    person_update_set_phone(&u, NULL);
+    canon_buf_clear(&b);
+    CHECK(person_update_encode(&u.msg, &b, &err) == 0);
+    CHECK(b.len == cleared.len && memcmp(b.data, cleared.data, b.len) == 0);
+    canon_buf_free(&cleared);
+
     /* delete drops the provided fields and values */
     person_update_delete(&u);
     canon_buf_clear(&b);

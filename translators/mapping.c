@@ -1167,14 +1167,21 @@ static int mul_ok(int64_t a, int64_t b, int64_t *out)
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
-/* An integer in `unit` (default: the target's own) to the target's unit. */
+/* 0 when v fits the target: date and time-millis are Avro ints, the others longs. */
+static int time_in_range(tr_conv c, int64_t v)
+{
+    return (c == CV_DATE || c == CV_TIME_MS) && (v < INT32_MIN || v > INT32_MAX) ? -1 : 0;
+}
+
+/* An integer in `unit` (default: the target's own) to the target's unit; -1 when the
+ * result does not fit the target. */
 static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
 {
     /* everything through microseconds, except days */
     int64_t us;
     if (c == CV_DATE && (unit == U_DEFAULT || unit == U_DAYS)) {
         *out = v;
-        return v < INT32_MIN || v > INT32_MAX ? -1 : 0;
+        return time_in_range(c, v);
     }
     tr_unit u = unit;
     if (u == U_DEFAULT)
@@ -1203,11 +1210,11 @@ static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
     switch (c) {
     case CV_DATE:
         *out = floor_div(us, 86400000000LL);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_MS:
     case CV_TIME_MS:
         *out = floor_div(us, 1000);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_NS:
         return mul_ok(us, 1000, out);
     default:
@@ -1216,7 +1223,8 @@ static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
     }
 }
 
-/* Text to the time target through the mapping's format. */
+/* Text to the time target through the mapping's format; -1 when it does not parse or
+ * does not fit the target. */
 static int text_to_time(tr_conv c, const char *fmt, const char *s, size_t n, int64_t *out)
 {
     tr_instant t;
@@ -1225,7 +1233,7 @@ static int text_to_time(tr_conv c, const char *fmt, const char *s, size_t n, int
     switch (c) {
     case CV_DATE:
         *out = floor_div(t.epoch_us, 86400000000LL);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_MS:
         *out = floor_div(t.epoch_us, 1000);
         return 0;
@@ -1335,8 +1343,7 @@ static cg_err *convert_text(const tr_fmap *f, tr_conv c, const tval *v, const ch
     case CV_TS_MS:
     case CV_TS_US:
     case CV_TS_NS:
-        if (text_to_time(c, f->format, s, n, &i) != 0 ||
-            ((c == CV_DATE || c == CV_TIME_MS) && (i < INT32_MIN || i > INT32_MAX))) {
+        if (text_to_time(c, f->format, s, n, &i) != 0) {
             char what[160];
             snprintf(what, sizeof what, "is not a valid %s for format '%s'",
                      c == CV_DATE                         ? "date"
@@ -1406,8 +1413,7 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
         case CV_TS_MS:
         case CV_TS_US:
         case CV_TS_NS:
-            if (int_to_time(c, f->unit, i, &t) != 0 ||
-                ((c == CV_DATE || c == CV_TIME_MS) && (t < INT32_MIN || t > INT32_MAX)))
+            if (int_to_time(c, f->unit, i, &t) != 0)
                 return fail_value(f, v, "is out of range for the field");
             write_time(b, c, t);
             return NULL;

@@ -255,6 +255,14 @@ static void expect_apply_err(const ent *x, const tr_mapping *m, const char *reco
     free(msg);
 }
 
+/* expect_apply_err() for each {record, message} of a table. */
+static void expect_apply_errs(const ent *x, const tr_mapping *m, const char *const (*cases)[2],
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_apply_err(x, m, cases[i][0], cases[i][1]);
+}
+
 /* values.<name> of a decoded update */
 static const json_t *val(const json_t *u, const char *name)
 {
@@ -293,6 +301,15 @@ static void expect_json(const json_t *got, const char *want_text)
         fail();
     }
     json_decref(want);
+}
+
+/* Applies record and checks one field of the update's values. */
+static void expect_field(const ent *x, const tr_mapping *m, const char *record, const char *name,
+                         const char *want_text)
+{
+    json_t *u = run_ok(x, m, record);
+    expect_json(val(u, name), want_text);
+    json_decref(u);
 }
 
 /* A person mapping with the given extra fields (JSON members) and top-level additions. */
@@ -938,6 +955,48 @@ static void test_dates_and_times(void **state)
     tr_mapping_free(m);
 }
 
+/* Date and time-millis are Avro ints: a value past the int range is refused, whether the
+ * domain wrote it as an integer, a real or a string, and so is such a constant (it was cast
+ * to int32: 3000000000.0 became -1294967296, 4294967296.0 became 0). */
+static void test_int_time_fields_refuse_values_past_the_int_range(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"t_ms\": \"c\"", NULL), NULL);
+    assert_non_null(m);
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 3600000.0}", "t_ms", "3600000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 2147483647.0}", "t_ms", "2147483647");
+    static const char *const past[][2] = {
+        {"{\"id\": \"1\", \"c\": 3000000000.0}",
+         "field 'c' (-> t_ms): 3000000000.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": 4294967296.0}",
+         "field 'c' (-> t_ms): 4294967296.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": -2147483649.0}",
+         "field 'c' (-> t_ms): -2147483649.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": 4294967296}",
+         "field 'c' (-> t_ms): 4294967296 is out of range for the field"},
+    };
+    expect_apply_errs(&thing, m, past, sizeof past / sizeof past[0]);
+    tr_mapping_free(m);
+
+    m = mk(&thing, thing_map("\"t_ms\": {\"from\": \"c\", \"unit\": \"s\"}", NULL), NULL);
+    expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": 3000000.0}",
+                     "field 'c' (-> t_ms): 3000000.0 is out of range for the field");
+    tr_mapping_free(m);
+
+    m = mk(&person, person_map("\"birth_date\": \"d\"", NULL), NULL);
+    expect_field(&person, m, "{\"email\": \"x\", \"d\": -2147483648.0}", "birth_date",
+                 "-2147483648");
+    expect_apply_err(&person, m, "{\"email\": \"x\", \"d\": 4294967296.0}",
+                     "field 'd' (-> birth_date): 4294967296.0 is out of range for the field");
+    tr_mapping_free(m);
+
+    expect_err(&thing, thing_map("\"t_ms\": {\"const\": 4294967296.0}", NULL),
+               "hr.json:3: const: field '(const)' (-> t_ms): 4294967296.0 is out of range for "
+               "the field");
+    expect_err_has(&person, person_map("\"birth_date\": {\"const\": 3000000000.0}", NULL),
+                   "3000000000.0 is out of range for the field");
+}
+
 static void test_enum_mapping_and_default(void **state)
 {
     (void)state;
@@ -1421,6 +1480,7 @@ int main(void)
         cmocka_unit_test(test_constants_are_encoded_once),
         cmocka_unit_test(test_type_conversions),
         cmocka_unit_test(test_dates_and_times),
+        cmocka_unit_test(test_int_time_fields_refuse_values_past_the_int_range),
         cmocka_unit_test(test_enum_mapping_and_default),
         cmocka_unit_test(test_missing_null_empty_and_clear_when_empty),
         cmocka_unit_test(test_concatenated_fields),

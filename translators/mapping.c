@@ -17,6 +17,7 @@
 #include "mapping.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -1085,10 +1086,18 @@ static int val_null(const tr_val *v)
 /* Outcome of evaluating one mapping for one record. */
 enum { EV_SKIP = 0, EV_SET = 1, EV_CLEAR = 2, EV_ERR = -1 };
 
+static size_t scalar_text(const json_t *j, char *buf, size_t cap);
+
 static cg_err *fail_value(const tr_fmap *f, const tval *v, const char *what)
 {
     char shown[96];
-    if (!v->j || json_is_string(v->j)) {
+    size_t rn;
+    if (v->j && json_is_real(v->j) && (rn = scalar_text(v->j, shown, sizeof shown - 2))) {
+        /* the shortest text of the double (1e+300, not 1.0000000000000001e+300), with a
+         * point when it has neither point nor exponent, so that it reads as a real */
+        if (!strpbrk(shown, ".e"))
+            memcpy(shown + rn, ".0", 3);
+    } else if (!v->j || json_is_string(v->j)) {
         const char *s = v->j ? json_string_value(v->j) : v->s;
         size_t len = v->j ? json_string_length(v->j) : v->n;
         size_t n = len < 60 ? len : 60;
@@ -1129,22 +1138,67 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* Whether s[0..n) is a decimal number: an optional sign, digits with at most one point
+ * (one digit at least), an optional exponent. strtod also reads hexadecimal ("0x1p3"),
+ * "inf" and "nan", which are not numbers a domain writes as text: a string holding them
+ * is more likely a bug upstream than a value, so they are refused. */
+static int is_decimal(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        if (i == n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    return i == n;
+}
+
+/* A decimal number (is_decimal) between blanks: 0; -1 when the text is not one; -2 when
+ * it is past the double range (a value too small rounds to 0, as in a JSON number). */
 static int parse_f64(const char *s, size_t n, double *out)
 {
     char buf[80];
-    if (n == 0 || n >= sizeof buf)
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof buf || !is_decimal(s, n))
         return -1;
     memcpy(buf, s, n);
     buf[n] = 0;
-    char *end = NULL;
     errno = 0;
-    double d = strtod(buf, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == buf || *end || errno == ERANGE)
-        return -1;
+    double d = strtod(buf, NULL);
+    if (errno == ERANGE && isinf(d))
+        return -2;
     *out = d;
     return 0;
+}
+
+/* Writes d to a float or double target: a value past float's range is refused (it would
+ * become Infinity), as `canon produce` refuses it. */
+static cg_err *write_real(const tr_fmap *f, tr_conv c, const tval *v, double d, canon_buf *b)
+{
+    if (c == CV_DOUBLE) {
+        canon_write_double(b, d);
+        return NULL;
+    }
+    if (fabs(d) > FLT_MAX)
+        return fail_value(f, v, "is out of range for float");
+    canon_write_float(b, (float)d);
+    return NULL;
 }
 
 static int strv_has_ci(char *const *v, size_t n, const char *s, size_t len)
@@ -1317,14 +1371,15 @@ static cg_err *convert_text(const tr_fmap *f, tr_conv c, const tval *v, const ch
         canon_write_long(b, i);
         return NULL;
     case CV_FLOAT:
-    case CV_DOUBLE:
-        if (parse_f64(s, n, &d) != 0)
-            return fail_value(f, v, "is not a number");
-        if (c == CV_FLOAT)
-            canon_write_float(b, (float)d);
-        else
-            canon_write_double(b, d);
-        return NULL;
+    case CV_DOUBLE: {
+        int r = parse_f64(s, n, &d);
+        if (r == -2)
+            return fail_value(
+                f, v, c == CV_FLOAT ? "is out of range for float" : "is out of range for double");
+        if (r != 0)
+            return fail_value(f, v, "is not a decimal number");
+        return write_real(f, c, v, d, b);
+    }
     case CV_BOOL: {
         static char *const dt[] = {"true", "yes", "y", "1", "on"};
         static char *const df[] = {"false", "no", "n", "0", "off"};
@@ -1402,11 +1457,8 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
             canon_write_long(b, i);
             return NULL;
         case CV_FLOAT:
-            canon_write_float(b, (float)i);
-            return NULL;
         case CV_DOUBLE:
-            canon_write_double(b, (double)i);
-            return NULL;
+            return write_real(f, c, v, (double)i, b);
         case CV_DATE:
         case CV_TIME_MS:
         case CV_TIME_US:
@@ -1428,11 +1480,8 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
         double d = json_real_value(j);
         switch (c) {
         case CV_FLOAT:
-            canon_write_float(b, (float)d);
-            return NULL;
         case CV_DOUBLE:
-            canon_write_double(b, d);
-            return NULL;
+            return write_real(f, c, v, d, b);
         case CV_INT:
         case CV_LONG:
             if (d != floor(d) || d < -9.2233720368547758e18 || d >= 9.2233720368547758e18 ||

@@ -852,7 +852,7 @@ static void test_type_conversions(void **state)
         &thing, m, "{\"id\": \"1\", \"b\": \"99999999999999999999\"}",
         "field 'b' (-> n_long): '99999999999999999999' is not an integer in the long range");
     expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": \"abc\"}",
-                     "field 'c' (-> n_float): 'abc' is not a number");
+                     "field 'c' (-> n_float): 'abc' is not a decimal number");
     expect_apply_err(
         &thing, m, "{\"id\": \"1\", \"e\": \"maybe\"}",
         "field 'e' (-> flag): 'maybe' is not a boolean (see true_values / false_values)");
@@ -953,6 +953,58 @@ static void test_dates_and_times(void **state)
     expect_json(val(u, "birth_date"), "-1");
     json_decref(u);
     tr_mapping_free(m);
+}
+
+/* A number past float's range is refused, not written as Infinity (as `canon produce`
+ * refuses it), from a JSON number, a string or a constant; text converted to a number
+ * must be decimal: strtod's hexadecimal, inf and nan are refused. */
+static void test_real_numbers_out_of_range_and_non_decimal_text_are_refused(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"n_float\": \"c\", \"n_double\": \"d\"", NULL), NULL);
+    assert_non_null(m);
+    static const char *const good[][3] = {
+        /* record, field, value */
+        {"{\"id\": \"1\", \"c\": 3.0e38}", "n_float", "3.0000000054977558e+38"},
+        {"{\"id\": \"1\", \"c\": \" -2.5e3 \"}", "n_float", "-2500.0"},
+        {"{\"id\": \"1\", \"c\": \"+.5\"}", "n_float", "0.5"},
+        {"{\"id\": \"1\", \"c\": \"7.\"}", "n_float", "7.0"},
+        {"{\"id\": \"1\", \"d\": \"1e300\"}", "n_double", "1e+300"},
+        {"{\"id\": \"1\", \"d\": \"1e-400\"}", "n_double", "0.0"}, /* rounds to 0 */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        expect_field(&thing, m, good[i][0], good[i][1], good[i][2]);
+    static const char *const bad[][2] = {
+        {"{\"id\": \"1\", \"c\": 1e300}",
+         "field 'c' (-> n_float): 1e+300 is out of range for float"},
+        {"{\"id\": \"1\", \"c\": -3.5e38}",
+         "field 'c' (-> n_float): -3.5e+38 is out of range for float"},
+        {"{\"id\": \"1\", \"c\": \"1e300\"}",
+         "field 'c' (-> n_float): '1e300' is out of range for float"},
+        {"{\"id\": \"1\", \"c\": \"1e400\"}",
+         "field 'c' (-> n_float): '1e400' is out of range for float"},
+        {"{\"id\": \"1\", \"d\": \"-1e400\"}",
+         "field 'd' (-> n_double): '-1e400' is out of range for double"},
+        {"{\"id\": \"1\", \"c\": \"0x1p3\"}",
+         "field 'c' (-> n_float): '0x1p3' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"inf\"}",
+         "field 'd' (-> n_double): 'inf' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"-Infinity\"}",
+         "field 'd' (-> n_double): '-Infinity' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"nan\"}",
+         "field 'd' (-> n_double): 'nan' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"1e\"}", "field 'd' (-> n_double): '1e' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \".\"}", "field 'd' (-> n_double): '.' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"\\n1\"}",
+         "field 'd' (-> n_double): '\n1' is not a decimal number"},
+    };
+    expect_apply_errs(&thing, m, bad, sizeof bad / sizeof bad[0]);
+    tr_mapping_free(m);
+
+    expect_err(&thing, thing_map("\"n_float\": {\"const\": 1e300}", NULL),
+               "hr.json:3: const: field '(const)' (-> n_float): 1e+300 is out of range for float");
+    expect_err(&thing, thing_map("\"n_float\": {\"const\": \"nan\"}", NULL),
+               "hr.json:3: const: field '(const)' (-> n_float): 'nan' is not a decimal number");
 }
 
 /* Date and time-millis are Avro ints: a value past the int range is refused, whether the
@@ -1479,6 +1531,7 @@ int main(void)
         cmocka_unit_test(test_rename_nested_paths_and_array_index),
         cmocka_unit_test(test_constants_are_encoded_once),
         cmocka_unit_test(test_type_conversions),
+        cmocka_unit_test(test_real_numbers_out_of_range_and_non_decimal_text_are_refused),
         cmocka_unit_test(test_dates_and_times),
         cmocka_unit_test(test_int_time_fields_refuse_values_past_the_int_range),
         cmocka_unit_test(test_enum_mapping_and_default),

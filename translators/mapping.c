@@ -647,6 +647,27 @@ static const char *const key_options[] = {"from", "separator", "normalize",
                                           "uuid", "namespace", NULL};
 static const char *const et_options[] = {"from", "format", "unit", "if_missing", NULL};
 
+/* A dead-letter topic named in the mapping must be neither the source topic (a dead letter
+ * would be read again and dead-lettered again, for ever) nor the canonical updates topic
+ * (the aggregator would read domain records as updates). */
+static cg_err *check_dlq(tr_mapping *m)
+{
+    if (!*m->dlq)
+        return at(m, "/dlq_topic", CG_EINVAL, "'dlq_topic' is empty");
+    if (!strcmp(m->dlq, m->topic))
+        return at(m, "/dlq_topic", CG_EINVAL,
+                  "'dlq_topic' is the source topic '%s': dead letters would be read again, for "
+                  "ever",
+                  m->topic);
+    if (!strncmp(m->dlq, "canon.", 6) && !strncmp(m->dlq + 6, m->entity, strlen(m->entity)) &&
+        !strcmp(m->dlq + 6 + strlen(m->entity), ".updates"))
+        return at(m, "/dlq_topic", CG_EINVAL,
+                  "'dlq_topic' is '%s', the canonical updates topic: dead letters would be read "
+                  "as updates",
+                  m->dlq);
+    return NULL;
+}
+
 static cg_err *parse_doc(tr_mapping *m, const json_t *root)
 {
     cg_err *e;
@@ -689,7 +710,10 @@ static cg_err *parse_doc(tr_mapping *m, const json_t *root)
         return at(m, "/entity", CG_EINVAL, "'entity' is empty");
     if (!*m->domain)
         return at(m, "/domain", CG_EINVAL, "'domain' is empty");
-    if (!m->dlq) {
+    if (m->dlq) {
+        if ((e = check_dlq(m)))
+            return e;
+    } else {
         size_t n = strlen(m->topic) + 5;
         m->dlq = malloc(n);
         if (!m->dlq)

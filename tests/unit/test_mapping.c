@@ -361,6 +361,32 @@ static void test_accessors_and_default_dlq_topic(void **state)
     tr_mapping_free(m);
 }
 
+/* A dead-letter topic that is the source topic loops for ever (each dead letter is read
+ * and dead-lettered again); one that is the updates topic feeds domain records to the
+ * aggregator. Both are refused when the mapping is loaded. */
+static void test_dlq_topic_may_not_be_the_source_or_the_updates_topic(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"hr.employees", "hr.json:4: 'dlq_topic' is the source topic 'hr.employees': dead "
+                         "letters would be read again, for ever"},
+        {"canon.person.updates", "hr.json:4: 'dlq_topic' is 'canon.person.updates', the "
+                                 "canonical updates topic: dead letters would be read as updates"},
+        {"", "hr.json:4: 'dlq_topic' is empty"},
+    };
+    char extra[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(extra, sizeof extra, "\"dlq_topic\": \"%s\"", cases[i][0]);
+        expect_err(&person, person_map("", extra), cases[i][1]);
+    }
+    /* another entity's updates topic, or a name that merely starts alike, is a topic */
+    tr_mapping *m =
+        mk(&person, person_map("", "\"dlq_topic\": \"canon.person.updates.dlq\""), NULL);
+    assert_non_null(m);
+    assert_string_equal(tr_mapping_dlq_topic(m), "canon.person.updates.dlq");
+    tr_mapping_free(m);
+}
+
 static void test_json_syntax_error_names_line_and_column(void **state)
 {
     (void)state;
@@ -1514,6 +1540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accessors_and_default_dlq_topic),
+        cmocka_unit_test(test_dlq_topic_may_not_be_the_source_or_the_updates_topic),
         cmocka_unit_test(test_json_syntax_error_names_line_and_column),
         cmocka_unit_test(test_duplicate_keys_are_refused),
         cmocka_unit_test(test_unknown_options_name_their_line_and_suggest),

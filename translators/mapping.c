@@ -1124,11 +1124,13 @@ static cg_err *fail_value(const tr_fmap *f, const tval *v, const char *what)
     } else if (!v->j || json_is_string(v->j)) {
         const char *s = v->j ? json_string_value(v->j) : v->s;
         size_t len = v->j ? json_string_length(v->j) : v->n;
-        size_t n = len < 60 ? len : 60;
-        snprintf(shown, sizeof shown, "'%.*s'%s", (int)n, s, len > 60 ? "..." : "");
+        snprintf(shown, sizeof shown, "'%.*s'%s", (int)tr_utf8_cut(s, len, 60), s,
+                 len > 60 ? "..." : "");
     } else {
         char *d = json_dumps(v->j, JSON_ENCODE_ANY | JSON_COMPACT);
-        snprintf(shown, sizeof shown, "%.60s%s", d ? d : "?", d && strlen(d) > 60 ? "..." : "");
+        size_t len = d ? strlen(d) : 0;
+        snprintf(shown, sizeof shown, "%.*s%s", d ? (int)tr_utf8_cut(d, len, 60) : 1, d ? d : "?",
+                 len > 60 ? "..." : "");
         free(d);
     }
     const char *label = f->src.label ? f->src.label : "(const)";
@@ -2393,7 +2395,8 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
             return cg_err_new(
                 CG_EINVAL,
                 "key: '%.*s' (from '%s') is not a UUID, and the mapping says uuid \"none\"",
-                (int)(n < 60 ? n : 60), (const char *)t->data, m->key.label);
+                (int)tr_utf8_cut((const char *)t->data, n, 60), (const char *)t->data,
+                m->key.label);
         uint8_t *p = canon_buf_reserve(&o->key, 37);
         if (!p)
             return oom();
@@ -2453,7 +2456,7 @@ static cg_err *event_time(const tr_mapping *m, const tr_val *vals, int64_t ts, i
             return cg_err_new(
                 CG_EINVAL,
                 "event time: field '%s': '%.*s' is not a valid date/time for format '%s'",
-                m->et.label, (int)(sn < 60 ? sn : 60), s, fmt);
+                m->et.label, (int)tr_utf8_cut(s, sn, 60), s, fmt);
         *out = floor_div(t.epoch_us, 1000);
         return NULL;
     }

@@ -992,6 +992,16 @@ int tr_uuid_parse(const char *s, size_t len, uint8_t out[16])
     return 0;
 }
 
+size_t tr_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) /* a continuation byte */
+        n--;
+    return n;
+}
+
 void tr_uuid_format(const uint8_t u[16], char out[37])
 {
     uuid_format(u, out);

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "../canon/avro_json.h"
+#include "mapping_internal.h"
 
 #define CHUNK_RECORDS        4096
 #define COMMIT_INTERVAL_MS   1000
@@ -429,6 +430,23 @@ static cg_err *dead_letter(tr_run *r, const rd_kafka_message_t *m, int64_t ts, c
     return produce(r, r->dlq_rkt, part, m->key, m->key_len, m->payload, m->len, ts, h, ch);
 }
 
+/* Formats a dead letter's reason into why (cap bytes, at most 1024): a reason too long is
+ * cut before a UTF-8 character, never inside one, since it goes in a header
+ * (canon.error.message) that a consumer reads as UTF-8. */
+static void set_why(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t cap, const char *fmt, ...)
+{
+    char full[1028]; /* a byte past the cut at most, to see whether it continues a character */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(full, sizeof(full), fmt, ap);
+    va_end(ap);
+    size_t n = tr_utf8_cut(full, strlen(full), cap - 1);
+    memcpy(why, full, n);
+    why[n] = 0;
+}
+
 /* Avro input: decodes m's value to JSON into *out. Returns NULL with *out set; NULL with
  * *out NULL and code/why filled when the record is bad (a dead letter); an error when the
  * failure is not the record's (the run stops). JSON input: NULL with *out NULL and no
@@ -458,7 +476,7 @@ static cg_err *decode(tr_run *r, const rd_kafka_message_t *m, json_t **out, cons
         if (cg_err_code(err) != CG_ESCHEMA_NOT_FOUND)
             return err; /* the registry's trouble, not the record's: stop, lose nothing */
         *code = "UNKNOWN_SCHEMA";
-        snprintf(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
+        set_why(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
         cg_err_free(err);
         return NULL;
     }
@@ -467,7 +485,7 @@ static cg_err *decode(tr_run *r, const rd_kafka_message_t *m, json_t **out, cons
         if (cg_err_code(err) == CG_ENOMEM)
             return err;
         *code = "DECODE";
-        snprintf(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
+        set_why(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
         cg_err_free(err);
         *out = NULL;
     }
@@ -504,7 +522,7 @@ static cg_err *handle(tr_run *r, const rd_kafka_message_t *m)
         json_decref(rec);
         if (me) {
             code = cg_err_code(me) == CG_EPARSE ? "NOT_JSON" : "MAPPING";
-            snprintf(why, sizeof(why), "%s", cg_err_msg(me));
+            set_why(why, sizeof(why), "%s", cg_err_msg(me));
             cg_err_free(me);
         } else {
             err = produce(r, r->updates_rkt, RD_KAFKA_PARTITION_UA, r->out.key.data, r->out.key.len,

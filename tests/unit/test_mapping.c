@@ -1182,6 +1182,49 @@ static void test_concatenated_fields(void **state)
     tr_mapping_free(m);
 }
 
+/* A value quoted in a message (the dead letter's canon.error.message header) is cut at 60
+ * bytes; the cut backs up to a character's start, never splitting a UTF-8 sequence (it
+ * did: the header was invalid UTF-8). 59 'a' and an 'é' (2 bytes) put the cut inside it. */
+static void test_quoted_values_are_cut_at_a_character_boundary(void **state)
+{
+    (void)state;
+    char a59[60], a53[54], rec[256], want[512];
+    memset(a59, 'a', 59);
+    a59[59] = 0;
+    memset(a53, 'a', 53);
+    a53[53] = 0;
+    tr_mapping *m = mk(&thing, thing_map("\"n_int\": \"a\"", NULL), NULL);
+    assert_non_null(m);
+    snprintf(rec, sizeof rec, "{\"id\": \"1\", \"a\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want, "field 'a' (-> n_int): '%s'... is not an integer in the int range",
+             a59);
+    expect_apply_err(&thing, m, rec, want);
+    /* an object, quoted as JSON text: {"v":" is 6 bytes, then 53 'a' */
+    snprintf(rec, sizeof rec, "{\"id\": \"1\", \"a\": {\"v\": \"%s\u00e9zz\"}}", a53);
+    snprintf(want, sizeof want, "field 'a' (-> n_int): {\"v\":\"%s... is an object, not a value",
+             a53);
+    expect_apply_err(&thing, m, rec, want);
+    tr_mapping_free(m);
+
+    /* the key's and the event time's messages too */
+    m = mk(&person,
+           "{\"source\": {\"topic\": \"t\"}, \"entity\": \"person\", \"domain\": \"hr\","
+           " \"key\": {\"from\": \"id\", \"uuid\": \"none\"}, \"event_time\": {\"from\": \"t\"},"
+           " \"fields\": {}}",
+           NULL);
+    assert_non_null(m);
+    snprintf(rec, sizeof rec, "{\"id\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want,
+             "key: '%s' (from 'id') is not a UUID, and the mapping says uuid \"none\"", a59);
+    expect_apply_err(&person, m, rec, want);
+    snprintf(rec, sizeof rec,
+             "{\"id\": \"aae2b3d4-93a0-51f4-91d7-80947e33e800\", \"t\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want,
+             "event time: field 't': '%s' is not a valid date/time for format 'iso8601'", a59);
+    expect_apply_err(&person, m, rec, want);
+    tr_mapping_free(m);
+}
+
 static void test_nested_canonical_records(void **state)
 {
     (void)state;
@@ -1564,6 +1607,7 @@ int main(void)
         cmocka_unit_test(test_enum_mapping_and_default),
         cmocka_unit_test(test_missing_null_empty_and_clear_when_empty),
         cmocka_unit_test(test_concatenated_fields),
+        cmocka_unit_test(test_quoted_values_are_cut_at_a_character_boundary),
         cmocka_unit_test(test_nested_canonical_records),
         cmocka_unit_test(test_event_time),
         cmocka_unit_test(test_delete_conditions),

@@ -184,6 +184,24 @@ static void test_suggestions(void **state)
     assert_int_equal(tr_edit_distance("a", "abcdef", 2), 3); /* capped */
 }
 
+static void test_utf8_cut_backs_up_to_a_character_start(void **state)
+{
+    (void)state;
+    const char *s = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"; /* a b é € 😀 z */
+    size_t len = strlen(s);
+    assert_int_equal(tr_utf8_cut(s, len, 100), len); /* fits: all of it */
+    assert_int_equal(tr_utf8_cut(s, len, len), len);
+    assert_int_equal(tr_utf8_cut(s, len, 2), 2);
+    assert_int_equal(tr_utf8_cut(s, len, 3), 2);  /* inside é */
+    assert_int_equal(tr_utf8_cut(s, len, 4), 4);  /* after é */
+    assert_int_equal(tr_utf8_cut(s, len, 5), 4);  /* inside € */
+    assert_int_equal(tr_utf8_cut(s, len, 6), 4);  /* inside € */
+    assert_int_equal(tr_utf8_cut(s, len, 7), 7);  /* after € */
+    assert_int_equal(tr_utf8_cut(s, len, 10), 7); /* inside 😀 */
+    assert_int_equal(tr_utf8_cut(s, len, 11), 11);
+    assert_int_equal(tr_utf8_cut(s, len, 0), 0);
+}
+
 static void test_uuids(void **state)
 {
     (void)state;
@@ -217,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_time_formats),
         cmocka_unit_test(test_normalisations_compose_in_order),
         cmocka_unit_test(test_suggestions),
+        cmocka_unit_test(test_utf8_cut_backs_up_to_a_character_start),
         cmocka_unit_test(test_uuids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2359,6 +2359,22 @@ static int eval_slot(const tr_slot *s, const json_t *rec, tr_output *o, canon_bu
     return any_clear ? EV_CLEAR : EV_SKIP;
 }
 
+/* Whether the key part t->data[start..t->len) is empty after the key's normalisations,
+ * applied to a copy of it: a key of several parts is refused when one is empty, as a key
+ * of one part is (otherwise {"id": "", "k2": ""} joined by "|" would give the key "|", and
+ * every such record the same entity). The copy goes past t->len and is dropped. */
+static int key_part_empty(const tr_mapping *m, canon_buf *t, size_t start)
+{
+    size_t n = t->len - start;
+    if (n == 0 || !m->n_key_norm)
+        return n == 0;
+    uint8_t *p = canon_buf_reserve(t, n);
+    if (!p)
+        return 0; /* t->failed: the caller reports it */
+    memcpy(p, t->data + start, n);
+    return tr_normalize((char *)p, n, m->key_norm, m->n_key_norm) == 0;
+}
+
 static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
 {
     canon_buf *t = &o->text_;
@@ -2372,9 +2388,13 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
                               val_null(x) ? "null" : "missing");
         if (i && seplen)
             canon_write_raw(t, m->key.sep, seplen);
+        size_t start = t->len;
         if (append_text(t, x) != 0)
             return cg_err_new(CG_EINVAL, "key: field '%s' is an object or array, not a value",
                               m->key.paths[i].text);
+        if (m->key.n_paths > 1 && key_part_empty(m, t, start))
+            return cg_err_new(CG_EINVAL, "key: field '%s' is empty%s", m->key.paths[i].text,
+                              m->n_key_norm ? " after normalisation" : "");
     }
     if (t->failed)
         return oom();

@@ -760,6 +760,17 @@ static void test_key_without_uuid_must_be_a_uuid_or_a_string_key(void **state)
     tr_mapping_free(m);
 }
 
+/* A person mapping whose key joins id and k2 with "|", with extra key options. */
+static char *two_part_key_map(const char *key_extra)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"source\": {\"topic\": \"t\"}, \"entity\": \"person\", \"domain\": \"hr\","
+             " \"key\": {\"from\": [\"id\", \"k2\"], \"separator\": \"|\"%s}, \"fields\": {}}",
+             key_extra);
+    return buf;
+}
+
 static void test_key_errors(void **state)
 {
     (void)state;
@@ -771,6 +782,32 @@ static void test_key_errors(void **state)
     expect_apply_err(&person, m, "{\"email\": {\"a\": 1}}",
                      "key: field 'email' is an object or array, not a value");
     expect_apply_err(&person, m, "[1]", "record is not a JSON object");
+    tr_mapping_free(m);
+
+    /* a key of several parts: an empty part is refused as an empty key of one part is (all
+     * parts empty gave the key "|", one entity for every such record) */
+    m = mk(&person, two_part_key_map(""), NULL);
+    assert_non_null(m);
+    static const char *const empty[][2] = {
+        {"{\"id\": \"\", \"k2\": \"\"}", "key: field 'id' is empty"},
+        {"{\"id\": \"a\", \"k2\": \"\"}", "key: field 'k2' is empty"},
+        {"{\"id\": \"\", \"k2\": \"b\"}", "key: field 'id' is empty"},
+    };
+    expect_apply_errs(&person, m, empty, sizeof empty / sizeof empty[0]);
+    char *key = NULL;
+    json_decref(run(&person, m, "{\"id\": \" \", \"k2\": 0}", 0, 0, NULL, &key));
+    assert_string_equal(key, "d985fabe-e00b-5b10-ad66-116fafdbca05"); /* " |0": not trimmed */
+    free(key);
+    tr_mapping_free(m);
+
+    m = mk(&person, two_part_key_map(", \"normalize\": [\"trim\"]"), NULL);
+    expect_apply_err(&person, m, "{\"id\": \" \", \"k2\": 0}",
+                     "key: field 'id' is empty after normalisation");
+    expect_apply_err(&person, m, "{\"id\": \"x\", \"k2\": \" \\t\"}",
+                     "key: field 'k2' is empty after normalisation");
+    json_decref(run(&person, m, "{\"id\": \" a \", \"k2\": \" b \"}", 0, 0, NULL, &key));
+    assert_string_equal(key, "1dea20e2-a004-5ceb-9760-a58b883260db"); /* "a | b" */
+    free(key);
     tr_mapping_free(m);
 }
 

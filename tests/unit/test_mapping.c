@@ -1070,6 +1070,26 @@ static void test_real_numbers_out_of_range_and_non_decimal_text_are_refused(void
                "hr.json:3: const: field '(const)' (-> n_float): 'nan' is not a decimal number");
 }
 
+/* A date field takes the UTC date of the instant, and a time field its UTC time of day:
+ * from 23:00 at -05:00 on 2024-01-01, 2024-01-02 and 04:00 (the time was 23:00, the
+ * wall clock's, while the date was UTC's). */
+static void test_date_and_time_of_an_instant_with_an_offset_are_utc(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"t_ms\": \"c\"", NULL), NULL);
+    assert_non_null(m);
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T23:00:00-05:00\"}", "t_ms",
+                 "14400000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T23:00:00Z\"}", "t_ms", "82800000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T00:30:00.25+01:00\"}", "t_ms",
+                 "84600250");
+    tr_mapping_free(m);
+    m = mk(&person, person_map("\"birth_date\": \"d\"", NULL), NULL);
+    expect_field(&person, m, "{\"email\": \"x\", \"d\": \"2024-01-01T23:00:00-05:00\"}",
+                 "birth_date", "19724"); /* 2024-01-02 */
+    tr_mapping_free(m);
+}
+
 /* Date and time-millis are Avro ints: a value past the int range is refused, whether the
  * domain wrote it as an integer, a real or a string, and so is such a constant (it was cast
  * to int32: 3000000000.0 became -1294967296, 4294967296.0 became 0). */
@@ -1641,6 +1661,7 @@ int main(void)
         cmocka_unit_test(test_real_numbers_out_of_range_and_non_decimal_text_are_refused),
         cmocka_unit_test(test_dates_and_times),
         cmocka_unit_test(test_int_time_fields_refuse_values_past_the_int_range),
+        cmocka_unit_test(test_date_and_time_of_an_instant_with_an_offset_are_utc),
         cmocka_unit_test(test_enum_mapping_and_default),
         cmocka_unit_test(test_missing_null_empty_and_clear_when_empty),
         cmocka_unit_test(test_concatenated_fields),

@@ -127,7 +127,11 @@ static void test_time_formats(void **state)
     assert_int_equal(us("100%% %Y", "100% 2024"), 1704067200000000LL);
     tr_instant t;
     assert_int_equal(tr_time_parse("%H:%M%z", "23:15+01:00", 11, &t), 0);
-    assert_int_equal(t.time_of_day_us, (23 * 3600 + 15 * 60) * 1000000LL); /* as written */
+    assert_int_equal(t.time_of_day_us, (22 * 3600 + 15 * 60) * 1000000LL); /* in UTC */
+    assert_int_equal(tr_time_parse("iso8601", "2024-01-01T23:00:00-05:00", 25, &t), 0);
+    assert_int_equal(t.time_of_day_us, 4 * 3600 * 1000000LL); /* 2024-01-02T04:00Z */
+    assert_int_equal(tr_time_parse("%H:%M%z", "00:30+01:00", 11, &t), 0);
+    assert_int_equal(t.time_of_day_us, (23 * 3600 + 30 * 60) * 1000000LL); /* the day before */
 
     expect_no_parse("iso8601", "2024-02-30");
     expect_no_parse("iso8601", "2023-02-29");

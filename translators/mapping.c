@@ -17,6 +17,7 @@
 #include "mapping.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -646,6 +647,27 @@ static const char *const key_options[] = {"from", "separator", "normalize",
                                           "uuid", "namespace", NULL};
 static const char *const et_options[] = {"from", "format", "unit", "if_missing", NULL};
 
+/* A dead-letter topic named in the mapping must be neither the source topic (a dead letter
+ * would be read again and dead-lettered again, for ever) nor the canonical updates topic
+ * (the aggregator would read domain records as updates). */
+static cg_err *check_dlq(tr_mapping *m)
+{
+    if (!*m->dlq)
+        return at(m, "/dlq_topic", CG_EINVAL, "'dlq_topic' is empty");
+    if (!strcmp(m->dlq, m->topic))
+        return at(m, "/dlq_topic", CG_EINVAL,
+                  "'dlq_topic' is the source topic '%s': dead letters would be read again, for "
+                  "ever",
+                  m->topic);
+    if (!strncmp(m->dlq, "canon.", 6) && !strncmp(m->dlq + 6, m->entity, strlen(m->entity)) &&
+        !strcmp(m->dlq + 6 + strlen(m->entity), ".updates"))
+        return at(m, "/dlq_topic", CG_EINVAL,
+                  "'dlq_topic' is '%s', the canonical updates topic: dead letters would be read "
+                  "as updates",
+                  m->dlq);
+    return NULL;
+}
+
 static cg_err *parse_doc(tr_mapping *m, const json_t *root)
 {
     cg_err *e;
@@ -688,7 +710,10 @@ static cg_err *parse_doc(tr_mapping *m, const json_t *root)
         return at(m, "/entity", CG_EINVAL, "'entity' is empty");
     if (!*m->domain)
         return at(m, "/domain", CG_EINVAL, "'domain' is empty");
-    if (!m->dlq) {
+    if (m->dlq) {
+        if ((e = check_dlq(m)))
+            return e;
+    } else {
         size_t n = strlen(m->topic) + 5;
         m->dlq = malloc(n);
         if (!m->dlq)
@@ -1085,17 +1110,27 @@ static int val_null(const tr_val *v)
 /* Outcome of evaluating one mapping for one record. */
 enum { EV_SKIP = 0, EV_SET = 1, EV_CLEAR = 2, EV_ERR = -1 };
 
+static size_t scalar_text(const json_t *j, char *buf, size_t cap);
+
 static cg_err *fail_value(const tr_fmap *f, const tval *v, const char *what)
 {
     char shown[96];
-    if (!v->j || json_is_string(v->j)) {
+    size_t rn;
+    if (v->j && json_is_real(v->j) && (rn = scalar_text(v->j, shown, sizeof shown - 2))) {
+        /* the shortest text of the double (1e+300, not 1.0000000000000001e+300), with a
+         * point when it has neither point nor exponent, so that it reads as a real */
+        if (!strpbrk(shown, ".e"))
+            memcpy(shown + rn, ".0", 3);
+    } else if (!v->j || json_is_string(v->j)) {
         const char *s = v->j ? json_string_value(v->j) : v->s;
         size_t len = v->j ? json_string_length(v->j) : v->n;
-        size_t n = len < 60 ? len : 60;
-        snprintf(shown, sizeof shown, "'%.*s'%s", (int)n, s, len > 60 ? "..." : "");
+        snprintf(shown, sizeof shown, "'%.*s'%s", (int)tr_utf8_cut(s, len, 60), s,
+                 len > 60 ? "..." : "");
     } else {
         char *d = json_dumps(v->j, JSON_ENCODE_ANY | JSON_COMPACT);
-        snprintf(shown, sizeof shown, "%.60s%s", d ? d : "?", d && strlen(d) > 60 ? "..." : "");
+        size_t len = d ? strlen(d) : 0;
+        snprintf(shown, sizeof shown, "%.*s%s", d ? (int)tr_utf8_cut(d, len, 60) : 1, d ? d : "?",
+                 len > 60 ? "..." : "");
         free(d);
     }
     const char *label = f->src.label ? f->src.label : "(const)";
@@ -1129,22 +1164,67 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* Whether s[0..n) is a decimal number: an optional sign, digits with at most one point
+ * (one digit at least), an optional exponent. strtod also reads hexadecimal ("0x1p3"),
+ * "inf" and "nan", which are not numbers a domain writes as text: a string holding them
+ * is more likely a bug upstream than a value, so they are refused. */
+static int is_decimal(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        if (i == n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    return i == n;
+}
+
+/* A decimal number (is_decimal) between blanks: 0; -1 when the text is not one; -2 when
+ * it is past the double range (a value too small rounds to 0, as in a JSON number). */
 static int parse_f64(const char *s, size_t n, double *out)
 {
     char buf[80];
-    if (n == 0 || n >= sizeof buf)
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof buf || !is_decimal(s, n))
         return -1;
     memcpy(buf, s, n);
     buf[n] = 0;
-    char *end = NULL;
     errno = 0;
-    double d = strtod(buf, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == buf || *end || errno == ERANGE)
-        return -1;
+    double d = strtod(buf, NULL);
+    if (errno == ERANGE && isinf(d))
+        return -2;
     *out = d;
     return 0;
+}
+
+/* Writes d to a float or double target: a value past float's range is refused (it would
+ * become Infinity), as `canon produce` refuses it. */
+static cg_err *write_real(const tr_fmap *f, tr_conv c, const tval *v, double d, canon_buf *b)
+{
+    if (c == CV_DOUBLE) {
+        canon_write_double(b, d);
+        return NULL;
+    }
+    if (fabs(d) > FLT_MAX)
+        return fail_value(f, v, "is out of range for float");
+    canon_write_float(b, (float)d);
+    return NULL;
 }
 
 static int strv_has_ci(char *const *v, size_t n, const char *s, size_t len)
@@ -1167,14 +1247,21 @@ static int mul_ok(int64_t a, int64_t b, int64_t *out)
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
-/* An integer in `unit` (default: the target's own) to the target's unit. */
+/* 0 when v fits the target: date and time-millis are Avro ints, the others longs. */
+static int time_in_range(tr_conv c, int64_t v)
+{
+    return (c == CV_DATE || c == CV_TIME_MS) && (v < INT32_MIN || v > INT32_MAX) ? -1 : 0;
+}
+
+/* An integer in `unit` (default: the target's own) to the target's unit; -1 when the
+ * result does not fit the target. */
 static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
 {
     /* everything through microseconds, except days */
     int64_t us;
     if (c == CV_DATE && (unit == U_DEFAULT || unit == U_DAYS)) {
         *out = v;
-        return v < INT32_MIN || v > INT32_MAX ? -1 : 0;
+        return time_in_range(c, v);
     }
     tr_unit u = unit;
     if (u == U_DEFAULT)
@@ -1203,11 +1290,11 @@ static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
     switch (c) {
     case CV_DATE:
         *out = floor_div(us, 86400000000LL);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_MS:
     case CV_TIME_MS:
         *out = floor_div(us, 1000);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_NS:
         return mul_ok(us, 1000, out);
     default:
@@ -1216,7 +1303,8 @@ static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
     }
 }
 
-/* Text to the time target through the mapping's format. */
+/* Text to the time target through the mapping's format; -1 when it does not parse or
+ * does not fit the target. */
 static int text_to_time(tr_conv c, const char *fmt, const char *s, size_t n, int64_t *out)
 {
     tr_instant t;
@@ -1225,7 +1313,7 @@ static int text_to_time(tr_conv c, const char *fmt, const char *s, size_t n, int
     switch (c) {
     case CV_DATE:
         *out = floor_div(t.epoch_us, 86400000000LL);
-        return 0;
+        return time_in_range(c, *out);
     case CV_TS_MS:
         *out = floor_div(t.epoch_us, 1000);
         return 0;
@@ -1309,14 +1397,15 @@ static cg_err *convert_text(const tr_fmap *f, tr_conv c, const tval *v, const ch
         canon_write_long(b, i);
         return NULL;
     case CV_FLOAT:
-    case CV_DOUBLE:
-        if (parse_f64(s, n, &d) != 0)
-            return fail_value(f, v, "is not a number");
-        if (c == CV_FLOAT)
-            canon_write_float(b, (float)d);
-        else
-            canon_write_double(b, d);
-        return NULL;
+    case CV_DOUBLE: {
+        int r = parse_f64(s, n, &d);
+        if (r == -2)
+            return fail_value(
+                f, v, c == CV_FLOAT ? "is out of range for float" : "is out of range for double");
+        if (r != 0)
+            return fail_value(f, v, "is not a decimal number");
+        return write_real(f, c, v, d, b);
+    }
     case CV_BOOL: {
         static char *const dt[] = {"true", "yes", "y", "1", "on"};
         static char *const df[] = {"false", "no", "n", "0", "off"};
@@ -1335,8 +1424,7 @@ static cg_err *convert_text(const tr_fmap *f, tr_conv c, const tval *v, const ch
     case CV_TS_MS:
     case CV_TS_US:
     case CV_TS_NS:
-        if (text_to_time(c, f->format, s, n, &i) != 0 ||
-            ((c == CV_DATE || c == CV_TIME_MS) && (i < INT32_MIN || i > INT32_MAX))) {
+        if (text_to_time(c, f->format, s, n, &i) != 0) {
             char what[160];
             snprintf(what, sizeof what, "is not a valid %s for format '%s'",
                      c == CV_DATE                         ? "date"
@@ -1395,19 +1483,15 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
             canon_write_long(b, i);
             return NULL;
         case CV_FLOAT:
-            canon_write_float(b, (float)i);
-            return NULL;
         case CV_DOUBLE:
-            canon_write_double(b, (double)i);
-            return NULL;
+            return write_real(f, c, v, (double)i, b);
         case CV_DATE:
         case CV_TIME_MS:
         case CV_TIME_US:
         case CV_TS_MS:
         case CV_TS_US:
         case CV_TS_NS:
-            if (int_to_time(c, f->unit, i, &t) != 0 ||
-                ((c == CV_DATE || c == CV_TIME_MS) && (t < INT32_MIN || t > INT32_MAX)))
+            if (int_to_time(c, f->unit, i, &t) != 0)
                 return fail_value(f, v, "is out of range for the field");
             write_time(b, c, t);
             return NULL;
@@ -1422,11 +1506,8 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
         double d = json_real_value(j);
         switch (c) {
         case CV_FLOAT:
-            canon_write_float(b, (float)d);
-            return NULL;
         case CV_DOUBLE:
-            canon_write_double(b, d);
-            return NULL;
+            return write_real(f, c, v, d, b);
         case CV_INT:
         case CV_LONG:
             if (d != floor(d) || d < -9.2233720368547758e18 || d >= 9.2233720368547758e18 ||
@@ -2278,6 +2359,22 @@ static int eval_slot(const tr_slot *s, const json_t *rec, tr_output *o, canon_bu
     return any_clear ? EV_CLEAR : EV_SKIP;
 }
 
+/* Whether the key part t->data[start..t->len) is empty after the key's normalisations,
+ * applied to a copy of it: a key of several parts is refused when one is empty, as a key
+ * of one part is (otherwise {"id": "", "k2": ""} joined by "|" would give the key "|", and
+ * every such record the same entity). The copy goes past t->len and is dropped. */
+static int key_part_empty(const tr_mapping *m, canon_buf *t, size_t start)
+{
+    size_t n = t->len - start;
+    if (n == 0 || !m->n_key_norm)
+        return n == 0;
+    uint8_t *p = canon_buf_reserve(t, n);
+    if (!p)
+        return 0; /* t->failed: the caller reports it */
+    memcpy(p, t->data + start, n);
+    return tr_normalize((char *)p, n, m->key_norm, m->n_key_norm) == 0;
+}
+
 static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
 {
     canon_buf *t = &o->text_;
@@ -2291,9 +2388,13 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
                               val_null(x) ? "null" : "missing");
         if (i && seplen)
             canon_write_raw(t, m->key.sep, seplen);
+        size_t start = t->len;
         if (append_text(t, x) != 0)
             return cg_err_new(CG_EINVAL, "key: field '%s' is an object or array, not a value",
                               m->key.paths[i].text);
+        if (m->key.n_paths > 1 && key_part_empty(m, t, start))
+            return cg_err_new(CG_EINVAL, "key: field '%s' is empty%s", m->key.paths[i].text,
+                              m->n_key_norm ? " after normalisation" : "");
     }
     if (t->failed)
         return oom();
@@ -2314,7 +2415,8 @@ static cg_err *build_key(const tr_mapping *m, const json_t *rec, tr_output *o)
             return cg_err_new(
                 CG_EINVAL,
                 "key: '%.*s' (from '%s') is not a UUID, and the mapping says uuid \"none\"",
-                (int)(n < 60 ? n : 60), (const char *)t->data, m->key.label);
+                (int)tr_utf8_cut((const char *)t->data, n, 60), (const char *)t->data,
+                m->key.label);
         uint8_t *p = canon_buf_reserve(&o->key, 37);
         if (!p)
             return oom();
@@ -2374,7 +2476,7 @@ static cg_err *event_time(const tr_mapping *m, const tr_val *vals, int64_t ts, i
             return cg_err_new(
                 CG_EINVAL,
                 "event time: field '%s': '%.*s' is not a valid date/time for format '%s'",
-                m->et.label, (int)(sn < 60 ? sn : 60), s, fmt);
+                m->et.label, (int)tr_utf8_cut(s, sn, 60), s, fmt);
         *out = floor_div(t.epoch_us, 1000);
         return NULL;
     }

@@ -116,6 +116,11 @@ size_t tr_edit_distance(const char *a, const char *b, size_t cap);
 /* The candidate closest to name (distance at most 2, or 1 for short names), or NULL. */
 const char *tr_suggest(const char *name, const char *const *candidates, size_t n);
 
+/* How many of the first len bytes of the UTF-8 text s to show when at most max may be
+ * shown: len when it fits, else max backed up to the start of a character, so that a
+ * message quoting the text (a dead letter's canon.error.message header) stays UTF-8. */
+size_t tr_utf8_cut(const char *s, size_t len, size_t max);
+
 /* The 36-character lower-case text form of a UUID, plus NUL. */
 void tr_uuid_format(const uint8_t u[16], char out[37]);
 

@@ -783,6 +783,13 @@ const char *tr_time_format_check(const char *fmt)
     return NULL;
 }
 
+/* The time of day, in UTC, of an instant (microseconds since the epoch, maybe negative). */
+static int64_t utc_time_of_day(int64_t epoch_us)
+{
+    int64_t d = epoch_us % 86400000000LL;
+    return d < 0 ? d + 86400000000LL : d;
+}
+
 int tr_time_parse(const char *fmt, const char *s, size_t len, tr_instant *out)
 {
     tm_parts t;
@@ -802,8 +809,7 @@ int tr_time_parse(const char *fmt, const char *s, size_t len, tr_instant *out)
         /* "-1.25" is 1.25 s before the epoch: the fraction has the number's sign */
         int64_t frac = t.nanos / 1000;
         out->epoch_us = t.epoch_s * 1000000 + (t.epoch_neg ? -frac : frac);
-        int64_t d = out->epoch_us % 86400000000LL;
-        out->time_of_day_us = d < 0 ? d + 86400000000LL : d;
+        out->time_of_day_us = utc_time_of_day(out->epoch_us);
         return 0;
     }
     if (t.year < 0 || t.year > 9999)
@@ -819,7 +825,7 @@ int tr_time_parse(const char *fmt, const char *s, size_t len, tr_instant *out)
         days = tr_days_from_civil(t.year, t.mon, t.day);
     }
     out->epoch_us = (days * 86400 - t.offset_s) * 1000000 + tod;
-    out->time_of_day_us = tod;
+    out->time_of_day_us = utc_time_of_day(out->epoch_us);
     return 0;
 }
 
@@ -990,6 +996,16 @@ int tr_uuid_parse(const char *s, size_t len, uint8_t out[16])
         i += 2;
     }
     return 0;
+}
+
+size_t tr_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) /* a continuation byte */
+        n--;
+    return n;
 }
 
 void tr_uuid_format(const uint8_t u[16], char out[37])

@@ -16,7 +16,10 @@
  *
  * A record is added to a chunk only once it was handed to the producer (or found to need
  * nothing); a failure that is not the record's fault (registry unreachable, producer
- * queue refusing for good) ends the run before its offset is recorded.
+ * queue refusing for good) ends the run before its offset is recorded. An update larger
+ * than message.max.bytes is the record's fault (every run would stop on it again): the
+ * record becomes a dead letter (TOO_LARGE); if the dead letter is too large as well, the
+ * run stops there, naming the record.
  */
 #include "run.h"
 
@@ -29,6 +32,7 @@
 #include <time.h>
 
 #include "../canon/avro_json.h"
+#include "mapping_internal.h"
 
 #define CHUNK_RECORDS        4096
 #define COMMIT_INTERVAL_MS   1000
@@ -64,6 +68,7 @@ struct tr_run {
     canon_registry *reg;
     char *source_topic, *updates_topic, *dlq_topic;
     int32_t dlq_partitions;
+    char max_msg[32]; /* the producer's message.max.bytes, for messages */
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *cq; /* the consumer's queue */
@@ -369,10 +374,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- one record ----------------------------------------------------------------- */
 
+/* Hands one message to the producer (hdrs: owned from here on, NULL for none). On an
+ * error, *kerr is librdkafka's code (MSG_SIZE_TOO_LARGE: the message is larger than
+ * message.max.bytes, the record's fault, which the caller handles), else NO_ERROR. */
 static cg_err *produce(tr_run *r, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
                        size_t key_len, const void *val, size_t val_len, int64_t ts,
-                       rd_kafka_headers_t *hdrs, chunk *ch)
+                       rd_kafka_headers_t *hdrs, chunk *ch, rd_kafka_resp_err_t *kerr)
 {
+    *kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (;;) {
         rd_kafka_resp_err_t e;
         if (hdrs)
@@ -393,6 +402,7 @@ static cg_err *produce(tr_run *r, rd_kafka_topic_t *rkt, int32_t partition, cons
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             if (hdrs)
                 rd_kafka_headers_destroy(hdrs);
+            *kerr = e;
             return cg_err_new(CG_EKAFKA, "produce to %s: %s", rd_kafka_topic_name(rkt),
                               rd_kafka_err2str(e));
         }
@@ -425,8 +435,42 @@ static cg_err *dead_letter(tr_run *r, const rd_kafka_message_t *m, int64_t ts, c
     if (r->cfg.verbose)
         say(r, "dead letter: %s [%d] offset %" PRId64 ": %s: %s", r->source_topic,
             (int)m->partition, m->offset, code, message);
-    r->c.dead_letters++;
-    return produce(r, r->dlq_rkt, part, m->key, m->key_len, m->payload, m->len, ts, h, ch);
+    rd_kafka_resp_err_t ke;
+    cg_err *err =
+        produce(r, r->dlq_rkt, part, m->key, m->key_len, m->payload, m->len, ts, h, ch, &ke);
+    if (err && ke == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* Nowhere to put it: stop before its offset is recorded, so nothing is lost and
+         * nothing after it is committed. Every run stops here until the limit is raised
+         * or the group's offset is moved past the record: a loud stop, not a silent loss. */
+        cg_err_free(err);
+        err = cg_err_new(CG_EKAFKA,
+                         "%s [%d] offset %" PRId64 " (%zu bytes) cannot go to the dead-letter "
+                         "topic %s (%s: %s): %s (message.max.bytes %s); stopping. Raise "
+                         "message.max.bytes (-X) and the topic's max.message.bytes, or move "
+                         "the group's offset past the record",
+                         r->source_topic, (int)m->partition, m->offset, m->len + m->key_len,
+                         r->dlq_topic, code, message, rd_kafka_err2str(ke), r->max_msg);
+    }
+    if (!err)
+        r->c.dead_letters++;
+    return err;
+}
+
+/* Formats a dead letter's reason into why (cap bytes, at most 1024): a reason too long is
+ * cut before a UTF-8 character, never inside one, since it goes in a header
+ * (canon.error.message) that a consumer reads as UTF-8. */
+static void set_why(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t cap, const char *fmt, ...)
+{
+    char full[1028]; /* a byte past the cut at most, to see whether it continues a character */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(full, sizeof(full), fmt, ap);
+    va_end(ap);
+    size_t n = tr_utf8_cut(full, strlen(full), cap - 1);
+    memcpy(why, full, n);
+    why[n] = 0;
 }
 
 /* Avro input: decodes m's value to JSON into *out. Returns NULL with *out set; NULL with
@@ -458,7 +502,7 @@ static cg_err *decode(tr_run *r, const rd_kafka_message_t *m, json_t **out, cons
         if (cg_err_code(err) != CG_ESCHEMA_NOT_FOUND)
             return err; /* the registry's trouble, not the record's: stop, lose nothing */
         *code = "UNKNOWN_SCHEMA";
-        snprintf(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
+        set_why(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
         cg_err_free(err);
         return NULL;
     }
@@ -467,7 +511,7 @@ static cg_err *decode(tr_run *r, const rd_kafka_message_t *m, json_t **out, cons
         if (cg_err_code(err) == CG_ENOMEM)
             return err;
         *code = "DECODE";
-        snprintf(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
+        set_why(why, why_len, "schema id %d: %s", (int)id, cg_err_msg(err));
         cg_err_free(err);
         *out = NULL;
     }
@@ -504,15 +548,28 @@ static cg_err *handle(tr_run *r, const rd_kafka_message_t *m)
         json_decref(rec);
         if (me) {
             code = cg_err_code(me) == CG_EPARSE ? "NOT_JSON" : "MAPPING";
-            snprintf(why, sizeof(why), "%s", cg_err_msg(me));
+            set_why(why, sizeof(why), "%s", cg_err_msg(me));
             cg_err_free(me);
         } else {
+            rd_kafka_resp_err_t ke;
             err = produce(r, r->updates_rkt, RD_KAFKA_PARTITION_UA, r->out.key.data, r->out.key.len,
-                          r->out.value.data, r->out.value.len, 0, NULL, ch);
-            if (err)
+                          r->out.value.data, r->out.value.len, 0, NULL, ch, &ke);
+            if (err && ke == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                /* the record's fault, not Kafka's: every run would stop on it again */
+                code = "TOO_LARGE";
+                set_why(why, sizeof(why),
+                        "the update (%zu bytes) is too large to produce to %s: %s "
+                        "(message.max.bytes %s)",
+                        r->out.key.len + r->out.value.len, r->updates_topic, rd_kafka_err2str(ke),
+                        r->max_msg);
+                cg_err_free(err);
+                err = NULL;
+            } else if (err) {
                 return err;
-            r->c.updates_out++;
-            r->c.deletes += r->out.is_delete != 0;
+            } else {
+                r->c.updates_out++;
+                r->c.deletes += r->out.is_delete != 0;
+            }
         }
     }
     if (code && (err = dead_letter(r, m, ts, code, why, ch)))
@@ -682,6 +739,10 @@ cg_err *tr_run_new(const tr_run_config *cfg, const tr_mapping *m, canon_registry
 
     if ((err = new_client(r, RD_KAFKA_PRODUCER, &r->producer)))
         goto fail;
+    size_t mm = sizeof(r->max_msg);
+    if (rd_kafka_conf_get(rd_kafka_conf(r->producer), "message.max.bytes", r->max_msg, &mm) !=
+        RD_KAFKA_CONF_OK)
+        snprintf(r->max_msg, sizeof(r->max_msg), "?");
     int32_t n_src = 0, n_upd = 0;
     if ((err = partition_count(r, r->producer, r->source_topic, &n_src)))
         goto fail;

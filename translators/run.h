@@ -6,7 +6,8 @@
  * decoded (JSON; or Avro in the Confluent wire format, its schema fetched by id from the
  * registry and decoded to JSON with canon/avro_json.h), given to tr_mapping_apply, and
  * the update it yields is produced to canon.<entity>.updates, keyed by the universal
- * identifier, with the murmur2 partitioner. A record that cannot be decoded or mapped is
+ * identifier, with the murmur2 partitioner. A record that cannot be decoded or mapped, or
+ * whose update is larger than the producer's message.max.bytes (TOO_LARGE), is
  * produced to the mapping's DLQ topic byte for byte (key, value, timestamp) with the
  * aggregator's DLQ headers: canon.error.code, canon.error.message, canon.source.topic,
  * canon.source.partition, canon.source.offset (docs/wire.md).

@@ -13,7 +13,8 @@
 #include <stdint.h>
 
 /* A parsed date/time: the instant in microseconds since the epoch (UTC, after any offset
- * in the text), and the time of day as written, in microseconds. */
+ * in the text), and its time of day in UTC, in microseconds: "23:00-05:00" is 04:00, as
+ * the date of "2024-01-01T23:00:00-05:00" is the UTC date, 2024-01-02. */
 typedef struct tr_instant {
     int64_t epoch_us;
     int64_t time_of_day_us;

@@ -196,6 +196,62 @@ def test_bad_records_go_to_the_dlq_byte_for_byte_with_the_reason(domain):
     assert "dob" in msgs[2] or "birth_date" in msgs[2]
 
 
+def _too_large_mapping(domain, targets):
+    """The HR mapping with the domain field `big` mapped to each of targets."""
+    domain.mapping(fields={"email": {"from": "email", "normalize": ["trim", "lower"]},
+                           **{t: "big" for t in targets}})
+
+
+def test_an_update_too_large_to_produce_is_a_dead_letter_and_the_run_goes_on(domain):
+    # 600 KB mapped to two fields: a 1.2 MB update, past the producer's message.max.bytes
+    # (1,000,000). It used to stop the run with exit 1 and nothing committed, on every
+    # run: a poison pill that kept every later record from being translated.
+    _too_large_mapping(domain, ["given_name", "family_name"])
+    big = json.dumps(alice(email="big@example.com", big="x" * 600_000)).encode()
+    sent = domain.send([alice(email="a@example.com", big="a"), big, alice(email="c@example.com", big="c")],
+                       key="K-big")
+    r = domain.translate()
+    assert r.rc == 0, r.err
+    assert r.counts() == (3, 2, 0, 1)
+    assert sorted(str(u["person_id"]) for _, _, u in domain.updates_read()) == sorted(
+        person_key(domain.entity, e) for e in ("a@example.com", "c@example.com"))
+    [m] = domain.read(domain.dlq)
+    h = {k: v.decode() for k, v in m.headers()}
+    assert m.value() == big and m.key() == b"K-big"
+    assert h["canon.error.code"] == "TOO_LARGE"
+    assert f"too large to produce to {domain.updates}" in h["canon.error.message"]
+    assert int(h["canon.source.offset"]) == sent[1][1]
+    part = sent[0][0]
+    assert domain.committed()[part] == sent[2][1] + 1
+    r = domain.translate()  # nothing left
+    assert r.rc == 0 and r.counts() == (0, 0, 0, 0), r.err
+
+
+def test_a_dead_letter_too_large_for_the_dlq_stops_the_run_naming_the_record(domain):
+    # With message.max.bytes at 200,000, a 250 KB record's update is too large, and so is
+    # its dead letter: nowhere to put it. The run stops (exit 1) before its offset, having
+    # committed the record before it; a rerun stops on it again (no loop, nothing lost),
+    # and once the limit is raised it goes through with the records after it.
+    _too_large_mapping(domain, ["given_name"])
+    sent = domain.send([alice(email="a@example.com", big="a"),
+                        alice(email="big@example.com", big="y" * 250_000),
+                        alice(email="c@example.com", big="c")], key="K-big")
+    part, off = sent[1]
+    for _ in range(2):
+        r = domain.translate("-X", "message.max.bytes=200000")
+        assert r.rc == 1, (r.out, r.err)
+        assert f"{domain.topic} [{part}] offset {off}" in r.err
+        assert f"cannot go to the dead-letter topic {domain.dlq} (TOO_LARGE" in r.err
+        assert "message.max.bytes 200000" in r.err
+        assert domain.committed()[part] == off
+    assert [str(u["person_id"]) for _, _, u in domain.updates_read()] == [
+        person_key(domain.entity, "a@example.com")]
+    r = domain.translate()
+    assert r.rc == 0, r.err
+    assert r.counts() == (2, 2, 0, 0)
+    assert domain.committed()[part] == sent[2][1] + 1
+
+
 def _no_consumption(domain):
     assert all(off < 0 for off in domain.committed().values())
     c = Consumer(domain.kafka.config(group_id="w-" + uuid.uuid4().hex))

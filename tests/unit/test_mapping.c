@@ -255,6 +255,14 @@ static void expect_apply_err(const ent *x, const tr_mapping *m, const char *reco
     free(msg);
 }
 
+/* expect_apply_err() for each {record, message} of a table. */
+static void expect_apply_errs(const ent *x, const tr_mapping *m, const char *const (*cases)[2],
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_apply_err(x, m, cases[i][0], cases[i][1]);
+}
+
 /* values.<name> of a decoded update */
 static const json_t *val(const json_t *u, const char *name)
 {
@@ -293,6 +301,15 @@ static void expect_json(const json_t *got, const char *want_text)
         fail();
     }
     json_decref(want);
+}
+
+/* Applies record and checks one field of the update's values. */
+static void expect_field(const ent *x, const tr_mapping *m, const char *record, const char *name,
+                         const char *want_text)
+{
+    json_t *u = run_ok(x, m, record);
+    expect_json(val(u, name), want_text);
+    json_decref(u);
 }
 
 /* A person mapping with the given extra fields (JSON members) and top-level additions. */
@@ -341,6 +358,32 @@ static void test_accessors_and_default_dlq_topic(void **state)
     assert_non_null(m);
     assert_int_equal(tr_mapping_format(m), TR_FORMAT_AVRO);
     assert_string_equal(tr_mapping_dlq_topic(m), "crm.bad");
+    tr_mapping_free(m);
+}
+
+/* A dead-letter topic that is the source topic loops for ever (each dead letter is read
+ * and dead-lettered again); one that is the updates topic feeds domain records to the
+ * aggregator. Both are refused when the mapping is loaded. */
+static void test_dlq_topic_may_not_be_the_source_or_the_updates_topic(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"hr.employees", "hr.json:4: 'dlq_topic' is the source topic 'hr.employees': dead "
+                         "letters would be read again, for ever"},
+        {"canon.person.updates", "hr.json:4: 'dlq_topic' is 'canon.person.updates', the "
+                                 "canonical updates topic: dead letters would be read as updates"},
+        {"", "hr.json:4: 'dlq_topic' is empty"},
+    };
+    char extra[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(extra, sizeof extra, "\"dlq_topic\": \"%s\"", cases[i][0]);
+        expect_err(&person, person_map("", extra), cases[i][1]);
+    }
+    /* another entity's updates topic, or a name that merely starts alike, is a topic */
+    tr_mapping *m =
+        mk(&person, person_map("", "\"dlq_topic\": \"canon.person.updates.dlq\""), NULL);
+    assert_non_null(m);
+    assert_string_equal(tr_mapping_dlq_topic(m), "canon.person.updates.dlq");
     tr_mapping_free(m);
 }
 
@@ -717,6 +760,17 @@ static void test_key_without_uuid_must_be_a_uuid_or_a_string_key(void **state)
     tr_mapping_free(m);
 }
 
+/* A person mapping whose key joins id and k2 with "|", with extra key options. */
+static char *two_part_key_map(const char *key_extra)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"source\": {\"topic\": \"t\"}, \"entity\": \"person\", \"domain\": \"hr\","
+             " \"key\": {\"from\": [\"id\", \"k2\"], \"separator\": \"|\"%s}, \"fields\": {}}",
+             key_extra);
+    return buf;
+}
+
 static void test_key_errors(void **state)
 {
     (void)state;
@@ -728,6 +782,32 @@ static void test_key_errors(void **state)
     expect_apply_err(&person, m, "{\"email\": {\"a\": 1}}",
                      "key: field 'email' is an object or array, not a value");
     expect_apply_err(&person, m, "[1]", "record is not a JSON object");
+    tr_mapping_free(m);
+
+    /* a key of several parts: an empty part is refused as an empty key of one part is (all
+     * parts empty gave the key "|", one entity for every such record) */
+    m = mk(&person, two_part_key_map(""), NULL);
+    assert_non_null(m);
+    static const char *const empty[][2] = {
+        {"{\"id\": \"\", \"k2\": \"\"}", "key: field 'id' is empty"},
+        {"{\"id\": \"a\", \"k2\": \"\"}", "key: field 'k2' is empty"},
+        {"{\"id\": \"\", \"k2\": \"b\"}", "key: field 'id' is empty"},
+    };
+    expect_apply_errs(&person, m, empty, sizeof empty / sizeof empty[0]);
+    char *key = NULL;
+    json_decref(run(&person, m, "{\"id\": \" \", \"k2\": 0}", 0, 0, NULL, &key));
+    assert_string_equal(key, "d985fabe-e00b-5b10-ad66-116fafdbca05"); /* " |0": not trimmed */
+    free(key);
+    tr_mapping_free(m);
+
+    m = mk(&person, two_part_key_map(", \"normalize\": [\"trim\"]"), NULL);
+    expect_apply_err(&person, m, "{\"id\": \" \", \"k2\": 0}",
+                     "key: field 'id' is empty after normalisation");
+    expect_apply_err(&person, m, "{\"id\": \"x\", \"k2\": \" \\t\"}",
+                     "key: field 'k2' is empty after normalisation");
+    json_decref(run(&person, m, "{\"id\": \" a \", \"k2\": \" b \"}", 0, 0, NULL, &key));
+    assert_string_equal(key, "1dea20e2-a004-5ceb-9760-a58b883260db"); /* "a | b" */
+    free(key);
     tr_mapping_free(m);
 }
 
@@ -835,7 +915,7 @@ static void test_type_conversions(void **state)
         &thing, m, "{\"id\": \"1\", \"b\": \"99999999999999999999\"}",
         "field 'b' (-> n_long): '99999999999999999999' is not an integer in the long range");
     expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": \"abc\"}",
-                     "field 'c' (-> n_float): 'abc' is not a number");
+                     "field 'c' (-> n_float): 'abc' is not a decimal number");
     expect_apply_err(
         &thing, m, "{\"id\": \"1\", \"e\": \"maybe\"}",
         "field 'e' (-> flag): 'maybe' is not a boolean (see true_values / false_values)");
@@ -936,6 +1016,120 @@ static void test_dates_and_times(void **state)
     expect_json(val(u, "birth_date"), "-1");
     json_decref(u);
     tr_mapping_free(m);
+}
+
+/* A number past float's range is refused, not written as Infinity (as `canon produce`
+ * refuses it), from a JSON number, a string or a constant; text converted to a number
+ * must be decimal: strtod's hexadecimal, inf and nan are refused. */
+static void test_real_numbers_out_of_range_and_non_decimal_text_are_refused(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"n_float\": \"c\", \"n_double\": \"d\"", NULL), NULL);
+    assert_non_null(m);
+    static const char *const good[][3] = {
+        /* record, field, value */
+        {"{\"id\": \"1\", \"c\": 3.0e38}", "n_float", "3.0000000054977558e+38"},
+        {"{\"id\": \"1\", \"c\": \" -2.5e3 \"}", "n_float", "-2500.0"},
+        {"{\"id\": \"1\", \"c\": \"+.5\"}", "n_float", "0.5"},
+        {"{\"id\": \"1\", \"c\": \"7.\"}", "n_float", "7.0"},
+        {"{\"id\": \"1\", \"d\": \"1e300\"}", "n_double", "1e+300"},
+        {"{\"id\": \"1\", \"d\": \"1e-400\"}", "n_double", "0.0"}, /* rounds to 0 */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        expect_field(&thing, m, good[i][0], good[i][1], good[i][2]);
+    static const char *const bad[][2] = {
+        {"{\"id\": \"1\", \"c\": 1e300}",
+         "field 'c' (-> n_float): 1e+300 is out of range for float"},
+        {"{\"id\": \"1\", \"c\": -3.5e38}",
+         "field 'c' (-> n_float): -3.5e+38 is out of range for float"},
+        {"{\"id\": \"1\", \"c\": \"1e300\"}",
+         "field 'c' (-> n_float): '1e300' is out of range for float"},
+        {"{\"id\": \"1\", \"c\": \"1e400\"}",
+         "field 'c' (-> n_float): '1e400' is out of range for float"},
+        {"{\"id\": \"1\", \"d\": \"-1e400\"}",
+         "field 'd' (-> n_double): '-1e400' is out of range for double"},
+        {"{\"id\": \"1\", \"c\": \"0x1p3\"}",
+         "field 'c' (-> n_float): '0x1p3' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"inf\"}",
+         "field 'd' (-> n_double): 'inf' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"-Infinity\"}",
+         "field 'd' (-> n_double): '-Infinity' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"nan\"}",
+         "field 'd' (-> n_double): 'nan' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"1e\"}", "field 'd' (-> n_double): '1e' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \".\"}", "field 'd' (-> n_double): '.' is not a decimal number"},
+        {"{\"id\": \"1\", \"d\": \"\\n1\"}",
+         "field 'd' (-> n_double): '\n1' is not a decimal number"},
+    };
+    expect_apply_errs(&thing, m, bad, sizeof bad / sizeof bad[0]);
+    tr_mapping_free(m);
+
+    expect_err(&thing, thing_map("\"n_float\": {\"const\": 1e300}", NULL),
+               "hr.json:3: const: field '(const)' (-> n_float): 1e+300 is out of range for float");
+    expect_err(&thing, thing_map("\"n_float\": {\"const\": \"nan\"}", NULL),
+               "hr.json:3: const: field '(const)' (-> n_float): 'nan' is not a decimal number");
+}
+
+/* A date field takes the UTC date of the instant, and a time field its UTC time of day:
+ * from 23:00 at -05:00 on 2024-01-01, 2024-01-02 and 04:00 (the time was 23:00, the
+ * wall clock's, while the date was UTC's). */
+static void test_date_and_time_of_an_instant_with_an_offset_are_utc(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"t_ms\": \"c\"", NULL), NULL);
+    assert_non_null(m);
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T23:00:00-05:00\"}", "t_ms",
+                 "14400000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T23:00:00Z\"}", "t_ms", "82800000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": \"2024-01-01T00:30:00.25+01:00\"}", "t_ms",
+                 "84600250");
+    tr_mapping_free(m);
+    m = mk(&person, person_map("\"birth_date\": \"d\"", NULL), NULL);
+    expect_field(&person, m, "{\"email\": \"x\", \"d\": \"2024-01-01T23:00:00-05:00\"}",
+                 "birth_date", "19724"); /* 2024-01-02 */
+    tr_mapping_free(m);
+}
+
+/* Date and time-millis are Avro ints: a value past the int range is refused, whether the
+ * domain wrote it as an integer, a real or a string, and so is such a constant (it was cast
+ * to int32: 3000000000.0 became -1294967296, 4294967296.0 became 0). */
+static void test_int_time_fields_refuse_values_past_the_int_range(void **state)
+{
+    (void)state;
+    tr_mapping *m = mk(&thing, thing_map("\"t_ms\": \"c\"", NULL), NULL);
+    assert_non_null(m);
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 3600000.0}", "t_ms", "3600000");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 2147483647.0}", "t_ms", "2147483647");
+    static const char *const past[][2] = {
+        {"{\"id\": \"1\", \"c\": 3000000000.0}",
+         "field 'c' (-> t_ms): 3000000000.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": 4294967296.0}",
+         "field 'c' (-> t_ms): 4294967296.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": -2147483649.0}",
+         "field 'c' (-> t_ms): -2147483649.0 is out of range for the field"},
+        {"{\"id\": \"1\", \"c\": 4294967296}",
+         "field 'c' (-> t_ms): 4294967296 is out of range for the field"},
+    };
+    expect_apply_errs(&thing, m, past, sizeof past / sizeof past[0]);
+    tr_mapping_free(m);
+
+    m = mk(&thing, thing_map("\"t_ms\": {\"from\": \"c\", \"unit\": \"s\"}", NULL), NULL);
+    expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": 3000000.0}",
+                     "field 'c' (-> t_ms): 3000000.0 is out of range for the field");
+    tr_mapping_free(m);
+
+    m = mk(&person, person_map("\"birth_date\": \"d\"", NULL), NULL);
+    expect_field(&person, m, "{\"email\": \"x\", \"d\": -2147483648.0}", "birth_date",
+                 "-2147483648");
+    expect_apply_err(&person, m, "{\"email\": \"x\", \"d\": 4294967296.0}",
+                     "field 'd' (-> birth_date): 4294967296.0 is out of range for the field");
+    tr_mapping_free(m);
+
+    expect_err(&thing, thing_map("\"t_ms\": {\"const\": 4294967296.0}", NULL),
+               "hr.json:3: const: field '(const)' (-> t_ms): 4294967296.0 is out of range for "
+               "the field");
+    expect_err_has(&person, person_map("\"birth_date\": {\"const\": 3000000000.0}", NULL),
+                   "3000000000.0 is out of range for the field");
 }
 
 static void test_enum_mapping_and_default(void **state)
@@ -1042,6 +1236,49 @@ static void test_concatenated_fields(void **state)
     expect_apply_err(
         &person, m, "{\"email\": \"x\", \"first\": [1]}",
         "field 'first+middle' (-> given_name): field 'first' is an object or array, not a value");
+    tr_mapping_free(m);
+}
+
+/* A value quoted in a message (the dead letter's canon.error.message header) is cut at 60
+ * bytes; the cut backs up to a character's start, never splitting a UTF-8 sequence (it
+ * did: the header was invalid UTF-8). 59 'a' and an 'é' (2 bytes) put the cut inside it. */
+static void test_quoted_values_are_cut_at_a_character_boundary(void **state)
+{
+    (void)state;
+    char a59[60], a53[54], rec[256], want[512];
+    memset(a59, 'a', 59);
+    a59[59] = 0;
+    memset(a53, 'a', 53);
+    a53[53] = 0;
+    tr_mapping *m = mk(&thing, thing_map("\"n_int\": \"a\"", NULL), NULL);
+    assert_non_null(m);
+    snprintf(rec, sizeof rec, "{\"id\": \"1\", \"a\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want, "field 'a' (-> n_int): '%s'... is not an integer in the int range",
+             a59);
+    expect_apply_err(&thing, m, rec, want);
+    /* an object, quoted as JSON text: {"v":" is 6 bytes, then 53 'a' */
+    snprintf(rec, sizeof rec, "{\"id\": \"1\", \"a\": {\"v\": \"%s\u00e9zz\"}}", a53);
+    snprintf(want, sizeof want, "field 'a' (-> n_int): {\"v\":\"%s... is an object, not a value",
+             a53);
+    expect_apply_err(&thing, m, rec, want);
+    tr_mapping_free(m);
+
+    /* the key's and the event time's messages too */
+    m = mk(&person,
+           "{\"source\": {\"topic\": \"t\"}, \"entity\": \"person\", \"domain\": \"hr\","
+           " \"key\": {\"from\": \"id\", \"uuid\": \"none\"}, \"event_time\": {\"from\": \"t\"},"
+           " \"fields\": {}}",
+           NULL);
+    assert_non_null(m);
+    snprintf(rec, sizeof rec, "{\"id\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want,
+             "key: '%s' (from 'id') is not a UUID, and the mapping says uuid \"none\"", a59);
+    expect_apply_err(&person, m, rec, want);
+    snprintf(rec, sizeof rec,
+             "{\"id\": \"aae2b3d4-93a0-51f4-91d7-80947e33e800\", \"t\": \"%s\u00e9zz\"}", a59);
+    snprintf(want, sizeof want,
+             "event time: field 't': '%s' is not a valid date/time for format 'iso8601'", a59);
+    expect_apply_err(&person, m, rec, want);
     tr_mapping_free(m);
 }
 
@@ -1403,6 +1640,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accessors_and_default_dlq_topic),
+        cmocka_unit_test(test_dlq_topic_may_not_be_the_source_or_the_updates_topic),
         cmocka_unit_test(test_json_syntax_error_names_line_and_column),
         cmocka_unit_test(test_duplicate_keys_are_refused),
         cmocka_unit_test(test_unknown_options_name_their_line_and_suggest),
@@ -1420,10 +1658,14 @@ int main(void)
         cmocka_unit_test(test_rename_nested_paths_and_array_index),
         cmocka_unit_test(test_constants_are_encoded_once),
         cmocka_unit_test(test_type_conversions),
+        cmocka_unit_test(test_real_numbers_out_of_range_and_non_decimal_text_are_refused),
         cmocka_unit_test(test_dates_and_times),
+        cmocka_unit_test(test_int_time_fields_refuse_values_past_the_int_range),
+        cmocka_unit_test(test_date_and_time_of_an_instant_with_an_offset_are_utc),
         cmocka_unit_test(test_enum_mapping_and_default),
         cmocka_unit_test(test_missing_null_empty_and_clear_when_empty),
         cmocka_unit_test(test_concatenated_fields),
+        cmocka_unit_test(test_quoted_values_are_cut_at_a_character_boundary),
         cmocka_unit_test(test_nested_canonical_records),
         cmocka_unit_test(test_event_time),
         cmocka_unit_test(test_delete_conditions),

@@ -127,7 +127,11 @@ static void test_time_formats(void **state)
     assert_int_equal(us("100%% %Y", "100% 2024"), 1704067200000000LL);
     tr_instant t;
     assert_int_equal(tr_time_parse("%H:%M%z", "23:15+01:00", 11, &t), 0);
-    assert_int_equal(t.time_of_day_us, (23 * 3600 + 15 * 60) * 1000000LL); /* as written */
+    assert_int_equal(t.time_of_day_us, (22 * 3600 + 15 * 60) * 1000000LL); /* in UTC */
+    assert_int_equal(tr_time_parse("iso8601", "2024-01-01T23:00:00-05:00", 25, &t), 0);
+    assert_int_equal(t.time_of_day_us, 4 * 3600 * 1000000LL); /* 2024-01-02T04:00Z */
+    assert_int_equal(tr_time_parse("%H:%M%z", "00:30+01:00", 11, &t), 0);
+    assert_int_equal(t.time_of_day_us, (23 * 3600 + 30 * 60) * 1000000LL); /* the day before */
 
     expect_no_parse("iso8601", "2024-02-30");
     expect_no_parse("iso8601", "2023-02-29");
@@ -184,6 +188,24 @@ static void test_suggestions(void **state)
     assert_int_equal(tr_edit_distance("a", "abcdef", 2), 3); /* capped */
 }
 
+static void test_utf8_cut_backs_up_to_a_character_start(void **state)
+{
+    (void)state;
+    const char *s = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"; /* a b é € 😀 z */
+    size_t len = strlen(s);
+    assert_int_equal(tr_utf8_cut(s, len, 100), len); /* fits: all of it */
+    assert_int_equal(tr_utf8_cut(s, len, len), len);
+    assert_int_equal(tr_utf8_cut(s, len, 2), 2);
+    assert_int_equal(tr_utf8_cut(s, len, 3), 2);  /* inside é */
+    assert_int_equal(tr_utf8_cut(s, len, 4), 4);  /* after é */
+    assert_int_equal(tr_utf8_cut(s, len, 5), 4);  /* inside € */
+    assert_int_equal(tr_utf8_cut(s, len, 6), 4);  /* inside € */
+    assert_int_equal(tr_utf8_cut(s, len, 7), 7);  /* after € */
+    assert_int_equal(tr_utf8_cut(s, len, 10), 7); /* inside 😀 */
+    assert_int_equal(tr_utf8_cut(s, len, 11), 11);
+    assert_int_equal(tr_utf8_cut(s, len, 0), 0);
+}
+
 static void test_uuids(void **state)
 {
     (void)state;
@@ -217,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_time_formats),
         cmocka_unit_test(test_normalisations_compose_in_order),
         cmocka_unit_test(test_suggestions),
+        cmocka_unit_test(test_utf8_cut_backs_up_to_a_character_start),
         cmocka_unit_test(test_uuids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

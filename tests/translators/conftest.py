@@ -194,6 +194,7 @@ def domain(canon, kafka, registry, tmp_path):
 
 @pytest.fixture
 def domain_factory(canon, kafka, registry, tmp_path):
-    def make(**kw):
-        return Domain(canon, kafka, registry, tmp_path, **kw)
+    """make(broker=None, **kw): a Domain on the session's broker, or on `broker`."""
+    def make(broker=None, **kw):
+        return Domain(canon, broker or kafka, registry, tmp_path, **kw)
     return make

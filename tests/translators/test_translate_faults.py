@@ -20,7 +20,6 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from canon_keys import person_key
-from conftest import Domain
 from test_translate import alice
 
 OUTAGE_S = 30
@@ -54,10 +53,10 @@ def _records_in(broker, topic, partitions):
         c.close()
 
 
-def test_translate_rides_through_a_broker_restart_and_an_outage(canon, registry, kafka_broker,
+def test_translate_rides_through_a_broker_restart_and_an_outage(kafka_broker, domain_factory,
                                                                 tmp_path):
     own_broker = kafka_broker()  # its own: the session's broker stays up for the others
-    domain = Domain(canon, own_broker, registry, tmp_path)
+    domain = domain_factory(broker=own_broker)
     domain.mapping()
     waves = [5000, 10000, 5000, 5000]
     sent, total = [], 0

@@ -490,3 +490,86 @@ def test_referenced_types_are_inlined_in_derived_schemas(api):
     assert api.register_ok(entity, canonical, references=refs) == sid
     for s in subjects_of(ent):
         assert versions(api, s) == [1], s
+
+
+# ---- the derived subjects follow the canonical latest (docs/api.md) -----------------------
+
+def _p_versions():
+    """V1 {id, a: int default 1}; V2 = V1 + b; V3 = V1 with a's default 2 (whose update
+    schema is V1's: field defaults are not in it)."""
+    def make(a_default, extra=()):
+        return record("P", [field("id", "string"), field("a", "int", default=a_default), *extra],
+                      namespace="t.follow", **{"canon.key": "id"})
+    return (make(1), make(1, [field("b", ["null", "string"], default=None)]), make(2))
+
+
+def assert_entity_follows(api, ent, canonical):
+    """GET /canon/entities/{ent} describes `canonical` and names versions of the derived
+    subjects that hold its derivation, which are also those subjects' latest versions."""
+    entity, upd_s, env_s = subjects_of(ent)
+    e = api.get(f"/canon/entities/{ent}").json()
+    assert [f["name"] for f in e["fields"]] == [f["name"] for f in canonical["fields"]]
+    for key, s, derive in (("updates", upd_s, derive_update),
+                           ("envelope", env_s, derive_envelope)):
+        lv = latest(api, s)
+        assert e[key] == {"subject": s, "id": lv["id"], "version": lv["version"]}, key
+        assert json.loads(lv["schema"]) == derive(canonical), key
+        by_id = api.get(f"/schemas/ids/{e[key]['id']}").json()
+        assert json.loads(by_id["schema"]) == derive(canonical), key
+
+
+def test_derived_subjects_follow_a_change_back_to_an_earlier_shape(api):
+    """Repro A: V3's derivation is V1's, already version 1 of the derived subjects; it
+    must become their latest again, not stay behind V2's (which has b)."""
+    ent = "dfollowa"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, v3 = _p_versions()
+    api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    api.register_ok(entity, v3)
+    assert versions(api, entity) == [1, 2, 3]
+    assert versions(api, upd_s) == [1, 2, 3]
+    assert latest(api, upd_s)["id"] == api.get(f"/subjects/{q(upd_s)}/versions/1").json()["id"]
+    assert_entity_follows(api, ent, v3)
+
+
+def test_derived_subjects_follow_a_canonical_version_that_differs_in_metadata_only(api):
+    """Repro B: V1 again with metadata is canonical version 3, derived like V1."""
+    ent = "dfollowb"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, _ = _p_versions()
+    api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    api.register_ok(entity, v1, metadata={"properties": {"owner": "x"}})
+    assert versions(api, entity) == [1, 2, 3]
+    assert versions(api, env_s) == [1, 2, 3]
+    assert_entity_follows(api, ent, v1)
+
+
+def test_soft_deleting_the_canonical_latest(api):
+    """Repro C: after a soft delete of canonical version 2, /canon/entities names the
+    derivation of version 1 (the latest now); posting V1 again makes it the derived
+    subjects' latest too. An older canonical version posted again changes nothing."""
+    ent = "dfollowc"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, _ = _p_versions()
+    sid1 = api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    before = state(api, ent)
+    assert api.register_ok(entity, v1) == sid1  # not the latest: nothing is written
+    assert state(api, ent) == before
+
+    assert api.delete(f"/subjects/{q(entity)}/versions/2").status_code == 200
+    e = api.get(f"/canon/entities/{ent}").json()
+    assert e["version"] == 1
+    for key, s in (("updates", upd_s), ("envelope", env_s)):
+        v1_of = api.get(f"/subjects/{q(s)}/versions/1").json()
+        assert e[key] == {"subject": s, "id": v1_of["id"], "version": 1}, key
+
+    assert api.register_ok(entity, v1) == sid1
+    assert versions(api, entity) == [1]
+    assert versions(api, upd_s) == [1, 2, 3] and versions(api, env_s) == [1, 2, 3]
+    assert_entity_follows(api, ent, v1)
+    # once current, posting again changes nothing
+    assert api.register_ok(entity, json.dumps(v1, indent=1)) == sid1
+    assert versions(api, env_s) == [1, 2, 3]

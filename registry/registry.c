@@ -2410,6 +2410,22 @@ cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
 
 /* ---- compatibility test ---- */
 
+/* 1 when registering parsed at subject would register it at canon.<entity>.entity
+ * instead (a canonical schema posted to canon.<entity>-value outside IMPORT mode,
+ * reg_canon_plan_make()); that subject's name is then in entity_subject
+ * (REG_CANON_SUBJECT_MAX bytes). Write lock held. */
+static int canon_redirect(reg_registry *r, const char *subject, const reg_schema *parsed,
+                          char *entity_subject)
+{
+    char entity[REG_CANON_SUBJECT_MAX];
+    if (reg_canon_subject_parse(subject, entity, sizeof(entity)) != REG_CANON_SUBJECT_ENVELOPE ||
+        effective_mode(r, reg_hmap_gets(r->subjects, subject)) == MODE_IMPORT ||
+        !reg_canon_has_key(parsed))
+        return 0;
+    return reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, entity, entity_subject,
+                                  REG_CANON_SUBJECT_MAX) == 0;
+}
+
 cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *version, const char *body,
                         size_t len, const reg_opts *o, reg_body *out)
 {
@@ -2427,6 +2443,7 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
     reg_schema *parsed = NULL;
     char *identity = NULL;
     json_t *msgs = NULL;
+    char entity_subject[REG_CANON_SUBJECT_MAX];
     pthread_mutex_lock(&r->write_mu);
     subject_ent *s = visible_subject(r, subject, 0);
     version_ent *only = NULL;
@@ -2435,6 +2452,11 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
         err = parse_candidate(r, &q, &parsed, &identity);
     if (err)
         goto done;
+    if (canon_redirect(r, subject, parsed, entity_subject)) {
+        /* Registration takes it at canon.<e>.entity (canon_route()): so does the check. */
+        subject = entity_subject;
+        s = visible_subject(r, subject, 0);
+    }
     if (version) {
         if (!s && vn == -1) {
             /* "latest" of a subject with no schema: nothing to be incompatible with. */

@@ -573,3 +573,31 @@ def test_soft_deleting_the_canonical_latest(api):
     # once current, posting again changes nothing
     assert api.register_ok(entity, json.dumps(v1, indent=1)) == sid1
     assert versions(api, env_s) == [1, 2, 3]
+
+
+def test_check_through_the_envelope_subject_routes_as_registration(api):
+    """A canonical schema posted to canon.<entity>-value is registered at
+    canon.<entity>.entity; the check endpoint takes it there too (it used to compare
+    the canonical schema with the envelope: always incompatible)."""
+    ent = "dconvcheck"
+    entity, upd_s, env_s = subjects_of(ent)
+    api.register_ok(entity, small())
+    v2 = small(extra=[field("tier", ["null", "string"], default=None)])
+    for path in (f"/compatibility/subjects/{q(env_s)}/versions/latest",
+                 f"/compatibility/subjects/{q(env_s)}/versions"):
+        r = api.post(path, {"schema": json.dumps(v2)}, params={"verbose": "true"})
+        assert r.status_code == 200 and r.json()["is_compatible"] is True, (path, r.text)
+    # an incompatible change is refused through either subject, as registration refuses
+    # it, with the same messages
+    no_default = small(extra=[field("age", ["null", "int"])])
+    verdicts = []
+    for s in (entity, env_s):
+        r = api.post(f"/compatibility/subjects/{q(s)}/versions/latest",
+                     {"schema": json.dumps(no_default)}, params={"verbose": "true"})
+        assert r.status_code == 200 and r.json()["is_compatible"] is False, (s, r.text)
+        verdicts.append(r.json())
+    assert verdicts[0] == verdicts[1]
+    assert_error(api.register(env_s, no_default), 409)
+    # and the verdict for v2 is registration's
+    api.register_ok(env_s, v2)
+    assert versions(api, entity) == [1, 2] and versions(api, env_s) == [1, 2]

@@ -51,7 +51,7 @@
 
 /* Deep enough for any real schema, shallow enough that the recursive walks (ours and
  * Avro C's) cannot exhaust the stack on hostile input. */
-#define MAX_DEPTH 128
+#define MAX_DEPTH REG_SCHEMA_MAX_DEPTH
 
 /* A chunk of the per-schema arena. */
 typedef struct chunk {

@@ -601,3 +601,60 @@ def test_check_through_the_envelope_subject_routes_as_registration(api):
     # and the verdict for v2 is registration's
     api.register_ok(env_s, v2)
     assert versions(api, entity) == [1, 2] and versions(api, env_s) == [1, 2]
+
+
+# ---- canonical schemas the derived schemas cannot carry: refused up front ------------------
+
+def _nested(levels):
+    """A canonical record whose field f holds records nested `levels` deep: the root is
+    level 1, the union of f level 2, R1 level 3, ..., the innermost int level levels + 3
+    (levels as the parser counts them, docs/wire.md)."""
+    inner = "int"
+    for i in range(levels, 0, -1):
+        inner = {"type": "record", "name": "R%d" % i, "fields": [{"name": "g", "type": inner}]}
+    return record("Deep", [field("id", "string"), field("f", ["null", inner], default=None)],
+                  namespace="t.deep", **{"canon.key": "id"})
+
+
+def test_nesting_too_deep_for_the_derived_schemas_is_refused_clearly(api):
+    """The derived schemas nest the canonical types 2 levels deeper; the parser allows 128
+    levels. A canonical schema 127 levels deep is a valid plain schema, but is refused at
+    the canonical subject with a message naming the budget (it used to fail with
+    "(please report)"); 126 levels go through."""
+    deep = _nested(124)
+    api.register_ok("deep-plain-value", deep)
+    body = assert_error(api.register("canon.ddeep.entity", deep), 422, 42201,
+                        message_contains="nests types 127 levels deep")
+    assert "at most 126" in body["message"] and "please report" not in body["message"], body
+    for s in subjects_of("ddeep"):
+        assert versions(api, s) == [], s
+    ok = _nested(123)
+    api.register_ok("canon.ddeepok.entity", ok)
+    for s in subjects_of("ddeepok"):
+        assert versions(api, s) == [1], s
+
+
+def test_null_namespace_type_inside_a_namespaced_nested_type_is_refused_clearly(api):
+    """Root without a namespace, x.Y inside it, and inside x.Y a type in the null
+    namespace: the derived schemas would name it Z inside x.Y, which reads as x.Z. Refused
+    with a message that says so (it used to fail with "changed its full name (please
+    report)")."""
+    z = {"type": "record", "name": "Z", "namespace": "", "fields": []}
+    y = {"type": "record", "name": "Y", "namespace": "x", "fields": [field("z", z)]}
+    canonical = {"type": "record", "name": "N", "canon.key": "id",
+                 "fields": [field("id", "string"), field("y", ["null", y], default=None)]}
+    api.register_ok("nullns-plain-value", canonical)
+    body = assert_error(api.register("canon.dnullns.entity", canonical), 422, 42201,
+                        message_contains="type 'Z' is in the null namespace inside record "
+                                         "'x.Y' (namespace 'x')")
+    assert "please report" not in body["message"], body["message"]
+    for s in subjects_of("dnullns"):
+        assert versions(api, s) == [], s
+    # with Z in a namespace, or with no namespaced type around it, it goes through
+    z_ns = dict(z, namespace="x")
+    api.register_ok("canon.dnullnsok.entity", {
+        **canonical, "fields": [field("id", "string"),
+                                field("y", ["null", dict(y, fields=[field("z", z_ns)])],
+                                      default=None)]})
+    api.register_ok("canon.dnullnsok2.entity", {
+        **canonical, "fields": [field("id", "string"), field("z", ["null", z], default=None)]})

@@ -10,6 +10,7 @@
  * The route answers the same bytes as `canon gen --registry` writes, because both run
  * the same generator on the same schema text.
  */
+#define _GNU_SOURCE /* asprintf */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +21,39 @@
 
 #define MAX_REFS 64
 
+/* The referenced schemas loaded so far, each once however often it is referenced: a
+ * schema referenced from several places (a diamond) is fetched and parsed once. */
 typedef struct refs {
     reg_schema *s[MAX_REFS];
+    char *key[MAX_REFS]; /* "<subject>\n<version>" as referenced; owned */
     size_t n;
 } refs;
 
-/* Fetches subject/version as the registry renders it, with its references parsed into
- * rf first (dependencies before dependants). The bindings carry the referenced schemas'
- * text, so who (NULL: access control off) must be able to read each referenced subject,
- * not only the one the route names (reg_route_authorize() checked that one). */
+static reg_schema *refs_find(const refs *rf, const char *key)
+{
+    for (size_t i = 0; i < rf->n; i++)
+        if (!strcmp(rf->key[i], key))
+            return rf->s[i];
+    return NULL;
+}
+
+static void refs_clear(refs *rf)
+{
+    for (size_t i = rf->n; i-- > 0;) {
+        reg_schema_free(rf->s[i]);
+        free(rf->key[i]);
+    }
+    rf->n = 0;
+}
+
+/* Fetches subject/version as the registry renders it, with its references loaded into
+ * rf first (dependencies before dependants). Each schema is parsed with its own direct
+ * references only, as the registry parses it: those see theirs in turn, so a lookup
+ * walks the reference graph once (reg_schema_parse()); parsing each against all the
+ * schemas loaded before it made lookups exponential in the number of references. The
+ * bindings carry the referenced schemas' text, so who (NULL: access control off) must be
+ * able to read each referenced subject, not only the one the route names
+ * (reg_route_authorize() checked that one). */
 static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, const char *subject,
                             const char *version, refs *rf, int depth, reg_schema **out,
                             char **text_out, int *version_out)
@@ -36,6 +61,7 @@ static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, cons
     cg_err *err = NULL;
     reg_body body = {0};
     json_t *doc = NULL;
+    const reg_schema **own = NULL; /* this schema's direct references, borrowed from rf */
     reg_opts o;
     memset(&o, 0, sizeof(o));
     if (depth > 16)
@@ -56,19 +82,24 @@ static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, cons
                          type);
         goto done;
     }
+    json_t *refs_doc = json_object_get(doc, "references");
+    size_t n_own = json_array_size(refs_doc);
+    if (n_own) {
+        own = calloc(n_own, sizeof(*own));
+        if (!own) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
     size_t i;
     json_t *ref;
-    json_array_foreach(json_object_get(doc, "references"), i, ref)
+    json_array_foreach(refs_doc, i, ref)
     {
         const char *rs = json_string_value(json_object_get(ref, "subject"));
         json_t *rv = json_object_get(ref, "version");
         char vbuf[32];
         if (!rs || !json_is_integer(rv)) {
             err = cg_err_new(CG_ESTORE, "subject '%s': malformed reference", subject);
-            goto done;
-        }
-        if (rf->n == MAX_REFS) {
-            err = cg_err_new(CG_EINVALID_SCHEMA, "more than %d schema references", MAX_REFS);
             goto done;
         }
         if (who) {
@@ -81,13 +112,31 @@ static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, cons
             }
         }
         snprintf(vbuf, sizeof(vbuf), "%lld", (long long)json_integer_value(rv));
+        char *key = NULL;
+        if (asprintf(&key, "%s\n%s", rs, vbuf) < 0) {
+            err = cg_err_new(CG_ENOMEM, "out of memory");
+            goto done;
+        }
+        own[i] = refs_find(rf, key);
+        if (own[i]) {
+            free(key);
+            continue;
+        }
         reg_schema *rs_parsed = NULL;
         err = load_version(r, who, rs, vbuf, rf, depth + 1, &rs_parsed, NULL, NULL);
-        if (err)
+        /* Checked here, after the nested loads appended theirs. */
+        if (!err && rf->n == MAX_REFS)
+            err = cg_err_new(CG_EINVALID_SCHEMA, "more than %d schema references", MAX_REFS);
+        if (err) {
+            reg_schema_free(rs_parsed);
+            free(key);
             goto done;
-        rf->s[rf->n++] = rs_parsed;
+        }
+        rf->s[rf->n] = rs_parsed;
+        rf->key[rf->n++] = key;
+        own[i] = rs_parsed;
     }
-    err = reg_schema_parse(text, strlen(text), (const reg_schema *const *)rf->s, rf->n, out);
+    err = reg_schema_parse(text, strlen(text), own, n_own, out);
     if (err) {
         err = cg_err_wrap(err, "subject '%s' version %s: ", subject, version);
         goto done;
@@ -104,6 +153,7 @@ static cg_err *load_version(reg_registry *r, const reg_auth_principal *who, cons
     if (version_out)
         *version_out = (int)json_integer_value(json_object_get(doc, "version"));
 done:
+    free(own);
     json_decref(doc);
     free(body.data);
     return err;
@@ -130,7 +180,7 @@ static void safe_name(const char *in, char *out, size_t cap)
 void reg_canon_bindings_route(const reg_route_ctx *ctx, const reg_http_req *q, reg_http_resp *resp)
 {
     cg_err *err = NULL;
-    refs rf = {{0}, 0};
+    refs rf = {{0}, {0}, 0};
     reg_schema *s = NULL;
     char *text = NULL;
     unsigned char *tgz = NULL;
@@ -186,6 +236,5 @@ done:
     free(tgz);
     free(text);
     reg_schema_free(s);
-    for (size_t i = rf.n; i-- > 0;)
-        reg_schema_free(rf.s[i]);
+    refs_clear(&rf);
 }

@@ -259,6 +259,14 @@ cg_err *reg_canon_validate(const reg_schema *s)
         cg_err *e = check_writers(r, &r->fields[i]);
         if (e)
             return e;
+        /* optional("null") would be ["null", "null"] (docs/wire.md): no valid union. */
+        if (r->fields[i].type->type == REG_NULL)
+            return cg_err_new(
+                CG_EINVALID_SCHEMA,
+                "field '%s.%s' has type \"null\": it can hold no value, so no update could "
+                "ever set it, and the update schema cannot make it optional (remove the field, "
+                "or give it a type such as [\"null\", \"string\"])",
+                r->fullname, r->fields[i].name);
         if (&r->fields[i] != kf && !reg_canon_field_clearable(&r->fields[i]))
             return cg_err_new(
                 CG_EINVALID_SCHEMA,

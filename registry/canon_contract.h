@@ -20,6 +20,8 @@
  *   the wire). The key field carries no canon.writers (every update carries the key).
  * - canon.writers is allowed only on the canonical record's own fields; on a nested
  *   record's field it would restrict nothing, so it is refused.
+ * - No field of the canonical record has type "null": it could hold no value, and the
+ *   update schema's optional("null") would be ["null", "null"], no valid union.
  */
 #ifndef REG_CANON_CONTRACT_H
 #define REG_CANON_CONTRACT_H

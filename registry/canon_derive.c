@@ -20,6 +20,11 @@
 
 #include "canon_contract.h"
 
+/* How much deeper the derived schemas nest the canonical types: the envelope's
+ * before/after are ["null", <record>] fields of the envelope record; the update's values
+ * are optional(<field type>) fields of <N>Values, a field of the update record. */
+#define DERIVED_DEPTH 2
+
 /* Names of the update record's own fields: the key field may not take one of them. */
 static const char *const update_fields[] = {"source",   "op",     "seq", "event_time",
                                             "provided", "values", NULL};
@@ -29,16 +34,33 @@ static const char *const update_fields[] = {"source",   "op",     "seq", "event_
 typedef struct named_set {
     const reg_node **v;
     size_t n, cap;
+    /* The first type in the null namespace defined inside a type with a namespace, and
+     * that enclosing type (the writer would put it in the enclosing namespace). */
+    const reg_node *null_ns, *null_ns_in;
+    int depth; /* the deepest level, counted as the parser does (REG_SCHEMA_MAX_DEPTH) */
 } named_set;
 
-/* Collects every named type reachable from n once (the graph may be recursive). Returns
- * 0, or -1 when memory is short. */
-static int collect_named(const reg_node *n, named_set *set)
+static int has_ns(const reg_node *n)
 {
+    return n && n->namespace_ && n->namespace_[0];
+}
+
+/* Collects every named type reachable from n once (the graph may be recursive), in the
+ * order of their definitions; in is the named type whose definition encloses n's (NULL
+ * at the root), depth n's level in a text that defines each named type where it first
+ * appears, as the derived schemas do. Returns 0, or -1 when memory is short. */
+static int collect_named(const reg_node *n, const reg_node *in, int depth, named_set *set)
+{
+    if (depth > set->depth)
+        set->depth = depth;
     if (n->fullname) {
         for (size_t i = 0; i < set->n; i++) {
             if (set->v[i] == n)
                 return 0;
+        }
+        if (!set->null_ns && !has_ns(n) && has_ns(in)) {
+            set->null_ns = n;
+            set->null_ns_in = in;
         }
         if (set->n == set->cap) {
             size_t cap = set->cap ? set->cap * 2 : 16;
@@ -53,16 +75,16 @@ static int collect_named(const reg_node *n, named_set *set)
     switch (n->type) {
     case REG_RECORD:
         for (size_t k = 0; k < n->n_fields; k++) {
-            if (collect_named(n->fields[k].type, set) < 0)
+            if (collect_named(n->fields[k].type, n, depth + 1, set) < 0)
                 return -1;
         }
         return 0;
     case REG_ARRAY:
     case REG_MAP:
-        return collect_named(n->items, set);
+        return collect_named(n->items, in, depth + 1, set);
     case REG_UNION:
         for (size_t k = 0; k < n->n_branches; k++) {
-            if (collect_named(n->branches[k], set) < 0)
+            if (collect_named(n->branches[k], in, depth + 1, set) < 0)
                 return -1;
         }
         return 0;
@@ -99,18 +121,18 @@ static char *derived_fullname(const reg_node *root, const char *suffix)
 
 /* Checks what the derived schemas need of the canonical one beyond the contract: no type
  * in the framework namespace, no type with a derived record's full name (suffixes is a
- * NULL-terminated list such as {"Update", "Values", NULL}), no null-namespace type inside
- * a namespaced record (the writer names nested types relative to the enclosing
- * namespace, so such a type would silently change its full name). */
+ * NULL-terminated list such as {"Update", "Values", NULL}), no null-namespace type
+ * defined inside a namespaced type, the root or a nested one (the writer names a type by
+ * its full name, which for such a type is its bare name, read in the enclosing
+ * namespace: it would silently change its full name). */
 static cg_err *check_canonical(const reg_schema *canonical, const char *const *suffixes)
 {
     cg_err *err = reg_canon_validate(canonical);
     if (err)
         return err;
     const reg_node *root = reg_schema_root(canonical);
-    int root_ns = root->namespace_ && root->namespace_[0];
     named_set set = {0};
-    if (collect_named(root, &set) < 0) {
+    if (collect_named(root, NULL, 1, &set) < 0) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto done;
     }
@@ -124,13 +146,23 @@ static cg_err *check_canonical(const reg_schema *canonical, const char *const *s
                              n->fullname, REG_CANON_FRAMEWORK_NS);
             goto done;
         }
-        if (root_ns && !(n->namespace_ && n->namespace_[0])) {
-            err = cg_err_new(CG_EINVALID_SCHEMA,
-                             "type '%s' is in the null namespace inside record '%s': the derived "
-                             "schemas cannot express that; give it a namespace",
-                             n->fullname, root->fullname);
-            goto done;
-        }
+    }
+    if (set.depth + DERIVED_DEPTH > REG_SCHEMA_MAX_DEPTH) {
+        err = cg_err_new(CG_EINVALID_SCHEMA,
+                         "record '%s' nests types %d levels deep (referenced types inlined): the "
+                         "derived schemas put it %d levels deeper, and a schema may nest at most "
+                         "%d levels, so a canonical schema at most %d",
+                         root->fullname, set.depth, DERIVED_DEPTH, REG_SCHEMA_MAX_DEPTH,
+                         REG_SCHEMA_MAX_DEPTH - DERIVED_DEPTH);
+        goto done;
+    }
+    if (set.null_ns) {
+        err = cg_err_new(CG_EINVALID_SCHEMA,
+                         "type '%s' is in the null namespace inside %s '%s' (namespace '%s'): "
+                         "the derived schemas cannot express that; give it a namespace",
+                         set.null_ns->fullname, reg_type_name(set.null_ns_in->type),
+                         set.null_ns_in->fullname, set.null_ns_in->namespace_);
+        goto done;
     }
     for (size_t k = 0; suffixes[k]; k++) {
         char *fn = derived_fullname(root, suffixes[k]);

@@ -1620,12 +1620,13 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
     version_ent *have = e ? subject_version_of(s, e->id, 0) : NULL;
     if (have && (!q.id || q.id == e->id)) {
         id = e->id;
-        /* The latest canonical version registered again also registers what its derived
-         * schemas lack: a registry whose derivation gained something (FieldVersion's
-         * partition and offset, docs/wire.md) lets an existing entity take it up without
-         * a new canonical version. Derived schemas already there are left alone; when the
-         * new derivation is refused, the answer is still the id, as before. */
-        if (mode == MODE_READWRITE && !q.id && have->version == max_version(s) &&
+        /* The latest canonical version registered again also brings the derived
+         * subjects' latest versions to its derivation: a registry whose derivation gained
+         * something (FieldVersion's partition and offset, docs/wire.md) lets an existing
+         * entity take it up without a new canonical version, and after a soft delete of
+         * the canonical latest the derived subjects follow the new latest. When the
+         * derivation is refused, the answer is still the id, as before. */
+        if (mode == MODE_READWRITE && !q.id && have == find_version(s, -1, 0) &&
             reg_canon_subject_parse(subject, NULL, 0) == REG_CANON_SUBJECT_ENTITY) {
             int handled = 0;
             int32_t same = 0;
@@ -2409,6 +2410,22 @@ cg_err *reg_mode_delete(reg_registry *r, const char *subject, reg_body *out)
 
 /* ---- compatibility test ---- */
 
+/* 1 when registering parsed at subject would register it at canon.<entity>.entity
+ * instead (a canonical schema posted to canon.<entity>-value outside IMPORT mode,
+ * reg_canon_plan_make()); that subject's name is then in entity_subject
+ * (REG_CANON_SUBJECT_MAX bytes). Write lock held. */
+static int canon_redirect(reg_registry *r, const char *subject, const reg_schema *parsed,
+                          char *entity_subject)
+{
+    char entity[REG_CANON_SUBJECT_MAX];
+    if (reg_canon_subject_parse(subject, entity, sizeof(entity)) != REG_CANON_SUBJECT_ENVELOPE ||
+        effective_mode(r, reg_hmap_gets(r->subjects, subject)) == MODE_IMPORT ||
+        !reg_canon_has_key(parsed))
+        return 0;
+    return reg_canon_subject_name(REG_CANON_SUBJECT_ENTITY, entity, entity_subject,
+                                  REG_CANON_SUBJECT_MAX) == 0;
+}
+
 cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *version, const char *body,
                         size_t len, const reg_opts *o, reg_body *out)
 {
@@ -2426,6 +2443,7 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
     reg_schema *parsed = NULL;
     char *identity = NULL;
     json_t *msgs = NULL;
+    char entity_subject[REG_CANON_SUBJECT_MAX];
     pthread_mutex_lock(&r->write_mu);
     subject_ent *s = visible_subject(r, subject, 0);
     version_ent *only = NULL;
@@ -2434,6 +2452,11 @@ cg_err *reg_compat_test(reg_registry *r, const char *subject, const char *versio
         err = parse_candidate(r, &q, &parsed, &identity);
     if (err)
         goto done;
+    if (canon_redirect(r, subject, parsed, entity_subject)) {
+        /* Registration takes it at canon.<e>.entity (canon_route()): so does the check. */
+        subject = entity_subject;
+        s = visible_subject(r, subject, 0);
+    }
     if (version) {
         if (!s && vn == -1) {
             /* "latest" of a subject with no schema: nothing to be incompatible with. */
@@ -2500,7 +2523,9 @@ typedef struct canon_item {
     schema_ent *e;          /* the entry this becomes a version of: existing, or newe */
     schema_ent *newe;       /* a new entry, owned until persisted */
     int32_t version;
-    int skip; /* already a live version of its subject: nothing to write */
+    int skip; /* nothing to write: the canonical schema is a live version of its subject;
+               * a derived schema is its subject's latest version, or the canonical one is
+               * not the latest */
 } canon_item;
 
 static void canon_items_clear(canon_item *it)
@@ -2518,6 +2543,7 @@ static cg_err *canon_items_make(reg_registry *r, const reg_canon_plan *p, const 
                                 const char *identity, canon_item *it)
 {
     cg_err *err = NULL;
+    int older = 0; /* the canonical schema is a live version other than the latest */
     memset(it, 0, 3 * sizeof(*it));
     for (size_t i = 0; !err && i < 3; i++) {
         it[i].s = reg_hmap_gets(r->subjects, p->subject[i]);
@@ -2537,7 +2563,19 @@ static cg_err *canon_items_make(reg_registry *r, const reg_canon_plan *p, const 
             break;
         }
         err = find_identity(r, it[i].identity, &it[i].e);
-        it[i].skip = it[i].e && subject_version_of(it[i].s, it[i].e->id, 0);
+        version_ent *have = it[i].e ? subject_version_of(it[i].s, it[i].e->id, 0) : NULL;
+        version_ent *latest = it[i].s ? find_version(it[i].s, -1, 0) : NULL;
+        if (i == 0) {
+            /* An older canonical version posted again answers its id and changes nothing:
+             * the derived subjects follow the canonical latest, not this one. */
+            it[i].skip = have != NULL;
+            older = have && have != latest;
+        } else {
+            /* A derived subject's latest must be the canonical latest's derivation, even
+             * when an older version holds it already (a canonical change back to an
+             * earlier shape; the canonical latest soft-deleted, then posted again). */
+            it[i].skip = older || (have && have == latest);
+        }
         it[i].version = next_version(it[i].s);
         if (!it[i].version && !it[i].skip) {
             err = no_version_left(p->subject[i]);
@@ -2811,7 +2849,22 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
         if (!s->v[i].deleted)
             json_array_append_new(vs, json_integer(s->v[i].version));
     json_object_set_new(j, "versions", vs);
-    /* The derived subjects' latest versions (docs/wire.md), null while there is none. */
+    /* The derived subjects' versions that hold the latest canonical version's own
+     * derivation (the newest such live version), so that a reader never gets a derived
+     * schema of another canonical version. A registry whose derivation changed since
+     * (docs/wire.md) finds none until the canonical latest is posted again: then, and
+     * while a derived subject has no version of it, its latest; null while there is
+     * none. */
+    reg_canon_plan plan;
+    canon_item it[3];
+    memset(it, 0, sizeof(it));
+    int found = 0;
+    err = reg_canon_plan_make(s->name, latest->schema->parsed, 0, &plan);
+    if (!err && plan.derived) {
+        err = canon_items_make(r, &plan, latest->schema->parsed, "", it);
+        found = !err;
+    }
+    cg_err_free(err);
     static const struct {
         const char *key;
         reg_canon_subject_kind kind;
@@ -2822,12 +2875,17 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
         subject_ent *ds = reg_canon_subject_name(derived[k].kind, entity, name, sizeof(name))
                               ? NULL
                               : reg_hmap_gets(r->subjects, name);
-        version_ent *dv = ds ? find_version(ds, -1, 0) : NULL;
+        const schema_ent *own = found ? it[k + 1].e : NULL;
+        version_ent *dv = own ? subject_version_of(ds, own->id, 0) : NULL;
+        if (!dv && ds)
+            dv = find_version(ds, -1, 0);
         json_t *o = dv ? json_pack("{s:s, s:i, s:i}", "subject", name, "id", (int)dv->schema->id,
                                    "version", (int)dv->version)
                        : json_null();
         json_object_set_new(j, derived[k].key, o);
     }
+    canon_items_clear(it);
+    reg_canon_plan_clear(&plan);
     return j;
 }
 

@@ -51,7 +51,7 @@
 
 /* Deep enough for any real schema, shallow enough that the recursive walks (ours and
  * Avro C's) cannot exhaust the stack on hostile input. */
-#define MAX_DEPTH 128
+#define MAX_DEPTH REG_SCHEMA_MAX_DEPTH
 
 /* A chunk of the per-schema arena. */
 typedef struct chunk {
@@ -74,7 +74,9 @@ struct reg_schema {
     size_t n_named, cap_named;
     reg_hmap *named_index; /* fullname -> node, built once n_named passes LINEAR_MAX */
 
-    const reg_schema **refs; /* borrowed */
+    /* Every schema referenced, directly or not, each once, in the order a depth-first
+     * walk of the references meets them (set by set_refs()); borrowed. */
+    const reg_schema **refs;
     size_t n_refs;
 
     char *canonical;
@@ -425,13 +427,16 @@ static reg_node *find_own(const reg_schema *s, const char *fullname)
     return NULL;
 }
 
+/* s->refs is flat (set_refs()): a lookup reads each referenced schema once, where a walk
+ * of the reference graph would read a schema once per path to it, exponentially many
+ * when references share references (diamonds). The first match is the walk's. */
 const reg_node *reg_schema_find(const reg_schema *s, const char *fullname)
 {
     if (!s || !fullname)
         return NULL;
     const reg_node *n = find_own(s, fullname);
     for (size_t i = 0; !n && i < s->n_refs; i++)
-        n = reg_schema_find(s->refs[i], fullname);
+        n = find_own(s->refs[i], fullname);
     return n;
 }
 
@@ -1228,6 +1233,34 @@ static cg_err *avro_gate(reg_schema *s, const char *msg)
 
 /* ---- entry points --------------------------------------------------------------- */
 
+static int refs_add(reg_schema *s, const reg_schema *r)
+{
+    for (size_t i = 0; i < s->n_refs; i++)
+        if (s->refs[i] == r)
+            return 0;
+    s->refs[s->n_refs++] = r;
+    return 1;
+}
+
+/* Sets s->refs to the schemas refs reach, each once, in depth-first order: each
+ * referenced schema, then what it reaches (its own flat list, already in that order). */
+static cg_err *set_refs(reg_schema *s, const reg_schema *const *refs, size_t n_refs)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < n_refs; i++)
+        cap += 1 + refs[i]->n_refs;
+    if (!cap)
+        return NULL;
+    s->refs = calloc(cap, sizeof(*s->refs));
+    if (!s->refs)
+        return oom();
+    for (size_t i = 0; i < n_refs; i++)
+        if (refs_add(s, refs[i]))
+            for (size_t j = 0; j < refs[i]->n_refs; j++)
+                refs_add(s, refs[i]->refs[j]);
+    return NULL;
+}
+
 cg_err *reg_schema_parse(const char *text, size_t len, const reg_schema *const *refs, size_t n_refs,
                          reg_schema **out)
 {
@@ -1243,15 +1276,9 @@ cg_err *reg_schema_parse(const char *text, size_t len, const reg_schema *const *
      * first chunk is sized so that most schemas need no second one. */
     size_t want = len * 3;
     s->chunk_size = want < 512 ? 512 : want > 65536 ? 65536 : want;
-    if (n_refs) {
-        s->refs = calloc(n_refs, sizeof(*s->refs));
-        if (!s->refs) {
-            err = oom();
-            goto done;
-        }
-        memcpy(s->refs, refs, n_refs * sizeof(*refs));
-        s->n_refs = n_refs;
-    }
+    err = set_refs(s, refs, n_refs);
+    if (err)
+        goto done;
     json_error_t jerr;
     root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {

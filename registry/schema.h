@@ -111,6 +111,11 @@ struct reg_node {
 
 typedef struct reg_schema reg_schema;
 
+/* How deep a schema's text may nest types: the top-level type is level 1, and each
+ * record field's type, union branch, array item and map value one more. A named type
+ * used by name is one level, wherever it is defined. */
+#define REG_SCHEMA_MAX_DEPTH 128
+
 /* Parses and validates Avro schema text.
  *
  * refs: schemas this one references (Confluent schema references); their named types

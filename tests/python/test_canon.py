@@ -124,6 +124,24 @@ def test_non_key_field_without_default_or_null_refused(api):
         assert info["keyField"] == "person_id" and "age" in [f["name"] for f in info["fields"]]
 
 
+def test_null_typed_field_refused_by_the_contract(api):
+    # it can hold no value, and its optional type would be ["null", "null"]: refused up
+    # front with a message that says so, not with a derivation failure "(please report)"
+    bad = person()
+    bad["fields"].append(field("nothing", "null"))
+    for sub in (canon_subject("nullfield"), "canon.nullfield-value"):
+        body = assert_error(api.register(sub, bad), 422, 42201,
+                            message_contains="field 'org.canongate.canon.Person.nothing' has "
+                                             "type \"null\"")
+        assert "please report" not in body["message"], body["message"]
+    for sub in ("canon.nullfield.entity", "canon.nullfield-value",
+                "canon.nullfield.updates-value"):
+        assert_error(api.versions(sub), 404, 40401)
+    # a union with null and something else is the way to say "may be absent"
+    api.register_ok(canon_subject("nullfield_ok"),
+                    with_field(bad, "nothing", type=["null", "string"], default=None))
+
+
 def test_contract_only_on_canonical_subjects(api):
     no_key = {k: v for k, v in person().items() if k != "canon.key"}
     api.register_ok("person-value", no_key)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -220,6 +221,59 @@ def test_schema_references_are_fetched(api, lang, canon_binary, tmp_path):
     assert r.returncode == 0, r.stderr
     on_disk = b"".join(p.read_bytes() for p in (tmp_path / "u").rglob("*") if p.is_file())
     assert b"city" in on_disk
+
+
+def test_many_references_answer_fast(api):
+    """A version with many references: each referenced schema is parsed with its own
+    references only, and a lookup reads each schema once. Parsed against every schema
+    loaded before it, the lookups were exponential: 28 references took 6.5 s, 34 take
+    minutes, and a worker spun while /health went unanswered."""
+    n = 34
+    refs = []
+    for i in range(n):
+        b = {"type": "record", "name": "B%d" % i, "namespace": "r",
+             "fields": [{"name": "f", "type": "int"}]}
+        api.register_ok("many-b%d-value" % i, json.dumps(b))
+        refs.append({"name": "r.B%d" % i, "subject": "many-b%d-value" % i, "version": 1})
+    a = {"type": "record", "name": "A", "namespace": "r",
+         "fields": [{"name": "b", "type": "r.B0"}]}
+    api.register_ok("many-a-value", json.dumps(a), references=refs)
+    t0 = time.monotonic()
+    r = api.get("/canon/bindings/c", params={"subject": "many-a-value"},
+                headers={"Accept": "application/gzip"}, timeout=30)
+    took = time.monotonic() - t0
+    open_archive(r)
+    assert took < 5, "took %.1f s" % took
+    assert api.get("/health").status_code == 200
+
+
+def _leaves_and_middle(api, prefix, n_leaves):
+    """A "middle" schema referencing n_leaves leaves, and a top record referencing the
+    middle one: n_leaves + 1 referenced schemas in all, loaded depth first. Leaves and
+    middle are plain strings (the references need not be used)."""
+    refs = []
+    for i in range(n_leaves):
+        api.register_ok("%s-leaf%d-value" % (prefix, i), '"string"')
+        refs.append({"name": "leaf%d" % i, "subject": "%s-leaf%d-value" % (prefix, i),
+                     "version": 1})
+    api.register_ok("%s-mid-value" % prefix, '"string"', references=refs)
+    top = {"type": "record", "name": "Top", "namespace": prefix,
+           "fields": [{"name": "s", "type": "string"}]}
+    api.register_ok("%s-top-value" % prefix, json.dumps(top), references=[
+        {"name": "mid", "subject": "%s-mid-value" % prefix, "version": 1}])
+    return "%s-top-value" % prefix
+
+
+def test_nested_references_at_the_limit(api):
+    """64 referenced schemas (the route's limit) fit; 65, with the 65th appended after a
+    nested load filled the table, are refused: no write past the table (the old check
+    ran before the nested load, then appended at index 64)."""
+    over = _leaves_and_middle(api, "lim64", 64)
+    body = assert_error(fetch(api, "c", over), 422, 42201)
+    assert "more than 64 schema references" in body["message"], body["message"]
+    assert api.get("/health").status_code == 200
+    ok = _leaves_and_middle(api, "lim63", 63)
+    open_archive(fetch(api, "c", ok))
 
 
 def test_cli_schema_file_with_ref(canon_binary, tmp_path):

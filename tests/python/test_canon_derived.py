@@ -490,3 +490,171 @@ def test_referenced_types_are_inlined_in_derived_schemas(api):
     assert api.register_ok(entity, canonical, references=refs) == sid
     for s in subjects_of(ent):
         assert versions(api, s) == [1], s
+
+
+# ---- the derived subjects follow the canonical latest (docs/api.md) -----------------------
+
+def _p_versions():
+    """V1 {id, a: int default 1}; V2 = V1 + b; V3 = V1 with a's default 2 (whose update
+    schema is V1's: field defaults are not in it)."""
+    def make(a_default, extra=()):
+        return record("P", [field("id", "string"), field("a", "int", default=a_default), *extra],
+                      namespace="t.follow", **{"canon.key": "id"})
+    return (make(1), make(1, [field("b", ["null", "string"], default=None)]), make(2))
+
+
+def assert_entity_follows(api, ent, canonical):
+    """GET /canon/entities/{ent} describes `canonical` and names versions of the derived
+    subjects that hold its derivation, which are also those subjects' latest versions."""
+    entity, upd_s, env_s = subjects_of(ent)
+    e = api.get(f"/canon/entities/{ent}").json()
+    assert [f["name"] for f in e["fields"]] == [f["name"] for f in canonical["fields"]]
+    for key, s, derive in (("updates", upd_s, derive_update),
+                           ("envelope", env_s, derive_envelope)):
+        lv = latest(api, s)
+        assert e[key] == {"subject": s, "id": lv["id"], "version": lv["version"]}, key
+        assert json.loads(lv["schema"]) == derive(canonical), key
+        by_id = api.get(f"/schemas/ids/{e[key]['id']}").json()
+        assert json.loads(by_id["schema"]) == derive(canonical), key
+
+
+def test_derived_subjects_follow_a_change_back_to_an_earlier_shape(api):
+    """Repro A: V3's derivation is V1's, already version 1 of the derived subjects; it
+    must become their latest again, not stay behind V2's (which has b)."""
+    ent = "dfollowa"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, v3 = _p_versions()
+    api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    api.register_ok(entity, v3)
+    assert versions(api, entity) == [1, 2, 3]
+    assert versions(api, upd_s) == [1, 2, 3]
+    assert latest(api, upd_s)["id"] == api.get(f"/subjects/{q(upd_s)}/versions/1").json()["id"]
+    assert_entity_follows(api, ent, v3)
+
+
+def test_derived_subjects_follow_a_canonical_version_that_differs_in_metadata_only(api):
+    """Repro B: V1 again with metadata is canonical version 3, derived like V1."""
+    ent = "dfollowb"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, _ = _p_versions()
+    api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    api.register_ok(entity, v1, metadata={"properties": {"owner": "x"}})
+    assert versions(api, entity) == [1, 2, 3]
+    assert versions(api, env_s) == [1, 2, 3]
+    assert_entity_follows(api, ent, v1)
+
+
+def test_soft_deleting_the_canonical_latest(api):
+    """Repro C: after a soft delete of canonical version 2, /canon/entities names the
+    derivation of version 1 (the latest now); posting V1 again makes it the derived
+    subjects' latest too. An older canonical version posted again changes nothing."""
+    ent = "dfollowc"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, _ = _p_versions()
+    sid1 = api.register_ok(entity, v1)
+    api.register_ok(entity, v2)
+    before = state(api, ent)
+    assert api.register_ok(entity, v1) == sid1  # not the latest: nothing is written
+    assert state(api, ent) == before
+
+    assert api.delete(f"/subjects/{q(entity)}/versions/2").status_code == 200
+    e = api.get(f"/canon/entities/{ent}").json()
+    assert e["version"] == 1
+    for key, s in (("updates", upd_s), ("envelope", env_s)):
+        v1_of = api.get(f"/subjects/{q(s)}/versions/1").json()
+        assert e[key] == {"subject": s, "id": v1_of["id"], "version": 1}, key
+
+    assert api.register_ok(entity, v1) == sid1
+    assert versions(api, entity) == [1]
+    assert versions(api, upd_s) == [1, 2, 3] and versions(api, env_s) == [1, 2, 3]
+    assert_entity_follows(api, ent, v1)
+    # once current, posting again changes nothing
+    assert api.register_ok(entity, json.dumps(v1, indent=1)) == sid1
+    assert versions(api, env_s) == [1, 2, 3]
+
+
+def test_check_through_the_envelope_subject_routes_as_registration(api):
+    """A canonical schema posted to canon.<entity>-value is registered at
+    canon.<entity>.entity; the check endpoint takes it there too (it used to compare
+    the canonical schema with the envelope: always incompatible)."""
+    ent = "dconvcheck"
+    entity, upd_s, env_s = subjects_of(ent)
+    api.register_ok(entity, small())
+    v2 = small(extra=[field("tier", ["null", "string"], default=None)])
+    for path in (f"/compatibility/subjects/{q(env_s)}/versions/latest",
+                 f"/compatibility/subjects/{q(env_s)}/versions"):
+        r = api.post(path, {"schema": json.dumps(v2)}, params={"verbose": "true"})
+        assert r.status_code == 200 and r.json()["is_compatible"] is True, (path, r.text)
+    # an incompatible change is refused through either subject, as registration refuses
+    # it, with the same messages
+    no_default = small(extra=[field("age", ["null", "int"])])
+    verdicts = []
+    for s in (entity, env_s):
+        r = api.post(f"/compatibility/subjects/{q(s)}/versions/latest",
+                     {"schema": json.dumps(no_default)}, params={"verbose": "true"})
+        assert r.status_code == 200 and r.json()["is_compatible"] is False, (s, r.text)
+        verdicts.append(r.json())
+    assert verdicts[0] == verdicts[1]
+    assert_error(api.register(env_s, no_default), 409)
+    # and the verdict for v2 is registration's
+    api.register_ok(env_s, v2)
+    assert versions(api, entity) == [1, 2] and versions(api, env_s) == [1, 2]
+
+
+# ---- canonical schemas the derived schemas cannot carry: refused up front ------------------
+
+def _nested(levels):
+    """A canonical record whose field f holds records nested `levels` deep: the root is
+    level 1, the union of f level 2, R1 level 3, ..., the innermost int level levels + 3
+    (levels as the parser counts them, docs/wire.md)."""
+    inner = "int"
+    for i in range(levels, 0, -1):
+        inner = {"type": "record", "name": "R%d" % i, "fields": [{"name": "g", "type": inner}]}
+    return record("Deep", [field("id", "string"), field("f", ["null", inner], default=None)],
+                  namespace="t.deep", **{"canon.key": "id"})
+
+
+def test_nesting_too_deep_for_the_derived_schemas_is_refused_clearly(api):
+    """The derived schemas nest the canonical types 2 levels deeper; the parser allows 128
+    levels. A canonical schema 127 levels deep is a valid plain schema, but is refused at
+    the canonical subject with a message naming the budget (it used to fail with
+    "(please report)"); 126 levels go through."""
+    deep = _nested(124)
+    api.register_ok("deep-plain-value", deep)
+    body = assert_error(api.register("canon.ddeep.entity", deep), 422, 42201,
+                        message_contains="nests types 127 levels deep")
+    assert "at most 126" in body["message"] and "please report" not in body["message"], body
+    for s in subjects_of("ddeep"):
+        assert versions(api, s) == [], s
+    ok = _nested(123)
+    api.register_ok("canon.ddeepok.entity", ok)
+    for s in subjects_of("ddeepok"):
+        assert versions(api, s) == [1], s
+
+
+def test_null_namespace_type_inside_a_namespaced_nested_type_is_refused_clearly(api):
+    """Root without a namespace, x.Y inside it, and inside x.Y a type in the null
+    namespace: the derived schemas would name it Z inside x.Y, which reads as x.Z. Refused
+    with a message that says so (it used to fail with "changed its full name (please
+    report)")."""
+    z = {"type": "record", "name": "Z", "namespace": "", "fields": []}
+    y = {"type": "record", "name": "Y", "namespace": "x", "fields": [field("z", z)]}
+    canonical = {"type": "record", "name": "N", "canon.key": "id",
+                 "fields": [field("id", "string"), field("y", ["null", y], default=None)]}
+    api.register_ok("nullns-plain-value", canonical)
+    body = assert_error(api.register("canon.dnullns.entity", canonical), 422, 42201,
+                        message_contains="type 'Z' is in the null namespace inside record "
+                                         "'x.Y' (namespace 'x')")
+    assert "please report" not in body["message"], body["message"]
+    for s in subjects_of("dnullns"):
+        assert versions(api, s) == [], s
+    # with Z in a namespace, or with no namespaced type around it, it goes through
+    z_ns = dict(z, namespace="x")
+    api.register_ok("canon.dnullnsok.entity", {
+        **canonical, "fields": [field("id", "string"),
+                                field("y", ["null", dict(y, fields=[field("z", z_ns)])],
+                                      default=None)]})
+    api.register_ok("canon.dnullnsok2.entity", {
+        **canonical, "fields": [field("id", "string"), field("z", ["null", z], default=None)]})

@@ -548,6 +548,40 @@ static void test_schema_references_make_named_types_visible(void **state)
     reg_schema_free(ref);
 }
 
+/* References that share references (diamonds, 40 levels deep here): a lookup reads each
+ * schema once, not once per path to it (2^40 of them), and finds the nearest definition
+ * first, as a depth-first walk would. */
+static void test_shared_references_are_read_once(void **state)
+{
+    (void)state;
+    enum { LEVELS = 40 };
+    reg_schema *b[LEVELS], *c[LEVELS];
+    char text[256];
+    for (int k = 0; k < LEVELS; k++) {
+        const reg_schema *below[2] = {k ? b[k - 1] : NULL, k ? c[k - 1] : NULL};
+        size_t n = k ? 2 : 0;
+        snprintf(text, sizeof(text), "{\"type\": \"record\", \"name\": \"d.B%d\", \"fields\": []}",
+                 k);
+        assert_null(reg_schema_parse(text, strlen(text), below, n, &b[k]));
+        snprintf(text, sizeof(text), "{\"type\": \"record\", \"name\": \"d.C%d\", \"fields\": []}",
+                 k);
+        assert_null(reg_schema_parse(text, strlen(text), below, n, &c[k]));
+    }
+    const reg_schema *top_refs[2] = {b[LEVELS - 1], c[LEVELS - 1]};
+    const char *top = "{\"type\": \"record\", \"name\": \"d.Top\", \"fields\": ["
+                      "{\"name\": \"x\", \"type\": \"d.B0\"}]}";
+    reg_schema *s = NULL;
+    assert_null(reg_schema_parse(top, strlen(top), top_refs, 2, &s));
+    assert_ptr_equal(reg_schema_find(s, "d.B0"), reg_schema_root(b[0]));
+    assert_ptr_equal(reg_schema_find(s, "d.C20"), reg_schema_root(c[20]));
+    assert_null(reg_schema_find(s, "d.Nope"));
+    reg_schema_free(s);
+    for (int k = LEVELS; k-- > 0;) {
+        reg_schema_free(b[k]);
+        reg_schema_free(c[k]);
+    }
+}
+
 static void test_normalized_form_ignores_whitespace_key_order_and_doc(void **state)
 {
     (void)state;
@@ -918,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_default_may_use_a_type_defined_later),
         cmocka_unit_test(test_reg_default_check_names_the_path),
         cmocka_unit_test(test_schema_references_make_named_types_visible),
+        cmocka_unit_test(test_shared_references_are_read_once),
         cmocka_unit_test(test_normalized_form_ignores_whitespace_key_order_and_doc),
         cmocka_unit_test(test_normalized_form_keeps_what_canonical_form_drops),
         cmocka_unit_test(test_defaults_are_normalized_against_their_types),

@@ -115,12 +115,19 @@ public final class RecordCodec<T extends SpecificRecordBase> {
     State s = state.get();
     s.buf.reset();
     if (header != null) s.buf.write(header, 0, header.length);
+    boolean written = false;
     try {
       s.enc = EncoderFactory.get().binaryEncoder(s.buf, s.enc);
       writer.write(value, s.enc);
       s.enc.flush();
+      written = true;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    } finally {
+      // A write that threw (a decimal too precise for its schema, a null in a field that
+      // is not nullable) leaves the bytes it buffered in the encoder, and reusing the
+      // encoder would flush them ahead of the next record: drop it instead.
+      if (!written) s.enc = null;
     }
     return s.buf.toByteArray();
   }

@@ -123,6 +123,7 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
       w.write.write(datum, s.enc);
       s.enc.flush();
     } catch (IOException | RuntimeException e) {
+      s.enc = null;  // it may hold bytes of the failed write (see RecordCodec.encodeWith)
       String why = e.getMessage() != null ? e.getMessage() : e.getClass().getName();  // EOFException has none
       throw new IOException("schema id " + id + ": value does not decode with the writer schema resolved against "
           + what + ": " + why, e);

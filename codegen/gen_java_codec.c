@@ -8,9 +8,11 @@
  * objects), while the per-value dispatch disappears. Arrays, maps, unions and fixed
  * types get a small private static helper each, so nesting and recursion stay simple.
  *
- * Decoding is bounds-checked by Avro's BinaryDecoder (it throws on a short input); the
- * class's fromByteArray() also turns runtime errors from hostile input (an enum or union
- * index out of range) into IOException and refuses trailing bytes. */
+ * Decoding is bounds-checked by Avro's BinaryDecoder (it throws on a short input); ints,
+ * enum and union indexes are read as longs and must fit 32 bits (runtime Wire.readInt:
+ * Avro's readInt would drop the high bits of a longer varint); the class's
+ * fromByteArray() also turns runtime errors from hostile input (an enum or union index
+ * out of range) into IOException and refuses trailing bytes. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +173,11 @@ static const char *logical_r(codec *c, const reg_node *n)
     const char *tc = time_conv(n->logical);
     if (tc)
         return n->type == REG_INT
-                   ? jg_strf(g, "canongate.runtime.Wire.%s.fromInt(in.readInt(), null, null)", tc)
+                   ? jg_strf(
+                         g,
+                         "canongate.runtime.Wire.%s.fromInt(canongate.runtime.Wire.readInt(in), "
+                         "null, null)",
+                         tc)
                    : jg_strf(g, "canongate.runtime.Wire.%s.fromLong(in.readLong(), null, null)",
                              tc);
     int fresh;
@@ -288,7 +294,7 @@ static void helper_union(codec *c, const reg_node *n, size_t id)
     put(c,
         "\n  private static %s read$%zu(org.apache.avro.io.Decoder in) throws java.io.IOException "
         "{\n"
-        "    switch (in.readIndex()) {\n",
+        "    switch (canongate.runtime.Wire.readIndex(in)) {\n",
         T, id);
     for (size_t i = 0; i < n->n_branches; i++) {
         const reg_node *b = n->branches[i];
@@ -413,7 +419,7 @@ static const char *rexpr(codec *c, const reg_node *n)
     case REG_BOOLEAN:
         return "in.readBoolean()";
     case REG_INT:
-        return "in.readInt()";
+        return "canongate.runtime.Wire.readInt(in)";
     case REG_LONG:
         return "in.readLong()";
     case REG_FLOAT:
@@ -432,7 +438,9 @@ static const char *rexpr(codec *c, const reg_node *n)
         if (fresh)
             put(c, "\n  private static final %s[] SYMBOLS$%zu = %s.values();\n", jg_fqn(g, n), id,
                 jg_fqn(g, n));
-        return jg_strf(g, "canongate.runtime.Wire.symbol(SYMBOLS$%zu, in.readEnum())", id);
+        return jg_strf(
+            g, "canongate.runtime.Wire.symbol(SYMBOLS$%zu, canongate.runtime.Wire.readEnum(in))",
+            id);
     }
     case REG_FIXED:
         return jg_strf(g, "new %s(canongate.runtime.Wire.fixedBytes(in, %zu))", jg_fqn(g, n),

@@ -5,6 +5,7 @@ import org.apache.avro.Conversions;
 import org.apache.avro.Schema;
 import org.apache.avro.data.TimeConversions;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.Decoder;
 
 /**
@@ -48,6 +49,50 @@ public final class Wire {
   public static Void readNull(Decoder in) throws IOException {
     in.readNull();
     return null;
+  }
+
+  /**
+   * Reads an Avro int. On a BinaryDecoder the varint is read as a long and must fit 32
+   * bits: Avro's own readInt keeps the low 32 bits of a longer one, so 2^31 (which a
+   * 64-bit writer may put in an int field) would read as 0. Another Decoder (JSON,
+   * resolving) is asked for an int as usual.
+   *
+   * @param in the decoder
+   * @return the value
+   * @throws IOException when the value does not fit 32 bits or the input ends early
+   */
+  public static int readInt(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readInt();
+    return int32(in.readLong(), "int");
+  }
+
+  /**
+   * Reads a union branch index, as {@link #readInt} reads an int.
+   *
+   * @param in the decoder
+   * @return the index, not yet checked against the union
+   * @throws IOException when the index does not fit 32 bits or the input ends early
+   */
+  public static int readIndex(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readIndex();
+    return int32(in.readLong(), "union branch index");
+  }
+
+  /**
+   * Reads an enum symbol index, as {@link #readInt} reads an int.
+   *
+   * @param in the decoder
+   * @return the index, not yet checked against the enum
+   * @throws IOException when the index does not fit 32 bits or the input ends early
+   */
+  public static int readEnum(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readEnum();
+    return int32(in.readLong(), "enum index");
+  }
+
+  private static int int32(long v, String what) throws IOException {
+    if (v != (int) v) throw new IOException(what + " " + v + " does not fit 32 bits");
+    return (int) v;
   }
 
   /**

@@ -2,13 +2,17 @@
  * CodecCheck - the binary codec of a Java binding under failure and hostile input, on the
  * schema HOSTILE of test_java_codec.py (test.codec.Hostile).
  *
- * Usage: java -Xmx256m CodecCheck encode. Prints "ok <name>" or "FAIL <name>: why"
+ * Usage: java -Xmx256m CodecCheck encode|ints. Prints "ok <name>" or "FAIL <name>: why"
  * per case and goes on; exits 0 (the test reads the lines).
  *
  * encode: an encode that throws half-way (a decimal too precise for the schema, a null in
  * a field that is not nullable) must not leave bytes behind for the next encode on the
  * thread (RecordCodec reuses a per-thread encoder).
+ *
+ * ints: an int, enum index or union index whose varint does not fit 32 bits is a decode
+ * error (Avro's readInt keeps the low 32 bits: 2^31 read as 0).
  */
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.util.HexFormat;
@@ -18,6 +22,46 @@ import test.codec.Hostile;
 
 public final class CodecCheck {
   private CodecCheck() {}
+
+  /** An Avro long: zig-zag, then base-128 little-endian. */
+  private static byte[] varint(long n) {
+    long z = (n << 1) ^ (n >> 63);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    while ((z & ~0x7fL) != 0) {
+      out.write((int) ((z & 0x7f) | 0x80));
+      z >>>= 7;
+    }
+    out.write((int) z);
+    return out.toByteArray();
+  }
+
+  private static byte[] cat(byte[]... parts) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    for (byte[] p : parts) out.write(p, 0, p.length);
+    return out.toByteArray();
+  }
+
+  private static byte[] hex(String h) {
+    return HexFormat.of().parseHex(h);
+  }
+
+  /**
+   * A Hostile record with one field's encoding replaced: i, nulls, empties, longs, s, b, m,
+   * e, u, price, d, next (the schema's order). Every other field is its shortest value.
+   */
+  private static byte[] rec(String field, byte[] value) {
+    String[] names = {"i", "nulls", "empties", "longs", "s", "b", "m", "e", "u", "price", "d", "next"};
+    String[] plain = {"00", "00", "00", "00", "00", "00", "00", "00", "00", "0200", "00", "00"};
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    boolean found = false;
+    for (int k = 0; k < names.length; k++) {
+      byte[] v = names[k].equals(field) ? value : hex(plain[k]);
+      found |= names[k].equals(field);
+      out.write(v, 0, v.length);
+    }
+    if (!found) throw new IllegalArgumentException(field);
+    return out.toByteArray();
+  }
 
   private static Hostile good() {
     return Hostile.newBuilder().setI(7).setNulls(List.of()).setEmpties(List.of()).setLongs(List.of(1L, 2L))
@@ -61,7 +105,55 @@ public final class CodecCheck {
     }
   }
 
+  /** Decodes input, which must fail with IOException in bounded time. */
+  private static void hostile(String name, byte[] input) {
+    long t0 = System.nanoTime();
+    String result;
+    try {
+      Hostile h = Hostile.fromByteArray(input);
+      result = "FAIL " + name + ": decoded to " + h;
+    } catch (IOException e) {
+      result = "ok " + name;
+    } catch (Throwable e) {
+      result = "FAIL " + name + ": " + e;
+    }
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    if (result.startsWith("ok") && ms > 1000) result = "FAIL " + name + ": took " + ms + " ms";
+    System.out.println(result.length() > 300 ? result.substring(0, 300) : result);
+  }
+
+  private static void intChecks() {
+    // ints: 2^31 and -2^31-1 (what a 64-bit writer gives), and varints with bits past 32
+    // (0x82 80 80 80 10 is 2 + 2^32: a 32-bit reader that drops the high bits sees 2).
+    byte[] over = hex("8280808010");
+    hostile("int 2^31", rec("i", varint(1L << 31)));
+    hostile("int -2^31-1", rec("i", varint(-(1L << 31) - 1)));
+    hostile("int with bits past 32", rec("i", over));
+    hostile("date 2^31", rec("d", varint(1L << 31)));
+    hostile("enum index with bits past 32", rec("e", over));
+    hostile("union index with bits past 32", rec("u", cat(over, varint(5))));
+    hostile("union index 2^32+1", rec("u", cat(varint((1L << 32) + 1), varint(5))));
+    accept("int -2^31", rec("i", varint(Integer.MIN_VALUE)), 0);
+    accept("int 2^31-1", rec("i", varint(Integer.MAX_VALUE)), 0);
+    accept("enum index 2", rec("e", varint(2)), 0);
+  }
+
+  /** Decodes input, which must give a record with this many nulls and longs. */
+  private static void accept(String name, byte[] input, int nulls) {
+    try {
+      Hostile h = Hostile.fromByteArray(input);
+      if (h.getNulls().size() + h.getLongs().size() != nulls)
+        System.out.println("FAIL " + name + ": " + h.getNulls().size() + " items");
+      else if (!java.util.Arrays.equals(h.toByteArray(), input) && !name.contains("blocks"))
+        System.out.println("FAIL " + name + ": re-encodes to other bytes");
+      else System.out.println("ok " + name);
+    } catch (Throwable e) {
+      System.out.println("FAIL " + name + ": " + e);
+    }
+  }
+
   public static void main(String[] args) throws IOException {
     if (args[0].equals("encode")) encodeChecks();
+    else intChecks();
   }
 }

@@ -40,3 +40,7 @@ def run_check(generate, mode):
 
 def test_failed_encode_leaves_nothing_for_the_next(generate):
     assert run_check(generate, "encode") == ["ok decimal too precise", "ok null string"]
+
+
+def test_ints_beyond_32_bits_are_a_decode_error(generate):
+    assert len(run_check(generate, "ints")) == 10

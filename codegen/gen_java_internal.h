@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "gen.h"
+#include "gen_internal.h"
 
 /* Versions the generated pom.xml and the harness classpath cache pin. */
 #define JG_AVRO_VERSION  "1.12.1"

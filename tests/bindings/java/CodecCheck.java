@@ -2,7 +2,7 @@
  * CodecCheck - the binary codec of a Java binding under failure and hostile input, on the
  * schema HOSTILE of test_java_codec.py (test.codec.Hostile).
  *
- * Usage: java -Xmx256m CodecCheck encode|ints. Prints "ok <name>" or "FAIL <name>: why"
+ * Usage: java -Xmx256m CodecCheck encode|ints|hostile. Prints "ok <name>" or "FAIL <name>: why"
  * per case and goes on; exits 0 (the test reads the lines).
  *
  * encode: an encode that throws half-way (a decimal too precise for the schema, a null in
@@ -11,6 +11,10 @@
  *
  * ints: an int, enum index or union index whose varint does not fit 32 bits is a decode
  * error (Avro's readInt keeps the low 32 bits: 2^31 read as 0).
+ *
+ * hostile: each input must fail with IOException, within a second and without an Error
+ * (OutOfMemoryError, StackOverflowError): counts and lengths no input could back, and
+ * nesting deeper than the stack.
  */
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -138,6 +142,47 @@ public final class CodecCheck {
     accept("enum index 2", rec("e", varint(2)), 0);
   }
 
+  private static void hostileChecks() {
+    byte[] end = varint(0);
+    // counts no input could back
+    hostile("1e8 nulls", rec("nulls", cat(varint(100_000_000L), end)));
+    hostile("2^31-100 nulls", rec("nulls", cat(varint((1L << 31) - 100), end)));
+    hostile("2^40 nulls", rec("nulls", cat(varint(1L << 40), end)));
+    hostile("65537 nulls", rec("nulls", cat(varint(65537), end)));
+    byte[] blocks = new byte[0];
+    for (int k = 0; k < 3; k++) blocks = cat(blocks, varint(60000));
+    hostile("180000 nulls in 3 blocks", rec("nulls", cat(blocks, end)));
+    hostile("1e8 nulls, negative count", rec("nulls", cat(varint(-100_000_000L), varint(0), end)));
+    hostile("1e8 empty records", rec("empties", cat(varint(100_000_000L), end)));
+    hostile("1e8 longs", rec("longs", cat(varint(100_000_000L), end)));
+    hostile("1e8 map entries", rec("m", cat(varint(100_000_000L), end)));
+    hostile("2^31-100 map entries", rec("m", cat(varint((1L << 31) - 100), end)));
+    // lengths beyond the input
+    hostile("string of 2e9 bytes", rec("s", varint(2_000_000_000L)));
+    hostile("bytes of 2e9 bytes", rec("b", varint(2_000_000_000L)));
+    hostile("decimal of 2e9 bytes", rec("price", varint(2_000_000_000L)));
+    hostile("string of 2^40 bytes", rec("s", varint(1L << 40)));
+    hostile("map key of 2e9 bytes", rec("m", cat(varint(1), varint(2_000_000_000L))));
+    hostile("string of -1 bytes", rec("s", varint(-1)));
+    // nesting: next is ["null", Hostile]; every level is a record then branch 1
+    byte[] level = rec("next", varint(1));
+    int depth = 1_000_000 / level.length;
+    ByteArrayOutputStream deep = new ByteArrayOutputStream();
+    for (int k = 0; k < depth; k++) deep.write(level, 0, level.length);
+    deep.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
+    hostile("nested " + depth + " deep", deep.toByteArray());
+    // and what is within the limits still decodes
+    accept("65536 nulls", rec("nulls", cat(varint(65536), end)), 65536);
+    accept("65536 nulls in 2 blocks", rec("nulls", cat(varint(65000), varint(-536), varint(0), end)), 65536);
+    byte[] longs = new byte[300];
+    accept("300 longs", rec("longs", cat(varint(300), longs, end)), 300);
+    accept("string of 3 bytes", rec("s", cat(varint(3), hex("616263"))), 0);
+    ByteArrayOutputStream nested = new ByteArrayOutputStream();
+    for (int k = 0; k < 200; k++) nested.write(level, 0, level.length);
+    nested.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
+    accept("nested 200 deep", nested.toByteArray(), 0);
+  }
+
   /** Decodes input, which must give a record with this many nulls and longs. */
   private static void accept(String name, byte[] input, int nulls) {
     try {
@@ -154,6 +199,7 @@ public final class CodecCheck {
 
   public static void main(String[] args) throws IOException {
     if (args[0].equals("encode")) encodeChecks();
-    else intChecks();
+    else if (args[0].equals("ints")) intChecks();
+    else hostileChecks();
   }
 }

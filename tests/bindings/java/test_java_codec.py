@@ -44,3 +44,7 @@ def test_failed_encode_leaves_nothing_for_the_next(generate):
 
 def test_ints_beyond_32_bits_are_a_decode_error(generate):
     assert len(run_check(generate, "ints")) == 10
+
+
+def test_hostile_input_is_a_decode_error(generate):
+    assert len(run_check(generate, "hostile")) == 22

@@ -497,7 +497,7 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
         gen_files_printf(g->out, P, "    %s\n",
-                         wstmt(&c, f->type, jg_strf(g, "this.%s", jg_mangle(g, f->name))));
+                         wstmt(&c, f->type, jg_strf(g, "this.%s", jg_field(g, f->name))));
     }
     gen_files_printf(g->out, P,
                      "  }\n\n  /**\n   * Reads one record's Avro binary encoding from in.\n   *\n"
@@ -510,7 +510,7 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
                      c.cls, c.cls, c.cls, c.cls);
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
-        gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_mangle(g, f->name), rexpr(&c, f->type));
+        gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_field(g, f->name), rexpr(&c, f->type));
     }
     gen_files_printf(g->out, P, "    return r;\n  }\n");
     if (c.helpers)

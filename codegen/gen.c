@@ -7,6 +7,7 @@
 
 #include "gen.h"
 #include "gen_bindings.h"
+#include "gen_internal.h"
 
 cg_err *gen_run(gen_lang lang, const reg_schema *s, const char *schema_text, const gen_opts *o,
                 gen_files *out)
@@ -23,6 +24,32 @@ cg_err *gen_run(gen_lang lang, const reg_schema *s, const char *schema_text, con
         return gen_java(s, schema_text, o, out);
     }
     return cg_err_new(CG_EINVAL, "unknown language %d", (int)lang);
+}
+
+/* ---- what the generators share (gen_internal.h) ---------------------------------- */
+
+size_t gen_min_size(const reg_node *n, int depth)
+{
+    switch (n->type) {
+    case REG_NULL:
+        return 0;
+    case REG_FLOAT:
+        return 4;
+    case REG_DOUBLE:
+        return 8;
+    case REG_FIXED:
+        return n->size;
+    case REG_RECORD: {
+        size_t sum = 0;
+        if (depth > 8)
+            return 0;
+        for (size_t i = 0; i < n->n_fields; i++)
+            sum += gen_min_size(n->fields[i].type, depth + 1);
+        return sum;
+    }
+    default:
+        return 1; /* varints, lengths, union indexes, block counts */
+    }
 }
 
 /* ---- the registry's hook (gen_bindings.h) ----------------------------------------- */

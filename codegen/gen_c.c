@@ -515,30 +515,6 @@ const char *gc_branch_name(gc_ctx *c, const reg_node *n)
     return reg_type_name(n->type);
 }
 
-size_t gc_min_size(const reg_node *n, int depth)
-{
-    switch (n->type) {
-    case REG_NULL:
-        return 0;
-    case REG_FLOAT:
-        return 4;
-    case REG_DOUBLE:
-        return 8;
-    case REG_FIXED:
-        return n->size;
-    case REG_RECORD: {
-        size_t sum = 0;
-        if (depth > 8)
-            return 0;
-        for (size_t i = 0; i < n->n_fields; i++)
-            sum += gc_min_size(n->fields[i].type, depth + 1);
-        return sum;
-    }
-    default:
-        return 1; /* varints, lengths, union indexes, block counts */
-    }
-}
-
 const char *gc_prim_name(reg_type t)
 {
     switch (t) {

@@ -96,7 +96,7 @@ void gc_emit_write_fn(gc_ctx *c, gc_type *t)
         for (size_t i = 0; i < n->n_fields; i++)
             write_value(c, "    ", n->fields[i].type,
                         gc_fmt(c, "v->%s", gc_ident(c, n->fields[i].name)));
-        if (n->n_fields && gc_min_size(n, 0) == 0) {
+        if (n->n_fields && gen_min_size(n, 0) == 0) {
             int all_null = 1;
             for (size_t i = 0; i < n->n_fields; i++)
                 all_null &= n->fields[i].type->type == REG_NULL;
@@ -175,7 +175,7 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
                 "        canon_read_error(r, \"records nested too deeply\");\n"
                 "        return canon_read_fail(r, %s);\n    }\n",
                 path);
-        if (n->n_fields == 0 || gc_min_size(n, 0) == 0)
+        if (n->n_fields == 0 || gen_min_size(n, 0) == 0)
             OUT(c, "    (void)r;\n    (void)v;\n");
         for (size_t i = 0; i < n->n_fields; i++) {
             const reg_field *f = &n->fields[i];
@@ -204,7 +204,7 @@ void gc_emit_read_fn(gc_ctx *c, gc_type *t)
             "        v->%s = canon_read_grow(r, v->%s, v->len, n, &cap, sizeof *v->%s);\n"
             "        if (!v->%s)\n            return canon_read_fail(r, %s);\n"
             "        for (size_t i = v->len; i < v->len + n; i++) {\n",
-            items, arr ? gc_min_size(n->items, 0) : 1 + gc_min_size(n->items, 0), path, items,
+            items, arr ? gen_min_size(n->items, 0) : 1 + gen_min_size(n->items, 0), path, items,
             items, items, items, path);
         if (arr) {
             read_value(c, "            ", n->items, "v->items[i]", gc_fmt(c, "%s[]", t->path));

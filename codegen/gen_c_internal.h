@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "gen.h"
+#include "gen_internal.h"
 
 typedef enum gc_kind {
     GC_RECORD,
@@ -84,7 +85,6 @@ gc_type *gc_find(gc_ctx *c, const reg_node *n);          /* NULL for primitives 
 cg_err *gc_collect_unit(gc_ctx *c, int unit, const reg_node *root);
 const char *gc_ctype(gc_ctx *c, const reg_node *n);       /* C type of a value of n */
 const char *gc_branch_name(gc_ctx *c, const reg_node *n); /* Avro JSON union branch */
-size_t gc_min_size(const reg_node *n, int depth);
 int gc_is_struct_kind(gc_kind k);
 /* ["null", T] with T primitive: the runtime's canon_opt_<name> types serve it. Returns T
  * (and the index of null), or NULL when n is something else. */

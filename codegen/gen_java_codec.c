@@ -8,9 +8,12 @@
  * objects), while the per-value dispatch disappears. Arrays, maps, unions and fixed
  * types get a small private static helper each, so nesting and recursion stay simple.
  *
- * Decoding is bounds-checked by Avro's BinaryDecoder (it throws on a short input); the
- * class's fromByteArray() also turns runtime errors from hostile input (an enum or union
- * index out of range) into IOException and refuses trailing bytes. */
+ * Decoding is bounds-checked by Avro's BinaryDecoder (it throws on a short input); ints,
+ * enum and union indexes are read as longs and must fit 32 bits (runtime Wire.readInt:
+ * Avro's readInt would drop the high bits of a longer varint); the class's
+ * fromByteArray() also turns runtime errors from hostile input (an enum or union index
+ * out of range) into IOException and refuses trailing bytes. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,14 +174,18 @@ static const char *logical_r(codec *c, const reg_node *n)
     const char *tc = time_conv(n->logical);
     if (tc)
         return n->type == REG_INT
-                   ? jg_strf(g, "canongate.runtime.Wire.%s.fromInt(in.readInt(), null, null)", tc)
+                   ? jg_strf(
+                         g,
+                         "canongate.runtime.Wire.%s.fromInt(canongate.runtime.Wire.readInt(in), "
+                         "null, null)",
+                         tc)
                    : jg_strf(g, "canongate.runtime.Wire.%s.fromLong(in.readLong(), null, null)",
                              tc);
     int fresh;
     size_t id = helper_id(c, n, &fresh);
     if (n->logical == REG_LT_UUID) {
         if (n->type == REG_STRING)
-            return "canongate.runtime.Wire.uuid(in.readString())";
+            return "canongate.runtime.Wire.uuid(canongate.runtime.Wire.readString(in))";
         return jg_strf(g,
                        "canongate.runtime.Wire.UUID.fromFixed(canongate.runtime.Wire.fixed(in, "
                        "%s.SCHEMA$), %s.SCHEMA$, null)",
@@ -186,8 +193,11 @@ static const char *logical_r(codec *c, const reg_node *n)
     }
     const char *dt = fresh ? decimal_type(c, n, id) : jg_strf(g, "DECIMAL$%zu", id);
     if (n->type == REG_BYTES)
-        return jg_strf(g, "canongate.runtime.Wire.DECIMAL.fromBytes(in.readBytes(null), null, %s)",
-                       dt);
+        return jg_strf(
+            g,
+            "canongate.runtime.Wire.DECIMAL.fromBytes(canongate.runtime.Wire.readBytes(in), "
+            "null, %s)",
+            dt);
     return jg_strf(g,
                    "canongate.runtime.Wire.DECIMAL.fromFixed(canongate.runtime.Wire.fixed(in, "
                    "%s.SCHEMA$), %s.SCHEMA$, %s)",
@@ -288,7 +298,7 @@ static void helper_union(codec *c, const reg_node *n, size_t id)
     put(c,
         "\n  private static %s read$%zu(org.apache.avro.io.Decoder in) throws java.io.IOException "
         "{\n"
-        "    switch (in.readIndex()) {\n",
+        "    switch (canongate.runtime.Wire.readIndex(in)) {\n",
         T, id);
     for (size_t i = 0; i < n->n_branches; i++) {
         const reg_node *b = n->branches[i];
@@ -304,6 +314,14 @@ static void helper_union(codec *c, const reg_node *n, size_t id)
     free(rs);
 }
 
+/* The fewest bytes an item of an array (plus extra: a map entry's key) encodes to, for
+ * runtime Wire.block; 0 only for items that may encode to no bytes at all. */
+static int item_min_size(const reg_node *items, size_t extra)
+{
+    size_t min = gen_min_size(items, 0) + extra;
+    return min > INT_MAX ? INT_MAX : (int)min;
+}
+
 static void helper_array(codec *c, const reg_node *n, size_t id)
 {
     jgen *g = c->g;
@@ -317,16 +335,19 @@ static void helper_array(codec *c, const reg_node *n, size_t id)
         "    for (%s x : v) {\n      out.startItem();\n      %s\n    }\n    out.writeArrayEnd();\n "
         " }\n",
         id, T, T, ws);
+    /* Each block's count is checked against the input before its items are read. */
+    int min = item_min_size(n->items, 0);
     put(c,
         "\n  private static java.util.List<%s> read$%zu(org.apache.avro.io.Decoder in) throws "
         "java.io.IOException {\n"
-        "    long n = in.readArrayStart();\n"
+        "    long n = canongate.runtime.Wire.block(in, in.readArrayStart(), %d, 0);\n"
         "    java.util.List<%s> a = new java.util.ArrayList<>((int) java.lang.Math.min(n, "
         "1024L));\n"
-        "    for (; n != 0; n = in.arrayNext()) {\n"
-        "      for (long i = 0; i < n; i++) {\n        a.add(%s);\n      }\n    }\n    return a;\n "
-        " }\n",
-        T, id, T, rs);
+        "    for (long have = 0; n != 0; n = canongate.runtime.Wire.block(in, in.arrayNext(), %d, "
+        "have)) {\n"
+        "      for (long i = 0; i < n; i++) {\n        a.add(%s);\n      }\n      have += n;\n"
+        "    }\n    return a;\n  }\n",
+        T, id, min, T, min, rs);
 }
 
 static void helper_map(codec *c, const reg_node *n, size_t id)
@@ -335,6 +356,7 @@ static void helper_map(codec *c, const reg_node *n, size_t id)
     const char *T = jg_type(g, n->items, 1);
     const char *ws = wstmt(c, n->items, "e.getValue()");
     const char *rs = rexpr(c, n->items);
+    int min = item_min_size(n->items, 1); /* the key's length takes a byte */
     put(c,
         "\n  private static void write$%zu(org.apache.avro.io.Encoder out, "
         "java.util.Map<java.lang.String,%s> v) throws java.io.IOException {\n"
@@ -347,12 +369,14 @@ static void helper_map(codec *c, const reg_node *n, size_t id)
     put(c,
         "\n  private static java.util.Map<java.lang.String,%s> read$%zu(org.apache.avro.io.Decoder "
         "in) throws java.io.IOException {\n"
-        "    long n = in.readMapStart();\n"
+        "    long n = canongate.runtime.Wire.block(in, in.readMapStart(), %d, 0);\n"
         "    java.util.Map<java.lang.String,%s> m = new java.util.LinkedHashMap<>();\n"
-        "    for (; n != 0; n = in.mapNext()) {\n"
-        "      for (long i = 0; i < n; i++) {\n        java.lang.String k = in.readString();\n"
-        "        m.put(k, %s);\n      }\n    }\n    return m;\n  }\n",
-        T, id, T, rs);
+        "    for (long have = 0; n != 0; n = canongate.runtime.Wire.block(in, in.mapNext(), %d, "
+        "have)) {\n"
+        "      for (long i = 0; i < n; i++) {\n"
+        "        java.lang.String k = canongate.runtime.Wire.readString(in);\n"
+        "        m.put(k, %s);\n      }\n      have += n;\n    }\n    return m;\n  }\n",
+        T, id, min, T, min, rs);
 }
 
 static const char *wstmt(codec *c, const reg_node *n, const char *v)
@@ -413,7 +437,7 @@ static const char *rexpr(codec *c, const reg_node *n)
     case REG_BOOLEAN:
         return "in.readBoolean()";
     case REG_INT:
-        return "in.readInt()";
+        return "canongate.runtime.Wire.readInt(in)";
     case REG_LONG:
         return "in.readLong()";
     case REG_FLOAT:
@@ -421,9 +445,9 @@ static const char *rexpr(codec *c, const reg_node *n)
     case REG_DOUBLE:
         return "in.readDouble()";
     case REG_BYTES:
-        return "in.readBytes(null)";
+        return "canongate.runtime.Wire.readBytes(in)";
     case REG_STRING:
-        return "in.readString()";
+        return "canongate.runtime.Wire.readString(in)";
     case REG_RECORD:
         return jg_strf(g, "%s.decode(in, null)", jg_fqn(g, n));
     case REG_ENUM: {
@@ -432,7 +456,9 @@ static const char *rexpr(codec *c, const reg_node *n)
         if (fresh)
             put(c, "\n  private static final %s[] SYMBOLS$%zu = %s.values();\n", jg_fqn(g, n), id,
                 jg_fqn(g, n));
-        return jg_strf(g, "canongate.runtime.Wire.symbol(SYMBOLS$%zu, in.readEnum())", id);
+        return jg_strf(
+            g, "canongate.runtime.Wire.symbol(SYMBOLS$%zu, canongate.runtime.Wire.readEnum(in))",
+            id);
     }
     case REG_FIXED:
         return jg_strf(g, "new %s(canongate.runtime.Wire.fixedBytes(in, %zu))", jg_fqn(g, n),
@@ -471,7 +497,7 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
         gen_files_printf(g->out, P, "    %s\n",
-                         wstmt(&c, f->type, jg_strf(g, "this.%s", jg_mangle(g, f->name))));
+                         wstmt(&c, f->type, jg_strf(g, "this.%s", jg_field(g, f->name))));
     }
     gen_files_printf(g->out, P,
                      "  }\n\n  /**\n   * Reads one record's Avro binary encoding from in.\n   *\n"
@@ -484,7 +510,7 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
                      c.cls, c.cls, c.cls, c.cls);
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
-        gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_mangle(g, f->name), rexpr(&c, f->type));
+        gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_field(g, f->name), rexpr(&c, f->type));
     }
     gen_files_printf(g->out, P, "    return r;\n  }\n");
     if (c.helpers)

@@ -4,8 +4,9 @@
  * the canongate framework types are ordinary generated records; this file adds what
  * makes them pleasant and safe to use:
  *   NUpdateBuilder - set/clear per field, delete, source/event_time/seq; it keeps
- *                    `provided` consistent with what was set or cleared (in field order,
- *                    so equal updates are equal bytes in every language);
+ *                    `provided` consistent with what was set or cleared (in the order
+ *                    fields were first set or cleared, as the C and Python builders
+ *                    list them, so equal updates are equal bytes in every language);
  *   NCanon         - topic and subject names, the derived schema texts as registered,
  *                    the envelope decoders (of this envelope version, or of any version
  *                    the registry has that Avro resolves against it: runtime
@@ -79,6 +80,8 @@ static void emit_builder(jgen *g, const reg_node *canonical, const reg_node *upd
         "  private final %s key;\n"
         "  private final %s values = new %s();\n"
         "  private final boolean[] provided = new boolean[%zu];\n"
+        "  private final int[] order = new int[%zu];\n"
+        "  private int touched;\n"
         "  private java.lang.String source;\n"
         "  private java.time.Instant eventTime;\n"
         "  private long seq;\n"
@@ -101,7 +104,15 @@ static void emit_builder(jgen *g, const reg_node *canonical, const reg_node *upd
         "  /**\n   * Makes this update delete the entity (set and cleared fields are then "
         "ignored).\n   *\n   * @return this\n   */\n"
         "  public %s delete() {\n    this.delete = true;\n    return this;\n  }\n",
-        U, canonical->fullname, B, KT, V, V, vals->n_fields, B, KT, B, B, B, B);
+        U, canonical->fullname, B, KT, V, V, vals->n_fields, vals->n_fields, B, KT, B, B, B, B);
+    /* provided lists fields in the order they were first set or cleared. */
+    gen_files_printf(g->out, P, "\n  private static final java.lang.String[] FIELDS = {");
+    for (size_t i = 0; i < vals->n_fields; i++)
+        gen_files_printf(g->out, P, "%s%s", i ? ", " : "", jg_lit(g, vals->fields[i].name));
+    gen_files_printf(g->out, P,
+                     "};\n\n  private void touch(int i) {\n"
+                     "    if (!provided[i]) {\n      provided[i] = true;\n"
+                     "      order[touched++] = i;\n    }\n  }\n");
     for (size_t i = 0; i < vals->n_fields; i++) {
         const reg_field *f = &vals->fields[i];
         const char *acc = jg_accessor(g, f->name);
@@ -110,12 +121,12 @@ static void emit_builder(jgen *g, const reg_node *canonical, const reg_node *upd
                          "\n  /**\n   * Sets field %s (null clears it).\n   *\n"
                          "   * @param value the new value\n   * @return this\n   */\n"
                          "  public %s set%s(%s value) {\n"
-                         "    values.set%s(value);\n    provided[%zu] = true;\n"
+                         "    values.set%s(value);\n    touch(%zu);\n"
                          "    return this;\n  }\n"
                          "\n  /**\n   * Clears field %s: it goes back to its canonical default.\n"
                          "   *\n   * @return this\n   */\n"
                          "  public %s clear%s() {\n    values.set%s(null);\n"
-                         "    provided[%zu] = true;\n    return this;\n  }\n",
+                         "    touch(%zu);\n    return this;\n  }\n",
                          f->name, B, acc, T, acc, i, f->name, B, acc, acc, i);
     }
     gen_files_printf(g->out, P,
@@ -129,14 +140,13 @@ static void emit_builder(jgen *g, const reg_node *canonical, const reg_node *upd
                      "\"eventTime is required\");\n"
                      "    java.util.List<java.lang.String> names = new java.util.ArrayList<>();\n"
                      "    %s v = new %s();\n"
-                     "    if (!delete) {\n",
+                     "    if (!delete) {\n"
+                     "      for (int k = 0; k < touched; k++) names.add(FIELDS[order[k]]);\n",
                      U, U, V, V);
     for (size_t i = 0; i < vals->n_fields; i++) {
         const char *acc = jg_accessor(g, vals->fields[i].name);
-        gen_files_printf(g->out, P,
-                         "      if (provided[%zu]) {\n        names.add(%s);\n"
-                         "        v.set%s(values.get%s());\n      }\n",
-                         i, jg_lit(g, vals->fields[i].name), acc, acc);
+        gen_files_printf(g->out, P, "      if (provided[%zu]) v.set%s(values.get%s());\n", i, acc,
+                         acc);
     }
     gen_files_printf(g->out, P, "    }\n    %s u = new %s();\n", U, U);
     gen_files_printf(g->out, P, "    u.set%s(key);\n", jg_accessor(g, kf->name));

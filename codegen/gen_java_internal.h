@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "gen.h"
+#include "gen_internal.h"
 
 /* Versions the generated pom.xml and the harness classpath cache pin. */
 #define JG_AVRO_VERSION  "1.12.1"
@@ -47,6 +48,10 @@ const char *jg_lit(jgen *g, const char *s);
 int jg_is_reserved(const char *s);
 /* name, or name + "$" when reserved: what Avro Java's compiler calls the field/symbol. */
 const char *jg_mangle(jgen *g, const char *name);
+/* A record field's Java name: jg_mangle's, with '$' appended also when it is the first
+ * part of a package the generated code names in expressions (java, org, canongate, the
+ * first part of a namespace of the schema), which the field would hide. */
+const char *jg_field(jgen *g, const char *name);
 /* Java package of a named type ("" for the null namespace). */
 const char *jg_package(jgen *g, const reg_node *n);
 /* Simple class name and fully qualified name of a named type. */

@@ -128,6 +128,25 @@ const char *jg_mangle(jgen *g, const char *name)
     return jg_is_reserved(name) ? jg_strf(g, "%s$", name) : name;
 }
 
+const char *jg_field(jgen *g, const char *name)
+{
+    /* Java looks a qualified name up as a variable first: in a class with a field named
+     * org, `org.ex.Addr.decode(in, null)` or `org.apache.avro.LogicalTypes.decimal(...)`
+     * is that field's member, and the class does not compile. So a field named like the
+     * first part of a package the generated code names gets '$' appended too. */
+    static const char *const roots[] = {"java", "org", "canongate", NULL};
+    const char *m = jg_mangle(g, name);
+    int clash = 0;
+    for (size_t i = 0; roots[i]; i++)
+        clash |= !strcmp(m, roots[i]);
+    for (size_t i = 0; i < g->n_named && !clash; i++) {
+        const char *pkg = jg_package(g, g->named[i]);
+        size_t len = strcspn(pkg, ".");
+        clash = len > 0 && strlen(m) == len && !strncmp(pkg, m, len);
+    }
+    return clash ? jg_strf(g, "%s$", m) : m;
+}
+
 const char *jg_package(jgen *g, const reg_node *n)
 {
     if (!n->namespace_ || !*n->namespace_)

@@ -318,7 +318,7 @@ void jg_emit_record(jgen *g, const reg_node *n, int wrapper)
     for (size_t i = 0; i < nf; i++) {
         const reg_field *f = &n->fields[i];
         jf[i].f = f;
-        jf[i].name = jg_mangle(g, f->name);
+        jf[i].name = jg_field(g, f->name);
         jf[i].type = jg_type(g, f->type, 0);
         jf[i].boxed = jg_type(g, f->type, 1);
         jf[i].prim = is_prim(jf[i].type);

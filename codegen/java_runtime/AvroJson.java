@@ -311,7 +311,7 @@ public final class AvroJson {
         sb.append(in.readBoolean());
         return;
       case INT:
-        sb.append(in.readInt());
+        sb.append(Wire.readInt(in));
         return;
       case LONG:
         sb.append(in.readLong());
@@ -342,7 +342,7 @@ public final class AvroJson {
         }
       case ENUM:
         {
-          int i = in.readEnum();
+          int i = Wire.readEnum(in);
           if (i < 0 || i >= s.getEnumSymbols().size()) throw new IOException("enum index " + i + " out of range");
           quote(sb, s.getEnumSymbols().get(i));
           return;
@@ -379,7 +379,7 @@ public final class AvroJson {
         }
       case UNION:
         {
-          int i = in.readIndex();
+          int i = Wire.readIndex(in);
           if (i < 0 || i >= s.getTypes().size()) throw new IOException("union index " + i + " out of range");
           Schema b = s.getTypes().get(i);
           if (b.getType() == Schema.Type.NULL) {

@@ -115,12 +115,19 @@ public final class RecordCodec<T extends SpecificRecordBase> {
     State s = state.get();
     s.buf.reset();
     if (header != null) s.buf.write(header, 0, header.length);
+    boolean written = false;
     try {
       s.enc = EncoderFactory.get().binaryEncoder(s.buf, s.enc);
       writer.write(value, s.enc);
       s.enc.flush();
+      written = true;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    } finally {
+      // A write that threw (a decimal too precise for its schema, a null in a field that
+      // is not nullable) leaves the bytes it buffered in the encoder, and reusing the
+      // encoder would flush them ahead of the next record: drop it instead.
+      if (!written) s.enc = null;
     }
     return s.buf.toByteArray();
   }
@@ -169,6 +176,10 @@ public final class RecordCodec<T extends SpecificRecordBase> {
       value = reader.read(s.dec);
     } catch (RuntimeException e) {
       throw new IOException("malformed Avro binary: " + e, e);
+    } catch (StackOverflowError e) {
+      // Records of a recursive schema nested deeper than the thread's stack (a few bytes
+      // per level suffice): the frames are gone by now, so this is an ordinary error.
+      throw new IOException("malformed Avro binary: records nested deeper than the stack allows", e);
     }
     if (!s.dec.isEnd()) throw new IOException("trailing bytes after the encoded value");
     return value;

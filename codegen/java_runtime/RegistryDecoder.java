@@ -122,7 +122,8 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
       s.enc = EncoderFactory.get().binaryEncoder(s.buf, s.enc);
       w.write.write(datum, s.enc);
       s.enc.flush();
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException | StackOverflowError e) {
+      s.enc = null;  // it may hold bytes of the failed write (see RecordCodec.encodeWith)
       String why = e.getMessage() != null ? e.getMessage() : e.getClass().getName();  // EOFException has none
       throw new IOException("schema id " + id + ": value does not decode with the writer schema resolved against "
           + what + ": " + why, e);

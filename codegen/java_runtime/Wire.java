@@ -1,11 +1,15 @@
 package canongate.runtime;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import org.apache.avro.Conversions;
 import org.apache.avro.Schema;
 import org.apache.avro.data.TimeConversions;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.Decoder;
+import org.apache.avro.io.DecoderFactory;
 
 /**
  * What the generated encode()/decode() methods share: Avro Java's own logical-type
@@ -39,6 +43,96 @@ public final class Wire {
   public static final Conversions.DecimalConversion DECIMAL = new Conversions.DecimalConversion();
 
   /**
+   * Items of a type that encodes to no bytes (null, a record of such fields, fixed(0)) have
+   * no input to bound their count: one array or map of them holds at most this many, over
+   * all its blocks, as in the C binding (CANON_MAX_EMPTY_ITEMS).
+   */
+  public static final int MAX_EMPTY_ITEMS = 65536;
+
+  /** The class of the input of a BinaryDecoder over a byte array, whose size is known. */
+  private static final Class<?> ARRAY_SOURCE = DecoderFactory.get().binaryDecoder(new byte[1], null).inputStream().getClass();
+
+  /**
+   * The bytes left in the input of in, when it is a BinaryDecoder over a byte array (what
+   * fromByteArray and fromFramed decode with); -1 for any other Decoder, whose input may
+   * be a stream of unknown length.
+   */
+  private static long left(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return -1;
+    java.io.InputStream src = ((BinaryDecoder) in).inputStream();
+    return src.getClass() == ARRAY_SOURCE ? src.available() : -1;
+  }
+
+  /**
+   * Checks the item count of an array or map block against what the input can hold,
+   * before anything is allocated for the items: an item that encodes to at least minSize
+   * bytes takes that many of the bytes left; items that encode to none are limited to
+   * {@link #MAX_EMPTY_ITEMS} per array or map. Without the check a count of 10^8 in five
+   * bytes made the decoder add 10^8 nulls.
+   *
+   * @param in the decoder, just after the block's count
+   * @param count the count (readArrayStart, arrayNext, readMapStart or mapNext)
+   * @param minSize the fewest bytes one item encodes to (0 when it may encode to none)
+   * @param have the items of the earlier blocks of the same array or map
+   * @return count
+   * @throws IOException when the input cannot hold count more items
+   */
+  public static long block(Decoder in, long count, int minSize, long have) throws IOException {
+    if (count < 0) throw new IOException("negative block count");
+    if (minSize == 0) {
+      if (count > MAX_EMPTY_ITEMS - have)
+        throw new IOException("more than " + MAX_EMPTY_ITEMS + " items that encode to no bytes");
+      return count;
+    }
+    long left = left(in);
+    if (left >= 0 && count > left / minSize)
+      throw new IOException("block count " + count + " exceeds the " + left + " bytes left");
+    return count;
+  }
+
+  /** The length of a string or bytes, checked against the bytes left before allocation. */
+  private static int length(long n, long left, String what) throws IOException {
+    if (n < 0) throw new IOException(what + " length " + n + " is negative");
+    if (n > left) throw new IOException(what + " length " + n + " exceeds the " + left + " bytes left");
+    return (int) n;
+  }
+
+  /**
+   * Reads a string. On a BinaryDecoder over a byte array its length is checked against the
+   * bytes left before the bytes are allocated (Avro's readString allocates first: a length
+   * of 2*10^9 in a 10-byte input ran out of memory); the text is decoded as Avro's is.
+   *
+   * @param in the decoder
+   * @return the string
+   * @throws IOException when the length is negative or beyond the input
+   */
+  public static String readString(Decoder in) throws IOException {
+    long left = left(in);
+    if (left < 0) return in.readString();
+    int n = length(in.readLong(), left - 1, "string");
+    if (n == 0) return "";
+    byte[] b = new byte[n];
+    in.readFixed(b, 0, n);
+    return new String(b, 0, n, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Reads bytes, with the length checked as {@link #readString} checks it.
+   *
+   * @param in the decoder
+   * @return a new buffer, position 0, limit and capacity the length
+   * @throws IOException when the length is negative or beyond the input
+   */
+  public static ByteBuffer readBytes(Decoder in) throws IOException {
+    long left = left(in);
+    if (left < 0) return in.readBytes(null);
+    int n = length(in.readLong(), left - 1, "bytes");
+    byte[] b = new byte[n];
+    in.readFixed(b, 0, n);
+    return ByteBuffer.wrap(b);
+  }
+
+  /**
    * Reads a null (nothing on the wire).
    *
    * @param in the decoder
@@ -48,6 +142,50 @@ public final class Wire {
   public static Void readNull(Decoder in) throws IOException {
     in.readNull();
     return null;
+  }
+
+  /**
+   * Reads an Avro int. On a BinaryDecoder the varint is read as a long and must fit 32
+   * bits: Avro's own readInt keeps the low 32 bits of a longer one, so 2^31 (which a
+   * 64-bit writer may put in an int field) would read as 0. Another Decoder (JSON,
+   * resolving) is asked for an int as usual.
+   *
+   * @param in the decoder
+   * @return the value
+   * @throws IOException when the value does not fit 32 bits or the input ends early
+   */
+  public static int readInt(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readInt();
+    return int32(in.readLong(), "int");
+  }
+
+  /**
+   * Reads a union branch index, as {@link #readInt} reads an int.
+   *
+   * @param in the decoder
+   * @return the index, not yet checked against the union
+   * @throws IOException when the index does not fit 32 bits or the input ends early
+   */
+  public static int readIndex(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readIndex();
+    return int32(in.readLong(), "union branch index");
+  }
+
+  /**
+   * Reads an enum symbol index, as {@link #readInt} reads an int.
+   *
+   * @param in the decoder
+   * @return the index, not yet checked against the enum
+   * @throws IOException when the index does not fit 32 bits or the input ends early
+   */
+  public static int readEnum(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readEnum();
+    return int32(in.readLong(), "enum index");
+  }
+
+  private static int int32(long v, String what) throws IOException {
+    if (v != (int) v) throw new IOException(what + " " + v + " does not fit 32 bits");
+    return (int) v;
   }
 
   /**

@@ -73,6 +73,18 @@ class Binding:
         return r.returncode, r.stdout + r.stderr
 
 
+def compile_program(b, program):
+    """Builds binding b (through its harness) and compiles the check program
+    tests/bindings/java/<program>.java against it: (its classes, the binding's classpath)."""
+    b.harness([])  # builds the binding and caches the classpath
+    cp = b.classpath()
+    cls = b.out / "target" / program.lower()
+    subprocess.run(["javac", "-J-XX:TieredStopAtLevel=1", "--release", "17", "-Xlint:all",
+                    "-Werror", "-cp", cp, "-d", str(cls), str(HERE / f"{program}.java")],
+                   check=True)
+    return cls, cp
+
+
 _REFCHECK = {}
 
 

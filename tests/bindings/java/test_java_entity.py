@@ -5,7 +5,7 @@ import json
 import subprocess
 import threading
 
-from java_support import ROOT, HERE
+from java_support import ROOT, compile_program
 
 
 class FakeRegistry(http.server.BaseHTTPRequestHandler):
@@ -31,14 +31,7 @@ def compile_check(generate, program):
     """Builds the binding of tests/vectors/person.avsc and compiles the check program
     (e.g. "EntityCheck") against it: (its classpath, the binding's classpath)."""
     schema = (ROOT / "tests" / "vectors" / "person.avsc").read_text()
-    b = generate(schema, "person")
-    b.harness([])  # builds the binding and caches the classpath
-    cp = b.classpath()
-    cls = b.out / "target" / program.lower()
-    subprocess.run(["javac", "-J-XX:TieredStopAtLevel=1", "--release", "17", "-Xlint:all",
-                    "-Werror", "-cp", cp, "-d", str(cls), str(HERE / f"{program}.java")],
-                   check=True)
-    return cls, cp
+    return compile_program(generate(schema, "person"), program)
 
 
 def test_entity_layer(generate):

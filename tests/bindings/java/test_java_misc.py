@@ -106,3 +106,43 @@ def test_embedded_runtime_is_codegen_java_runtime(generate):
         emitted = (b.out / "src/main/java/canongate/runtime" / src.name).read_text()
         body = emitted.split(" */\n", 1)[1].lstrip("\n")
         assert body == src.read_text(), src.name
+
+
+# Fields named like the first part of a package the generated code names in expressions
+# (org.apache.avro..., java.lang.Math, canongate.runtime.Wire, org.ex.Addr.decode): a
+# field is found before a package, so the class did not compile.
+PACKAGE_ROOTS = json.dumps({
+    "type": "record", "name": "Company", "namespace": "org.ex", "fields": [
+        {"name": "org", "type": "string"},
+        {"name": "java", "type": {"type": "enum", "name": "Kind",
+                                  "symbols": ["org", "java", "canongate"]}},
+        {"name": "canongate", "type": {"type": "record", "name": "Addr", "fields": [
+            {"name": "org", "type": "string"},
+            {"name": "net", "type": ["null", "Kind"], "default": None}]}},
+        {"name": "net", "type": {"type": "array", "items": "Addr"}},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal",
+                                   "precision": 6, "scale": 2}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "by_kind", "type": {"type": "map", "values": "Kind"}},
+        {"name": "other", "type": ["null", "Addr", "string"], "default": None},
+        {"name": "elsewhere", "type": {"type": "record", "name": "Place", "namespace": "net.x",
+                                       "fields": [{"name": "org", "type": "int"}]}},
+    ]})
+
+
+def test_fields_named_like_package_roots(generate):
+    b = generate(PACKAGE_ROOTS, "roots")
+    datums = [{"org": "Acme", "java": "canongate",
+               "canongate": {"org": "Paris", "net": {"org.ex.Kind": "org"}},
+               "net": [{"org": "Oslo", "net": None}], "price": "\u0004\u00d2", "day": 19000,
+               "by_kind": {"a": "java"}, "other": {"org.ex.Addr": {"org": "Rome", "net": None}},
+               "elsewhere": {"org": 5}}]
+    hexes = b.harness([json.dumps(d) for d in datums])
+    assert not any(h.startswith("error") for h in hexes), hexes
+    assert b.refcheck(hexes) == ["ok"]
+    back = b.harness(hexes, decode=True)
+    assert same_json(json.loads(back[0]), datums[0]), back
+    src = (b.out / "src/main/java/org/ex/Company.java").read_text()
+    assert "public java.lang.String getOrg()" in src
+    rc, msg = b.lint()
+    assert rc == 0, msg

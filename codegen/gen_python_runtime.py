@@ -80,27 +80,28 @@ def decode(parsed: Schema, data: bytes) -> typing.Any:
     The bytes are scanned first (see "decode guard" below): fastavro only reads input
     that is well formed. return_named_type: a named type inside a union comes back as
     (fullname, value), which is how the generated code knows the branch."""
-    scan(parsed.check or parsed.checker(), data)
+    return _read(parsed, None, data)
+
+
+def decode_resolving(writer: Schema, reader: Schema, data: bytes) -> typing.Any:
+    """Decodes bytes written with another version of the schema (schema resolution),
+    with decode's checks (on the writer schema) and errors."""
+    return _read(writer, reader.fastavro, data)
+
+
+def _read(writer: Schema, reader: typing.Any, data: bytes) -> typing.Any:
+    scan(writer.check or writer.checker(), data)
     src = io.BytesIO(data)
     try:
-        datum = fastavro.schemaless_reader(src, parsed.fastavro, None, False, False, "strict", True)
+        datum = fastavro.schemaless_reader(src, writer.fastavro, reader, False, False, "strict",
+                                           True)
     except (EOFError, StopIteration, IndexError, struct.error) as e:
         raise AvroError(f"truncated Avro data ({e})") from None
-    except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as e:
+    except (ValueError, OverflowError, RecursionError, fastavro.read.SchemaResolutionError) as e:
         raise AvroError(f"invalid Avro data ({e})") from None
     if src.tell() != len(data):
         raise AvroError(f"{len(data) - src.tell()} trailing bytes after the Avro datum")
     return datum
-
-
-def decode_resolving(writer: Schema, reader: Schema, data: bytes) -> typing.Any:
-    """Decodes bytes written with another version of the schema (schema resolution)."""
-    src = io.BytesIO(data)
-    try:
-        return fastavro.schemaless_reader(src, writer.fastavro, reader.fastavro, False, False,
-                                          "strict", True)
-    except (EOFError, StopIteration, IndexError, struct.error, ValueError) as e:
-        raise AvroError(f"invalid Avro data ({e})") from None
 
 
 # ---- decode guard: a structural scan before fastavro ---------------------------------------

@@ -196,3 +196,22 @@ def test_deep_recursive_values_are_refused_not_a_crash(node_dir):
     for depth, line in zip((1000, 5000, 200000), lines):
         assert line.startswith("%d AvroError" % depth) and "nested more than 512 deep" in line, out
     assert lines[3] == "511 levels below the top: 512", out
+
+
+def test_resolving_decode_refuses_what_decode_refuses(hostile):
+    """The consumer's path with a registry (decode_resolving, writer schema by id): the
+    same checks and the same AvroError, trailing bytes included."""
+    from canongate import _runtime as rt
+    writer = rt.parse(json.dumps(SCHEMA))
+    t = rt.decode_resolving(writer, hostile._P_T, rec(u=varint(2) + varint(1) + b"z"))
+    assert hostile.T.from_avro(t).u == "z"
+    for data, words in [(rec() + b"\x00", "1 trailing bytes"),
+                        (rec(i=b"\xff" * 9 + b"\x7f"), "does not fit 32 bits"),
+                        (rec(m=varint(1) + varint(1) + b"k" + b"\xff" * 9 + b"\x7f" + varint(0)),
+                         "does not fit 64 bits"),
+                        (rec(u=varint(-1) + varint(1) + b"z"), "union index -1"),
+                        (rec(a=varint(1 << 62) + varint(0)), "more than 65536 items"),
+                        (rec()[:-1], "truncated")]:
+        with pytest.raises(rt.AvroError) as e:
+            rt.decode_resolving(writer, hostile._P_T, data)
+        assert words in str(e.value), str(e.value)

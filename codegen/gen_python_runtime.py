@@ -492,6 +492,26 @@ def j_record(x: typing.Any, name: str) -> dict[str, typing.Any]:
     return x
 
 
+def int_value(v: typing.Any, where: str) -> int:
+    """v for an Avro int: an int (not a bool) within 32 bits, else AvroError naming where.
+    The generated to_avro lets a plain int in range through inline and calls this for
+    the rest: fastavro would write 2**31 as a 5-byte int varint, True as 1, 1.5 as 1."""
+    return _ranged(v, where, "an int (32-bit integer)", _INT_MIN, _INT_MAX)
+
+
+def long_value(v: typing.Any, where: str) -> int:
+    """v for an Avro long: an int (not a bool) within 64 bits, else AvroError."""
+    return _ranged(v, where, "a long (64-bit integer)", _LONG_MIN, _LONG_MAX)
+
+
+def _ranged(v: typing.Any, where: str, what: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise AvroError(f"{where}: expected {what}, got {type(v).__name__} {v!r}"[:200])
+    if not lo <= v <= hi:
+        raise AvroError(f"{where}: {v} is outside {what}: {lo}..{hi}")
+    return v
+
+
 def missing(record: str, field: str) -> typing.Any:
     raise AvroError(f"record {record}: field {field} is missing (and has no default)")
 

@@ -215,3 +215,41 @@ def test_resolving_decode_refuses_what_decode_refuses(hostile):
         with pytest.raises(rt.AvroError) as e:
             rt.decode_resolving(writer, hostile._P_T, data)
         assert words in str(e.value), str(e.value)
+
+
+NUMS = {
+    "type": "record", "name": "Nums", "namespace": "com.ex.hostile",
+    "fields": [
+        {"name": "count", "type": "int"},
+        {"name": "total", "type": "long", "default": 0},
+        {"name": "u", "type": ["null", "int", "string"], "default": None},
+        {"name": "ints", "type": {"type": "array", "items": "int"}, "default": []},
+        {"name": "amb", "type": ["int", "long"], "default": 0},
+    ],
+}
+
+
+def test_encode_refuses_ints_out_of_range_bools_and_floats(generated, tmp_path_factory):
+    """fastavro writes what it is given: 2**31 for an int as a 5-byte varint (Java then
+    reads another number), True as 1, 1.5 for a long as 1."""
+    mod = import_binding(generated("hostile-nums", write_schema(tmp_path_factory, NUMS)),
+                         "com.ex.hostile.nums")
+    from canongate import _runtime as rt
+    N = mod.Nums
+    ok = N(count=-(1 << 31), total=(1 << 63) - 1, u=(1 << 31) - 1, ints=[0, -1],
+           amb=("long", -(1 << 63)))
+    assert N.decode(ok.encode()) == ok
+    for kw, words in [({"count": 1 << 31}, "com.ex.hostile.Nums.count: 2147483648 is outside"),
+                      ({"count": -(1 << 31) - 1}, "Nums.count: -2147483649 is outside"),
+                      ({"count": True}, "Nums.count: expected an int (32-bit integer), got bool"),
+                      ({"count": 1.5}, "Nums.count: expected an int (32-bit integer), got float"),
+                      ({"total": 1 << 63}, "Nums.total: 9223372036854775808 is outside"),
+                      ({"total": 1.0}, "Nums.total: expected a long (64-bit integer), got float"),
+                      ({"total": False}, "Nums.total: expected a long"),
+                      ({"u": 1 << 40}, "union [null, int, string]: 1099511627776 is outside"),
+                      ({"u": True}, "union [null, int, string]: expected an int"),
+                      ({"ints": [1, 1 << 32]}, "Nums.ints: 4294967296 is outside"),
+                      ({"amb": ("int", 1 << 31)}, "union [int, long]: 2147483648 is outside")]:
+        with pytest.raises(rt.AvroError) as e:
+            N(**dict({"count": 0}, **kw)).encode()
+        assert words in str(e.value), (kw, str(e.value))

@@ -52,8 +52,10 @@ typedef struct pyg {
     char **arena;
     size_t n_arena, cap_arena;
     int oom;
-    int walrus;      /* numbers the := variables of the module: each has one type */
-    const char *bad; /* first thing the generator could not express (arena), or NULL */
+    int walrus;        /* numbers the := variables of the module: each has one type */
+    const char *where; /* what the conversions being written convert ("n.Rec.field",
+                        * a union), named by encode errors; NULL: "value" */
+    const char *bad;   /* first thing the generator could not express (arena), or NULL */
 } pyg;
 
 /* ---- arena and literals (gen_python_names.c) ---- */

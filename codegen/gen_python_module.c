@@ -139,9 +139,11 @@ static void emit_record(pyg *g, const reg_node *n)
     for (size_t i = 0; i < n->n_fields; i++) {
         const reg_field *f = &n->fields[i];
         const char *self = pg_strf(g, "self.%s", pg_field_attr(g, f->name));
+        g->where = pg_strf(g, "%s.%s", n->fullname, f->name);
         const char *c = pg_to_avro(g, f->type, self, 0);
         OUT("            %s: %s,\n", pg_lit(g, f->name), c ? c : self);
     }
+    g->where = NULL;
     OUT("        }\n");
 
     /* Decoding fills the slots of a new instance directly: the same result as the
@@ -200,7 +202,9 @@ static void emit_wrapper(pyg *g, const reg_node *root, const char *cls)
              pg_strf(g, "A datum of the root schema (%s), wrapped so it has the codec methods.",
                      root->fullname ? root->fullname : reg_type_name(root->type)));
     OUT("\n    value: %s\n", pg_hint(g, root));
+    g->where = cls;
     const char *c = pg_to_avro(g, root, "self.value", 0);
+    g->where = NULL;
     OUT("\n    def to_avro(self) -> typing.Any:\n        return %s\n", c ? c : "self.value");
     c = pg_from_avro(g, root, "d", 0);
     OUT("\n    @classmethod\n    def from_avro(cls, d: typing.Any) -> %s:\n"

@@ -47,41 +47,335 @@ class AvroError(ValueError):
 # ---- fastavro ---------------------------------------------------------------------------
 
 
-def parse(schema_json: str) -> typing.Any:
+class Schema:
+    """A parsed schema: fastavro's form, and the scan that checks bytes before fastavro
+    reads them (compiled on the first decode)."""
+
+    __slots__ = ("fastavro", "check")
+
+    def __init__(self, parsed: typing.Any) -> None:
+        self.fastavro = parsed
+        self.check: typing.Callable[[bytes], int] | None = None
+
+    def checker(self) -> typing.Callable[[bytes], int]:
+        if self.check is None:
+            self.check = _compile_scan(self.fastavro)
+        return self.check
+
+
+def parse(schema_json: str) -> Schema:
     """Parses a schema once; generated modules keep the result in a module constant."""
-    return fastavro.parse_schema(json.loads(schema_json))
+    return Schema(fastavro.parse_schema(json.loads(schema_json)))
 
 
-def encode(parsed: typing.Any, datum: typing.Any) -> bytes:
+def encode(parsed: Schema, datum: typing.Any) -> bytes:
     out = io.BytesIO()
-    fastavro.schemaless_writer(out, parsed, datum)
+    fastavro.schemaless_writer(out, parsed.fastavro, datum)
     return out.getvalue()
 
 
-def decode(parsed: typing.Any, data: bytes) -> typing.Any:
+def decode(parsed: Schema, data: bytes) -> typing.Any:
     """Decodes one datum; the bytes must hold exactly one (trailing bytes are an error).
 
-    return_named_type: a named type inside a union comes back as (fullname, value), which
-    is how the generated code knows the branch."""
+    The bytes are scanned first (see "decode guard" below): fastavro only reads input
+    that is well formed. return_named_type: a named type inside a union comes back as
+    (fullname, value), which is how the generated code knows the branch."""
+    return _read(parsed, None, data)
+
+
+def decode_resolving(writer: Schema, reader: Schema, data: bytes) -> typing.Any:
+    """Decodes bytes written with another version of the schema (schema resolution),
+    with decode's checks (on the writer schema) and errors."""
+    return _read(writer, reader.fastavro, data)
+
+
+def _read(writer: Schema, reader: typing.Any, data: bytes) -> typing.Any:
+    scan(writer.check or writer.checker(), data)
     src = io.BytesIO(data)
     try:
-        datum = fastavro.schemaless_reader(src, parsed, None, False, False, "strict", True)
+        datum = fastavro.schemaless_reader(src, writer.fastavro, reader, False, False, "strict",
+                                           True)
     except (EOFError, StopIteration, IndexError, struct.error) as e:
         raise AvroError(f"truncated Avro data ({e})") from None
-    except (ValueError, UnicodeDecodeError, OverflowError) as e:
+    except (ValueError, OverflowError, RecursionError, fastavro.read.SchemaResolutionError) as e:
         raise AvroError(f"invalid Avro data ({e})") from None
     if src.tell() != len(data):
         raise AvroError(f"{len(data) - src.tell()} trailing bytes after the Avro datum")
     return datum
 
 
-def decode_resolving(writer: typing.Any, reader: typing.Any, data: bytes) -> typing.Any:
-    """Decodes bytes written with another version of the schema (schema resolution)."""
-    src = io.BytesIO(data)
+# ---- decode guard: a structural scan before fastavro ---------------------------------------
+# fastavro trusts its input: a union or enum index of -1 picks the last branch (Python list
+# indexing), a block of 10^8 nulls builds 10^8 Nones, an int varint may hold 64 bits, a
+# boolean byte 2 reads as True, and a deeply nested recursive value overflows the C stack
+# (a crash, not an exception). So every decode first walks the bytes against the writer
+# schema and refuses what the C runtime refuses (docs/bindings-c.md, "What decode
+# guarantees"); fastavro then only ever sees well-formed input. The walk is compiled once
+# per schema into straight-line Python (one function per record type), which keeps it at
+# a fraction of fastavro's own decode time.
+
+MAX_DEPTH = 512  # records nested inside each other (CANON_MAX_DEPTH in the C runtime)
+MAX_EMPTY_ITEMS = 65536  # items encoding to no bytes in one array or map (CANON_MAX_EMPTY_ITEMS)
+
+_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+def _fail(what: str, pos: int) -> typing.NoReturn:
+    raise AvroError(f"invalid Avro data: {what} (byte {pos})")
+
+
+def _varint(d: bytes, p: int, bits: int) -> tuple[int, int]:
+    """The zig-zag varint at d[p]: (value, position after it). At most 10 bytes; the
+    unsigned form must fit bits (32 for an int, 64 for a long)."""
+    start, n, shift = p, 0, 0
+    while True:
+        b = d[p]
+        p += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+        if shift >= 70:
+            _fail("varint longer than 10 bytes", start)
+    if n >> bits:
+        _fail(f"varint does not fit {bits} bits", start)
+    return (n >> 1) ^ -(n & 1), p
+
+
+def _skip64(d: bytes, p: int) -> int:
+    """The position after the long varint at d[p], which has more than one byte."""
+    q = p + 1
+    while d[q] & 0x80:
+        q += 1
+    if q - p >= 9 and (q - p > 9 or d[q] > 1):
+        _varint(d, p, 64)  # raises, saying why
+    return q + 1
+
+
+def _skip32(d: bytes, p: int) -> int:
+    """The position after the int varint at d[p], which has more than one byte."""
+    q = p + 1
+    while d[q] & 0x80:
+        q += 1
+    if q - p >= 4 and (q - p > 4 or d[q] > 0x0F):
+        _varint(d, p, 32)
+    return q + 1
+
+
+def _length(d: bytes, p: int, n: int) -> int:
+    """The position after the string or bytes whose length varint (negative, or more than
+    one byte) starts at d[p]."""
+    size, q = _varint(d, p, 64)
+    if size < 0 or size > n - q:
+        _fail(f"length {size} with {n - q} bytes left", p)
+    return q + size
+
+
+def _count(d: bytes, p: int, n: int, where: str) -> tuple[int, int]:
+    """An array or map block count (negative, or more than one byte) at d[p]: (items,
+    position after the count and, for a negative count, the block's byte size)."""
+    c, q = _varint(d, p, 64)
+    if c < 0:
+        c = -c
+        size, q = _varint(d, q, 64)
+        if not 0 <= size <= n - q:
+            _fail(f"{where}: block of {size} bytes with {n - q} left", q)
+    return c, q
+
+
+def _index(d: bytes, p: int, k: int, what: str) -> typing.NoReturn:
+    v = _varint(d, p, 32)[0]
+    _fail(f"{what} index {v} of {k}", p)
+
+
+class _ScanCompiler:
+    """Writes the Python source of a schema's scan: functions r<N>(d, p, n, depth) -> the
+    position after one record, and scan(d) for the whole datum. Single-byte varints (the
+    usual case) are read inline; longer ones call the helpers above."""
+
+    def __init__(self, named: dict[str, typing.Any]) -> None:
+        self.named = named
+        self.funcs: dict[str, str] = {}  # record fullname -> function name
+        self.src: list[str] = []
+        self.tmp = 0
+        self.sizes: dict[str, int] = {}
+
+    def resolve(self, s: typing.Any) -> typing.Any:
+        if isinstance(s, str):
+            return s if s in _PRIMITIVES else self.named[s]
+        if isinstance(s, dict) and s.get("type") in _PRIMITIVES:
+            return s["type"]
+        return s
+
+    def min_size(self, s: typing.Any) -> int:
+        """The fewest bytes a value of s encodes to (0 for null, empty records ...)."""
+        s = self.resolve(s)
+        if isinstance(s, list):
+            return 1
+        if isinstance(s, str):
+            return {"null": 0, "float": 4, "double": 8}.get(s, 1)
+        t = s["type"]
+        if t == "fixed":
+            return int(s["size"])
+        if t in ("record", "error"):
+            name = s["name"]
+            if name not in self.sizes:
+                self.sizes[name] = 1  # again only through a union, array or map: 1 byte at least
+                self.sizes[name] = sum(self.min_size(f["type"]) for f in s["fields"])
+            return self.sizes[name]
+        return 1
+
+    def var(self, stem: str) -> str:
+        self.tmp += 1
+        return f"{stem}{self.tmp}"
+
+    def record(self, s: typing.Any) -> str:
+        name = s["name"]
+        if name not in self.funcs:
+            fn = f"r{len(self.funcs)}"
+            self.funcs[name] = fn
+            body: list[str] = [f"def {fn}(d, p, n, depth):  # {name}",
+                               f"    if depth > {MAX_DEPTH}:",
+                               f"        _fail('records nested more than {MAX_DEPTH} deep', p)"]
+            for f in s["fields"]:
+                self.value(f["type"], body, 1, f"{name}.{f['name']}")
+            body.append("    return p")
+            self.src.append("\n".join(body))
+        return self.funcs[name]
+
+    def value(self, s: typing.Any, out: list[str], ind: int, where: str) -> None:
+        i = "    " * ind
+        s = self.resolve(s)
+        if isinstance(s, list):
+            self.union(s, out, ind, where)
+            return
+        t = s if isinstance(s, str) else s["type"]
+        if t == "null":
+            return
+        if t == "boolean":
+            out += [f"{i}if d[p] > 1:",
+                    f"{i}    _fail({where!r} + ': boolean byte ' + str(d[p]), p)",
+                    f"{i}p += 1"]
+        elif t in ("int", "long"):
+            out += [f"{i}if d[p] & 0x80:", f"{i}    p = _skip{32 if t == 'int' else 64}(d, p)",
+                    f"{i}else:", f"{i}    p += 1"]
+        elif t == "enum":
+            k = len(s["symbols"])
+            if k < 64:  # a valid index is one even byte
+                out += [f"{i}if d[p] & 1 or d[p] >= {2 * k}:",
+                        f"{i}    _index(d, p, {k}, {where + ': enum'!r})", f"{i}p += 1"]
+            else:
+                v = self.var("e")
+                out += [f"{i}{v}, p = _varint(d, p, 32)", f"{i}if not 0 <= {v} < {k}:",
+                        f"{i}    _index(d, p, {k}, {where + ': enum'!r})"]
+        elif t in ("float", "double"):
+            out.append(f"{i}p += {4 if t == 'float' else 8}")
+        elif t == "fixed":
+            if s["size"]:
+                out.append(f"{i}p += {int(s['size'])}")
+        elif t in ("bytes", "string"):
+            self.length(out, i)
+        elif t in ("record", "error"):
+            out.append(f"{i}p = {self.record(s)}(d, p, n, depth + 1)")
+        elif t in ("array", "map"):
+            self.blocks(s, t, out, ind, where)
+        else:
+            raise AvroError(f"{where}: cannot scan Avro type {t!r}")
+
+    def length(self, out: list[str], i: str) -> None:
+        v = self.var("b")
+        out += [f"{i}{v} = d[p]", f"{i}if {v} & 0x81:", f"{i}    p = _length(d, p, n)",
+                f"{i}else:", f"{i}    p += 1 + ({v} >> 1)"]
+
+    def union(self, s: list[typing.Any], out: list[str], ind: int, where: str) -> None:
+        i = "    " * ind
+        k, v = len(s), self.var("u")
+        what = repr(where + ": union")
+        if k < 64:  # a valid index is one even byte
+            out += [f"{i}{v} = d[p]", f"{i}p += 1"]
+            tags = [2 * b for b in range(k)]
+        else:
+            out += [f"{i}{v}, p = _varint(d, p, 32)"]
+            tags = list(range(k))
+        empty = []
+        first = True
+        for b, branch in enumerate(s):
+            body: list[str] = []
+            self.value(branch, body, ind + 1, where)
+            if not body:
+                empty.append(tags[b])
+                continue
+            out.append(f"{i}{'if' if first else 'elif'} {v} == {tags[b]}:")
+            out += body
+            first = False
+        test = f"not 0 <= {v} < {k}" if k >= 64 else (
+            f"{v}" if empty == [0] else f"{v} not in {tuple(empty)!r}")
+        out += [f"{i}{'if' if first else 'elif'} {test}:",
+                f"{i}    _index(d, p - 1, {k}, {what})" if k < 64 else
+                f"{i}    _fail({what} + f' index {{{v}}} of {k}', p)"]
+
+    def blocks(self, s: typing.Any, t: str, out: list[str], ind: int, where: str) -> None:
+        i = "    " * ind
+        item = s["items"] if t == "array" else s["values"]
+        empty = t == "array" and self.min_size(item) == 0
+        c, total = self.var("c"), self.var("t")
+        if empty:
+            out.append(f"{i}{total} = 0")
+        out += [f"{i}while True:",
+                f"{i}    {c} = d[p]",
+                f"{i}    if {c} & 0x81:", f"{i}        {c}, p = _count(d, p, n, {where!r})",
+                f"{i}    else:", f"{i}        {c} >>= 1", f"{i}        p += 1",
+                f"{i}    if not {c}:", f"{i}        break"]
+        if empty:  # nothing to scan, and no bytes to bound the count
+            out += [f"{i}    {total} += {c}", f"{i}    if {total} > {MAX_EMPTY_ITEMS}:",
+                    f"{i}        _fail({where!r} + ': more than {MAX_EMPTY_ITEMS} items that "
+                    f"encode to no bytes', p)"]
+            return
+        out += [f"{i}    if {c} > n - p:",
+                f"{i}        _fail({where!r} + f': block of {{{c}}} items with {{n - p}} bytes "
+                f"left', p)",
+                f"{i}    for _ in range({c}):"]
+        body: list[str] = []
+        if t == "map":
+            self.length(body, "    " * (ind + 2))
+        self.value(item, body, ind + 2, where)
+        out += body or [f"{i}        pass"]
+
+    def compile(self, schema: typing.Any) -> typing.Callable[[bytes], int]:
+        top: list[str] = ["def scan(d):", "    n = len(d)", "    p = 0", "    depth = 1"]
+        s = self.resolve(schema)
+        if isinstance(s, dict) and s["type"] in ("record", "error"):
+            self.record(s)  # a function of its own if it is recursive; inline here too
+            for f in s["fields"]:
+                self.value(f["type"], top, 1, f"{s['name']}.{f['name']}")
+        else:
+            self.value(schema, top, 1, "value")
+        top.append("    return p")
+        self.src.append("\n".join(top))
+        env: dict[str, typing.Any] = {"_fail": _fail, "_varint": _varint, "_length": _length,
+                                      "_skip32": _skip32, "_skip64": _skip64, "_count": _count,
+                                      "_index": _index}
+        exec("\n\n".join(self.src), env)
+        return typing.cast(typing.Callable[[bytes], int], env["scan"])
+
+
+def _compile_scan(parsed: typing.Any) -> typing.Callable[[bytes], int]:
+    named = dict(parsed.get("__named_schemas", {})) if isinstance(parsed, dict) else {}
+    return _ScanCompiler(named).compile(parsed)
+
+
+def scan(check: typing.Callable[[bytes], int], data: bytes) -> None:
+    """Checks that data holds exactly one well-formed datum (see above)."""
     try:
-        return fastavro.schemaless_reader(src, writer, reader, False, False, "strict", True)
-    except (EOFError, StopIteration, IndexError, struct.error, ValueError) as e:
-        raise AvroError(f"invalid Avro data ({e})") from None
+        end = check(data)
+    except IndexError:
+        raise AvroError(f"truncated Avro data ({len(data)} bytes)") from None
+    except RecursionError:
+        raise AvroError("invalid Avro data: nested too deep for the Python stack") from None
+    if end > len(data):
+        raise AvroError(f"truncated Avro data ({len(data)} bytes, a value runs to byte {end})")
+    if end < len(data):
+        raise AvroError(f"{len(data) - end} trailing bytes after the Avro datum")
 
 
 # ---- Confluent framing --------------------------------------------------------------------
@@ -196,6 +490,26 @@ def j_record(x: typing.Any, name: str) -> dict[str, typing.Any]:
     if not isinstance(x, dict):
         raise _bad(f"a record {name} (object)", x)
     return x
+
+
+def int_value(v: typing.Any, where: str) -> int:
+    """v for an Avro int: an int (not a bool) within 32 bits, else AvroError naming where.
+    The generated to_avro lets a plain int in range through inline and calls this for
+    the rest: fastavro would write 2**31 as a 5-byte int varint, True as 1, 1.5 as 1."""
+    return _ranged(v, where, "an int (32-bit integer)", _INT_MIN, _INT_MAX)
+
+
+def long_value(v: typing.Any, where: str) -> int:
+    """v for an Avro long: an int (not a bool) within 64 bits, else AvroError."""
+    return _ranged(v, where, "a long (64-bit integer)", _LONG_MIN, _LONG_MAX)
+
+
+def _ranged(v: typing.Any, where: str, what: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise AvroError(f"{where}: expected {what}, got {type(v).__name__} {v!r}"[:200])
+    if not lo <= v <= hi:
+        raise AvroError(f"{where}: {v} is outside {what}: {lo}..{hi}")
+    return v
 
 
 def missing(record: str, field: str) -> typing.Any:

@@ -321,6 +321,20 @@ const char *pg_to_avro(pyg *g, const reg_node *n, const char *expr, int depth)
         return n->logical == REG_LT_UUID ? pg_strf(g, "%s.bytes", expr) : NULL;
     case REG_RECORD:
         return pg_strf(g, "%s.to_avro()", expr);
+    case REG_INT:
+    case REG_LONG: {
+        if (n->logical != REG_LT_NONE)
+            return NULL; /* a date, time or timestamp: fastavro converts and checks it */
+        /* fastavro writes whatever int it is given (2**31 as a 5-byte int varint), and a
+         * bool or a float as one: only a plain int in range passes inline, the rest goes
+         * to the runtime, which takes an int subclass in range and raises otherwise. */
+        int i32 = n->type == REG_INT;
+        const char *var = pg_strf(g, "_v%d", g->walrus++);
+        return pg_strf(g, "(%s if type(%s := %s) is int and %s <= %s <= %s else _rt.%s(%s, %s))",
+                       var, var, expr, i32 ? "-2147483648" : "-9223372036854775808", var,
+                       i32 ? "2147483647" : "9223372036854775807", i32 ? "int_value" : "long_value",
+                       var, pg_lit(g, g->where ? g->where : "value"));
+    }
     case REG_ARRAY: {
         const char *var = pg_strf(g, "_i%d", depth);
         const char *c = pg_to_avro(g, n->items, var, depth + 1);

@@ -99,7 +99,9 @@ static void emit_plain_avro(pyg *g, const pg_union *u)
             OUT("    if v is None:\n        return None\n");
             continue;
         }
+        g->where = pg_strf(g, "union %s", describe(g, n));
         const char *c = pg_to_avro(g, b, "v", 0);
+        g->where = NULL;
         OUT("    if %s:\n        return (%s, %s)\n", isinstance_test(g, b),
             pg_lit(g, pg_branch_name(b)), c ? c : "v");
     }
@@ -155,7 +157,9 @@ static void emit_ambiguous_avro(pyg *g, const pg_union *u)
         const reg_node *b = n->branches[i];
         if (b->type == REG_NULL)
             continue;
+        g->where = pg_strf(g, "union %s", describe(g, n));
         const char *c = pg_to_avro(g, b, "x", 0);
+        g->where = NULL;
         if (pg_is_named(b))
             OUT("    if name == %s:\n        return (name, %s)\n", pg_lit(g, b->fullname),
                 c ? c : "x");

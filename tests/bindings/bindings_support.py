@@ -36,6 +36,18 @@ KNOWN_GAPS = {
 }
 
 
+def zz(v):
+    """Avro's zig-zag varint of v (a 64-bit signed value)."""
+    z = (v << 1) ^ (v >> 63)
+    z &= (1 << 64) - 1
+    out = bytearray()
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
 def lang_param(lang, *rest):
     marks = []
     if lang in PENDING:

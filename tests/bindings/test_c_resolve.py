@@ -50,7 +50,7 @@ import pytest
 fastavro = pytest.importorskip("fastavro")
 from fastavro.read import SchemaResolutionError  # noqa: E402
 
-from bindings_support import HERE, ROOT  # noqa: E402
+from bindings_support import HERE, ROOT, zz  # noqa: E402
 
 RUNTIME = os.path.join(ROOT, "codegen", "c_runtime")
 HARNESS = os.path.join(HERE, "resolve", "resolve_check.c")
@@ -1109,18 +1109,6 @@ def test_truncated_and_trailing_input_is_a_decode_error(harness, pair):
     bad = [(x, y) for x, y in zip(lines, out) if parse_line(y)[:2] != ("error", 2)]
     assert not bad, "%s: %d inputs accepted or not code 2, e.g. %s -> %s" % (
         pair.id, len(bad), bad[0][0], bad[0][1])
-
-
-def zz(v):
-    """Avro's zig-zag varint of v."""
-    z = (v << 1) ^ (v >> 63)
-    z &= (1 << 64) - 1
-    out = bytearray()
-    while z >= 0x80:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 def grown(writer):

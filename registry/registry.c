@@ -1691,6 +1691,9 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
                 goto done;
             }
             version = (int32_t)q.version;
+        } else if (!version) {
+            err = no_version_left(subject);
+            goto done;
         }
     } else {
         if (q.id && (!e || e->id != q.id)) {
@@ -1717,10 +1720,6 @@ cg_err *reg_register(reg_registry *r, const char *subject, const char *body, siz
         }
     }
 
-    if (!version) {
-        err = no_version_left(subject);
-        goto done;
-    }
     if (!e && !q.id) {
         err = ids_left(r, 1);
         if (err)
@@ -1916,9 +1915,8 @@ cg_err *reg_lookup(reg_registry *r, const char *subject, const char *body, size_
     version_ent *v = e ? subject_version_of(s, e->id, o->deleted) : NULL;
     if (v) {
         err = version_body(s, v, out);
-        if (!err)
-            if (!pinned)
-                lookup_remember(r, h, flags, body, len, s, v);
+        if (!err && !pinned)
+            lookup_remember(r, h, flags, body, len, s, v);
         pthread_rwlock_unlock(&r->lock);
         schema_req_clear(&q);
         return err;

@@ -160,7 +160,7 @@ struct reg_registry {
     reg_hmap *by_id;       /* id -> schema_ent */
     reg_hmap *by_identity; /* SHA-256 of identity -> schema_ent (key borrowed from it) */
     reg_hmap *by_text;     /* reg_hash64(text) -> schema_ent, chained by text_next */
-    int64_t next_id; /* past INT32_MAX once the last id is taken: see ids_left() */
+    int64_t next_id;       /* past INT32_MAX once the last id is taken: see ids_left() */
     int global_level;
     int global_mode;
     uint64_t gen; /* bumped by write_unlock(): deletes, config and mode changes */

@@ -17,7 +17,8 @@
 #      -> canon record returned to a read_committed consumer; p50/p99/max);
 #   6. the bare copy's latency at the same rate (with BARE=1): bare_copy committing every
 #      COMMIT_MS from a topic of its own, probed the same way: the latency of the issue's
-#      reference, a transactional copy with a fixed cadence and nothing else;
+#      reference, a transactional copy with a fixed cadence and nothing else; then (FAST=1)
+#      the same copy committing as fast as it can: the floor of one commit in flight;
 #   7. the Kafka Streams reference (streams/run.sh) on its copy of the input, with its own
 #      latency phase at the same rate;
 #   8. prints the table and PASS/MISS: canon >= 0.5x bare copy, >= 10x Streams, p99 < 50 ms.
@@ -27,7 +28,8 @@
 # Environment: N (1000000), KEYS (100000), PARTITIONS (6), COMMIT_MS (100),
 # QUEUE_MESSAGES (400000), QUEUE_KBYTES (65536), LAT_RATE (10000), LAT_SECONDS (20),
 # LAT_WARMUP (5: seconds sent at LAT_RATE first and not counted; 0 counts from the start),
-# STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), PIN (0; 1: the
+# STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), FAST (1; 0 skips
+# the bare copy's second latency phase, as fast as it can), PIN (0; 1: the
 # broker on core 0, everything else on core 1), STREAMS_LAT_SECONDS
 # (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
@@ -51,6 +53,7 @@ LAT_SECONDS=${LAT_SECONDS:-20}
 LAT_WARMUP=${LAT_WARMUP:-5}
 STREAMS=${STREAMS:-1}
 BARE=${BARE:-1}
+FAST=${FAST:-1}
 STREAMS_LAT_SECONDS=${STREAMS_LAT_SECONDS:-10}
 TIMEOUT=${TIMEOUT:-600}
 CANON_ARGS=${CANON_ARGS:-}
@@ -250,31 +253,52 @@ wait "$agg_pid" 2>/dev/null || true
 agg_pid=""
 
 # ---- 3b. the bare copy's latency at the same offered load: its own input topic (empty at
-# first: it stops 5 s after the last record it copied), probed like canon's
-bare_lat=""
-if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
-    echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
-    lat_in="bench.latency.in.$run_id"
-    lat_out="bench.latency.out.$run_id"
+# first: it stops 5 s after the last record it copied), probed like canon's. Run twice:
+# with the issue's fixed cadence (COMMIT_MS), and committing as fast as it can (a
+# transaction as soon as the last one ended: --commit-ms 1) with the two settings canon's
+# producers use for transactional requests (retry.backoff.ms 5, Nagle off). The second is
+# the latency floor of a serial transactional copy on this broker: what any exactly-once
+# consume-produce loop with one commit in flight gets at best, with no decoding, no merge.
+# bare_latency NAME COMMIT_MS [bare_copy arguments]: "p50 .. p99 .. max .. ms" in $lat_result
+bare_latency() {
+    name=$1 cms=$2
+    shift 2
+    lat_in="bench.latency.in.$name.$run_id"
+    lat_out="bench.latency.out.$name.$run_id"
+    lat_result=""
     # both topics made here, so that the probe never meets one that is still being created
     for t in "$lat_in" "$lat_out"; do
         timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$t" 0 1 270 "$PARTITIONS" >/dev/null
     done
     # shellcheck disable=SC2086 # BARE_ARGS are words
-    timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$COMMIT_MS" --timeout "$TIMEOUT" \
-        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" $BARE_ARGS \
-        "$bootstrap" "$lat_in" "$lat_out" >"$work/bare_lat_copy" 2>&1 &
+    timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$cms" --timeout "$TIMEOUT" \
+        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" "$@" $BARE_ARGS \
+        "$bootstrap" "$lat_in" "$lat_out" >"$work/${name}_copy" 2>&1 &
     bare_lat_pid=$!
     timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" \
-        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/bare_lat" || {
+        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/$name" || {
         # (a copy that never got a record would wait for one until TIMEOUT)
         stop_pid "$bare_lat_pid"
         status=1
     }
-    wait "$bare_lat_pid" || { echo "side_by_side: bare_copy (latency) failed:" >&2; cat "$work/bare_lat_copy" >&2; status=1; }
-    bare_lat="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/bare_lat") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/bare_lat")"
-    bare_lat="$bare_lat max $(sed -n 's/^latency.max_ms=//p' "$work/bare_lat") ms"
+    wait "$bare_lat_pid" || { echo "side_by_side: bare_copy ($name) failed:" >&2; cat "$work/${name}_copy" >&2; status=1; }
+    lat_result="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/$name") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/$name")"
+    lat_result="$lat_result max $(sed -n 's/^latency.max_ms=//p' "$work/$name") ms"
+    lat_result="$lat_result; $(sed -n 's/.* \([0-9]* transactions (commit avg [0-9]* ms\).*/\1)/p' "$work/${name}_copy")"
+}
+bare_lat=""
+fast_lat=""
+if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
+    echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
+    bare_latency bare_lat "$COMMIT_MS"
+    bare_lat=$lat_result
     echo "bare_copy at $LAT_RATE/s: $bare_lat"
+    if [ "$FAST" = 1 ]; then
+        echo "== bare_copy latency: $LAT_RATE records/s, committing as fast as it can (load $(load))"
+        bare_latency fast_lat 1 -X retry.backoff.ms=5 -X socket.nagle.disable=true
+        fast_lat=$lat_result
+        echo "bare_copy at $LAT_RATE/s, as fast as it can: $fast_lat"
+    fi
 fi
 
 # ---- 4. the Kafka Streams reference
@@ -326,6 +350,7 @@ if [ "$LAT_SECONDS" != 0 ]; then
     echo "(latency phase: $lat_rate updates/s sent, counted after a $LAT_WARMUP s warm-up, $lat_txns transactions, load $lat_load at its end;" \
         "canon's commits averaged $(commit_avg "$work/m2") ms over the whole run)"
     [ -n "$bare_lat" ] && echo "(bare_copy at $LAT_RATE/s, commit every $COMMIT_MS ms: $bare_lat)"
+    [ -n "$fast_lat" ] && echo "(bare_copy at $LAT_RATE/s, committing as fast as it can, the floor of one commit in flight: $fast_lat)"
     if [ "$STREAMS" = 1 ]; then
         echo "(Streams at $LAT_RATE/s: p50 $(sed -n 's/^streams.latency_p50_ms=//p' "$work/streams")" \
             "p99 $(sed -n 's/^streams.latency_p99_ms=//p' "$work/streams")" \

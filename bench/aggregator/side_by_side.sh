@@ -13,14 +13,15 @@
 #   4. canon aggregate on canon.E.updates, timed by kwait from its first consumed update
 #      (--metrics-listen) to the moment its group's committed offsets reach the input's
 #      end (everything merged and committed); checks that nothing went to the DLQ;
-#   5. latency phase, same aggregator: LAT_RATE updates/s for LAT_SECONDS (latency: produce
-#      -> canon record returned to a read_committed consumer; p50/p99/max);
-#   6. the bare copy's latency at the same rate (with BARE=1): bare_copy committing every
+#   5. the Kafka Streams reference (streams/run.sh) on its copy of the input, with its own
+#      latency phase at the same rate (the aggregator stays up, idle);
+#   6. latency phase, same aggregator: LAT_RATE updates/s for LAT_SECONDS (latency: produce
+#      -> canon record returned to a read_committed consumer; p50/p99/max), last, on a
+#      broker that has worked for minutes (a fresh broker's JIT compiler distorts it);
+#   7. the bare copy's latency at the same rate (with BARE=1): bare_copy committing every
 #      COMMIT_MS from a topic of its own, probed the same way: the latency of the issue's
 #      reference, a transactional copy with a fixed cadence and nothing else; then (FAST=1)
 #      the same copy committing as fast as it can: the floor of one commit in flight;
-#   7. the Kafka Streams reference (streams/run.sh) on its copy of the input, with its own
-#      latency phase at the same rate;
 #   8. prints the table and PASS/MISS: canon >= 0.5x bare copy, >= 10x Streams, p99 < 50 ms.
 # Every step is bounded by TIMEOUT; the broker, registry and aggregator are stopped at the
 # end, also on failure or Ctrl-C.
@@ -29,7 +30,10 @@
 # QUEUE_MESSAGES (400000), QUEUE_KBYTES (65536), LAT_RATE (10000), LAT_SECONDS (20),
 # LAT_WARMUP (5: seconds sent at LAT_RATE first and not counted; 0 counts from the start),
 # STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), FAST (1; 0 skips
-# the bare copy's second latency phase, as fast as it can), PIN (0; 1: the
+# the bare copy's second latency phase, as fast as it can), BROKER_WARMUP (seconds of
+# transactional load before the latency phases: 300 on the script's own broker, 0 on
+# KAFKA_BOOTSTRAP_SERVERS's), BARE_LAT (1; 0 skips its
+# first, at COMMIT_MS), PIN (0; 1: the
 # broker on core 0, everything else on core 1), STREAMS_LAT_SECONDS
 # (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
@@ -54,6 +58,9 @@ LAT_WARMUP=${LAT_WARMUP:-5}
 STREAMS=${STREAMS:-1}
 BARE=${BARE:-1}
 FAST=${FAST:-1}
+BROKER_WARMUP=${BROKER_WARMUP:-}
+warm_note=""
+BARE_LAT=${BARE_LAT:-1}
 STREAMS_LAT_SECONDS=${STREAMS_LAT_SECONDS:-10}
 TIMEOUT=${TIMEOUT:-600}
 CANON_ARGS=${CANON_ARGS:-}
@@ -125,6 +132,7 @@ echo "broker $bootstrap"
 # whether a phase was bound by the program or by the machine. BROKER_PID names it when the
 # broker was started elsewhere (KAFKA_BOOTSTRAP_SERVERS); unknown otherwise.
 broker_pid=${BROKER_PID:-}
+[ -n "$BROKER_WARMUP" ] || if [ -n "$kafka_dir" ]; then BROKER_WARMUP=300; else BROKER_WARMUP=0; fi
 if [ -z "$broker_pid" ] && [ -n "$kafka_dir" ] && [ -f "$kafka_dir/kafka.pid" ]; then
     broker_pid=$(cat "$kafka_dir/kafka.pid")
 fi
@@ -140,6 +148,8 @@ if [ "${PIN:-0}" = 1 ]; then
     taskset -p -c 1 $$ >/dev/null
     echo "pinned: broker on core 0, the programs measured on core 1"
 fi
+# ", broker up N s" when the broker's process is known
+broker_age() { if [ -n "$broker_pid" ]; then a=$(ps -o etimes= -p "$broker_pid" 2>/dev/null | tr -d ' ') && [ -n "$a" ] && printf ', broker up %s s' "$a"; fi; }
 broker_cpu() { if [ -n "$broker_pid" ] && [ -r "/proc/$broker_pid/stat" ]; then cpu_s "$broker_pid"; else echo 0; fi; }
 sub() { echo "$1 $2" | awk '{printf "%.1f", $1 - $2}'; }
 
@@ -166,6 +176,37 @@ if [ "$STREAMS" = 1 ]; then
     timeout "$TIMEOUT" "$bin/loader" --updates "$update_id" "$bootstrap" "$streams_in" "$N" "$KEYS" 270 \
         "$PARTITIONS" >/dev/null
 fi
+
+# bare_latency NAME COMMIT_MS SECONDS WARMUP [bare_copy arguments]: bare_copy committing every
+# COMMIT_MS from a topic of its own (empty at first: the copy stops 5 s after the last record
+# it copied), probed like canon by `latency` at LAT_RATE for WARMUP + SECONDS seconds;
+# "p50 .. p99 .. max .. ms; N transactions (commit avg .. ms)" in $lat_result
+bare_latency() {
+    name=$1 cms=$2 secs=$3 warm=$4
+    shift 4
+    lat_in="bench.latency.in.$name.$run_id"
+    lat_out="bench.latency.out.$name.$run_id"
+    lat_result=""
+    # both topics made here, so that the probe never meets one that is still being created
+    for t in "$lat_in" "$lat_out"; do
+        timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$t" 0 1 270 "$PARTITIONS" >/dev/null
+    done
+    # shellcheck disable=SC2086 # BARE_ARGS are words
+    timeout "$((TIMEOUT + secs))" "$bin/bare_copy" --commit-ms "$cms" --timeout "$((TIMEOUT + secs))" \
+        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" "$@" $BARE_ARGS \
+        "$bootstrap" "$lat_in" "$lat_out" >"$work/${name}_copy" 2>&1 &
+    bare_lat_pid=$!
+    timeout "$((TIMEOUT + secs))" "$bin/latency" --rate "$LAT_RATE" --seconds "$secs" --warmup "$warm" \
+        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/$name" || {
+        # (a copy that never got a record would wait for one until TIMEOUT)
+        stop_pid "$bare_lat_pid"
+        status=1
+    }
+    wait "$bare_lat_pid" || { echo "side_by_side: bare_copy ($name) failed:" >&2; cat "$work/${name}_copy" >&2; status=1; }
+    lat_result="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/$name") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/$name")"
+    lat_result="$lat_result max $(sed -n 's/^latency.max_ms=//p' "$work/$name") ms"
+    lat_result="$lat_result; $(sed -n 's/.* \([0-9]* transactions (commit avg [0-9]* ms\).*/\1)/p' "$work/${name}_copy")"
+}
 
 # ---- 1. the physical ceiling
 bare_rate=""
@@ -230,13 +271,45 @@ if [ "$canon_dlq" != 0 ]; then
     status=1
 fi
 
-# ---- 3. latency at a fixed offered load
+# ---- 3. the Kafka Streams reference, before the latency phases: they come last, on a
+# broker that has worked for minutes. A fresh broker's JIT compiler takes a large share of
+# a core for its first minutes under load, and a latency phase run then measures that
+# (p99 two to four times a warm broker's; docs/performance-journal.md, Part 3). The
+# aggregator stays up, idle, meanwhile (its idle fetches cost the broker about 1% of a
+# core).
+streams_rate=""
+if [ "$STREAMS" = 1 ]; then
+    echo "== Kafka Streams reference (load $(load))"
+    SCHEMA_ID=$update_id ENVELOPE_ID=$envelope_id TIMEOUT=$TIMEOUT \
+        "$here/streams/run.sh" --bootstrap "$bootstrap" --topic "$streams_in" --n "$N" --keys "$KEYS" \
+        --partitions "$PARTITIONS" --commit-ms "$COMMIT_MS" --latency-rate "$LAT_RATE" \
+        --latency-seconds "$STREAMS_LAT_SECONDS" >"$work/streams" || status=1
+    grep -E 'records_per_s|latency_p|peak_rss|app_cpu|app_dlq|status' "$work/streams" || true
+    streams_rate=$(sed -n 's/^streams.records_per_s=//p' "$work/streams")
+    streams_load=$(load)
+fi
+
+# ---- 4. the broker's warm-up (BROKER_WARMUP seconds, by default 300 on the script's own
+# broker and none on one named by KAFKA_BOOTSTRAP_SERVERS): the fast bare copy probed at
+# LAT_RATE, the same kind of load as the phases after it. The p99 of a broker's first
+# minutes is its JIT compiler's (Streams' phase leaves it about two minutes old); after five
+# minutes of this load it is the steady state's (docs/performance-journal.md, Part 4).
+if [ "$LAT_SECONDS" != 0 ] && [ "$BROKER_WARMUP" != 0 ]; then
+    echo "== broker warm-up: $BROKER_WARMUP s of a transactional copy at $LAT_RATE/s, committing as fast as it can (load $(load)$(broker_age))"
+    bare_latency warmup 1 "$BROKER_WARMUP" 0 -X retry.backoff.ms=5 -X socket.nagle.disable=true
+    echo "warm-up: $lat_result"
+    warm_note="(after a broker warm-up of $BROKER_WARMUP s at $LAT_RATE/s: $lat_result)"
+fi
+
+# ---- 4a. latency at a fixed offered load
 lat_p50=""
 lat_p99=""
 lat_max=""
 lat_rate=""
+lat_age=""
 if [ "$LAT_SECONDS" != 0 ]; then
-    echo "== latency: $LAT_RATE updates/s for $LAT_WARMUP s (warm-up) + $LAT_SECONDS s (load $(load))"
+    lat_age=$(broker_age)
+    echo "== latency: $LAT_RATE updates/s for $LAT_WARMUP s (warm-up) + $LAT_SECONDS s (load $(load)$lat_age)"
     timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" --keys "$KEYS" \
         "$bootstrap" "$updates" "canon.$entity" "$update_id" | tee "$work/lat" || status=1
     lat_p50=$(sed -n 's/^latency.p50_ms=//p' "$work/lat")
@@ -252,66 +325,27 @@ stop_pid "$agg_pid"
 wait "$agg_pid" 2>/dev/null || true
 agg_pid=""
 
-# ---- 3b. the bare copy's latency at the same offered load: its own input topic (empty at
-# first: it stops 5 s after the last record it copied), probed like canon's. Run twice:
+# ---- 4b. the bare copy's latency at the same offered load (bare_latency), twice:
 # with the issue's fixed cadence (COMMIT_MS), and committing as fast as it can (a
 # transaction as soon as the last one ended: --commit-ms 1) with the two settings canon's
 # producers use for transactional requests (retry.backoff.ms 5, Nagle off). The second is
 # the latency floor of a serial transactional copy on this broker: what any exactly-once
 # consume-produce loop with one commit in flight gets at best, with no decoding, no merge.
-# bare_latency NAME COMMIT_MS [bare_copy arguments]: "p50 .. p99 .. max .. ms" in $lat_result
-bare_latency() {
-    name=$1 cms=$2
-    shift 2
-    lat_in="bench.latency.in.$name.$run_id"
-    lat_out="bench.latency.out.$name.$run_id"
-    lat_result=""
-    # both topics made here, so that the probe never meets one that is still being created
-    for t in "$lat_in" "$lat_out"; do
-        timeout "$TIMEOUT" "$bin/loader" "$bootstrap" "$t" 0 1 270 "$PARTITIONS" >/dev/null
-    done
-    # shellcheck disable=SC2086 # BARE_ARGS are words
-    timeout "$TIMEOUT" "$bin/bare_copy" --commit-ms "$cms" --timeout "$TIMEOUT" \
-        --queue-messages "$QUEUE_MESSAGES" --queue-kbytes "$QUEUE_KBYTES" --label "bare_copy latency" "$@" $BARE_ARGS \
-        "$bootstrap" "$lat_in" "$lat_out" >"$work/${name}_copy" 2>&1 &
-    bare_lat_pid=$!
-    timeout "$TIMEOUT" "$bin/latency" --rate "$LAT_RATE" --seconds "$LAT_SECONDS" --warmup "$LAT_WARMUP" \
-        --keys "$KEYS" "$bootstrap" "$lat_in" "$lat_out" "$update_id" >"$work/$name" || {
-        # (a copy that never got a record would wait for one until TIMEOUT)
-        stop_pid "$bare_lat_pid"
-        status=1
-    }
-    wait "$bare_lat_pid" || { echo "side_by_side: bare_copy ($name) failed:" >&2; cat "$work/${name}_copy" >&2; status=1; }
-    lat_result="p50 $(sed -n 's/^latency.p50_ms=//p' "$work/$name") p99 $(sed -n 's/^latency.p99_ms=//p' "$work/$name")"
-    lat_result="$lat_result max $(sed -n 's/^latency.max_ms=//p' "$work/$name") ms"
-    lat_result="$lat_result; $(sed -n 's/.* \([0-9]* transactions (commit avg [0-9]* ms\).*/\1)/p' "$work/${name}_copy")"
-}
 bare_lat=""
 fast_lat=""
 if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
-    echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
-    bare_latency bare_lat "$COMMIT_MS"
-    bare_lat=$lat_result
-    echo "bare_copy at $LAT_RATE/s: $bare_lat"
+    if [ "$BARE_LAT" = 1 ]; then
+        echo "== bare_copy latency: $LAT_RATE records/s, commit every $COMMIT_MS ms (load $(load))"
+        bare_latency bare_lat "$COMMIT_MS" "$LAT_SECONDS" "$LAT_WARMUP"
+        bare_lat=$lat_result
+        echo "bare_copy at $LAT_RATE/s: $bare_lat"
+    fi
     if [ "$FAST" = 1 ]; then
         echo "== bare_copy latency: $LAT_RATE records/s, committing as fast as it can (load $(load))"
-        bare_latency fast_lat 1 -X retry.backoff.ms=5 -X socket.nagle.disable=true
+        bare_latency fast_lat 1 "$LAT_SECONDS" "$LAT_WARMUP" -X retry.backoff.ms=5 -X socket.nagle.disable=true
         fast_lat=$lat_result
         echo "bare_copy at $LAT_RATE/s, as fast as it can: $fast_lat"
     fi
-fi
-
-# ---- 4. the Kafka Streams reference
-streams_rate=""
-if [ "$STREAMS" = 1 ]; then
-    echo "== Kafka Streams reference (load $(load))"
-    SCHEMA_ID=$update_id ENVELOPE_ID=$envelope_id TIMEOUT=$TIMEOUT \
-        "$here/streams/run.sh" --bootstrap "$bootstrap" --topic "$streams_in" --n "$N" --keys "$KEYS" \
-        --partitions "$PARTITIONS" --commit-ms "$COMMIT_MS" --latency-rate "$LAT_RATE" \
-        --latency-seconds "$STREAMS_LAT_SECONDS" >"$work/streams" || status=1
-    grep -E 'records_per_s|latency_p|peak_rss|app_cpu|app_dlq|status' "$work/streams" || true
-    streams_rate=$(sed -n 's/^streams.records_per_s=//p' "$work/streams")
-    streams_load=$(load)
 fi
 
 # ---- the table
@@ -347,8 +381,9 @@ fi
 if [ "$LAT_SECONDS" != 0 ]; then
     printf '%-45s %-24s %s\n' "canon p99 < 50 ms at $LAT_RATE updates/s" \
         "p50 $lat_p50 p99 $lat_p99 max $lat_max ms" "$(verdict "$lat_p99" 50 '<')"
-    echo "(latency phase: $lat_rate updates/s sent, counted after a $LAT_WARMUP s warm-up, $lat_txns transactions, load $lat_load at its end;" \
+    echo "(latency phase: $lat_rate updates/s sent, counted after a $LAT_WARMUP s warm-up, $lat_txns transactions, load $lat_load at its end$lat_age;" \
         "canon's commits averaged $(commit_avg "$work/m2") ms over the whole run)"
+    [ -n "$warm_note" ] && echo "$warm_note"
     [ -n "$bare_lat" ] && echo "(bare_copy at $LAT_RATE/s, commit every $COMMIT_MS ms: $bare_lat)"
     [ -n "$fast_lat" ] && echo "(bare_copy at $LAT_RATE/s, committing as fast as it can, the floor of one commit in flight: $fast_lat)"
     if [ "$STREAMS" = 1 ]; then

@@ -4,7 +4,7 @@ that takes a minute, against the suite's broker.
 The benchmark is run by hand at full size (1,000,000 updates) and its figures go to
 docs/aggregator.md; nothing ran it in CI, and bench programs that nothing runs rot unseen
 (crash.py and restore.py did). This runs the real script end to end (its build, loader,
-bare copy, aggregator, the three latency phases) and checks what does not depend on the
+bare copy, aggregator, the broker's warm-up and the three latency phases) and checks what does not depend on the
 machine's speed: it exits 0, every update went through the aggregator with none to the
 DLQ, and every phase printed its figures. The PASS/MISS verdicts are speed, not
 correctness, and are not asserted.
@@ -21,6 +21,7 @@ N = 20000
 
 def test_side_by_side_runs_every_phase(kafka):
     env = dict(os.environ, N=str(N), KEYS="2000", LAT_SECONDS="5", LAT_WARMUP="1", STREAMS="0",
+               BROKER_WARMUP="2",
                TIMEOUT="300", KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap)
     r = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=900)
     out = r.stdout + r.stderr
@@ -36,6 +37,8 @@ def test_side_by_side_runs_every_phase(kafka):
     lat = dict(re.findall(r"^latency\.(\w+)=(\S+)$", r.stdout, re.M))
     assert int(lat["sent"]) == int(lat["received"]) > 0 and int(lat["unmatched"]) == 0, lat
     assert float(lat["p99_ms"]) >= float(lat["p50_ms"]) > 0, lat
+    assert re.search(r"^warm-up: p50 [\d.]+ p99 [\d.]+ max [\d.]+ ms; \d+ transactions", r.stdout,
+                     re.M), r.stdout[-3000:]
     for label in ("", ", as fast as it can"):
         line = re.search(r"^bare_copy at \d+/s%s: p50 [\d.]+ p99 [\d.]+ max [\d.]+ ms; "
                          r"(\d+) transactions \(commit avg \d+ ms\)$" % re.escape(label),

@@ -527,7 +527,8 @@ uint64_t canon_state_version(const canon_state *st, const void *key, size_t key_
     const uint8_t *p = st->slots[i].blob;
     if (!p)
         return 0;
-    p += get_uv(&p); /* the key (after its length) */
+    size_t stored = (size_t)get_uv(&p); /* the key's length, then the key */
+    p += stored;
     return get_uv(&p);
 }
 

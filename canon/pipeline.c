@@ -1137,6 +1137,7 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
             goto done;
         cp_keys = 0;
     }
+read:
     if (from < 0 ? hi > lo : hi > from) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, e->canon_topic, part)->offset =
@@ -1187,6 +1188,15 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
                 continue;
             }
             if (m->payload) {
+                /* The checkpoint's offset lies within the topic's watermarks, but the topic
+                 * may be a new one (deleted and recreated) that has grown past it: its tail
+                 * would then be applied on top of another history's state. A tail that
+                 * continues the checkpoint's state gives each key its next version, as
+                 * versions are gapless per key (1 for a key the state lacks); the first
+                 * record that does not discards the state for a full restore. Compaction
+                 * of the canon topic can remove records inside a correct tail, so a jump
+                 * there also causes a full restore: slower, but correct. */
+                uint64_t before = from >= 0 ? canon_state_version(st, m->key, m->key_len) : 0;
                 for (int attempt = 0; attempt < 2; attempt++) {
                     err = canon_restore(e->engine, st, m->key, m->key_len, m->payload, m->len,
                                         &p->res);
@@ -1217,6 +1227,28 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
                     goto done;
                 }
                 n++;
+                uint64_t found = from >= 0 ? canon_state_version(st, m->key, m->key_len) : 0;
+                if (from >= 0 && found != before + 1) {
+                    logf_(p,
+                          "restore %s [%d] offset %lld: version %llu of a key whose checkpoint "
+                          "version is %llu (expected %llu): the checkpoint does not match the "
+                          "topic, full restore",
+                          e->canon_topic, (int)part, (long long)m->offset,
+                          (unsigned long long)found, (unsigned long long)before,
+                          (unsigned long long)(before + 1));
+                    rd_kafka_message_destroy(m);
+                    rd_kafka_assign(p->restorer, NULL);
+                    assigned = 0;
+                    /* a fresh state is dirty-all: the next save replaces the partition */
+                    canon_state_free(st);
+                    st = NULL;
+                    if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+                        goto done;
+                    from = -1;
+                    n = 0;
+                    cp_keys = 0;
+                    goto read;
+                }
             }
             if (m->offset + 1 >= hi)
                 done_ = 1;

@@ -521,6 +521,17 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
     return 1;
 }
 
+uint64_t canon_state_version(const canon_state *st, const void *key, size_t key_len)
+{
+    size_t i = find_slot(st, key, key_len, (uint32_t)hash_key(key, key_len));
+    const uint8_t *p = st->slots[i].blob;
+    if (!p)
+        return 0;
+    size_t stored = (size_t)get_uv(&p); /* the key's length, then the key */
+    p += stored;
+    return get_uv(&p);
+}
+
 uint32_t canon_state_prefetch_slot(const canon_state *st, const void *key, size_t key_len)
 {
     uint32_t h = (uint32_t)hash_key(key, key_len);

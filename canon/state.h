@@ -104,6 +104,10 @@ int canon_version_cmp(const canon_state *st, const canon_version *a, const canon
  * key is known, else 0 (and *e is cleared to an empty entity with that key, every field
  * absent). Pointers in *e point into the state (see the file comment for how long). */
 int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_entity *e);
+/* The canon version of key (canon_entity.version), 0 when the key is absent. Read-only and
+ * cheaper than canon_state_get(): it decodes no fields (the restore's consistency check of
+ * a checkpoint's tail, canon/pipeline.c, calls it twice per record). */
+uint64_t canon_state_version(const canon_state *st, const void *key, size_t key_len);
 
 /* Cache hints for a key that a canon_state_get() will look up soon: with a stream of
  * updates to many keys, the slot and the blob are each a cache miss, which a caller that

@@ -216,3 +216,63 @@ def test_serve_checkpoint_on_a_real_cluster(canon, kafka, tmp_path):
         assert sum(r for r, _ in got.values()) == 0 and sum(c for _, c in got.values()) == 6
     finally:
         srv2.stop()
+
+
+def recreate_topic(kafka, name, partitions, timeout=30):
+    """Deletes `name` and creates it again empty, compacted as the aggregator makes a canon
+    topic (the deletion completes asynchronously: the create is retried meanwhile)."""
+    kafka.delete_topic(name)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return kafka.create_topic(name, partitions, {"cleanup.policy": "compact"})
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def test_checkpoint_of_a_recreated_canon_topic_is_detected(entity, aggregator, kafka, tmp_path):
+    cp = tmp_path / "cp.db"
+    n = 30
+    keys = [str(uuid.uuid4()) for _ in range(n)]
+    agg = aggregator(entity, extra=cp_args(cp))
+    entity.send_many([(k, entity.encode(k, "hr", 1000, {"given_name": "Old"})) for k in keys])
+    assert len(entity.envelopes(n)) == n
+    agg.stop()  # checkpoint: every key at version 1, "Old"
+    assert saves(agg, entity)
+
+    # another history in a new canon topic of the same name: three updates per key, sent
+    # key by key, so the topic grows past the checkpoint's offsets (3 records per key
+    # against 1) and its tail holds versions 1 of keys the checkpoint has at version 1.
+    # The same group as before resumes after the first updates; no checkpoint.
+    recreate_topic(kafka, entity.canon, entity.partitions)
+    other = aggregator(entity)
+    entity.send_many([(k, entity.encode(k, "hr", t, {"given_name": f"New{t}"}))
+                      for k in keys for t in (2000, 3000, 4000)])
+    new = entity.envelopes(3 * n)
+    assert len(new) == 3 * n
+    other.stop()
+    last = by_key(new)
+    assert all(last[k]["version"] == 3 and last[k]["after"]["given_name"] == "New4000" for k in keys)
+
+    again = aggregator(entity, extra=cp_args(cp))
+    restores(again, entity, entity.partitions)
+    text = again.text()
+    assert "the checkpoint does not match the topic, full restore" in text, text[-3000:]
+    # every partition was restored from the whole new topic: its 3n records, no key from
+    # the checkpoint
+    got = restores(again, entity, entity.partitions)
+    assert sum(r for r, _, _ in got.values()) == 3 * n, got
+    assert all(c == 0 for _, _, c in got.values()), got
+    # the state is the new topic's: the next update continues from version 3, "New4000"
+    entity.send_many([(k, entity.encode(k, "crm", 5000, {"email": k[:4] + "@x"})) for k in keys])
+    env = entity.envelopes(4 * n)
+    assert len(env) == 4 * n
+    latest = by_key(env)
+    for k in keys:
+        assert latest[k]["version"] == 4, (k, latest[k]["version"])
+        assert latest[k]["before"] == last[k]["after"]
+    again.stop()
+    # the next saves replace each partition whole
+    assert {p for p, _, _, mode in saves(again, entity) if mode == "full"} == set(range(entity.partitions))

@@ -93,6 +93,23 @@ static void test_new_state_is_dirty_all_until_cleared(void **state)
     canon_state_free(st);
 }
 
+static void test_version_reads_a_key_without_changing_it(void **state)
+{
+    (void)state;
+    canon_state *st = NULL;
+    assert_null(canon_state_new(NF, &st));
+    assert_int_equal(canon_state_version(st, "k1", 2), 0); /* absent */
+    put(st, 1, 7, 10);                                     /* key "k1", version 7 */
+    put(st, 2, 3, 300);
+    canon_state_clear_dirty(st);
+    assert_int_equal(canon_state_version(st, "k1", 2), 7);
+    assert_int_equal(canon_state_version(st, "k2", 2), 3);
+    assert_int_equal(canon_state_version(st, "k3", 2), 0);
+    assert_int_equal(canon_state_dirty_count(st), 0); /* read-only */
+    assert_int_equal(canon_state_count(st), 2);
+    canon_state_free(st);
+}
+
 static void test_only_keys_put_since_the_clear_are_dirty(void **state)
 {
     (void)state;
@@ -224,6 +241,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_state_is_dirty_all_until_cleared),
+        cmocka_unit_test(test_version_reads_a_key_without_changing_it),
         cmocka_unit_test(test_only_keys_put_since_the_clear_are_dirty),
         cmocka_unit_test(test_raw_blobs_copy_between_states_and_are_checked),
     };

@@ -41,7 +41,7 @@
 # BARE_ARGS (extra bare_copy arguments, both of its phases: "-X KEY=VALUE" producer
 # properties, e.g. "-X linger.ms=100" to give the copy canon's producer settings),
 # KEEP_WORK (1: keep the work directory with every program's output, e.g. agg.err).
-# CI size: N=20000 KEYS=2000 LAT_SECONDS=5 STREAMS=0 bench/aggregator/side_by_side.sh
+# CI size: N=20000 KEYS=2000 LAT_SECONDS=5 STREAMS=0 BROKER_WARMUP=0 bench/aggregator/side_by_side.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

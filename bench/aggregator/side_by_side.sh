@@ -32,8 +32,7 @@
 # STREAMS (1; 0 skips the Streams app), BARE (1; 0 skips the bare copy), FAST (1; 0 skips
 # the bare copy's second latency phase, as fast as it can), BROKER_WARMUP (seconds of
 # transactional load before the latency phases: 300 on the script's own broker, 0 on
-# KAFKA_BOOTSTRAP_SERVERS's), BARE_LAT (1; 0 skips its
-# first, at COMMIT_MS), PIN (0; 1: the
+# KAFKA_BOOTSTRAP_SERVERS's), BARE_LAT (1; 0 skips its first, at COMMIT_MS), PIN (0; 1: the
 # broker on core 0, everything else on core 1), STREAMS_LAT_SECONDS
 # (10), TIMEOUT (600 per step),
 # BUILD_DIR (build-bench), KAFKA_BOOTSTRAP_SERVERS (use that broker), CANON_ARGS (extra
@@ -58,9 +57,11 @@ LAT_WARMUP=${LAT_WARMUP:-5}
 STREAMS=${STREAMS:-1}
 BARE=${BARE:-1}
 FAST=${FAST:-1}
-BROKER_WARMUP=${BROKER_WARMUP:-}
-warm_note=""
 BARE_LAT=${BARE_LAT:-1}
+BROKER_WARMUP=${BROKER_WARMUP:-}
+# the copy "as fast as it can": canon's producer settings for transactional requests
+FAST_ARGS="-X retry.backoff.ms=5 -X socket.nagle.disable=true"
+warm_note=""
 STREAMS_LAT_SECONDS=${STREAMS_LAT_SECONDS:-10}
 TIMEOUT=${TIMEOUT:-600}
 CANON_ARGS=${CANON_ARGS:-}
@@ -296,7 +297,8 @@ fi
 # minutes of this load it is the steady state's (docs/performance-journal.md, Part 4).
 if [ "$LAT_SECONDS" != 0 ] && [ "$BROKER_WARMUP" != 0 ]; then
     echo "== broker warm-up: $BROKER_WARMUP s of a transactional copy at $LAT_RATE/s, committing as fast as it can (load $(load)$(broker_age))"
-    bare_latency warmup 1 "$BROKER_WARMUP" 0 -X retry.backoff.ms=5 -X socket.nagle.disable=true
+    # shellcheck disable=SC2086 # FAST_ARGS are words
+    bare_latency warmup 1 "$BROKER_WARMUP" 0 $FAST_ARGS
     echo "warm-up: $lat_result"
     warm_note="(after a broker warm-up of $BROKER_WARMUP s at $LAT_RATE/s: $lat_result)"
 fi
@@ -342,7 +344,8 @@ if [ "$LAT_SECONDS" != 0 ] && [ "$BARE" = 1 ]; then
     fi
     if [ "$FAST" = 1 ]; then
         echo "== bare_copy latency: $LAT_RATE records/s, committing as fast as it can (load $(load))"
-        bare_latency fast_lat 1 "$LAT_SECONDS" "$LAT_WARMUP" -X retry.backoff.ms=5 -X socket.nagle.disable=true
+        # shellcheck disable=SC2086 # FAST_ARGS are words
+        bare_latency fast_lat 1 "$LAT_SECONDS" "$LAT_WARMUP" $FAST_ARGS
         fast_lat=$lat_result
         echo "bare_copy at $LAT_RATE/s, as fast as it can: $fast_lat"
     fi

@@ -4,8 +4,8 @@ that takes a minute, against the suite's broker.
 The benchmark is run by hand at full size (1,000,000 updates) and its figures go to
 docs/aggregator.md; nothing ran it in CI, and bench programs that nothing runs rot unseen
 (crash.py and restore.py did). This runs the real script end to end (its build, loader,
-bare copy, aggregator, the broker's warm-up and the three latency phases) and checks what does not depend on the
-machine's speed: it exits 0, every update went through the aggregator with none to the
+bare copy, aggregator, the broker's warm-up and the three latency phases) and checks
+what does not depend on the machine's speed: it exits 0, every update went through the aggregator with none to the
 DLQ, and every phase printed its figures. The PASS/MISS verdicts are speed, not
 correctness, and are not asserted.
 """

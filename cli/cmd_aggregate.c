@@ -266,13 +266,9 @@ int cmd_aggregate(int argc, char **argv)
         else if (!strcmp(a, "--auth-file"))
             auth.path = v;
         else {
-            char *end = NULL;
-            long n = strtol(v, &end, 10);
-            if (!*v || *end || n <= 0 || n > 100000000) {
-                fprintf(stderr, "canon aggregate: %s: expected a positive number, got '%s'\n", a,
-                        v);
+            long long n = 0;
+            if (cli_parse_number("aggregate", a, v, 1, 100000000, &n))
                 goto done;
-            }
             if (!strcmp(a, "--commit-interval-ms"))
                 cfg.commit_interval_ms = (int)n;
             else if (!strcmp(a, "--checkpoint-interval-s"))

@@ -13,6 +13,7 @@
 
 #include "../codegen/gen_bindings.h"
 #include "../registry/http.h"
+#include "cli/cli_kafka.h"
 #include "cmds.h"
 
 void registry_options_help(FILE *out)
@@ -149,12 +150,9 @@ int cmd_registry(int argc, char **argv)
         } else if (!strcmp(a, "--tls-client-ca") && val) {
             cfg.tls_client_ca_file = argv[++i];
         } else if (!strcmp(a, "--threads") && val) {
-            char *end = NULL;
-            long n = strtol(val, &end, 10);
-            if (*end || n < 1 || n > 1024) {
-                fprintf(stderr, "canon registry: --threads wants 1..1024, got '%s'\n", val);
+            long long n = 0;
+            if (cli_parse_number("registry", a, val, 1, 1024, &n))
                 return 2;
-            }
             cfg.threads = (unsigned)n;
             i++;
         } else if (!strcmp(a, "--max-body") && val) {

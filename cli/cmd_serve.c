@@ -161,16 +161,16 @@ int cmd_serve(int argc, char **argv)
             goto done;
         } else {
             i++;
-            long n = 0;
-            if (!strcmp(a, "--threads") || !strcmp(a, "--partitions") ||
-                !strcmp(a, "--commit-interval-ms") || !strcmp(a, "--checkpoint-interval-s")) {
-                char *end = NULL;
-                n = strtol(v, &end, 10);
-                if (!*v || *end || n < 1 || n > 100000) {
-                    fprintf(stderr, "canon serve: %s wants a positive number, got '%s'\n", a, v);
-                    rc = 2;
-                    goto done;
-                }
+            long long n = 0;
+            /* the bounds of the same options of canon registry and canon aggregate */
+            long long max = !strcmp(a, "--threads")      ? 1024
+                            : !strcmp(a, "--partitions") ? 100000
+                                                         : 100000000;
+            if ((!strcmp(a, "--threads") || !strcmp(a, "--partitions") ||
+                 !strcmp(a, "--commit-interval-ms") || !strcmp(a, "--checkpoint-interval-s")) &&
+                cli_parse_number("serve", a, v, 1, max, &n)) {
+                rc = 2;
+                goto done;
             }
             if (!strcmp(a, "--listen")) {
                 if (parse_listen(v, host, sizeof(host), &port)) {

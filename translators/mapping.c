@@ -650,6 +650,14 @@ static const char *const et_options[] = {"from", "format", "unit", "if_missing",
 /* A dead-letter topic named in the mapping must be neither the source topic (a dead letter
  * would be read again and dead-lettered again, for ever) nor the canonical updates topic
  * (the aggregator would read domain records as updates). */
+/* 1 when topic is canon.<the mapping's entity><suffix>. */
+static int entity_topic(const tr_mapping *m, const char *topic, const char *suffix)
+{
+    size_t el = strlen(m->entity);
+    return !strncmp(topic, "canon.", 6) && !strncmp(topic + 6, m->entity, el) &&
+           !strcmp(topic + 6 + el, suffix);
+}
+
 static cg_err *check_dlq(tr_mapping *m)
 {
     if (!*m->dlq)
@@ -659,8 +667,7 @@ static cg_err *check_dlq(tr_mapping *m)
                   "'dlq_topic' is the source topic '%s': dead letters would be read again, for "
                   "ever",
                   m->topic);
-    if (!strncmp(m->dlq, "canon.", 6) && !strncmp(m->dlq + 6, m->entity, strlen(m->entity)) &&
-        !strcmp(m->dlq + 6 + strlen(m->entity), ".updates"))
+    if (entity_topic(m, m->dlq, ".updates"))
         return at(m, "/dlq_topic", CG_EINVAL,
                   "'dlq_topic' is '%s', the canonical updates topic: dead letters would be read "
                   "as updates",
@@ -710,6 +717,15 @@ static cg_err *parse_doc(tr_mapping *m, const json_t *root)
         return at(m, "/entity", CG_EINVAL, "'entity' is empty");
     if (!*m->domain)
         return at(m, "/domain", CG_EINVAL, "'domain' is empty");
+    /* The translator writes canon.<entity>.updates, and the aggregator writes canon.<entity>
+     * from it: reading either back would turn the translator's own output into input, for
+     * ever. */
+    if (entity_topic(m, m->topic, ".updates") || entity_topic(m, m->topic, ""))
+        return at(m, "/source/topic", CG_EINVAL,
+                  "the source topic '%s' is the %s of entity '%s': the translator would "
+                  "read its own output as domain events",
+                  m->topic, entity_topic(m, m->topic, "") ? "canonical topic" : "updates topic",
+                  m->entity);
     if (m->dlq) {
         if ((e = check_dlq(m)))
             return e;
@@ -1247,10 +1263,29 @@ static int mul_ok(int64_t a, int64_t b, int64_t *out)
     return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
-/* 0 when v fits the target: date and time-millis are Avro ints, the others longs. */
+/* 0 when v fits the target: date is an Avro int; time-millis and time-micros are a time
+ * of day (the Avro specification: after midnight), which Java's LocalTime and Python's
+ * datetime.time cannot hold past 24 hours or before midnight; the others are longs. */
 static int time_in_range(tr_conv c, int64_t v)
 {
-    return (c == CV_DATE || c == CV_TIME_MS) && (v < INT32_MIN || v > INT32_MAX) ? -1 : 0;
+    switch (c) {
+    case CV_DATE:
+        return v < INT32_MIN || v > INT32_MAX ? -1 : 0;
+    case CV_TIME_MS:
+        return v < 0 || v >= 86400000LL ? -1 : 0;
+    case CV_TIME_US:
+        return v < 0 || v >= 86400000000LL ? -1 : 0;
+    default:
+        return 0;
+    }
+}
+
+/* Why time_in_range() refused a value of target c. */
+static const char *time_range_why(tr_conv c)
+{
+    return c == CV_TIME_MS || c == CV_TIME_US
+               ? "is not a time of day (from midnight, under 24 hours)"
+               : "is out of range for the field";
 }
 
 /* An integer in `unit` (default: the target's own) to the target's unit; -1 when the
@@ -1299,7 +1334,7 @@ static int int_to_time(tr_conv c, tr_unit unit, int64_t v, int64_t *out)
         return mul_ok(us, 1000, out);
     default:
         *out = us;
-        return 0;
+        return time_in_range(c, us);
     }
 }
 
@@ -1492,7 +1527,7 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
         case CV_TS_US:
         case CV_TS_NS:
             if (int_to_time(c, f->unit, i, &t) != 0)
-                return fail_value(f, v, "is out of range for the field");
+                return fail_value(f, v, time_range_why(c));
             write_time(b, c, t);
             return NULL;
         case CV_ARRAY:
@@ -1523,7 +1558,7 @@ static cg_err *convert(const tr_fmap *f, tr_conv c, const tval *v, canon_buf *b)
                     return fail_value(f, v, "is not a whole number of the unit");
                 int64_t t;
                 if (int_to_time(c, f->unit, (int64_t)d, &t) != 0)
-                    return fail_value(f, v, "is out of range for the field");
+                    return fail_value(f, v, time_range_why(c));
                 write_time(b, c, t);
                 return NULL;
             }

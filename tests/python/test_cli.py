@@ -89,20 +89,29 @@ def test_db_file_is_where_db_says(tmp_path):
     assert db.exists() and db.stat().st_size > 0
 
 
-# Every numeric option of produce, tail, state and replay is a whole number in its range,
-# or a usage error (exit 2) naming the option and the value: atoi read "10abc" as 10,
-# 4294967297 as 1 and made INT_MAX + 5000 a flush of about 400 ms. Nothing is contacted:
-# the command stops at the option.
+# Every numeric option of produce, tail, state, replay, aggregate, serve and registry is a
+# whole number in its range, or a usage error (exit 2) naming the option and the value:
+# atoi read "10abc" as 10, 4294967297 as 1 and made INT_MAX + 5000 a flush of about 400 ms.
+# Nothing is contacted: the command stops at the option.
+B = ["--bootstrap-servers", "127.0.0.1:1"]
 NUMERIC_OPTIONS = [
-    ("produce", ["x"], "--timeout-ms", 1, 2147483647),
-    ("tail", ["t"], "--timeout-ms", 0, 2147483647),
-    ("tail", ["t"], "--max", 0, None),
-    ("tail", ["t"], "--partition", 0, 2147483647),
-    ("tail", ["t"], "--offset", 0, None),
-    ("state", ["e", "k"], "--timeout-ms", 1, 2147483647),
-    ("replay", ["e"], "--timeout-ms", 1, 2147483647),
-    ("replay", ["e"], "--partition", 0, 2147483647),
-    ("replay", ["e"], "--batch", 1, 1000000),
+    ("produce", ["x", *B], "--timeout-ms", 1, 2147483647),
+    ("tail", ["t", *B], "--timeout-ms", 0, 2147483647),
+    ("tail", ["t", *B], "--max", 0, None),
+    ("tail", ["t", *B], "--partition", 0, 2147483647),
+    ("tail", ["t", *B], "--offset", 0, None),
+    ("state", ["e", "k", *B], "--timeout-ms", 1, 2147483647),
+    ("replay", ["e", *B], "--timeout-ms", 1, 2147483647),
+    ("replay", ["e", *B], "--partition", 0, 2147483647),
+    ("replay", ["e", *B], "--batch", 1, 1000000),
+    ("aggregate", B, "--commit-interval-ms", 1, 100000000),
+    ("aggregate", B, "--checkpoint-interval-s", 1, 100000000),
+    ("aggregate", B, "--batch-max", 1, 100000000),
+    ("serve", B, "--commit-interval-ms", 1, 100000000),
+    ("serve", B, "--checkpoint-interval-s", 1, 100000000),
+    ("serve", B, "--partitions", 1, 100000),
+    ("serve", B, "--threads", 1, 1024),
+    ("registry", [], "--threads", 1, 1024),
 ]
 
 
@@ -114,7 +123,7 @@ def test_numeric_options_refuse_what_is_not_a_number_in_range(cmd, args, opt, lo
     if hi:
         bad.append(str(hi + 1))
     for value in bad:
-        r = run(cmd, *args, "--bootstrap-servers", "127.0.0.1:1", opt, value)
+        r = run(cmd, *args, opt, value)
         assert r.returncode == 2, (value, r.stderr)
         bound = f" and <= {hi}" if hi else ""
         assert f"canon {cmd}: {opt} wants a number >= {lo}{bound}, got '{value}'" in r.stderr, \

@@ -387,6 +387,37 @@ static void test_dlq_topic_may_not_be_the_source_or_the_updates_topic(void **sta
     tr_mapping_free(m);
 }
 
+/* A translator reading its entity's updates topic (its own output) or canonical topic (the
+ * aggregator's output of its own updates) would feed itself for ever; another entity's
+ * canonical topic is a legitimate source (a derived entity). */
+static void test_source_topic_may_not_be_the_entitys_own_topics(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"canon.person.updates", "hr.json:1: the source topic 'canon.person.updates' is the "
+                                 "updates topic of entity 'person': the translator would read "
+                                 "its own output as domain events"},
+        {"canon.person", "hr.json:1: the source topic 'canon.person' is the canonical topic of "
+                         "entity 'person': the translator would read its own output as domain "
+                         "events"},
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text,
+                 "{\"source\": {\"topic\": \"%s\"}, \"entity\": \"person\", "
+                 "\"domain\": \"hr\", \"key\": \"email\", \"fields\": {}}",
+                 cases[i][0]);
+        expect_err(&person, text, cases[i][1]);
+    }
+    const char *other = "{\"source\": {\"topic\": \"canon.company\"}, \"entity\": "
+                        "\"person\", \"domain\": \"hr\", \"key\": \"email\", "
+                        "\"fields\": {}}";
+    tr_mapping *m = mk(&person, other, NULL);
+    assert_non_null(m);
+    assert_string_equal(tr_mapping_source_topic(m), "canon.company");
+    tr_mapping_free(m);
+}
+
 static void test_json_syntax_error_names_line_and_column(void **state)
 {
     (void)state;
@@ -1090,32 +1121,45 @@ static void test_date_and_time_of_an_instant_with_an_offset_are_utc(void **state
     tr_mapping_free(m);
 }
 
-/* Date and time-millis are Avro ints: a value past the int range is refused, whether the
- * domain wrote it as an integer, a real or a string, and so is such a constant (it was cast
- * to int32: 3000000000.0 became -1294967296, 4294967296.0 became 0). */
+/* Date is an Avro int: a value past the int range is refused, whether the domain wrote it
+ * as an integer, a real or a string, and so is such a constant (it was cast to int32:
+ * 3000000000.0 became -1294967296, 4294967296.0 became 0). Time-millis is a time of day
+ * (the Avro specification): from 0 to 86,399,999 ms; Java's LocalTime and Python's
+ * datetime.time hold nothing else. */
 static void test_int_time_fields_refuse_values_past_the_int_range(void **state)
 {
     (void)state;
     tr_mapping *m = mk(&thing, thing_map("\"t_ms\": \"c\"", NULL), NULL);
     assert_non_null(m);
     expect_field(&thing, m, "{\"id\": \"1\", \"c\": 3600000.0}", "t_ms", "3600000");
-    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 2147483647.0}", "t_ms", "2147483647");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 0}", "t_ms", "0");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 86399999}", "t_ms", "86399999");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 86399999.0}", "t_ms", "86399999");
     static const char *const past[][2] = {
+        {"{\"id\": \"1\", \"c\": 86400000}",
+         "field 'c' (-> t_ms): 86400000 is not a time of day (from midnight, under 24 hours)"},
+        {"{\"id\": \"1\", \"c\": -1}",
+         "field 'c' (-> t_ms): -1 is not a time of day (from midnight, under 24 hours)"},
+        {"{\"id\": \"1\", \"c\": 2147483647.0}",
+         "field 'c' (-> t_ms): 2147483647.0 is not a time of day (from midnight, under 24 "
+         "hours)"},
         {"{\"id\": \"1\", \"c\": 3000000000.0}",
-         "field 'c' (-> t_ms): 3000000000.0 is out of range for the field"},
-        {"{\"id\": \"1\", \"c\": 4294967296.0}",
-         "field 'c' (-> t_ms): 4294967296.0 is out of range for the field"},
+         "field 'c' (-> t_ms): 3000000000.0 is not a time of day (from midnight, under 24 "
+         "hours)"},
         {"{\"id\": \"1\", \"c\": -2147483649.0}",
-         "field 'c' (-> t_ms): -2147483649.0 is out of range for the field"},
+         "field 'c' (-> t_ms): -2147483649.0 is not a time of day (from midnight, under 24 "
+         "hours)"},
         {"{\"id\": \"1\", \"c\": 4294967296}",
-         "field 'c' (-> t_ms): 4294967296 is out of range for the field"},
+         "field 'c' (-> t_ms): 4294967296 is not a time of day (from midnight, under 24 hours)"},
     };
     expect_apply_errs(&thing, m, past, sizeof past / sizeof past[0]);
     tr_mapping_free(m);
 
     m = mk(&thing, thing_map("\"t_ms\": {\"from\": \"c\", \"unit\": \"s\"}", NULL), NULL);
-    expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": 3000000.0}",
-                     "field 'c' (-> t_ms): 3000000.0 is out of range for the field");
+    expect_field(&thing, m, "{\"id\": \"1\", \"c\": 86399}", "t_ms", "86399000");
+    expect_apply_err(&thing, m, "{\"id\": \"1\", \"c\": 86400}",
+                     "field 'c' (-> t_ms): 86400 is not a time of day (from midnight, under 24 "
+                     "hours)");
     tr_mapping_free(m);
 
     m = mk(&person, person_map("\"birth_date\": \"d\"", NULL), NULL);
@@ -1126,8 +1170,8 @@ static void test_int_time_fields_refuse_values_past_the_int_range(void **state)
     tr_mapping_free(m);
 
     expect_err(&thing, thing_map("\"t_ms\": {\"const\": 4294967296.0}", NULL),
-               "hr.json:3: const: field '(const)' (-> t_ms): 4294967296.0 is out of range for "
-               "the field");
+               "hr.json:3: const: field '(const)' (-> t_ms): 4294967296.0 is not a time of day "
+               "(from midnight, under 24 hours)");
     expect_err_has(&person, person_map("\"birth_date\": {\"const\": 3000000000.0}", NULL),
                    "3000000000.0 is out of range for the field");
 }
@@ -1641,6 +1685,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accessors_and_default_dlq_topic),
         cmocka_unit_test(test_dlq_topic_may_not_be_the_source_or_the_updates_topic),
+        cmocka_unit_test(test_source_topic_may_not_be_the_entitys_own_topics),
         cmocka_unit_test(test_json_syntax_error_names_line_and_column),
         cmocka_unit_test(test_duplicate_keys_are_refused),
         cmocka_unit_test(test_unknown_options_name_their_line_and_suggest),

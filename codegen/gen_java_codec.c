@@ -296,7 +296,8 @@ static void helper_union(codec *c, const reg_node *n, size_t id)
     }
 
     put(c,
-        "\n  private static %s read$%zu(org.apache.avro.io.Decoder in) throws java.io.IOException "
+        "\n  private static %s read$%zu(org.apache.avro.io.Decoder in, long[] e) throws "
+        "java.io.IOException "
         "{\n"
         "    switch (canongate.runtime.Wire.readIndex(in)) {\n",
         T, id);
@@ -338,13 +339,14 @@ static void helper_array(codec *c, const reg_node *n, size_t id)
     /* Each block's count is checked against the input before its items are read. */
     int min = item_min_size(n->items, 0);
     put(c,
-        "\n  private static java.util.List<%s> read$%zu(org.apache.avro.io.Decoder in) throws "
+        "\n  private static java.util.List<%s> read$%zu(org.apache.avro.io.Decoder in, long[] e) "
+        "throws "
         "java.io.IOException {\n"
-        "    long n = canongate.runtime.Wire.block(in, in.readArrayStart(), %d, 0);\n"
+        "    long n = canongate.runtime.Wire.block(in, in.readArrayStart(), %d, 0, e);\n"
         "    java.util.List<%s> a = new java.util.ArrayList<>((int) java.lang.Math.min(n, "
         "1024L));\n"
         "    for (long have = 0; n != 0; n = canongate.runtime.Wire.block(in, in.arrayNext(), %d, "
-        "have)) {\n"
+        "have, e)) {\n"
         "      for (long i = 0; i < n; i++) {\n        a.add(%s);\n      }\n      have += n;\n"
         "    }\n    return a;\n  }\n",
         T, id, min, T, min, rs);
@@ -368,11 +370,11 @@ static void helper_map(codec *c, const reg_node *n, size_t id)
     /* LinkedHashMap: a decoded map re-encodes to the same bytes. */
     put(c,
         "\n  private static java.util.Map<java.lang.String,%s> read$%zu(org.apache.avro.io.Decoder "
-        "in) throws java.io.IOException {\n"
-        "    long n = canongate.runtime.Wire.block(in, in.readMapStart(), %d, 0);\n"
+        "in, long[] e) throws java.io.IOException {\n"
+        "    long n = canongate.runtime.Wire.block(in, in.readMapStart(), %d, 0, e);\n"
         "    java.util.Map<java.lang.String,%s> m = new java.util.LinkedHashMap<>();\n"
         "    for (long have = 0; n != 0; n = canongate.runtime.Wire.block(in, in.mapNext(), %d, "
-        "have)) {\n"
+        "have, e)) {\n"
         "      for (long i = 0; i < n; i++) {\n"
         "        java.lang.String k = canongate.runtime.Wire.readString(in);\n"
         "        m.put(k, %s);\n      }\n      have += n;\n    }\n    return m;\n  }\n",
@@ -449,7 +451,7 @@ static const char *rexpr(codec *c, const reg_node *n)
     case REG_STRING:
         return "canongate.runtime.Wire.readString(in)";
     case REG_RECORD:
-        return jg_strf(g, "%s.decode(in, null)", jg_fqn(g, n));
+        return jg_strf(g, "%s.decode(in, null, e)", jg_fqn(g, n));
     case REG_ENUM: {
         int fresh;
         size_t id = helper_id(c, n, &fresh);
@@ -476,7 +478,7 @@ static const char *rexpr(codec *c, const reg_node *n)
             else
                 helper_union(c, n, id);
         }
-        return jg_strf(g, "read$%zu(in)", id);
+        return jg_strf(g, "read$%zu(in, e)", id);
     }
     }
     return "null";
@@ -506,8 +508,18 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
                      "   * @throws java.io.IOException when the input ends early or is malformed\n"
                      "   */\n"
                      "  public static %s decode(org.apache.avro.io.Decoder in, %s reuse) throws "
-                     "java.io.IOException {\n    %s r = reuse != null ? reuse : new %s();\n",
-                     c.cls, c.cls, c.cls, c.cls);
+                     "java.io.IOException {\n    return decode(in, reuse, new long[1]);\n  }\n\n"
+                     "  /**\n   * Reads one record's Avro binary encoding from in, as part of a "
+                     "value whose\n   * items that encode to no bytes are counted in e.\n   *\n"
+                     "   * @param in the decoder\n   * @param reuse a record to fill, or null\n"
+                     "   * @param e e[0]: the value's items that encode to no bytes so far\n"
+                     "   *     (canongate.runtime.Wire.MAX_EMPTY_TOTAL)\n"
+                     "   * @return the record\n"
+                     "   * @throws java.io.IOException when the input ends early or is malformed\n"
+                     "   */\n"
+                     "  public static %s decode(org.apache.avro.io.Decoder in, %s reuse, long[] e) "
+                     "throws java.io.IOException {\n    %s r = reuse != null ? reuse : new %s();\n",
+                     c.cls, c.cls, c.cls, c.cls, c.cls, c.cls);
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
         gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_field(g, f->name), rexpr(&c, f->type));

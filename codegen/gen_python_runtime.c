@@ -129,6 +129,7 @@ static const char *const runtime_lines[] = {
     "MAX_DEPTH = 512  # records nested inside each other (CANON_MAX_DEPTH in the C runtime)",
     "MAX_EMPTY_ITEMS = 65536  # items encoding to no bytes in one array or map "
     "(CANON_MAX_EMPTY_ITEMS)",
+    "MAX_EMPTY_TOTAL = 1048576  # and in one value, over all its arrays (CANON_MAX_EMPTY_TOTAL)",
     "",
     "_PRIMITIVES = {\"null\", \"boolean\", \"int\", \"long\", \"float\", \"double\", \"bytes\", "
     "\"string\"}",
@@ -203,8 +204,10 @@ static const char *const runtime_lines[] = {
     "",
     "",
     "class _ScanCompiler:",
-    "    \"\"\"Writes the Python source of a schema's scan: functions r<N>(d, p, n, depth) -> the",
-    "    position after one record, and scan(d) for the whole datum. Single-byte varints (the",
+    "    \"\"\"Writes the Python source of a schema's scan: functions r<N>(d, p, n, depth, e) -> "
+    "the",
+    "    position after one record (e: [items that encode to no bytes so far], one list per",
+    "    datum), and scan(d) for the whole datum. Single-byte varints (the",
     "    usual case) are read inline; longer ones call the helpers above.\"\"\"",
     "",
     "    def __init__(self, named: dict[str, typing.Any]) -> None:",
@@ -249,7 +252,7 @@ static const char *const runtime_lines[] = {
     "        if name not in self.funcs:",
     "            fn = f\"r{len(self.funcs)}\"",
     "            self.funcs[name] = fn",
-    "            body: list[str] = [f\"def {fn}(d, p, n, depth):  # {name}\",",
+    "            body: list[str] = [f\"def {fn}(d, p, n, depth, e):  # {name}\",",
     "                               f\"    if depth > {MAX_DEPTH}:\",",
     "                               f\"        _fail('records nested more than {MAX_DEPTH} deep', "
     "p)\"]",
@@ -293,7 +296,7 @@ static const char *const runtime_lines[] = {
     "        elif t in (\"bytes\", \"string\"):",
     "            self.length(out, i)",
     "        elif t in (\"record\", \"error\"):",
-    "            out.append(f\"{i}p = {self.record(s)}(d, p, n, depth + 1)\")",
+    "            out.append(f\"{i}p = {self.record(s)}(d, p, n, depth + 1, e)\")",
     "        elif t in (\"array\", \"map\"):",
     "            self.blocks(s, t, out, ind, where)",
     "        else:",
@@ -348,7 +351,13 @@ static const char *const runtime_lines[] = {
     "            out += [f\"{i}    {total} += {c}\", f\"{i}    if {total} > {MAX_EMPTY_ITEMS}:\",",
     "                    f\"{i}        _fail({where!r} + ': more than {MAX_EMPTY_ITEMS} items that "
     "\"",
-    "                    f\"encode to no bytes', p)\"]",
+    "                    f\"encode to no bytes', p)\",",
+    "                    # an array of such arrays costs 2 bytes per inner array: a budget per "
+    "datum",
+    "                    f\"{i}    e[0] += {c}\", f\"{i}    if e[0] > {MAX_EMPTY_TOTAL}:\",",
+    "                    f\"{i}        _fail({where!r} + ': more than {MAX_EMPTY_TOTAL} items that "
+    "\"",
+    "                    f\"encode to no bytes in one value', p)\"]",
     "            return",
     "        out += [f\"{i}    if {c} > n - p:\",",
     "                f\"{i}        _fail({where!r} + f': block of {{{c}}} items with {{n - p}} "
@@ -363,7 +372,7 @@ static const char *const runtime_lines[] = {
     "",
     "    def compile(self, schema: typing.Any) -> typing.Callable[[bytes], int]:",
     "        top: list[str] = [\"def scan(d):\", \"    n = len(d)\", \"    p = 0\", \"    depth = "
-    "1\"]",
+    "1\", \"    e = [0]\"]",
     "        s = self.resolve(schema)",
     "        if isinstance(s, dict) and s[\"type\"] in (\"record\", \"error\"):",
     "            self.record(s)  # a function of its own if it is recursive; inline here too",

@@ -1082,7 +1082,8 @@ static int read_len(run_ctx *x, size_t *len)
  * size, which is read and ignored. Bounds the count, so that a hostile count cannot
  * loop: by the input left, since every item takes at least a byte, except items that
  * encode to no bytes, which count against CANON_MAX_EMPTY_ITEMS over the whole array
- * (have: the items of its earlier blocks), as in the generated decoders. */
+ * (have: the items of its earlier blocks) and CANON_MAX_EMPTY_TOTAL over the decode, as
+ * in the generated decoders. */
 static int block(run_ctx *x, const node *item, int is_map, size_t have, size_t *count)
 {
     int64_t v;
@@ -1096,8 +1097,10 @@ static int block(run_ctx *x, const node *item, int is_map, size_t have, size_t *
     }
     size_t left = (size_t)(x->in.end - x->in.p);
     if (!is_map && item->empty) {
-        if ((uint64_t)v > (uint64_t)(CANON_MAX_EMPTY_ITEMS - have))
+        if ((uint64_t)v > CANON_MAX_EMPTY_ITEMS)
             return canon_read_error(&x->in, CANON_EMPTY_ITEMS_REASON);
+        if (canon_read_empty_items(&x->in, (size_t)v, have))
+            return -1;
     } else if ((uint64_t)v > (uint64_t)left) {
         return canon_read_error(&x->in, "block count exceeds the input");
     }

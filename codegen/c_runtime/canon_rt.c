@@ -282,9 +282,23 @@ int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t have, si
     size_t left = (size_t)(r->end - r->p);
     if (min_item_size && (uint64_t)n > left / min_item_size)
         return canon_read_error(r, "block count exceeds the input");
-    if (!min_item_size && (uint64_t)n > CANON_MAX_EMPTY_ITEMS - have)
-        return canon_read_error(r, CANON_EMPTY_ITEMS_REASON);
+    if (!min_item_size) {
+        if ((uint64_t)n > CANON_MAX_EMPTY_ITEMS)
+            return canon_read_error(r, CANON_EMPTY_ITEMS_REASON);
+        return canon_read_empty_items(r, *count = (size_t)n, have);
+    }
     *count = (size_t)n;
+    return 0;
+}
+
+/* Books n more items that encode to no bytes, after have in the same array. */
+int canon_read_empty_items(canon_reader *r, size_t n, size_t have)
+{
+    if (n > CANON_MAX_EMPTY_ITEMS - have)
+        return canon_read_error(r, CANON_EMPTY_ITEMS_REASON);
+    if (n > CANON_MAX_EMPTY_TOTAL - r->empty)
+        return canon_read_error(r, CANON_EMPTY_TOTAL_REASON);
+    r->empty += n;
     return 0;
 }
 

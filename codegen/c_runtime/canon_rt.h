@@ -359,6 +359,11 @@ static inline void canon_write_frame(canon_buf *b, int32_t schema_id)
 #define CANON_MAX_EMPTY_ITEMS 65536
 /* The decode error past that limit (a static string: the number is spelled out). */
 #define CANON_EMPTY_ITEMS_REASON "more than 65536 items that encode to no bytes"
+/* And one decode, over all its arrays, at most this many (16 arrays at their limit): a
+ * limit per array alone lets every inner array of an array<array<null>> add 65,536 items
+ * for two bytes of input. */
+#define CANON_MAX_EMPTY_TOTAL    1048576
+#define CANON_EMPTY_TOTAL_REASON "more than 1048576 items that encode to no bytes in one value"
 
 /* A cursor over untrusted bytes. Every read checks the bounds first; on failure it
  * records a static reason, and the generated code adds the field path. */
@@ -371,6 +376,7 @@ typedef struct canon_reader {
     const char *path;      /* innermost field that failed */
     size_t fail_at;        /* offset of the failure */
     int depth;
+    size_t empty; /* items that encode to no bytes so far (CANON_MAX_EMPTY_TOTAL) */
 } canon_reader;
 
 static inline void canon_reader_init(canon_reader *r, const void *data, size_t len, canon_arena *a)
@@ -384,6 +390,7 @@ static inline void canon_reader_init(canon_reader *r, const void *data, size_t l
     r->path = NULL;
     r->fail_at = 0;
     r->depth = 0;
+    r->empty = 0;
 }
 
 /* Records reason (first wins) and returns -1. */
@@ -572,22 +579,25 @@ CANON_HOT int canon_read_index(canon_reader *r, size_t n, size_t *out, const cha
 }
 
 int canon_read_block_slow(canon_reader *r, size_t min_item_size, size_t have, size_t *count);
+int canon_read_empty_items(canon_reader *r, size_t n, size_t have);
 void *canon_read_grow_slow(canon_reader *r, void *items, size_t len, size_t more, size_t *cap,
                            size_t sz);
 
 /* The item count of the next array or map block (0: end of the array or map).
  * min_item_size is the fewest bytes one item encodes to, used to bound the count; have
  * is the count of the earlier blocks of the same array, which with min_item_size 0
- * counts against CANON_MAX_EMPTY_ITEMS. Inline, so that the generated code's constant
- * min_item_size turns the division into a multiplication; negative counts (with a byte
- * size) take the slow path. */
+ * counts against CANON_MAX_EMPTY_ITEMS (and the decode's count against
+ * CANON_MAX_EMPTY_TOTAL). Inline, so that the generated code's constant min_item_size
+ * turns the division into a multiplication; negative counts (with a byte size) take the
+ * slow path. */
 CANON_HOT int canon_read_block(canon_reader *r, size_t min_item_size, size_t have, size_t *count)
 {
     if (r->p < r->end && (*r->p & 0x81) == 0) { /* one byte, not negative */
         size_t n = *r->p++ >> 1, left = (size_t)(r->end - r->p);
-        if (min_item_size ? n > left / min_item_size : n > CANON_MAX_EMPTY_ITEMS - have)
-            return canon_read_error(r, min_item_size ? "block count exceeds the input"
-                                                     : CANON_EMPTY_ITEMS_REASON);
+        if (!min_item_size)
+            return canon_read_empty_items(r, *count = n, have);
+        if (n > left / min_item_size)
+            return canon_read_error(r, "block count exceeds the input");
         *count = n;
         return 0;
     }

@@ -49,6 +49,14 @@ public final class Wire {
    */
   public static final int MAX_EMPTY_ITEMS = 65536;
 
+  /**
+   * And one value, over all its arrays and maps, holds at most this many (16 arrays at their
+   * limit), as in the C binding (CANON_MAX_EMPTY_TOTAL): an array of arrays of null costs
+   * two bytes per inner array, so the limit per array alone let a few bytes ask for 65,536
+   * items each.
+   */
+  public static final int MAX_EMPTY_TOTAL = 1048576;
+
   /** The class of the input of a BinaryDecoder over a byte array, whose size is known. */
   private static final Class<?> ARRAY_SOURCE = DecoderFactory.get().binaryDecoder(new byte[1], null).inputStream().getClass();
 
@@ -67,21 +75,27 @@ public final class Wire {
    * Checks the item count of an array or map block against what the input can hold,
    * before anything is allocated for the items: an item that encodes to at least minSize
    * bytes takes that many of the bytes left; items that encode to none are limited to
-   * {@link #MAX_EMPTY_ITEMS} per array or map. Without the check a count of 10^8 in five
-   * bytes made the decoder add 10^8 nulls.
+   * {@link #MAX_EMPTY_ITEMS} per array or map and {@link #MAX_EMPTY_TOTAL} per value.
+   * Without the check a count of 10^8 in five bytes made the decoder add 10^8 nulls.
    *
    * @param in the decoder, just after the block's count
    * @param count the count (readArrayStart, arrayNext, readMapStart or mapNext)
    * @param minSize the fewest bytes one item encodes to (0 when it may encode to none)
    * @param have the items of the earlier blocks of the same array or map
+   * @param e e[0]: the value's items that encode to no bytes so far, counted here
    * @return count
    * @throws IOException when the input cannot hold count more items
    */
-  public static long block(Decoder in, long count, int minSize, long have) throws IOException {
+  public static long block(Decoder in, long count, int minSize, long have, long[] e)
+      throws IOException {
     if (count < 0) throw new IOException("negative block count");
     if (minSize == 0) {
       if (count > MAX_EMPTY_ITEMS - have)
         throw new IOException("more than " + MAX_EMPTY_ITEMS + " items that encode to no bytes");
+      if (count > MAX_EMPTY_TOTAL - e[0])
+        throw new IOException(
+            "more than " + MAX_EMPTY_TOTAL + " items that encode to no bytes in one value");
+      e[0] += count;
       return count;
     }
     long left = left(in);

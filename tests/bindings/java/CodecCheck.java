@@ -51,11 +51,11 @@ public final class CodecCheck {
 
   /**
    * A Hostile record with one field's encoding replaced: i, nulls, empties, longs, s, b, m,
-   * e, u, price, d, next (the schema's order). Every other field is its shortest value.
+   * e, u, price, d, nn, next (the schema's order). Every other field is its shortest value.
    */
   private static byte[] rec(String field, byte[] value) {
-    String[] names = {"i", "nulls", "empties", "longs", "s", "b", "m", "e", "u", "price", "d", "next"};
-    String[] plain = {"00", "00", "00", "00", "00", "00", "00", "00", "00", "0200", "00", "00"};
+    String[] names = {"i", "nulls", "empties", "longs", "s", "b", "m", "e", "u", "price", "d", "nn", "next"};
+    String[] plain = {"00", "00", "00", "00", "00", "00", "00", "00", "00", "0200", "00", "00", "00"};
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     boolean found = false;
     for (int k = 0; k < names.length; k++) {
@@ -70,7 +70,7 @@ public final class CodecCheck {
   private static Hostile good() {
     return Hostile.newBuilder().setI(7).setNulls(List.of()).setEmpties(List.of()).setLongs(List.of(1L, 2L))
         .setS("text").setB(java.nio.ByteBuffer.wrap(new byte[] {1, 2})).setM(java.util.Map.of()).setE(E.B)
-        .setU("u").setPrice(new BigDecimal("1.50")).setD(java.time.LocalDate.of(2024, 1, 2)).setNext(null).build();
+        .setU("u").setPrice(new BigDecimal("1.50")).setD(java.time.LocalDate.of(2024, 1, 2)).setNn(List.of()).setNext(null).build();
   }
 
   private static void encodeChecks() throws IOException {
@@ -157,6 +157,9 @@ public final class CodecCheck {
     hostile("1e8 longs", rec("longs", cat(varint(100_000_000L), end)));
     hostile("1e8 map entries", rec("m", cat(varint(100_000_000L), end)));
     hostile("2^31-100 map entries", rec("m", cat(varint((1L << 31) - 100), end)));
+    // four bytes per inner array of 65536 nulls: at most 1048576 such items per value
+    hostile("17 arrays of 65536 nulls", rec("nn", innerArrays(17)));
+    hostile("1000 arrays of 65536 nulls", rec("nn", innerArrays(1000)));
     // lengths beyond the input
     hostile("string of 2e9 bytes", rec("s", varint(2_000_000_000L)));
     hostile("bytes of 2e9 bytes", rec("b", varint(2_000_000_000L)));
@@ -176,11 +179,22 @@ public final class CodecCheck {
     accept("65536 nulls in 2 blocks", rec("nulls", cat(varint(65000), varint(-536), varint(0), end)), 65536);
     byte[] longs = new byte[300];
     accept("300 longs", rec("longs", cat(varint(300), longs, end)), 300);
+    accept("16 arrays of 65536 nulls", rec("nn", innerArrays(16)), 0);
     accept("string of 3 bytes", rec("s", cat(varint(3), hex("616263"))), 0);
     ByteArrayOutputStream nested = new ByteArrayOutputStream();
     for (int k = 0; k < 200; k++) nested.write(level, 0, level.length);
     nested.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
     accept("nested 200 deep", nested.toByteArray(), 0);
+  }
+
+  /** An array of n arrays of 65536 nulls, each in one block. */
+  private static byte[] innerArrays(int n) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    byte[] inner = cat(varint(65536), varint(0));
+    out.write(varint(n), 0, varint(n).length);
+    for (int k = 0; k < n; k++) out.write(inner, 0, inner.length);
+    out.write(0);
+    return out.toByteArray();
   }
 
   /** Decodes input, which must give a record with this many nulls and longs. */

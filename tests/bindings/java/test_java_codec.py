@@ -22,6 +22,7 @@ HOSTILE = json.dumps({
         {"name": "price", "type": {"type": "bytes", "logicalType": "decimal",
                                    "precision": 10, "scale": 2}},
         {"name": "d", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "nn", "type": {"type": "array", "items": {"type": "array", "items": "null"}}},
         {"name": "next", "type": ["null", "Hostile"]},
     ]})
 
@@ -47,4 +48,4 @@ def test_ints_beyond_32_bits_are_a_decode_error(generate):
 
 
 def test_hostile_input_is_a_decode_error(generate):
-    assert len(run_check(generate, "hostile")) == 22
+    assert len(run_check(generate, "hostile")) == 25

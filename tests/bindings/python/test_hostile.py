@@ -140,6 +140,36 @@ def test_items_that_encode_to_no_bytes_are_limited_over_all_blocks(hostile):
     refused(hostile, rec(strs=varint(20) + b"\x00" * 10), "com.ex.hostile.T.strs: block of 20 items")
 
 
+NESTED = {
+    "type": "record", "name": "N", "namespace": "com.ex.emptybudget",
+    "fields": [{"name": "nn", "type": {"type": "array", "items": {
+        "type": "array", "items": "null"}}}],
+}
+
+
+def nested(inner):
+    """inner arrays of 65536 nulls each: four bytes apiece."""
+    return varint(inner) + (varint(65536) + varint(0)) * inner + varint(0)
+
+
+# An array of arrays of null costs four bytes per inner array of 65536 items: the limit
+# per array alone let 70 bytes ask for 1,114,112 items and 4 KB for 65 million. One datum
+# holds at most 1048576 of them over all its arrays (16 inner arrays at their limit).
+def test_items_that_encode_to_no_bytes_have_a_budget_per_value(generated, tmp_path_factory):
+    out = generated("hostile-empty-budget", write_schema(tmp_path_factory, NESTED))
+    mod = import_binding(out, "com.ex.emptybudget.n")
+    ok = mod.N.decode(nested(16))
+    assert len(ok.nn) == 16 and all(len(x) == 65536 for x in ok.nn)
+    from canongate import _runtime as rt
+    for inner in (17, 1000):
+        t0 = time.monotonic()
+        with pytest.raises(rt.AvroError) as e:
+            mod.N.decode(nested(inner))
+        assert time.monotonic() - t0 < 1.0
+        assert "com.ex.emptybudget.N.nn: more than 1048576 items that encode to no bytes in one " \
+               "value" in str(e.value), str(e.value)
+
+
 def test_lengths_beyond_the_input_are_refused(hostile):
     refused(hostile, rec(s=varint(1 << 40)), "length 1099511627776")
     refused(hostile, rec(s=varint(-1)), "length -1")

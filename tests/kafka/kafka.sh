@@ -47,6 +47,11 @@
 #                              KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION
 #                              (PEM files, the client's key unencrypted). Kept by DIR across
 #                              restarts. The controller listener stays PLAINTEXT.
+#   both                       CANON_KAFKA_SASL=1 CANON_KAFKA_SSL=1: the client (and
+#                              inter-broker) listener speaks SASL_SSL: TLS with the broker's
+#                              certificate (no client certificate asked for), then PLAIN as
+#                              above. `start` prints KAFKA_SECURITY_PROTOCOL=SASL_SSL, the
+#                              KAFKA_SASL_* lines and KAFKA_SSL_CA_LOCATION.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -248,15 +253,21 @@ print(*[x.getsockname()[1] for x in s])'
     done
 }
 
-write_props() { # file datadir broker_port controller_port [sasl: 1, ssl: 2]
-    if [ "${5:-0}" = 1 ]; then
+write_props() { # file datadir broker_port controller_port [sasl: 1, ssl: 2, both: 3]
+    case "${5:-0}" in
+    1)
         write_props_sasl "$@"
         return
-    fi
-    if [ "${5:-0}" = 2 ]; then
+        ;;
+    2)
         write_props_ssl "$@"
         return
-    fi
+        ;;
+    3)
+        write_props_sasl_ssl "$@"
+        return
+        ;;
+    esac
     cat >"$1" <<EOF
 # Written by tests/kafka/kafka.sh: a single-node KRaft broker for tests.
 process.roles=broker,controller
@@ -297,38 +308,54 @@ EOF
     fi
 }
 
-# The same broker with its client (and inter-broker) listener on SASL_PLAINTEXT/PLAIN:
-# the lines come after the defaults, and in a .properties file the last one of a key wins.
-write_props_sasl() { # file datadir broker_port controller_port
-    local sasl
-    sasl="listeners=SASL_PLAINTEXT://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$3
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
-sasl.enabled.mechanisms=PLAIN
-sasl.mechanism.inter.broker.protocol=PLAIN
-listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" user_canon=\"canon-secret\";"
-    CANON_KAFKA_PROPS="$sasl${CANON_KAFKA_PROPS:+
-$CANON_KAFKA_PROPS}" write_props "$1" "$2" "$3" "$4" 0
+# PLAIN's settings for the listener named $1 (lower case): the broker's own user (admin,
+# inter-broker) and the client user canon.
+plain_jaas() { # listener
+    echo "listener.name.$1.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" user_canon=\"canon-secret\";"
 }
-# The same broker with its client (and inter-broker) listener on SSL, client certificates
-# required; the files are those make_tls wrote next to the data dir.
-write_props_ssl() { # file datadir broker_port controller_port
-    local tls ssl
-    tls="$(dirname "$2")/tls"
-    ssl="listeners=SSL://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
-advertised.listeners=SSL://127.0.0.1:$3
-inter.broker.listener.name=SSL
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL
-ssl.keystore.type=PKCS12
+# The broker's certificate and the CA it trusts, as make_tls wrote them next to the data
+# dir.
+tls_props() { # datadir
+    local tls
+    tls="$(dirname "$1")/tls"
+    echo "ssl.keystore.type=PKCS12
 ssl.keystore.location=$tls/broker.p12
 ssl.keystore.password=canon-tls
 ssl.key.password=canon-tls
 ssl.truststore.type=PEM
-ssl.truststore.location=$tls/ca.pem
-ssl.client.auth=required"
-    CANON_KAFKA_PROPS="$ssl${CANON_KAFKA_PROPS:+
+ssl.truststore.location=$tls/ca.pem"
+}
+# The same broker with its client (and inter-broker) listener named $5 (SASL_PLAINTEXT,
+# SSL or SASL_SSL) and the lines $6 for it: they come after the defaults, and in a
+# .properties file the last one of a key wins.
+write_props_secure() { # file datadir broker_port controller_port listener lines
+    local p
+    p="listeners=$5://127.0.0.1:$3,CONTROLLER://127.0.0.1:$4
+advertised.listeners=$5://127.0.0.1:$3
+inter.broker.listener.name=$5
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$5:$5
+$6"
+    CANON_KAFKA_PROPS="$p${CANON_KAFKA_PROPS:+
 $CANON_KAFKA_PROPS}" write_props "$1" "$2" "$3" "$4" 0
+}
+# SASL_PLAINTEXT with PLAIN.
+write_props_sasl() { # file datadir broker_port controller_port
+    write_props_secure "$1" "$2" "$3" "$4" SASL_PLAINTEXT "sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+$(plain_jaas sasl_plaintext)"
+}
+# SSL, client certificates required.
+write_props_ssl() { # file datadir broker_port controller_port
+    write_props_secure "$1" "$2" "$3" "$4" SSL "$(tls_props "$2")
+ssl.client.auth=required"
+}
+# SASL_SSL: TLS (the broker's certificate only), then PLAIN.
+write_props_sasl_ssl() { # file datadir broker_port controller_port
+    write_props_secure "$1" "$2" "$3" "$4" SASL_SSL "sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+$(plain_jaas sasl_ssl)
+$(tls_props "$2")
+ssl.client.auth=none"
 }
 
 # A CA, the broker's key and certificate in a PKCS12 keystore, and a client key and
@@ -385,7 +412,7 @@ launch() { # dir bport cport
     cp=$(classpath)
     local mode=0
     [ -f "$dir/sasl" ] && mode=1
-    [ -f "$dir/ssl" ] && mode=2
+    [ -f "$dir/ssl" ] && mode=$((mode + 2))
     write_props "$dir/server.properties" "$dir/data" "$2" "$3" "$mode"
     mkdir -p "$dir/logs"
     [ -f "$dir/logs/server.log" ] && mv "$dir/logs/server.log" "$dir/logs/server.log.prev"
@@ -466,10 +493,6 @@ do_start() { # dir (may be empty)
         touch "$dir/sasl"
     fi
     if [ "${CANON_KAFKA_SSL:-0}" = 1 ]; then
-        [ ! -f "$dir/sasl" ] || {
-            die "CANON_KAFKA_SSL and CANON_KAFKA_SASL cannot be combined"
-            exit 2
-        }
         touch "$dir/ssl"
     fi
     if [ -f "$dir/ssl" ]; then
@@ -512,15 +535,22 @@ do_start() { # dir (may be empty)
         echo "KAFKA_PID=$(cat "$dir/kafka.pid")"
         echo "KAFKA_DIR=$(shell_quote "$dir")"
         echo "KAFKA_CONTROLLER=127.0.0.1:$cport"
-        if [ -f "$dir/sasl" ]; then
+        if [ -f "$dir/sasl" ] && [ -f "$dir/ssl" ]; then
+            echo "KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+        elif [ -f "$dir/sasl" ]; then
             echo "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
+        elif [ -f "$dir/ssl" ]; then
+            echo "KAFKA_SECURITY_PROTOCOL=SSL"
+        fi
+        if [ -f "$dir/sasl" ]; then
             echo "KAFKA_SASL_MECHANISM=PLAIN"
             echo "KAFKA_SASL_USERNAME=canon"
             echo "KAFKA_SASL_PASSWORD=canon-secret"
         fi
         if [ -f "$dir/ssl" ]; then
-            echo "KAFKA_SECURITY_PROTOCOL=SSL"
             echo "KAFKA_SSL_CA_LOCATION=$(shell_quote "$dir/tls/ca.pem")"
+        fi
+        if [ -f "$dir/ssl" ] && [ ! -f "$dir/sasl" ]; then
             echo "KAFKA_SSL_CERTIFICATE_LOCATION=$(shell_quote "$dir/tls/client.pem")"
             echo "KAFKA_SSL_KEY_LOCATION=$(shell_quote "$dir/tls/client.key")"
         fi

@@ -86,8 +86,8 @@ def other_ca(tmp_path):
     return str(pem)
 
 
-def test_produce_and_tail_work_over_mutual_tls(canon, broker, registry, entity, tmp_path):
-    cfg = props_file(tmp_path / "client.properties", broker.client())
+def check_produce_and_tail(canon, broker, registry, entity, cfg):
+    """canon produce then canon tail of four updates with the settings in cfg."""
     keys = [str(uuid.uuid4()) for _ in range(4)]
     r = run(canon, broker, registry, "produce", entity.name, "--kafka-config", cfg,
             input=updates_json(keys))
@@ -100,13 +100,8 @@ def test_produce_and_tail_work_over_mutual_tls(canon, broker, registry, entity, 
     assert got[keys[2]]["values"]["email"] == {"string": "2@example.com"}
 
 
-def test_aggregate_and_replay_work_over_mutual_tls(canon, broker, registry, entity, tmp_path):
-    cfg = props_file(tmp_path / "client.properties", broker.client())
-    check_aggregate_and_replay(canon, broker, registry, entity, cfg, tmp_path / "aggregate.log")
-
-
-def test_translate_works_over_mutual_tls(canon, broker, registry, entity, tmp_path):
-    cfg = props_file(tmp_path / "client.properties", broker.client())
+def check_translate(canon, broker, registry, entity, cfg, tmp_path):
+    """canon translate --once of five domain records with the settings in cfg."""
     source = f"hr.{entity.name}"
     broker.create_topic(source, 1)
     mapping = tmp_path / "mapping.json"
@@ -122,6 +117,21 @@ def test_translate_works_over_mutual_tls(canon, broker, registry, entity, tmp_pa
             "--group-id", f"t-{entity.name}", "--kafka-config", cfg)
     assert r.returncode == 0, r.stderr
     assert "5 records in, 5 updates out" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_produce_and_tail_work_over_mutual_tls(canon, broker, registry, entity, tmp_path):
+    check_produce_and_tail(canon, broker, registry, entity,
+                           props_file(tmp_path / "client.properties", broker.client()))
+
+
+def test_aggregate_and_replay_work_over_mutual_tls(canon, broker, registry, entity, tmp_path):
+    cfg = props_file(tmp_path / "client.properties", broker.client())
+    check_aggregate_and_replay(canon, broker, registry, entity, cfg, tmp_path / "aggregate.log")
+
+
+def test_translate_works_over_mutual_tls(canon, broker, registry, entity, tmp_path):
+    check_translate(canon, broker, registry, entity,
+                    props_file(tmp_path / "client.properties", broker.client()), tmp_path)
 
 
 @pytest.mark.parametrize("cmd", ["produce", "tail"])

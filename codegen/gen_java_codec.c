@@ -508,23 +508,25 @@ void jg_emit_codec(jgen *g, const char *P, const reg_node *rec)
                      "   * @throws java.io.IOException when the input ends early or is malformed\n"
                      "   */\n"
                      "  public static %s decode(org.apache.avro.io.Decoder in, %s reuse) throws "
-                     "java.io.IOException {\n    return decode(in, reuse, new long[1]);\n  }\n\n"
+                     "java.io.IOException {\n    return decode(in, reuse, new long[2]);\n  }\n\n"
                      "  /**\n   * Reads one record's Avro binary encoding from in, as part of a "
                      "value whose\n   * items that encode to no bytes are counted in e.\n   *\n"
                      "   * @param in the decoder\n   * @param reuse a record to fill, or null\n"
-                     "   * @param e e[0]: the value's items that encode to no bytes so far\n"
-                     "   *     (canongate.runtime.Wire.MAX_EMPTY_TOTAL)\n"
+                     "   * @param e the value's decode state: e[0] its items that encode to no "
+                     "bytes so\n   *     far (canongate.runtime.Wire.MAX_EMPTY_TOTAL), e[1] the "
+                     "records open\n   *     (canongate.runtime.Wire.MAX_DEPTH)\n"
                      "   * @return the record\n"
                      "   * @throws java.io.IOException when the input ends early or is malformed\n"
                      "   */\n"
                      "  public static %s decode(org.apache.avro.io.Decoder in, %s reuse, long[] e) "
-                     "throws java.io.IOException {\n    %s r = reuse != null ? reuse : new %s();\n",
+                     "throws java.io.IOException {\n    canongate.runtime.Wire.enter(e);\n"
+                     "    %s r = reuse != null ? reuse : new %s();\n",
                      c.cls, c.cls, c.cls, c.cls, c.cls, c.cls);
     for (size_t i = 0; i < rec->n_fields; i++) {
         const reg_field *f = &rec->fields[i];
         gen_files_printf(g->out, P, "    r.%s = %s;\n", jg_field(g, f->name), rexpr(&c, f->type));
     }
-    gen_files_printf(g->out, P, "    return r;\n  }\n");
+    gen_files_printf(g->out, P, "    e[1]--;\n    return r;\n  }\n");
     if (c.helpers)
         gen_files_append(g->out, P, c.helpers, c.len);
     free(c.helpers);

@@ -176,10 +176,6 @@ public final class RecordCodec<T extends SpecificRecordBase> {
       value = reader.read(s.dec);
     } catch (RuntimeException e) {
       throw new IOException("malformed Avro binary: " + e, e);
-    } catch (StackOverflowError e) {
-      // Records of a recursive schema nested deeper than the thread's stack (a few bytes
-      // per level suffice): the frames are gone by now, so this is an ordinary error.
-      throw new IOException("malformed Avro binary: records nested deeper than the stack allows", e);
     }
     if (!s.dec.isEnd()) throw new IOException("trailing bytes after the encoded value");
     return value;

@@ -57,6 +57,25 @@ public final class Wire {
    */
   public static final int MAX_EMPTY_TOTAL = 1048576;
 
+  /**
+   * Records nest at most this deep in one value, as in the C and Python bindings: a few
+   * bytes per level of a recursive schema would otherwise reach the end of the thread's
+   * stack.
+   */
+  public static final int MAX_DEPTH = 512;
+
+  /**
+   * Enters a record of the value whose decode state is e (e[1]: the records open); the
+   * generated decode leaves it with e[1]--.
+   *
+   * @param e the value's decode state (e[0]: see {@link #block}; e[1]: depth)
+   * @throws IOException past {@link #MAX_DEPTH}
+   */
+  public static void enter(long[] e) throws IOException {
+    if (++e[1] > MAX_DEPTH)
+      throw new IOException("records nested more than " + MAX_DEPTH + " deep");
+  }
+
   /** The class of the input of a BinaryDecoder over a byte array, whose size is known. */
   private static final Class<?> ARRAY_SOURCE = DecoderFactory.get().binaryDecoder(new byte[1], null).inputStream().getClass();
 

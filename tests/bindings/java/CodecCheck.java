@@ -14,7 +14,8 @@
  *
  * hostile: each input must fail with IOException, within 3 s and without an Error
  * (OutOfMemoryError, StackOverflowError): counts and lengths no input could back, and
- * nesting deeper than the stack.
+ * records nested more than 512 deep (Wire.MAX_DEPTH, as the C and Python bindings), while
+ * 512 decode.
  */
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -111,13 +112,19 @@ public final class CodecCheck {
 
   /** Decodes input, which must fail with IOException in bounded time. */
   private static void hostile(String name, byte[] input) {
+    hostile(name, input, "");
+  }
+
+  /** Decodes input, which must fail with an IOException saying why, in bounded time. */
+  private static void hostile(String name, byte[] input, String why) {
     long t0 = System.nanoTime();
     String result;
     try {
       Hostile h = Hostile.fromByteArray(input);
       result = "FAIL " + name + ": decoded to " + h;
     } catch (IOException e) {
-      result = "ok " + name;
+      result = String.valueOf(e.getMessage()).contains(why) ? "ok " + name
+          : "FAIL " + name + ": " + e.getMessage();
     } catch (Throwable e) {
       result = "FAIL " + name + ": " + e;
     }
@@ -174,6 +181,7 @@ public final class CodecCheck {
     for (int k = 0; k < depth; k++) deep.write(level, 0, level.length);
     deep.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
     hostile("nested " + depth + " deep", deep.toByteArray());
+    hostile("513 records deep", chain(level, 513), "records nested more than 512 deep");
     // and what is within the limits still decodes
     accept("65536 nulls", rec("nulls", cat(varint(65536), end)), 65536);
     accept("65536 nulls in 2 blocks", rec("nulls", cat(varint(65000), varint(-536), varint(0), end)), 65536);
@@ -185,6 +193,16 @@ public final class CodecCheck {
     for (int k = 0; k < 200; k++) nested.write(level, 0, level.length);
     nested.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
     accept("nested 200 deep", nested.toByteArray(), 0);
+    accept("512 records deep", chain(level, 512), 0);
+  }
+
+  /** n records, each the next of the one before (level: a record with next = branch 1). */
+  private static byte[] chain(byte[] level, int n) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    for (int k = 1; k < n; k++) out.write(level, 0, level.length);
+    byte[] last = rec("next", varint(0));
+    out.write(last, 0, last.length);
+    return out.toByteArray();
   }
 
   /** An array of n arrays of 65536 nulls, each in one block. */

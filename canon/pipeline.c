@@ -1106,6 +1106,15 @@ static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *
  * those records, and the next update of their keys would repeat a version. Reading on to
  * the high watermark waits for such a transaction to end, as the loop below does for a
  * crashed instance's. */
+/* Replaces *st (maybe NULL) by an empty state of e's fields: dirty-all, so the next
+ * checkpoint save replaces the partition. */
+static cg_err *state_renew(const entity *e, canon_state **st)
+{
+    canon_state_free(*st);
+    *st = NULL;
+    return canon_state_new(canon_engine_n_fields(e->engine), st);
+}
+
 static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
 {
     cg_err *err = NULL;
@@ -1114,7 +1123,7 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     uint64_t n = 0, cp_keys = 0;
     int assigned = 0;
     rd_kafka_resp_err_t ke;
-    if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+    if ((err = state_renew(e, &st)))
         goto done;
     for (int attempt = 0;; attempt++) {
         ke = rd_kafka_query_watermark_offsets(p->marks, e->canon_topic, part, &lo, &hi, 10000);
@@ -1131,9 +1140,7 @@ static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
     int reset = 0;
     int64_t from = cp_load(p, e, part, st, lo, hi, &cp_keys, &reset);
     if (reset) {
-        canon_state_free(st);
-        st = NULL;
-        if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+        if ((err = state_renew(e, &st)))
             goto done;
         cp_keys = 0;
     }
@@ -1239,10 +1246,7 @@ read:
                     rd_kafka_message_destroy(m);
                     rd_kafka_assign(p->restorer, NULL);
                     assigned = 0;
-                    /* a fresh state is dirty-all: the next save replaces the partition */
-                    canon_state_free(st);
-                    st = NULL;
-                    if ((err = canon_state_new(canon_engine_n_fields(e->engine), &st)))
+                    if ((err = state_renew(e, &st)))
                         goto done;
                     from = -1;
                     n = 0;

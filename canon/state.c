@@ -450,13 +450,21 @@ static size_t put_version(uint8_t *p, const canon_version *v)
     return n;
 }
 
-static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
+/* A blob's head: the key's length, the key and the version; returns what follows. */
+static const uint8_t *blob_head(const uint8_t *blob, const uint8_t **key, size_t *key_len,
+                                uint64_t *version)
 {
     const uint8_t *p = blob;
-    e->key_len = (size_t)get_uv(&p);
-    e->key = p;
-    p += e->key_len;
-    e->version = get_uv(&p);
+    *key_len = (size_t)get_uv(&p);
+    *key = p;
+    p += *key_len;
+    *version = get_uv(&p);
+    return p;
+}
+
+static void unpack(canon_state *st, const uint8_t *blob, canon_entity *e)
+{
+    const uint8_t *p = blob_head(blob, &e->key, &e->key_len, &e->version);
     uint8_t flags = *p++;
     e->has_deleted = flags & 1;
     memset(&e->deleted, 0, sizeof(e->deleted));
@@ -524,12 +532,12 @@ int canon_state_get(canon_state *st, const void *key, size_t key_len, canon_enti
 uint64_t canon_state_version(const canon_state *st, const void *key, size_t key_len)
 {
     size_t i = find_slot(st, key, key_len, (uint32_t)hash_key(key, key_len));
-    const uint8_t *p = st->slots[i].blob;
-    if (!p)
-        return 0;
-    size_t stored = (size_t)get_uv(&p); /* the key's length, then the key */
-    p += stored;
-    return get_uv(&p);
+    const uint8_t *blob = st->slots[i].blob, *stored;
+    size_t stored_len;
+    uint64_t version = 0;
+    if (blob)
+        blob_head(blob, &stored, &stored_len, &version);
+    return version;
 }
 
 uint32_t canon_state_prefetch_slot(const canon_state *st, const void *key, size_t key_len)

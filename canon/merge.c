@@ -362,6 +362,8 @@ const char *canon_reason_name(canon_reason r)
         return "UNLISTED_SOURCE";
     case CANON_R_KEY_TOO_LONG:
         return "KEY_TOO_LONG";
+    case CANON_R_TOO_LARGE:
+        return "TOO_LARGE";
     }
     return "UNKNOWN";
 }
@@ -1141,6 +1143,17 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
     }
     if (!canon_wbuf_ok(b))
         return cg_err_new(CG_ENOMEM, "out of memory encoding an envelope");
+    /* What librdkafka counts against message.max.bytes: the value, the key, and at most
+     * 36 bytes of a v2 record's framing (no headers on canon records). */
+    size_t wire = b->len + ent->key_len + 36;
+    if (m->max_record && wire > m->max_record) {
+        reject(r, CANON_R_TOO_LARGE,
+               "the canon record would take %zu bytes (envelope %zu, key %zu), more than the "
+               "producer's message.max.bytes of %zu",
+               wire, b->len, ent->key_len, m->max_record);
+        b->len = 0;
+        return NULL;
+    }
 
     ent->version = r->version;
     ent->fields = r->fields_;

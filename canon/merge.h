@@ -56,9 +56,10 @@ typedef enum canon_reason {
     CANON_R_UNLISTED_SOURCE, /* canon_msg.source_ok refused the source (auth file: not a
                                 domain writer listed for the entity) */
     CANON_R_KEY_TOO_LONG,    /* key longer than the state holds (CANON_KEY_MAX bytes) */
+    CANON_R_TOO_LARGE,       /* the canon record would exceed canon_msg.max_record */
 } canon_reason;
 /* The last reason, for loops over them all (the DLQ metrics, `canon replay --reason`). */
-#define CANON_R_LAST CANON_R_KEY_TOO_LONG
+#define CANON_R_LAST CANON_R_TOO_LARGE
 
 /* "FRAMING", "UNKNOWN_SCHEMA", ... ("OK" for CANON_OK). Static string. */
 const char *canon_reason_name(canon_reason r);
@@ -86,6 +87,11 @@ typedef struct canon_msg {
      * NUL-terminated) with CANON_R_UNLISTED_SOURCE, checked before the writers. */
     int (*source_ok)(void *opaque, const uint8_t *source, size_t len);
     void *source_opaque;
+    /* Optional (0: no limit): the largest record the canon topic's producer takes (its
+     * message.max.bytes). An update whose canon record (envelope, key and Kafka's record
+     * framing) would be larger is rejected with CANON_R_TOO_LARGE and the state is left as
+     * it was: librdkafka would refuse the record at every restart. */
+    size_t max_record;
 } canon_msg;
 
 typedef struct canon_result {

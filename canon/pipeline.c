@@ -124,6 +124,7 @@ struct canon_pipeline {
     canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
     int64_t outage_ms; /* atomic: when a broker outage began (now_ms()), 0: none */
+    size_t max_record; /* the producers' message.max.bytes (canon_msg.max_record) */
     /* The pipelined commit (see the top of the file). fl_* are shared with the commit
      * thread under fl_lock; the rest belongs to the loop thread. */
     int pipelined; /* transactions on: commits run on the commit thread */
@@ -2092,7 +2093,8 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
                     .key = m->key,
                     .key_len = m->key_len,
                     .value = m->payload,
-                    .value_len = m->len};
+                    .value_len = m->len,
+                    .max_record = p->max_record};
     source_check sc = {p, e};
     if (p->cfg.source_allowed) {
         cm.source_ok = check_source;
@@ -2585,6 +2587,15 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
         (err = make_client(p, KIND_RESTORER, &p->restorer)) ||
         (err = make_client(p, KIND_MARKS, &p->marks)))
         goto fail;
+    {
+        /* A canon record librdkafka would refuse locally is a dead letter (TOO_LARGE), not
+         * an error at every restart: the merge checks the limit (-X message.max.bytes). */
+        char v[32];
+        size_t vl = sizeof(v);
+        if (rd_kafka_conf_get(rd_kafka_conf(p->prod[0]), "message.max.bytes", v, &vl) ==
+            RD_KAFKA_CONF_OK)
+            p->max_record = (size_t)strtoull(v, NULL, 10);
+    }
     if (!(p->cq = rd_kafka_queue_get_consumer(p->consumer))) {
         err = cg_err_new(CG_EKAFKA, "the consumer has no queue");
         goto fail;

@@ -97,6 +97,30 @@ def test_dead_letters_byte_for_byte(entity, aggregator):
     assert len(env) == 1 and env[0][1]["after"]["given_name"] == "Ann"
 
 
+def test_a_canon_record_too_large_for_the_producer_is_a_dead_letter(entity, aggregator):
+    """librdkafka refuses a record past the producer's message.max.bytes before sending it:
+    an update whose canon record (before and after hold the entity twice) would be that
+    large used to stop the aggregator, and again at every start. It is a dead letter
+    (TOO_LARGE) now, the key's state stays as it was, and the pipeline goes on."""
+    agg = aggregator(entity, extra=("-X", "message.max.bytes=20000"))
+    k = key()
+    entity.update(k, "crm", 1000, {"email": "a" * 12000})  # before None, after 12 KB: fits
+    big = entity.encode(k, "crm", 2000, {"email": "b" * 12000})  # before and after: 24 KB
+    part, off = entity.send(k, big)
+    entity.update(k, "crm", 3000, {"email": "ann@example.com"})
+    dlq = entity.read(entity.dlq, 1)
+    assert len(dlq) == 1
+    h = headers(dlq[0])
+    assert dlq[0].value() == big and h["canon.error.code"] == "TOO_LARGE", h
+    assert "message.max.bytes of 20000" in h["canon.error.message"], h
+    assert int(h["canon.source.offset"]) == off and int(h["canon.source.partition"]) == part
+    env = entity.envelopes(2)
+    assert [e["version"] for _, e in env] == [1, 2]  # gapless: the rejected update took none
+    assert env[1][1]["after"]["email"] == "ann@example.com"
+    assert env[1][1]["before"]["email"] == "a" * 12000
+    agg.stop()
+
+
 def newer(a, b):
     """Version order of the design: event_time, then source name, then seq."""
     return (a[0], a[1].encode(), a[2]) > (b[0], b[1].encode(), b[2])

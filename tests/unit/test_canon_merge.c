@@ -630,6 +630,42 @@ static void test_key_longer_than_the_state_keeps_is_rejected(void **state)
     fx_free(f);
 }
 
+/* A canon record the producer would refuse (librdkafka checks message.max.bytes before it
+ * sends) stopped the aggregator at every start; now the update is a dead letter and the
+ * state stays as it was, so the key's versions stay gapless. */
+static void test_canon_record_past_max_record_is_rejected_and_the_state_kept(void **state)
+{
+    fx *f = person_fx();
+    canon_wbuf b = {0};
+    tv small[] = {S("email", "a@example.com")};
+    assert_int_equal(apply(f, "k", "crm", 1, 1, 0, small, 1), CANON_PUBLISH);
+    assert_int_equal(f->r.version, 1);
+    char big[3001];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    tv v[] = {S("email", big)};
+    encode_update(f, &b, "k", "crm", 2, 1, 0, v, 1);
+    canon_msg m = {.topic = "t",
+                   .key = "k",
+                   .key_len = 1,
+                   .value = b.p,
+                   .value_len = b.len,
+                   .max_record = 2000};
+    assert_null(canon_merge(f->e, f->st, &m, &f->r)); /* a rejection, not an error */
+    assert_int_equal(f->r.verdict, CANON_REJECT);
+    assert_int_equal(f->r.reason, CANON_R_TOO_LARGE);
+    assert_string_equal(canon_reason_name(f->r.reason), "TOO_LARGE");
+    assert_non_null(strstr(f->r.message, "message.max.bytes of 2000"));
+    /* the state still holds version 1: the same update under a larger limit is version 2 */
+    m.max_record = 1000000;
+    assert_null(canon_merge(f->e, f->st, &m, &f->r));
+    assert_int_equal(f->r.verdict, CANON_PUBLISH);
+    assert_int_equal(f->r.version, 2);
+    assert_true(f->r.envelope.len + 1 + 36 <= 1000000);
+    canon_wbuf_free(&b);
+    fx_free(f);
+}
+
 static void test_unknown_schema_id_and_bad_framing_are_rejected(void **state)
 {
     fx *f = person_fx();
@@ -1422,6 +1458,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_update_creates_the_entity_with_provenance_and_cause),
         cmocka_unit_test(test_key_longer_than_the_state_keeps_is_rejected),
+        cmocka_unit_test(test_canon_record_past_max_record_is_rejected_and_the_state_kept),
         cmocka_unit_test(test_newer_update_overwrites_and_before_holds_the_previous_state),
         cmocka_unit_test(test_older_update_of_a_field_is_stale_and_publishes_nothing),
         cmocka_unit_test(test_stale_fields_are_skipped_while_newer_ones_in_the_same_update_apply),

@@ -68,7 +68,8 @@ struct tr_run {
     canon_registry *reg;
     char *source_topic, *updates_topic, *dlq_topic;
     int32_t dlq_partitions;
-    char max_msg[32]; /* the producer's message.max.bytes, for messages */
+    char max_msg[32];     /* the producer's message.max.bytes, for messages */
+    char max_msg_set[32]; /* message.max.bytes the producer is made with ("": the user's) */
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *cq; /* the consumer's queue */
@@ -674,6 +675,87 @@ static cg_err *create_topic(tr_run *r, const char *topic, int32_t partitions)
     return err;
 }
 
+/* The topic's max.message.bytes (its own or the broker's default) in *out; 0 when the
+ * broker does not say (no DescribeConfigs permission, an old broker): *why says why. */
+static void topic_max_message(tr_run *r, const char *topic, long long *out, char *why,
+                              size_t why_len)
+{
+    *out = 0;
+    snprintf(why, why_len, "no answer in 10 s");
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(r->producer);
+    rd_kafka_DescribeConfigs(r->producer, &res, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    if (ev && rd_kafka_event_error(ev)) {
+        snprintf(why, why_len, "%s", rd_kafka_event_error_string(ev));
+    } else if (ev) {
+        size_t n = 0, nc = 0;
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &n);
+        if (n == 1 && rd_kafka_ConfigResource_error(rs[0]))
+            snprintf(why, why_len, "%s", rd_kafka_ConfigResource_error_string(rs[0]));
+        const rd_kafka_ConfigEntry_t **ce = n == 1 && !rd_kafka_ConfigResource_error(rs[0])
+                                                ? rd_kafka_ConfigResource_configs(rs[0], &nc)
+                                                : NULL;
+        for (size_t i = 0; i < nc; i++) {
+            const char *v = rd_kafka_ConfigEntry_value(ce[i]);
+            if (!strcmp(rd_kafka_ConfigEntry_name(ce[i]), "max.message.bytes") && v)
+                *out = strtoll(v, NULL, 10);
+        }
+        if (nc && !*out)
+            snprintf(why, why_len, "the broker did not give it");
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+}
+
+/* librdkafka fills a batch up to message.max.bytes, and the broker refuses a batch past
+ * the topic's max.message.bytes after it was sent: every record of it undelivered, and
+ * the run stopped, at every run. So the producer is made again with a message.max.bytes
+ * below the smaller of the two topics' limits, leaving room for the batch's own framing
+ * (61 bytes; 512 kept). A single update or dead letter past it is then TOO_LARGE before
+ * it is sent, as with the producer's own limit. */
+#define BATCH_FRAMING 512
+
+static cg_err *new_client(tr_run *r, rd_kafka_type_t type, rd_kafka_t **out);
+
+static cg_err *fit_topics(tr_run *r)
+{
+    long long lim[2];
+    const char *topics[2] = {r->updates_topic, r->dlq_topic};
+    long long want = 0;
+    for (int i = 0; i < 2; i++) {
+        char why[256];
+        topic_max_message(r, topics[i], &lim[i], why, sizeof(why));
+        if (!lim[i]) {
+            say(r,
+                "could not read max.message.bytes of %s (%s): producing with "
+                "message.max.bytes %s",
+                topics[i], why, r->max_msg);
+            continue;
+        }
+        if (lim[i] > BATCH_FRAMING + 1000 && (!want || lim[i] - BATCH_FRAMING < want))
+            want = lim[i] - BATCH_FRAMING;
+    }
+    long long have = strtoll(r->max_msg, NULL, 10);
+    if (!want || have <= want)
+        return NULL;
+    int which = lim[0] && (!lim[1] || lim[0] <= lim[1]) ? 0 : 1;
+    say(r,
+        "%s takes record batches of at most %lld bytes (max.message.bytes): producing with "
+        "message.max.bytes %lld, not %s",
+        topics[which], lim[which], want, r->max_msg);
+    snprintf(r->max_msg_set, sizeof(r->max_msg_set), "%lld", want);
+    rd_kafka_destroy(r->producer); /* nothing produced yet */
+    r->producer = NULL;
+    cg_err *err = new_client(r, RD_KAFKA_PRODUCER, &r->producer);
+    if (!err)
+        snprintf(r->max_msg, sizeof(r->max_msg), "%lld", want);
+    return err;
+}
+
 static cg_err *new_client(tr_run *r, rd_kafka_type_t type, rd_kafka_t **out)
 {
     char errstr[512];
@@ -694,7 +776,8 @@ static cg_err *new_client(tr_run *r, rd_kafka_type_t type, rd_kafka_t **out)
     } else {
         /* Java's partitioner for keyed records, as every producer of the project uses */
         if ((err = conf_set(c, "partitioner", "murmur2_random")) ||
-            (err = conf_set(c, "enable.idempotence", "true")))
+            (err = conf_set(c, "enable.idempotence", "true")) ||
+            (*r->max_msg_set && (err = conf_set(c, "message.max.bytes", r->max_msg_set))))
             goto fail;
         rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     }
@@ -768,6 +851,8 @@ cg_err *tr_run_new(const tr_run_config *cfg, const tr_mapping *m, canon_registry
         r->dlq_partitions = n_src;
         say(r, "created the dead-letter topic %s (%d partitions)", r->dlq_topic, (int)n_src);
     }
+    if ((err = fit_topics(r)))
+        goto fail;
     /* topic handles now: their metadata is known, so the first produce does not stall */
     r->updates_rkt = rd_kafka_topic_new(r->producer, r->updates_topic, NULL);
     r->dlq_rkt = rd_kafka_topic_new(r->producer, r->dlq_topic, NULL);

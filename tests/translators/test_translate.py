@@ -20,6 +20,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from canon_keys import java_partition as partition_of, person_key
 
@@ -250,6 +251,32 @@ def test_a_dead_letter_too_large_for_the_dlq_stops_the_run_naming_the_record(dom
     assert r.rc == 0, r.err
     assert r.counts() == (2, 2, 0, 0)
     assert domain.committed()[part] == sent[2][1] + 1
+
+
+def test_a_topic_limit_below_the_producers_is_kept_to(domain):
+    # The updates topic takes batches of at most 8,000 bytes (max.message.bytes), far
+    # below the producer's message.max.bytes (1,000,000): librdkafka filled batches past
+    # it, the broker refused them after they were sent, and the run stopped with nothing
+    # committed, at every run. Now the producer is made with a message.max.bytes that fits
+    # the topic: the small updates go through in small batches, and an update past that
+    # (a field mapped twice) is a dead letter, as any update too large to produce.
+    entry = ConfigEntry("max.message.bytes", "8000", incremental_operation=AlterConfigOpType.SET)
+    res = ConfigResource(ConfigResource.Type.TOPIC, domain.updates, incremental_configs=[entry])
+    for fut in domain.kafka.admin().incremental_alter_configs([res]).values():
+        fut.result(timeout=30)
+    _too_large_mapping(domain, ["given_name", "family_name"])
+    records = [alice(email=f"p{i}@example.com", big=f"b{i}") for i in range(600)]
+    records.insert(300, alice(email="big@example.com", big="z" * 5000))
+    sent = domain.send(records)
+    r = domain.translate()
+    assert r.rc == 0, r.err[-3000:]
+    assert f"{domain.updates} takes record batches of at most 8000 bytes" in r.err, r.err
+    assert r.counts() == (601, 600, 0, 1), r.out
+    assert len(domain.updates_read()) == 600
+    [m] = domain.read(domain.dlq)
+    h = {k: v.decode() for k, v in m.headers()}
+    assert h["canon.error.code"] == "TOO_LARGE", h
+    assert (m.partition(), int(h["canon.source.offset"])) == sent[300]
 
 
 def _no_consumption(domain):

@@ -726,6 +726,7 @@ static cg_err *fit_topics(tr_run *r)
     long long lim[2];
     const char *topics[2] = {r->updates_topic, r->dlq_topic};
     long long want = 0;
+    int which = 0; /* the topic that sets want */
     for (int i = 0; i < 2; i++) {
         char why[256];
         topic_max_message(r, topics[i], &lim[i], why, sizeof(why));
@@ -736,13 +737,15 @@ static cg_err *fit_topics(tr_run *r)
                 topics[i], why, r->max_msg);
             continue;
         }
-        if (lim[i] > BATCH_FRAMING + 1000 && (!want || lim[i] - BATCH_FRAMING < want))
+        /* (librdkafka's message.max.bytes is 1000 at least) */
+        if (lim[i] > BATCH_FRAMING + 1000 && (!want || lim[i] - BATCH_FRAMING < want)) {
             want = lim[i] - BATCH_FRAMING;
+            which = i;
+        }
     }
     long long have = strtoll(r->max_msg, NULL, 10);
     if (!want || have <= want)
         return NULL;
-    int which = lim[0] && (!lim[1] || lim[0] <= lim[1]) ? 0 : 1;
     say(r,
         "%s takes record batches of at most %lld bytes (max.message.bytes): producing with "
         "message.max.bytes %lld, not %s",

@@ -1096,6 +1096,15 @@ static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *
 
 /* ---- restore ------------------------------------------------------------------------- */
 
+/* Replaces *st (maybe NULL) by an empty state of e's fields: dirty-all, so the next
+ * checkpoint save replaces the partition. */
+static cg_err *state_renew(const entity *e, canon_state **st)
+{
+    canon_state_free(*st);
+    *st = NULL;
+    return canon_state_new(canon_engine_n_fields(e->engine), st);
+}
+
 /* Rebuilds the state of partition `part` of e from canon.<entity>, from the beginning up to
  * its high watermark, read_committed. Must be called with no transaction of ours open on
  * that partition. Replaces e->states[part].
@@ -1107,15 +1116,6 @@ static int64_t cp_load(canon_pipeline *p, entity *e, int32_t part, canon_state *
  * those records, and the next update of their keys would repeat a version. Reading on to
  * the high watermark waits for such a transaction to end, as the loop below does for a
  * crashed instance's. */
-/* Replaces *st (maybe NULL) by an empty state of e's fields: dirty-all, so the next
- * checkpoint save replaces the partition. */
-static cg_err *state_renew(const entity *e, canon_state **st)
-{
-    canon_state_free(*st);
-    *st = NULL;
-    return canon_state_new(canon_engine_n_fields(e->engine), st);
-}
-
 static cg_err *restore_partition(canon_pipeline *p, entity *e, int32_t part)
 {
     cg_err *err = NULL;

@@ -647,9 +647,6 @@ static const char *const key_options[] = {"from", "separator", "normalize",
                                           "uuid", "namespace", NULL};
 static const char *const et_options[] = {"from", "format", "unit", "if_missing", NULL};
 
-/* A dead-letter topic named in the mapping must be neither the source topic (a dead letter
- * would be read again and dead-lettered again, for ever) nor the canonical updates topic
- * (the aggregator would read domain records as updates). */
 /* 1 when topic is canon.<the mapping's entity><suffix>. */
 static int entity_topic(const tr_mapping *m, const char *topic, const char *suffix)
 {
@@ -658,6 +655,9 @@ static int entity_topic(const tr_mapping *m, const char *topic, const char *suff
            !strcmp(topic + 6 + el, suffix);
 }
 
+/* A dead-letter topic named in the mapping must be neither the source topic (a dead letter
+ * would be read again and dead-lettered again, for ever) nor the canonical updates topic
+ * (the aggregator would read domain records as updates). */
 static cg_err *check_dlq(tr_mapping *m)
 {
     if (!*m->dlq)
@@ -720,12 +720,14 @@ static cg_err *parse_doc(tr_mapping *m, const json_t *root)
     /* The translator writes canon.<entity>.updates, and the aggregator writes canon.<entity>
      * from it: reading either back would turn the translator's own output into input, for
      * ever. */
-    if (entity_topic(m, m->topic, ".updates") || entity_topic(m, m->topic, ""))
+    const char *own = entity_topic(m, m->topic, "")           ? "canonical topic"
+                      : entity_topic(m, m->topic, ".updates") ? "updates topic"
+                                                              : NULL;
+    if (own)
         return at(m, "/source/topic", CG_EINVAL,
                   "the source topic '%s' is the %s of entity '%s': the translator would "
                   "read its own output as domain events",
-                  m->topic, entity_topic(m, m->topic, "") ? "canonical topic" : "updates topic",
-                  m->entity);
+                  m->topic, own, m->entity);
     if (m->dlq) {
         if ((e = check_dlq(m)))
             return e;

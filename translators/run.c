@@ -675,40 +675,55 @@ static cg_err *create_topic(tr_run *r, const char *topic, int32_t partitions)
     return err;
 }
 
-/* The topic's max.message.bytes (its own or the broker's default) in *out; 0 when the
- * broker does not say (no DescribeConfigs permission, an old broker): *why says why. */
-static void topic_max_message(tr_run *r, const char *topic, long long *out, char *why,
-                              size_t why_len)
+/* The max.message.bytes (their own or the broker's default) of the two topics in lim[i],
+ * in one DescribeConfigs request; 0 where the broker does not say (no DescribeConfigs
+ * permission, an old broker), and why[i] says why. */
+static void topics_max_message(tr_run *r, const char *const topics[2], long long lim[2],
+                               char why[2][256])
 {
-    *out = 0;
-    snprintf(why, why_len, "no answer in 10 s");
-    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    const size_t n = 2;
+    rd_kafka_ConfigResource_t *res[2];
+    for (size_t i = 0; i < n; i++) {
+        lim[i] = 0;
+        snprintf(why[i], sizeof(why[i]), "no answer in 10 s");
+        res[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topics[i]);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(r->producer);
-    rd_kafka_DescribeConfigs(r->producer, &res, 1, NULL, q);
+    rd_kafka_DescribeConfigs(r->producer, res, n, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    size_t nr = 0;
+    const rd_kafka_ConfigResource_t **rs = NULL;
     if (ev && rd_kafka_event_error(ev)) {
-        snprintf(why, why_len, "%s", rd_kafka_event_error_string(ev));
+        for (size_t i = 0; i < n; i++)
+            snprintf(why[i], sizeof(why[i]), "%s", rd_kafka_event_error_string(ev));
     } else if (ev) {
-        size_t n = 0, nc = 0;
-        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
-            rd_kafka_event_DescribeConfigs_result(ev), &n);
-        if (n == 1 && rd_kafka_ConfigResource_error(rs[0]))
-            snprintf(why, why_len, "%s", rd_kafka_ConfigResource_error_string(rs[0]));
-        const rd_kafka_ConfigEntry_t **ce = n == 1 && !rd_kafka_ConfigResource_error(rs[0])
-                                                ? rd_kafka_ConfigResource_configs(rs[0], &nc)
-                                                : NULL;
-        for (size_t i = 0; i < nc; i++) {
-            const char *v = rd_kafka_ConfigEntry_value(ce[i]);
-            if (!strcmp(rd_kafka_ConfigEntry_name(ce[i]), "max.message.bytes") && v)
-                *out = strtoll(v, NULL, 10);
+        rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
+                                                       &nr);
+    }
+    for (size_t k = 0; k < nr; k++) {
+        size_t i = 0, nc = 0;
+        while (i < n && strcmp(topics[i], rd_kafka_ConfigResource_name(rs[k])))
+            i++;
+        if (i == n)
+            continue;
+        if (rd_kafka_ConfigResource_error(rs[k])) {
+            snprintf(why[i], sizeof(why[i]), "%s", rd_kafka_ConfigResource_error_string(rs[k]));
+            continue;
         }
-        if (nc && !*out)
-            snprintf(why, why_len, "the broker did not give it");
+        const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[k], &nc);
+        for (size_t c = 0; c < nc; c++) {
+            const char *v = rd_kafka_ConfigEntry_value(ce[c]);
+            if (!strcmp(rd_kafka_ConfigEntry_name(ce[c]), "max.message.bytes") && v)
+                lim[i] = strtoll(v, NULL, 10);
+        }
+        if (!lim[i])
+            snprintf(why[i], sizeof(why[i]), "the broker did not give it");
     }
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_queue_destroy(q);
-    rd_kafka_ConfigResource_destroy(res);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_ConfigResource_destroy(res[i]);
 }
 
 /* librdkafka fills a batch up to message.max.bytes, and the broker refuses a batch past
@@ -725,16 +740,16 @@ static cg_err *fit_topics(tr_run *r)
 {
     long long lim[2];
     const char *topics[2] = {r->updates_topic, r->dlq_topic};
+    char why[2][256];
     long long want = 0;
     int which = 0; /* the topic that sets want */
+    topics_max_message(r, topics, lim, why);
     for (int i = 0; i < 2; i++) {
-        char why[256];
-        topic_max_message(r, topics[i], &lim[i], why, sizeof(why));
         if (!lim[i]) {
             say(r,
                 "could not read max.message.bytes of %s (%s): producing with "
                 "message.max.bytes %s",
-                topics[i], why, r->max_msg);
+                topics[i], why[i], r->max_msg);
             continue;
         }
         /* (librdkafka's message.max.bytes is 1000 at least) */

@@ -1149,7 +1149,8 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
     if (m->max_record && wire > m->max_record) {
         reject(r, CANON_R_TOO_LARGE,
                "the canon record would take %zu bytes (envelope %zu, key %zu), more than the "
-               "producer's message.max.bytes of %zu",
+               "limit of %zu (the producers' message.max.bytes, or the canon topic's "
+               "max.message.bytes less batch framing)",
                wire, b->len, ent->key_len, m->max_record);
         b->len = 0;
         return NULL;

@@ -87,10 +87,11 @@ typedef struct canon_msg {
      * NUL-terminated) with CANON_R_UNLISTED_SOURCE, checked before the writers. */
     int (*source_ok)(void *opaque, const uint8_t *source, size_t len);
     void *source_opaque;
-    /* Optional (0: no limit): the largest record the canon topic's producer takes (its
-     * message.max.bytes). An update whose canon record (envelope, key and Kafka's record
+    /* Optional (0: no limit): the largest record the canon topic takes through its producer
+     * (the producer's message.max.bytes, or the topic's max.message.bytes less batch
+     * framing when smaller). An update whose canon record (envelope, key and Kafka's record
      * framing) would be larger is rejected with CANON_R_TOO_LARGE and the state is left as
-     * it was: librdkafka would refuse the record at every restart. */
+     * it was: librdkafka, or the broker, would refuse the record at every restart. */
     size_t max_record;
 } canon_msg;
 

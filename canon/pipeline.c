@@ -49,6 +49,7 @@
 #include "merge.h"
 #include "registry_client.h"
 #include "state.h"
+#include "topic_limits.h"
 #include "walk.h"
 
 #define N_REASONS (CANON_R_LAST + 1)
@@ -73,6 +74,8 @@ typedef struct entity {
     canon_engine *engine;
     int32_t n_parts;
     int32_t dlq_parts;     /* canon.E.dlq's partition count: its own when it existed before */
+    size_t canon_max;      /* the largest record canon.E takes, 0: not known (fit_producers()) */
+    size_t dlq_max;        /* the same for canon.E.dlq */
     canon_state **states;  /* NULL: partition not assigned here */
     int64_t *batch_start;  /* first offset consumed in the open transaction, -1: none */
     int64_t *next_offset;  /* offset to commit (last consumed + 1), -1: none this batch */
@@ -123,8 +126,11 @@ struct canon_pipeline {
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
     canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
-    int64_t outage_ms; /* atomic: when a broker outage began (now_ms()), 0: none */
-    size_t max_record; /* the producers' message.max.bytes (canon_msg.max_record) */
+    int64_t outage_ms;  /* atomic: when a broker outage began (now_ms()), 0: none */
+    size_t max_record;  /* the producers' message.max.bytes (canon_msg.max_record) */
+    size_t max_batch;   /* the producers' batch limit: batch.size or message.max.bytes */
+    char batch_set[24]; /* batch.size the producers are made with ("": as configured) */
+    int txn_ready;      /* the producers' transactions are initialised */
     /* The pipelined commit (see the top of the file). fl_* are shared with the commit
      * thread under fl_lock; the rest belongs to the loop thread. */
     int pipelined; /* transactions on: commits run on the commit thread */
@@ -347,6 +353,9 @@ static cg_err *make_conf(canon_pipeline *p, int kind, rd_kafka_conf_t **out)
             goto fail;
     }
     if (kind == KIND_MARKS && (err = conf_set(conf, "isolation.level", "read_uncommitted")))
+        goto fail;
+    /* (after -X: fit_producers() only ever lowers what the user set) */
+    if (!consumer && *p->batch_set && (err = conf_set(conf, "batch.size", p->batch_set)))
         goto fail;
     *out = conf;
     return NULL;
@@ -1471,15 +1480,25 @@ static void topic_handles_drop(canon_pipeline *p, const rd_kafka_t *rk)
  * INVALID_TXN_STATE, which librdkafka makes fatal. A new producer with the same
  * transactional id fences the old epoch and aborts whatever it left open
  * (init_transactions), so the caller's rewind and restore start from committed data only. */
+static cg_err *renew_producer(canon_pipeline *p, int idx);
+
 static cg_err *replace_producer(canon_pipeline *p, int idx, const char *why)
 {
     logf_(p, "producer %d: fatal error (%s): replacing it", idx, why);
     rd_kafka_purge(p->prod[idx], RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    return renew_producer(p, idx);
+}
+
+/* Makes prod[idx] again (make_conf()'s settings now), with its transactions initialised
+ * when the old one's were. Nothing of the old one's may be queued or open: a fatal one's
+ * was purged, or the caller committed. */
+static cg_err *renew_producer(canon_pipeline *p, int idx)
+{
     topic_handles_drop(p, p->prod[idx]);
     rd_kafka_destroy(p->prod[idx]);
     p->prod[idx] = NULL;
     cg_err *err = make_client(p, idx ? KIND_PRODUCER2 : KIND_PRODUCER, &p->prod[idx]);
-    for (int attempt = 0; !err; attempt++) {
+    for (int attempt = 0; !err && p->txn_ready; attempt++) {
         rd_kafka_error_t *ke = rd_kafka_init_transactions(p->prod[idx], 30000);
         if (!ke)
             break;
@@ -1972,6 +1991,107 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t ke,
     }
 }
 
+/* ---- record size limits -------------------------------------------------------------- */
+
+/* A producer setting (prod[0]'s) as a number, 0 when unknown. */
+static size_t producer_setting(canon_pipeline *p, const char *name)
+{
+    char v[32];
+    size_t vl = sizeof(v);
+    if (rd_kafka_conf_get(rd_kafka_conf(p->prod[0]), name, v, &vl) != RD_KAFKA_CONF_OK)
+        return 0;
+    return (size_t)strtoull(v, NULL, 10);
+}
+
+/* The smaller of two limits, 0 meaning none. */
+static size_t limit_min(size_t a, size_t b)
+{
+    return a && (!b || a < b) ? a : b;
+}
+
+/* librdkafka fills a record batch up to batch.size and message.max.bytes (1,000,000 by
+ * default), and the broker refuses a batch past its topic's max.message.bytes only after
+ * it was sent: the transaction fails, is aborted and rewound, and fails again, forever
+ * (measured: a canon topic of 8,000 bytes and a burst of small updates). So when entities
+ * are served (at start, or added while running) their canon and DLQ topics' limits are
+ * read, and the producers are made again with a batch.size below the smallest limit of
+ * every served topic. Only batch.size: a batch takes its first record whatever its size,
+ * so each record is held to its own topic's limit before it is sent (canon_max, dlq_max):
+ * a canon record past it is a TOO_LARGE dead letter, a dead letter past it stops the
+ * aggregator saying what to raise (dead_letter()). A limit changed on a topic later is
+ * seen at the next start. Loop thread, between batches (or before the run). */
+static cg_err *fit_producers(canon_pipeline *p, entity *const *ents, size_t n)
+{
+    cg_err *err = NULL;
+    size_t nt = 2 * n, want = 0, which = 0, unknown = 0, first_unknown = 0;
+    if (p->cfg.no_topic_limits || !n)
+        return NULL;
+    const char **topics = calloc(nt + 1, sizeof(*topics));
+    long long *lim = calloc(nt + 1, sizeof(*lim));
+    canon_limit_why *why = calloc(nt + 1, sizeof(*why));
+    if (!topics || !lim || !why) {
+        err = cg_err_new(CG_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        topics[2 * i] = ents[i]->canon_topic;
+        topics[2 * i + 1] = ents[i]->dlq_topic;
+    }
+    canon_topic_limits(p->prod[0], topics, nt, lim, why, 10000);
+    for (size_t i = 0; i < nt; i++) {
+        if (!lim[i]) {
+            if (!unknown++)
+                first_unknown = i;
+            continue;
+        }
+        if (lim[i] <= CANON_BATCH_FRAMING + 1000) {
+            /* Nothing useful fits (an envelope takes hundreds of bytes): not a limit to fit
+             * to but a topic refusing records, as tests/aggregator/test_pipelined_commit.py
+             * makes one on purpose: its transactions fail until the limit is raised. */
+            logf_(p,
+                  "%s takes record batches of at most %lld bytes (max.message.bytes): too few "
+                  "to produce to; commits will fail until it is raised",
+                  topics[i], lim[i]);
+            continue;
+        }
+        size_t m = (size_t)lim[i] - CANON_BATCH_FRAMING;
+        if (i % 2)
+            ents[i / 2]->dlq_max = m;
+        else
+            ents[i / 2]->canon_max = m;
+        if (!want || m < want) {
+            want = m;
+            which = i;
+        }
+    }
+    if (unknown)
+        logf_(p,
+              "could not read max.message.bytes of %s%s (%s): records to %s are held to the "
+              "producers' own limits only",
+              topics[first_unknown], unknown > 1 ? " and other topics" : "", why[first_unknown],
+              unknown > 1 ? "them" : "it");
+    if (!want || (p->max_batch && p->max_batch <= want))
+        goto done;
+    logf_(p,
+          "%s takes record batches of at most %lld bytes (max.message.bytes): the producers "
+          "are made with batch.size %zu (was %zu)",
+          topics[which], lim[which], want, p->max_batch);
+    /* the open batch's records are the old producers' */
+    if ((err = commit_txn(p)))
+        goto done;
+    snprintf(p->batch_set, sizeof(p->batch_set), "%zu", want);
+    for (int k = 0; k < 2 && !err; k++)
+        if (p->prod[k])
+            err = renew_producer(p, k);
+    if (!err)
+        p->max_batch = want;
+done:
+    free(topics);
+    free(lim);
+    free(why);
+    return err;
+}
+
 /* ---- the loop ------------------------------------------------------------------------ */
 
 static cg_err *produce(canon_pipeline *p, const char *topic, int32_t part, const void *key,
@@ -2060,6 +2180,28 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
     int32_t part = m->partition;
     if (part >= e->dlq_parts)
         part = RD_KAFKA_PARTITION_UA;
+    /* Held to the DLQ's limit here, not by the broker after the batch was sent (which
+     * would fail the transaction at every attempt): it cannot be written whole, and it is
+     * not written cut, so the aggregator stops before committing past it. As in merge.c,
+     * the value, the key and 36 bytes of record framing, plus each header's. */
+    size_t wire = m->len + m->key_len + 36, cap = limit_min(p->max_record, e->dlq_max);
+    {
+        const char *name;
+        const void *v;
+        size_t n;
+        for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &v, &n); i++)
+            wire += strlen(name) + n + 10;
+    }
+    if (cap && wire > cap) {
+        rd_kafka_headers_destroy(h);
+        return cg_err_new(CG_EKAFKA,
+                          "the dead letter of %s [%d] offset %lld (%s) would be %zu bytes, more "
+                          "than %s takes (%zu: its max.message.bytes less batch framing, or the "
+                          "producers' message.max.bytes): raise both, and start again; nothing "
+                          "past this update was committed",
+                          e->updates_topic, (int)m->partition, (long long)m->offset, code, wire,
+                          e->dlq_topic, cap);
+    }
     add(&e->c.rejected, 1);
     if ((size_t)r->reason < N_REASONS)
         add(&e->c.by_reason[r->reason], 1);
@@ -2094,7 +2236,7 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
                     .key_len = m->key_len,
                     .value = m->payload,
                     .value_len = m->len,
-                    .max_record = p->max_record};
+                    .max_record = limit_min(p->max_record, e->canon_max)};
     source_check sc = {p, e};
     if (p->cfg.source_allowed) {
         cm.source_ok = check_source;
@@ -2224,8 +2366,7 @@ static cg_err *refresh(canon_pipeline *p)
         int status = 0;
         if ((err = canon_registry_request(p->reg, "GET", "/canon/entities", NULL, &status, &body)))
             return err;
-        int added = 0;
-        size_t i;
+        size_t n0 = p->n_ents, i;
         json_t *v;
         if (status == 200 && json_is_array(body))
             json_array_foreach(body, i, v)
@@ -2252,9 +2393,11 @@ static cg_err *refresh(canon_pipeline *p)
                 }
                 logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic,
                       e->canon_topic, (int)e->n_parts);
-                added = 1;
             }
         json_decref(body);
+        int added = p->n_ents > n0;
+        if (!err && added)
+            err = fit_producers(p, p->ents + n0, p->n_ents - n0);
         if (err)
             return err;
         /* (before canon_pipeline_run(), which subscribes once: a second subscribe would
@@ -2590,11 +2733,10 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     {
         /* A canon record librdkafka would refuse locally is a dead letter (TOO_LARGE), not
          * an error at every restart: the merge checks the limit (-X message.max.bytes). */
-        char v[32];
-        size_t vl = sizeof(v);
-        if (rd_kafka_conf_get(rd_kafka_conf(p->prod[0]), "message.max.bytes", v, &vl) ==
-            RD_KAFKA_CONF_OK)
-            p->max_record = (size_t)strtoull(v, NULL, 10);
+        p->max_record = producer_setting(p, "message.max.bytes");
+        p->max_batch = producer_setting(p, "batch.size");
+        if (p->max_record && (!p->max_batch || p->max_record < p->max_batch))
+            p->max_batch = p->max_record;
     }
     if (!(p->cq = rd_kafka_queue_get_consumer(p->consumer))) {
         err = cg_err_new(CG_EKAFKA, "the consumer has no queue");
@@ -2609,6 +2751,8 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
             goto fail;
         }
     }
+    if (p->n_want && (err = fit_producers(p, p->ents, p->n_ents)))
+        goto fail;
     if (!p->n_want) {
         if ((err = refresh(p)))
             goto fail;
@@ -2624,6 +2768,7 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
                 goto fail;
             }
         }
+        p->txn_ready = 1;
     }
     *out = p;
     return NULL;

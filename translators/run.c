@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "../canon/avro_json.h"
+#include "../canon/topic_limits.h"
 #include "mapping_internal.h"
 
 #define CHUNK_RECORDS        4096
@@ -675,75 +676,22 @@ static cg_err *create_topic(tr_run *r, const char *topic, int32_t partitions)
     return err;
 }
 
-/* The max.message.bytes (their own or the broker's default) of the two topics in lim[i],
- * in one DescribeConfigs request; 0 where the broker does not say (no DescribeConfigs
- * permission, an old broker), and why[i] says why. */
-static void topics_max_message(tr_run *r, const char *const topics[2], long long lim[2],
-                               char why[2][256])
-{
-    const size_t n = 2;
-    rd_kafka_ConfigResource_t *res[2];
-    for (size_t i = 0; i < n; i++) {
-        lim[i] = 0;
-        snprintf(why[i], sizeof(why[i]), "no answer in 10 s");
-        res[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topics[i]);
-    }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(r->producer);
-    rd_kafka_DescribeConfigs(r->producer, res, n, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
-    size_t nr = 0;
-    const rd_kafka_ConfigResource_t **rs = NULL;
-    if (ev && rd_kafka_event_error(ev)) {
-        for (size_t i = 0; i < n; i++)
-            snprintf(why[i], sizeof(why[i]), "%s", rd_kafka_event_error_string(ev));
-    } else if (ev) {
-        rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
-                                                       &nr);
-    }
-    for (size_t k = 0; k < nr; k++) {
-        size_t i = 0, nc = 0;
-        while (i < n && strcmp(topics[i], rd_kafka_ConfigResource_name(rs[k])))
-            i++;
-        if (i == n)
-            continue;
-        if (rd_kafka_ConfigResource_error(rs[k])) {
-            snprintf(why[i], sizeof(why[i]), "%s", rd_kafka_ConfigResource_error_string(rs[k]));
-            continue;
-        }
-        const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[k], &nc);
-        for (size_t c = 0; c < nc; c++) {
-            const char *v = rd_kafka_ConfigEntry_value(ce[c]);
-            if (!strcmp(rd_kafka_ConfigEntry_name(ce[c]), "max.message.bytes") && v)
-                lim[i] = strtoll(v, NULL, 10);
-        }
-        if (!lim[i])
-            snprintf(why[i], sizeof(why[i]), "the broker did not give it");
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_ConfigResource_destroy(res[i]);
-}
-
 /* librdkafka fills a batch up to message.max.bytes, and the broker refuses a batch past
  * the topic's max.message.bytes after it was sent: every record of it undelivered, and
  * the run stopped, at every run. So the producer is made again with a message.max.bytes
  * below the smaller of the two topics' limits, leaving room for the batch's own framing
- * (61 bytes; 512 kept). A single update or dead letter past it is then TOO_LARGE before
+ * (CANON_BATCH_FRAMING). A single update or dead letter past it is then TOO_LARGE before
  * it is sent, as with the producer's own limit. */
-#define BATCH_FRAMING 512
-
 static cg_err *new_client(tr_run *r, rd_kafka_type_t type, rd_kafka_t **out);
 
 static cg_err *fit_topics(tr_run *r)
 {
     long long lim[2];
     const char *topics[2] = {r->updates_topic, r->dlq_topic};
-    char why[2][256];
+    canon_limit_why why[2];
     long long want = 0;
     int which = 0; /* the topic that sets want */
-    topics_max_message(r, topics, lim, why);
+    canon_topic_limits(r->producer, topics, 2, lim, why, 10000);
     for (int i = 0; i < 2; i++) {
         if (!lim[i]) {
             say(r,
@@ -753,8 +701,8 @@ static cg_err *fit_topics(tr_run *r)
             continue;
         }
         /* (librdkafka's message.max.bytes is 1000 at least) */
-        if (lim[i] > BATCH_FRAMING + 1000 && (!want || lim[i] - BATCH_FRAMING < want)) {
-            want = lim[i] - BATCH_FRAMING;
+        if (lim[i] > CANON_BATCH_FRAMING + 1000 && (!want || lim[i] - CANON_BATCH_FRAMING < want)) {
+            want = lim[i] - CANON_BATCH_FRAMING;
             which = i;
         }
     }

@@ -112,7 +112,7 @@ def test_a_canon_record_too_large_for_the_producer_is_a_dead_letter(entity, aggr
     assert len(dlq) == 1
     h = headers(dlq[0])
     assert dlq[0].value() == big and h["canon.error.code"] == "TOO_LARGE", h
-    assert "message.max.bytes of 20000" in h["canon.error.message"], h
+    assert "limit of 20000 (the producers' message.max.bytes" in h["canon.error.message"], h
     assert int(h["canon.source.offset"]) == off and int(h["canon.source.partition"]) == part
     env = entity.envelopes(2)
     assert [e["version"] for _, e in env] == [1, 2]  # gapless: the rejected update took none

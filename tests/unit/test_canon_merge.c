@@ -655,7 +655,7 @@ static void test_canon_record_past_max_record_is_rejected_and_the_state_kept(voi
     assert_int_equal(f->r.verdict, CANON_REJECT);
     assert_int_equal(f->r.reason, CANON_R_TOO_LARGE);
     assert_string_equal(canon_reason_name(f->r.reason), "TOO_LARGE");
-    assert_non_null(strstr(f->r.message, "message.max.bytes of 2000"));
+    assert_non_null(strstr(f->r.message, "limit of 2000 (the producers' message.max.bytes"));
     /* the state still holds version 1: the same update under a larger limit is version 2 */
     m.max_record = 1000000;
     assert_null(canon_merge(f->e, f->st, &m, &f->r));

@@ -58,7 +58,10 @@
  * merged its state is prefetched: the blob of its key PF_AHEAD updates ahead, the hash slot
  * twice as far (see next_message()). */
 #define IN_BATCH 64
-#define PF_AHEAD 4
+/* Least time between two reads of the topics' limits after a batch was refused for its
+ * size (abort_and_rewind()). */
+#define LIMITS_REREAD_MS 10000
+#define PF_AHEAD         4
 
 typedef struct ent_counts {
     uint64_t updates_in, published, noops, rejected, stale_fields, records_out, dlq_out;
@@ -126,11 +129,12 @@ struct canon_pipeline {
     uint64_t txn_hist[8];  /* atomic: commit time buckets (see metrics) */
     canon_cp *cp;          /* the checkpoint (--checkpoint), NULL: none */
     int64_t cp_last_ms;
-    int64_t outage_ms;  /* atomic: when a broker outage began (now_ms()), 0: none */
-    size_t max_record;  /* the producers' message.max.bytes (canon_msg.max_record) */
-    size_t max_batch;   /* the producers' batch limit: batch.size or message.max.bytes */
-    char batch_set[24]; /* batch.size the producers are made with ("": as configured) */
-    int txn_ready;      /* the producers' transactions are initialised */
+    int64_t outage_ms;      /* atomic: when a broker outage began (now_ms()), 0: none */
+    size_t max_record;      /* the producers' message.max.bytes (canon_msg.max_record) */
+    size_t max_batch;       /* the producers' batch limit: batch.size or message.max.bytes */
+    char batch_set[24];     /* batch.size the producers are made with ("": as configured) */
+    int txn_ready;          /* the producers' transactions are initialised */
+    int64_t limits_read_ms; /* when fit_producers() last read topic limits (now_ms()) */
     /* The pipelined commit (see the top of the file). fl_* are shared with the commit
      * thread under fl_lock; the rest belongs to the loop thread. */
     int pipelined; /* transactions on: commits run on the commit thread */
@@ -1571,6 +1575,8 @@ static cg_err *flight_wait(canon_pipeline *p, int *failed)
  * stays; if it failed (flight_failed: the caller already knows) it is aborted too, with
  * the open batch merged on top of it, and a partition is rewound to the start of the
  * earlier of the two batches it has updates in. */
+static cg_err *fit_producers(canon_pipeline *p, entity *const *ents, size_t n);
+
 static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_failed)
 {
     cg_err *err = NULL;
@@ -1621,6 +1627,14 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_f
         rd_kafka_topic_partition_list_destroy(p->rewound);
     p->rewound = l;
     batch_reset(p);
+    /* A topic's max.message.bytes lowered while running: its limits are read again (at
+     * most every 10 s: a topic too small to fit keeps failing) so that the batch tried
+     * again fits them. */
+    if (!err && strstr(why, "Message size too large") &&
+        now_ms() - p->limits_read_ms >= LIMITS_REREAD_MS) {
+        logf_(p, "reading the topics' max.message.bytes again");
+        err = fit_producers(p, p->ents, p->n_ents);
+    }
     return err;
 }
 
@@ -2026,6 +2040,7 @@ static cg_err *fit_producers(canon_pipeline *p, entity *const *ents, size_t n)
     size_t nt = 2 * n, want = 0, which = 0, unknown = 0, first_unknown = 0;
     if (p->cfg.no_topic_limits || !n)
         return NULL;
+    p->limits_read_ms = now_ms();
     const char **topics = calloc(nt + 1, sizeof(*topics));
     long long *lim = calloc(nt + 1, sizeof(*lim));
     canon_limit_why *why = calloc(nt + 1, sizeof(*why));

@@ -4,10 +4,11 @@ librdkafka fills a record batch up to batch.size (1,000,000 bytes by default), a
 broker refuses a batch larger than its topic's max.message.bytes only after it was sent:
 the whole transaction fails, is aborted and rewound, and fails again, forever. The
 aggregator reads its canon and DLQ topics' limits when it starts serving an entity and
-makes its producers with a batch.size below them; a single record past its topic's limit
+makes its producers with a batch.size below them (and again when a batch is refused for its
+size: a limit lowered while it runs); a single record past its topic's limit
 is refused before it is sent: a canon record is a TOO_LARGE dead letter, a dead letter
 stops the aggregator with a message saying what to raise, having committed nothing past
-it. Real Kafka; about 40 s:
+it. Real Kafka; about 45 s:
 
     CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_topic_limits.py
 """
@@ -83,6 +84,26 @@ def test_a_canon_topic_limit_below_the_producers_batches_is_kept_to(entity, aggr
     assert f"{entity.canon} takes record batches of at most {LIMIT} bytes" in text, text[-3000:]
     assert f"batch.size {BATCH} (was 1000000)" in text, text[-3000:]
     assert "aborting transaction" not in text, text[-3000:]
+    agg.stop()
+
+
+def test_a_limit_lowered_while_running_is_read_again(entity, aggregator, kafka):
+    """The limits are read when an entity is served; one lowered later makes the broker
+    refuse a batch, and the aborted transaction makes the aggregator read them again (at
+    most every 10 s) and remake its producers. Before that, the commits failed forever."""
+    agg = aggregator(entity)
+    k0 = key()
+    entity.update(k0, "hr", 1000, {"given_name": "Ann"})
+    assert len(entity.envelopes(1)) == 1
+    set_max_message_bytes(kafka, entity.canon, LIMIT)
+    # about 1.2 KB per canon record: a partition's batch passes 8,000 bytes at 7 records
+    keys = [key() for _ in range(N_SMALL)]
+    entity.send_many([(k, entity.encode(k, "hr", 1000, {"given_name": "n" * 1000})) for k in keys])
+    check_small(entity, keys, extra=1)
+    text = agg.text()
+    assert "Message size too large" in text, text[-3000:]
+    assert "reading the topics' max.message.bytes again" in text, text[-3000:]
+    assert f"batch.size {BATCH} (was 1000000)" in text, text[-3000:]
     agg.stop()
 
 

@@ -49,7 +49,7 @@
 #include "merge.h"
 #include "registry_client.h"
 #include "state.h"
-#include "topic_limits.h"
+#include "topic_config.h"
 #include "walk.h"
 
 #define N_REASONS (CANON_R_LAST + 1)
@@ -134,7 +134,7 @@ struct canon_pipeline {
     size_t max_batch;       /* the producers' batch limit: batch.size or message.max.bytes */
     char batch_set[24];     /* batch.size the producers are made with ("": as configured) */
     int txn_ready;          /* the producers' transactions are initialised */
-    int64_t limits_read_ms; /* when fit_producers() last read topic limits (now_ms()) */
+    int64_t limits_read_ms; /* when topic_configs() last read (now_ms()) */
     /* The pipelined commit (see the top of the file). fl_* are shared with the commit
      * thread under fl_lock; the rest belongs to the loop thread. */
     int pipelined; /* transactions on: commits run on the commit thread */
@@ -743,6 +743,58 @@ static void learn_topics(canon_pipeline *p, rd_kafka_t *rk, const entity *e)
     }
 }
 
+/* Reads canon.E's and canon.E.dlq's settings (one DescribeConfigs request): the largest
+ * record each takes (e->canon_max, e->dlq_max: max.message.bytes less batch framing, 0 when
+ * not known; fit_producers()) and, with check_retention, whether canon.E keeps every key:
+ * the state is restored from it, so a key the broker deleted for its age or the topic's
+ * size would come back at version 1 with only its later fields, silently. Refused then,
+ * as Confluent's registry refuses a schemas topic that is not compacted. Settings the
+ * broker does not give (no DescribeConfigs permission) are said once and not checked. */
+static cg_err *topic_configs(canon_pipeline *p, entity *e, int check_retention)
+{
+    if (p->cfg.no_topic_configs)
+        return NULL;
+    const char *topics[2] = {e->canon_topic, e->dlq_topic};
+    canon_topic_config tc[2];
+    p->limits_read_ms = now_ms();
+    canon_topic_config_read(p->prod[0], topics, 2, tc, 10000);
+    for (int i = 0; i < 2; i++) {
+        size_t *max = i ? &e->dlq_max : &e->canon_max;
+        long long lim = tc[i].max_message_bytes;
+        *max = 0;
+        if (!lim) {
+            logf_(p,
+                  "could not read the settings of %s (%s): records to it are held to the "
+                  "producers' own limits only%s",
+                  topics[i], tc[i].why, i ? "" : ", and its retention is not checked");
+        } else if (lim <= CANON_BATCH_FRAMING + 1000) {
+            /* Nothing useful fits (an envelope takes hundreds of bytes): not a limit to fit
+             * to but a topic refusing records, as tests/aggregator/test_pipelined_commit.py
+             * makes one on purpose: its transactions fail until the limit is raised. */
+            logf_(p,
+                  "%s takes record batches of at most %lld bytes (max.message.bytes): too few "
+                  "to produce to; commits will fail until it is raised",
+                  topics[i], lim);
+        } else {
+            *max = (size_t)lim - CANON_BATCH_FRAMING;
+        }
+    }
+    const canon_topic_config *c = &tc[0];
+    if (!check_retention || !*c->cleanup_policy || !strstr(c->cleanup_policy, "delete") ||
+        (c->retention_ms < 0 && c->retention_bytes < 0))
+        return NULL;
+    return cg_err_new(CG_EKAFKA,
+                      "topic %s has cleanup.policy=%s with retention.ms=%lld and "
+                      "retention.bytes=%lld: the broker would delete keys from it, and the "
+                      "aggregator restores its state from it (a deleted key would start again "
+                      "at version 1 with only its later fields). Make it compacted "
+                      "(kafka-configs.sh --alter --entity-type topics --entity-name %s "
+                      "--add-config cleanup.policy=compact), or keep its records forever "
+                      "(retention.ms=-1 and retention.bytes=-1)",
+                      e->canon_topic, c->cleanup_policy, c->retention_ms, c->retention_bytes,
+                      e->canon_topic);
+}
+
 static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
 {
     int32_t nu = 0, nc = 0, nd = 0;
@@ -789,7 +841,7 @@ static cg_err *check_topics(canon_pipeline *p, entity *e, int create_updates)
     for (int i = 0; i < 2; i++)
         if (p->prod[i])
             learn_topics(p, p->prod[i], e);
-    return NULL;
+    return topic_configs(p, e, 1);
 }
 
 /* ---- entities ------------------------------------------------------------------------ */
@@ -1575,7 +1627,7 @@ static cg_err *flight_wait(canon_pipeline *p, int *failed)
  * stays; if it failed (flight_failed: the caller already knows) it is aborted too, with
  * the open batch merged on top of it, and a partition is rewound to the start of the
  * earlier of the two batches it has updates in. */
-static cg_err *fit_producers(canon_pipeline *p, entity *const *ents, size_t n);
+static cg_err *fit_producers(canon_pipeline *p);
 
 static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_failed)
 {
@@ -1633,7 +1685,10 @@ static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_f
     if (!err && strstr(why, "Message size too large") &&
         now_ms() - p->limits_read_ms >= LIMITS_REREAD_MS) {
         logf_(p, "reading the topics' max.message.bytes again");
-        err = fit_producers(p, p->ents, p->n_ents);
+        for (size_t i = 0; i < p->n_ents && !err; i++)
+            err = topic_configs(p, p->ents[i], 0);
+        if (!err)
+            err = fit_producers(p);
     }
     return err;
 }
@@ -2026,84 +2081,43 @@ static size_t limit_min(size_t a, size_t b)
 /* librdkafka fills a record batch up to batch.size and message.max.bytes (1,000,000 by
  * default), and the broker refuses a batch past its topic's max.message.bytes only after
  * it was sent: the transaction fails, is aborted and rewound, and fails again, forever
- * (measured: a canon topic of 8,000 bytes and a burst of small updates). So when entities
- * are served (at start, or added while running) their canon and DLQ topics' limits are
- * read, and the producers are made again with a batch.size below the smallest limit of
- * every served topic. Only batch.size: a batch takes its first record whatever its size,
- * so each record is held to its own topic's limit before it is sent (canon_max, dlq_max):
- * a canon record past it is a TOO_LARGE dead letter, a dead letter past it stops the
- * aggregator saying what to raise (dead_letter()). A limit changed on a topic later is
- * seen at the next start. Loop thread, between batches (or before the run). */
-static cg_err *fit_producers(canon_pipeline *p, entity *const *ents, size_t n)
+ * (measured: a canon topic of 8,000 bytes and a burst of small updates). So the producers
+ * are made again with a batch.size below the smallest limit of every served topic (read by
+ * topic_configs()) when entities are served (at start, or added while running) and after a
+ * batch was refused for its size. Only batch.size: a batch takes its first record whatever
+ * its size, so each record is held to its own topic's limit before it is sent (canon_max,
+ * dlq_max): a canon record past it is a TOO_LARGE dead letter, a dead letter past it stops
+ * the aggregator saying what to raise (dead_letter()). Loop thread, between batches (or
+ * before the run). */
+static cg_err *fit_producers(canon_pipeline *p)
 {
-    cg_err *err = NULL;
-    size_t nt = 2 * n, want = 0, which = 0, unknown = 0, first_unknown = 0;
-    if (p->cfg.no_topic_limits || !n)
-        return NULL;
-    p->limits_read_ms = now_ms();
-    const char **topics = calloc(nt + 1, sizeof(*topics));
-    long long *lim = calloc(nt + 1, sizeof(*lim));
-    canon_limit_why *why = calloc(nt + 1, sizeof(*why));
-    if (!topics || !lim || !why) {
-        err = cg_err_new(CG_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        topics[2 * i] = ents[i]->canon_topic;
-        topics[2 * i + 1] = ents[i]->dlq_topic;
-    }
-    canon_topic_limits(p->prod[0], topics, nt, lim, why, 10000);
-    for (size_t i = 0; i < nt; i++) {
-        if (!lim[i]) {
-            if (!unknown++)
-                first_unknown = i;
-            continue;
+    size_t want = 0;
+    const char *which = NULL;
+    for (size_t i = 0; i < p->n_ents; i++) {
+        const entity *e = p->ents[i];
+        if (e->canon_max && (!want || e->canon_max < want)) {
+            want = e->canon_max;
+            which = e->canon_topic;
         }
-        if (lim[i] <= CANON_BATCH_FRAMING + 1000) {
-            /* Nothing useful fits (an envelope takes hundreds of bytes): not a limit to fit
-             * to but a topic refusing records, as tests/aggregator/test_pipelined_commit.py
-             * makes one on purpose: its transactions fail until the limit is raised. */
-            logf_(p,
-                  "%s takes record batches of at most %lld bytes (max.message.bytes): too few "
-                  "to produce to; commits will fail until it is raised",
-                  topics[i], lim[i]);
-            continue;
-        }
-        size_t m = (size_t)lim[i] - CANON_BATCH_FRAMING;
-        if (i % 2)
-            ents[i / 2]->dlq_max = m;
-        else
-            ents[i / 2]->canon_max = m;
-        if (!want || m < want) {
-            want = m;
-            which = i;
+        if (e->dlq_max && (!want || e->dlq_max < want)) {
+            want = e->dlq_max;
+            which = e->dlq_topic;
         }
     }
-    if (unknown)
-        logf_(p,
-              "could not read max.message.bytes of %s%s (%s): records to %s are held to the "
-              "producers' own limits only",
-              topics[first_unknown], unknown > 1 ? " and other topics" : "", why[first_unknown],
-              unknown > 1 ? "them" : "it");
     if (!want || (p->max_batch && p->max_batch <= want))
-        goto done;
+        return NULL;
     logf_(p,
-          "%s takes record batches of at most %lld bytes (max.message.bytes): the producers "
+          "%s takes record batches of at most %zu bytes (max.message.bytes): the producers "
           "are made with batch.size %zu (was %zu)",
-          topics[which], lim[which], want, p->max_batch);
+          which, want + CANON_BATCH_FRAMING, want, p->max_batch);
     /* the open batch's records are the old producers' */
-    if ((err = commit_txn(p)))
-        goto done;
+    cg_err *err = commit_txn(p);
     snprintf(p->batch_set, sizeof(p->batch_set), "%zu", want);
     for (int k = 0; k < 2 && !err; k++)
         if (p->prod[k])
             err = renew_producer(p, k);
     if (!err)
         p->max_batch = want;
-done:
-    free(topics);
-    free(lim);
-    free(why);
     return err;
 }
 
@@ -2412,7 +2426,7 @@ static cg_err *refresh(canon_pipeline *p)
         json_decref(body);
         int added = p->n_ents > n0;
         if (!err && added)
-            err = fit_producers(p, p->ents + n0, p->n_ents - n0);
+            err = fit_producers(p);
         if (err)
             return err;
         /* (before canon_pipeline_run(), which subscribes once: a second subscribe would
@@ -2766,7 +2780,7 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
             goto fail;
         }
     }
-    if (p->n_want && (err = fit_producers(p, p->ents, p->n_ents)))
+    if (p->n_want && (err = fit_producers(p)))
         goto fail;
     if (!p->n_want) {
         if ((err = refresh(p)))

@@ -44,10 +44,11 @@ typedef struct canon_pipeline_config {
                                      the batch's deliveries (at-least-once; for clusters
                                      without transactions, e.g. librdkafka's mock) */
     int verbose;                  /* log batches and restores to stderr */
-    int no_topic_limits;          /* 1: do not read the canon and DLQ topics'
-                                     max.message.bytes (fit_producers() in pipeline.c):
-                                     librdkafka's mock cluster has no controller to answer,
-                                     and each entity's start would wait 10 s for nothing */
+    int no_topic_configs;         /* 1: do not read the canon and DLQ topics' settings
+                                     (topic_configs() in pipeline.c: record size limits,
+                                     retention): librdkafka's mock cluster has no
+                                     controller to answer, and each entity's start would
+                                     wait 10 s for nothing */
     const char *checkpoint_path;  /* NULL: none. SQLite file of per-partition state and the
                                      canon offset it reflects; restores load it and read
                                      canon.<entity> only from that offset on */

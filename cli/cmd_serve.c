@@ -289,7 +289,7 @@ int cmd_serve(int argc, char **argv)
             mock_boot =
                 strdup(rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mock_rk)));
             acfg.bootstrap = mock_boot;
-            acfg.no_topic_limits = 1;
+            acfg.no_topic_configs = 1;
             printf(
                 "canon serve: in-process Kafka cluster (librdkafka mock) at %s: its data lives in "
                 "memory only and is lost when this process ends; use --bootstrap-servers for a "

@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "../canon/avro_json.h"
-#include "../canon/topic_limits.h"
+#include "../canon/topic_config.h"
 #include "mapping_internal.h"
 
 #define CHUNK_RECORDS        4096
@@ -688,16 +688,16 @@ static cg_err *fit_topics(tr_run *r)
 {
     long long lim[2];
     const char *topics[2] = {r->updates_topic, r->dlq_topic};
-    canon_limit_why why[2];
+    canon_topic_config tc[2];
     long long want = 0;
     int which = 0; /* the topic that sets want */
-    canon_topic_limits(r->producer, topics, 2, lim, why, 10000);
+    canon_topic_config_read(r->producer, topics, 2, tc, 10000);
     for (int i = 0; i < 2; i++) {
-        if (!lim[i]) {
+        if (!(lim[i] = tc[i].max_message_bytes)) {
             say(r,
                 "could not read max.message.bytes of %s (%s): producing with "
                 "message.max.bytes %s",
-                topics[i], why[i], r->max_msg);
+                topics[i], tc[i].why, r->max_msg);
             continue;
         }
         /* (librdkafka's message.max.bytes is 1000 at least) */

@@ -1,4 +1,5 @@
-"""test_topic_limits.py - the aggregator keeps to its topics' max.message.bytes.
+"""test_topic_config.py - the aggregator keeps to its topics' settings: max.message.bytes,
+and a canon topic's retention.
 
 librdkafka fills a record batch up to batch.size (1,000,000 bytes by default), and the
 broker refuses a batch larger than its topic's max.message.bytes only after it was sent:
@@ -8,9 +9,10 @@ makes its producers with a batch.size below them (and again when a batch is refu
 size: a limit lowered while it runs); a single record past its topic's limit
 is refused before it is sent: a canon record is a TOO_LARGE dead letter, a dead letter
 stops the aggregator with a message saying what to raise, having committed nothing past
-it. Real Kafka; about 45 s:
+it. The canon topic must also keep every key (compacted, or kept forever): the state is
+restored from it. Real Kafka; about 50 s:
 
-    CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_topic_limits.py
+    CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_topic_config.py
 """
 import signal
 import subprocess
@@ -196,3 +198,26 @@ def test_an_entity_added_while_running_remakes_the_producers(entity, registry, k
         if proc and proc.poll() is None:
             proc.kill()
         reg2.stop()
+
+
+def test_a_canon_topic_that_deletes_keys_is_refused(entity, entity_factory, aggregator, kafka):
+    """The state is restored from the canon topic: one that deletes records for their age
+    or its size would lose keys, which would come back at version 1 with only their later
+    fields. The aggregator refuses to start on it, saying how to fix it; a topic that keeps
+    its records forever, compacted or not, is served."""
+    for policy, extra in (("delete", {}), ("compact,delete", {"retention.bytes": 10**9})):
+        e = entity_factory()
+        kafka.create_topic(e.canon, e.partitions, {"cleanup.policy": policy, **extra})
+        agg = aggregator(e)
+        rc = agg.proc.wait(timeout=60)
+        text = agg.text()
+        assert rc == 1, text[-3000:]
+        assert f"topic {e.canon} has cleanup.policy={policy} with retention.ms=604800000" in text, text[-3000:]
+        assert "--add-config cleanup.policy=compact" in text
+        agg.check_clean()
+    kafka.create_topic(entity.canon, entity.partitions,
+                       {"cleanup.policy": "delete", "retention.ms": -1, "retention.bytes": -1})
+    agg = aggregator(entity)
+    entity.update(key(), "hr", 1000, {"given_name": "Ann"})
+    assert len(entity.envelopes(1)) == 1, agg.text()[-3000:]
+    agg.stop()

@@ -124,6 +124,12 @@ typedef struct subject_ent {
     uint64_t gen; /* bumped on every change to v (write lock held) */
     int level;    /* reg_compat_level, -1 when not set */
     int mode;     /* reg mode, -1 when not set */
+    /* A canonical subject's entity_json() answer (owned), valid while the generations it
+     * was made at hold: the registry's, this subject's, and the derived subjects' (each
+     * NULL while it does not exist). write_mu held. */
+    json_t *ej;
+    uint64_t ej_gen, ej_sgen, ej_dgen[2];
+    const struct subject_ent *ej_ds[2];
 } subject_ent;
 
 /* One remembered lookup (POST /subjects/{s}): the exact request body and flags that got
@@ -1197,6 +1203,7 @@ void reg_registry_free(reg_registry *r)
     if (r->subjects) {
         for (size_t pos = 0; reg_hmap_next(r->subjects, &pos, NULL, NULL, &v);) {
             subject_ent *s = v;
+            json_decref(s->ej);
             free(s->v);
             free(s->name_json);
             free(s->name);
@@ -2826,7 +2833,43 @@ static cg_err *canon_check_derived(reg_registry *r, const char *subject, const r
 
 /* Entity description with versions; write lock held (parsing is lazy). NULL if the
  * subject has no live version or its latest does not hold the contract. */
+static json_t *entity_json_make(reg_registry *r, const char *entity, subject_ent *s);
+
+/* entity_json_make()'s answer, remembered: the aggregator asks for every entity every few
+ * seconds, and each answer derives the update and envelope schemas again (about 2 ms per
+ * entity: 370 ms for /canon/entities with 200 entities, under write_mu). What it depends
+ * on changes only with the subject's versions (s->gen), its derived subjects' (their
+ * gen, and their existence), or a delete, config or mode change anywhere (r->gen). The
+ * caller owns the answer (a copy). Write lock held. */
 static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
+{
+    static const reg_canon_subject_kind kinds[2] = {REG_CANON_SUBJECT_UPDATES,
+                                                    REG_CANON_SUBJECT_ENVELOPE};
+    const subject_ent *ds[2];
+    uint64_t dgen[2];
+    for (int k = 0; k < 2; k++) {
+        char name[REG_CANON_SUBJECT_MAX];
+        ds[k] = reg_canon_subject_name(kinds[k], entity, name, sizeof(name))
+                    ? NULL
+                    : reg_hmap_gets(r->subjects, name);
+        dgen[k] = ds[k] ? ds[k]->gen : 0;
+    }
+    if (s->ej && s->ej_gen == r->gen && s->ej_sgen == s->gen && s->ej_ds[0] == ds[0] &&
+        s->ej_ds[1] == ds[1] && s->ej_dgen[0] == dgen[0] && s->ej_dgen[1] == dgen[1])
+        return json_deep_copy(s->ej);
+    json_t *j = entity_json_make(r, entity, s);
+    json_decref(s->ej);
+    s->ej = j ? json_deep_copy(j) : NULL;
+    s->ej_gen = r->gen;
+    s->ej_sgen = s->gen;
+    for (int k = 0; k < 2; k++) {
+        s->ej_ds[k] = ds[k];
+        s->ej_dgen[k] = dgen[k];
+    }
+    return j;
+}
+
+static json_t *entity_json_make(reg_registry *r, const char *entity, subject_ent *s)
 {
     version_ent *latest = find_version(s, -1, 0);
     if (!latest)

@@ -9,6 +9,9 @@ the same bytes with no logic (bare_server.c, the ceiling on this machine):
   3. registration of a new version under FULL_TRANSITIVE against 100 existing versions of
      a ~20-field record, sequential POSTs over one keep-alive connection  goal: < 20 ms
   4. VmRSS after registering 10,000 distinct schemas           goal: < 50 MB
+  5. GET /canon/entities with 200 entities (what `canon aggregate` serving every entity
+     asks every 5 s), remembered and after a change that makes every answer be derived
+     again; GET /canon/entities/{e}                              no goal: figures only
 
 It prints a table with the goal and PASS/MISS next to each figure and always exits 0 when
 the measurements ran (a miss is a finding, not a failure). Standard library only.
@@ -533,6 +536,51 @@ class Bench:
             )
         self.stop(p2)
 
+    def phase_entities(self):
+        # A registry of its own, so that the other phases' figures (memory above all) do
+        # not depend on whether this one ran.
+        proc, port = self.start_canon(os.path.join(self.tmp, "entities.db"))
+        n = self.a.entities
+        self.log("registering %d canonical entities (person.avsc)" % n)
+        cl = Client(port)
+        schema = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "schemas", "person.avsc")).read()
+        for i in range(n):
+            cl.json("POST", "/subjects/%s/versions" % q("canon.bench%d.entity" % i),
+                    {"schema": schema})
+
+        def timed(path, k):
+            times = []
+            for _ in range(k):
+                t0 = time.perf_counter()
+                status, raw, _ = cl.req("GET", path)
+                times.append((time.perf_counter() - t0) * 1e3)
+                if status != 200:
+                    raise RuntimeError("GET %s -> %d" % (path, status))
+            return times, len(raw)
+
+        timed("/canon/entities", 1)  # remembered from here
+        warm, size = timed("/canon/entities", 20)
+        # A config change anywhere (as a delete or a mode change) makes every entity's
+        # answer be derived again at the next call.
+        cold = []
+        for i in range(5):
+            cl.json("PUT", "/config/%s" % q("bench.touch-value"),
+                    {"compatibility": ["BACKWARD", "FORWARD"][i % 2]})
+            cold += timed("/canon/entities", 1)[0]
+        one, _ = timed("/canon/entities/bench0", 50)
+        cl.close()
+        self.stop(proc)
+        self.rows.append(
+            ("GET /canon/entities, %d entities (%d KB), remembered: median ms" % (n, size // 1024),
+             "", "%.1f" % statistics.median(warm), "", "-", ""))
+        self.rows.append(
+            ("  the first after a change (all derived again): median ms", "",
+             "%.1f" % statistics.median(cold), "", "-", ""))
+        self.rows.append(
+            ("GET /canon/entities/{e}: median ms", "", "%.2f" % statistics.median(one), "", "-",
+             ""))
+
     def run(self):
         db = os.path.join(self.tmp, "bench.db")
         canon, port = self.start_canon(db)
@@ -543,6 +591,8 @@ class Bench:
                 self.phase_reads(port)
             if "register" in self.a.phases:
                 self.phase_register(port)
+            if "entities" in self.a.phases:
+                self.phase_entities()
             if "memory" in self.a.phases:
                 self.phase_memory(canon, port, db)
         finally:
@@ -582,8 +632,10 @@ def main():
                     help="distinct schemas registered for the memory figure (default 10000)")
     ap.add_argument("--mem-clients", type=int, default=4,
                     help="concurrent clients registering them (default 4)")
-    ap.add_argument("--phases", default="reads,register,memory",
-                    help="comma-separated subset of reads,register,memory")
+    ap.add_argument("--entities", type=int, default=200,
+                    help="canonical entities of the entities phase (default 200)")
+    ap.add_argument("--phases", default="reads,register,entities,memory",
+                    help="comma-separated subset of reads,register,entities,memory")
     ap.add_argument("--quiet", action="store_true", help="pass --quiet to canon registry")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="print wrk's output")

@@ -658,3 +658,51 @@ def test_null_namespace_type_inside_a_namespaced_nested_type_is_refused_clearly(
                                       default=None)]})
     api.register_ok("canon.dnullnsok2.entity", {
         **canonical, "fields": [field("id", "string"), field("z", ["null", z], default=None)]})
+
+
+def test_entity_answers_after_each_change_equal_a_restarted_registrys(fresh_registry):
+    """/canon/entities and /canon/entities/{e} are remembered between changes (the
+    aggregator asks every few seconds, and each answer derives two schemas): after every
+    kind of change that can move them, the running registry, asked before the change,
+    must answer what a registry started afresh on the same database answers."""
+    from helpers import Api
+    reg = fresh_registry("cache")
+    reg.start()
+    api = Api(reg.url)
+    ent = "dcache"
+    entity, upd_s, env_s = subjects_of(ent)
+    v1, v2, v3 = _p_versions()
+    other = small(entity_record="Other", namespace="t.cache")
+
+    def answers(a):
+        return a.get("/canon/entities").json(), a.get(f"/canon/entities/{ent}").json()
+
+    steps = [
+        ("canonical v1", lambda: api.register_ok(entity, v1)),
+        ("canonical v2", lambda: api.register_ok(entity, v2)),
+        ("another entity", lambda: api.register_ok("canon.dcache2.entity", other)),
+        ("soft delete of v2", lambda: api.delete(f"/subjects/{q(entity)}/versions/2")),
+        ("v1 posted again as the latest", lambda: api.register_ok(entity, v1)),
+        ("v3", lambda: api.register_ok(entity, v3)),
+        ("v3 with new metadata: a canonical version whose derivations are already latest",
+         lambda: api.register_ok(entity, v3, metadata={"properties": {"owner": "x"}})),
+        ("soft delete of the derived latest",
+         lambda: api.delete(f"/subjects/{q(upd_s)}/versions/latest")),
+        ("hard delete of the derived latest",
+         lambda: api.delete(f"/subjects/{q(upd_s)}/versions/3", params={"permanent": "true"})),
+        ("import mode write to the envelope subject", lambda: (
+            api.set_mode(env_s, "IMPORT", params={"force": "true"}),
+            api.register_ok(env_s, derive_envelope(v2), version=10,
+                            id=api.get(f"/subjects/{q(env_s)}/versions/2").json()["id"]),
+            api.set_mode(env_s, "READWRITE"))),
+        ("soft delete of the whole canonical subject", lambda: api.delete(f"/subjects/{q(entity)}")),
+    ]
+    answers(api)  # remembered before the first change
+    for what, change in steps:
+        answers(api)
+        change()
+        live = answers(api)
+        reg.stop()
+        reg.start()
+        api = Api(reg.url)
+        assert live == answers(api), what

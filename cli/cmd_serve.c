@@ -121,7 +121,7 @@ int cmd_serve(int argc, char **argv)
     unsigned port = 8081;
     reg_server_config rcfg = {0};
     canon_pipeline_config acfg = {0};
-    int no_agg = 0, rc = 1, insecure = 0;
+    int no_agg = 0, rc = 1, insecure = 0, threads = 0;
     const char **props = calloc((size_t)argc + 1, sizeof(char *));
     const char *kafka_config = NULL; /* --kafka-config FILE */
     cli_props kprops = {0};          /* its settings, then -X */
@@ -161,18 +161,27 @@ int cmd_serve(int argc, char **argv)
             goto done;
         } else {
             i++;
-            long long n = 0;
-            /* the bounds of the same options of canon registry and canon aggregate */
-            long long max = !strcmp(a, "--threads")      ? 1024
-                            : !strcmp(a, "--partitions") ? 100000
-                                                         : 100000000;
-            if ((!strcmp(a, "--threads") || !strcmp(a, "--partitions") ||
-                 !strcmp(a, "--commit-interval-ms") || !strcmp(a, "--checkpoint-interval-s")) &&
-                cli_parse_number("serve", a, v, 1, max, &n)) {
-                rc = 2;
-                goto done;
-            }
-            if (!strcmp(a, "--listen")) {
+            /* The numeric options, each with where it goes and its upper bound (those of
+             * the same options of canon registry and canon aggregate). */
+            const struct {
+                const char *name;
+                long long max;
+                int *dst;
+            } nums[] = {{"--threads", 1024, &threads},
+                        {"--partitions", 100000, &acfg.create_partitions},
+                        {"--commit-interval-ms", 100000000, &acfg.commit_interval_ms},
+                        {"--checkpoint-interval-s", 100000000, &acfg.checkpoint_interval_s}};
+            size_t k = 0;
+            while (k < sizeof(nums) / sizeof(nums[0]) && strcmp(a, nums[k].name))
+                k++;
+            if (k < sizeof(nums) / sizeof(nums[0])) {
+                long long n = 0;
+                if (cli_parse_number("serve", a, v, 1, nums[k].max, &n)) {
+                    rc = 2;
+                    goto done;
+                }
+                *nums[k].dst = (int)n;
+            } else if (!strcmp(a, "--listen")) {
                 if (parse_listen(v, host, sizeof(host), &port)) {
                     fprintf(stderr, "canon serve: --listen wants HOST:PORT, got '%s'\n", v);
                     rc = 2;
@@ -188,14 +197,6 @@ int cmd_serve(int argc, char **argv)
                 rcfg.tls_key_file = v;
             else if (!strcmp(a, "--tls-client-ca"))
                 rcfg.tls_client_ca_file = v;
-            else if (!strcmp(a, "--threads"))
-                rcfg.threads = (unsigned)n;
-            else if (!strcmp(a, "--partitions"))
-                acfg.create_partitions = (int)n;
-            else if (!strcmp(a, "--commit-interval-ms"))
-                acfg.commit_interval_ms = (int)n;
-            else if (!strcmp(a, "--checkpoint-interval-s"))
-                acfg.checkpoint_interval_s = (int)n;
             else if (!strcmp(a, "--checkpoint"))
                 acfg.checkpoint_path = v;
             else if (!strcmp(a, "--bootstrap-servers"))
@@ -237,6 +238,8 @@ int cmd_serve(int argc, char **argv)
     }
     acfg.props = kprops.v;
     acfg.n_props = kprops.n;
+    if (threads)
+        rcfg.threads = (unsigned)threads;
     rcfg.host = host;
     rcfg.port = (uint16_t)port;
     rcfg.bindings = gen_bindings_hook();

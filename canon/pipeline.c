@@ -481,6 +481,21 @@ static int json_id(json_t *obj, const char *member)
 }
 
 /* GET /canon/entities/{name}: ids of the latest canonical, update and envelope schemas. */
+/* The schema ids of one entity object of /canon/entities (where: the path it came from). */
+static cg_err *entity_ids(json_t *obj, const char *name, const char *where, int32_t *canonical,
+                          int32_t *updates, int32_t *envelope)
+{
+    json_t *id = json_object_get(obj, "id");
+    *canonical = json_is_integer(id) ? (int32_t)json_integer_value(id) : -1;
+    *updates = json_id(obj, "updates");
+    *envelope = json_id(obj, "envelope");
+    if (*canonical < 0 || *updates < 0 || *envelope < 0)
+        return cg_err_new(
+            CG_EIO, "entity '%s': registry %s lacks the canonical, update or envelope schema id",
+            name, where);
+    return NULL;
+}
+
 static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonical,
                            int32_t *updates, int32_t *envelope)
 {
@@ -502,14 +517,7 @@ static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonic
                          json_is_string(m) ? json_string_value(m) : "error", status);
         goto done;
     }
-    json_t *id = json_object_get(body, "id");
-    *canonical = json_is_integer(id) ? (int32_t)json_integer_value(id) : -1;
-    *updates = json_id(body, "updates");
-    *envelope = json_id(body, "envelope");
-    if (*canonical < 0 || *updates < 0 || *envelope < 0)
-        err = cg_err_new(
-            CG_EIO, "entity '%s': registry %s lacks the canonical, update or envelope schema id",
-            name, path);
+    err = entity_ids(body, name, path, canonical, updates, envelope);
 done:
     json_decref(body);
     return err;
@@ -2347,6 +2355,9 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
 /* Picks up a new canonical version of e: a new engine (the state layout follows the field
  * count), then the assigned partitions are restored with it from the canon topic. Called
  * with no transaction open. */
+static cg_err *refresh_entity_to(canon_pipeline *p, entity *e, int32_t cid, int32_t uid,
+                                 int32_t eid);
+
 static cg_err *refresh_entity(canon_pipeline *p, entity *e)
 {
     int32_t cid, uid, eid;
@@ -2356,6 +2367,15 @@ static cg_err *refresh_entity(canon_pipeline *p, entity *e)
         cg_err_free(err);
         return NULL;
     }
+    return refresh_entity_to(p, e, cid, uid, eid);
+}
+
+/* Takes e to the canonical schema cid (update schema uid, envelope eid) when it is not
+ * there yet. Between batches. */
+static cg_err *refresh_entity_to(canon_pipeline *p, entity *e, int32_t cid, int32_t uid,
+                                 int32_t eid)
+{
+    cg_err *err = NULL;
     if (cid == e->canonical_id && uid == e->updates_id && eid == e->envelope_id)
         return NULL;
     /* the restore below reads committed data only, and the state it rebuilds must not
@@ -2389,15 +2409,19 @@ static cg_err *refresh_entity(canon_pipeline *p, entity *e)
 static cg_err *refresh(canon_pipeline *p)
 {
     cg_err *err = NULL;
+    json_t *body = NULL; /* /canon/entities, when serving every entity */
     p->last_refresh_ms = now_ms();
     if (!p->n_want) {
-        json_t *body = NULL;
         int status = 0;
         if ((err = canon_registry_request(p->reg, "GET", "/canon/entities", NULL, &status, &body)))
             return err;
+        if (status != 200 || !json_is_array(body)) {
+            json_decref(body);
+            body = NULL;
+        }
         size_t n0 = p->n_ents, i;
         json_t *v;
-        if (status == 200 && json_is_array(body))
+        if (body)
             json_array_foreach(body, i, v)
             {
                 json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
@@ -2423,22 +2447,49 @@ static cg_err *refresh(canon_pipeline *p)
                 logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic,
                       e->canon_topic, (int)e->n_parts);
             }
-        json_decref(body);
         int added = p->n_ents > n0;
         if (!err && added)
             err = fit_producers(p);
-        if (err)
-            return err;
         /* (before canon_pipeline_run(), which subscribes once: a second subscribe would
          * leave and rejoin the group) */
-        if (added && p->running && (err = subscribe(p)))
-            return err;
+        if (!err && added && p->running)
+            err = subscribe(p);
+        if (err)
+            goto done;
     }
-    /* New canonical versions of the served entities. */
-    for (size_t i = 0; i < p->n_ents; i++)
-        if ((err = refresh_entity(p, p->ents[i])))
-            return err;
-    return NULL;
+    /* New canonical versions of the served entities: from the list when it was read (one
+     * request, not one per entity every 5 s), else asked one by one. */
+    for (size_t i = 0; i < p->n_ents && !err; i++) {
+        entity *e = p->ents[i];
+        if (!body) {
+            err = refresh_entity(p, e);
+            continue;
+        }
+        size_t j;
+        json_t *v;
+        json_array_foreach(body, j, v)
+        {
+            json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
+            if (!json_is_string(n) || strcmp(json_string_value(n), e->name))
+                continue;
+            if (!json_is_object(v)) { /* a list of names only */
+                err = refresh_entity(p, e);
+                break;
+            }
+            int32_t cid, uid, eid;
+            cg_err *bad = entity_ids(v, e->name, "/canon/entities", &cid, &uid, &eid);
+            if (bad) {
+                logf_(p, "%s", cg_err_msg(bad));
+                cg_err_free(bad);
+            } else {
+                err = refresh_entity_to(p, e, cid, uid, eid);
+            }
+            break;
+        }
+    }
+done:
+    json_decref(body);
+    return err;
 }
 
 /* Stops the commit thread (after its batch, whose outcome is dropped: the caller is

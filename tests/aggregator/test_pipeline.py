@@ -358,9 +358,10 @@ def test_schema_evolution_while_running(entity, aggregator, registry):
 
 def test_serves_entities_registered_later(entity, aggregator, registry, kafka, canon, tmp_path):
     """Without --entity the aggregator serves every entity the registry lists, including
-    ones registered while it runs. Uses a registry of its own (the session's holds the
-    other tests' entities)."""
+    ones registered while it runs, and picks up their new canonical versions from the same
+    list. Uses a registry of its own (the session's holds the other tests' entities)."""
     import subprocess
+    import urllib.request
     from pathlib import Path
     reg2 = type(registry)(canon, tmp_path / "reg2.db", tmp_path / "reg2.log")
     try:
@@ -380,6 +381,26 @@ def test_serves_entities_registered_later(entity, aggregator, registry, kafka, c
         entity.update(k, "hr", 1000, {"given_name": "Zed"})
         env = entity.envelopes(1, timeout=40)
         assert len(env) == 1 and env[0][1]["after"]["given_name"] == "Zed", Path(log).read_text()[-2000:]
+        # A new canonical version is picked up by the refresh every 5 s, from the list
+        # alone: no request per served entity (GET /canon/entities/{entity}).
+        def route_count(route):
+            text = urllib.request.urlopen(reg2.url + "/metrics").read().decode()
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.split("{", 1)[0].endswith("_count") and f'route="{route}"' in line)
+        list_before = route_count("/canon/entities")
+        info = entity.register(entity.person_schema([{"name": "nickname", "type": ["null", "string"],
+                                                      "default": None}]))
+        one_before = route_count("/canon/entities/{entity}")  # (register() asks it too)
+        deadline = time.monotonic() + 30
+        picked = f"-> {info['id']} (update id {info['updates']['id']}"
+        while picked not in Path(log).read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert picked in Path(log).read_text(), Path(log).read_text()[-2000:]
+        entity.update(k, "hr", 2000, {"nickname": "Z"})
+        env = entity.envelopes(2, timeout=40)
+        assert env[1][1]["after"]["nickname"] == "Z" and env[1][1]["version"] == 2
+        assert route_count("/canon/entities") > list_before
+        assert route_count("/canon/entities/{entity}") == one_before
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         assert "Sanitizer" not in Path(log).read_text()

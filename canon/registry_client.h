@@ -49,9 +49,9 @@ void canon_registry_opts_from_env(canon_registry_opts *o);
 /* url: "http://HOST:PORT" or "https://HOST:PORT" with an optional path prefix
  * ("http://h:8081/sr") and optional credentials ("https://USER:PASSWORD@h:8081",
  * percent-decoded, sent as HTTP basic auth). timeout_ms bounds connect, the TLS handshake,
- * send, and the whole answer of each request, however slowly it trickles in (0: 10 s). o: the token and TLS files; NULL reads
- * them from the environment (canon_registry_opts_from_env), as canon_registry_new does.
- * *out is a new handle the caller frees.
+ * send, and the whole answer of each request, however slowly it trickles in (0: 10 s). o: the token
+ * and TLS files; NULL reads them from the environment (canon_registry_opts_from_env), as
+ * canon_registry_new does. *out is a new handle the caller frees.
  *
  * https checks the certificate chain and that the certificate names the URL's host (DNS
  * name or IP address); a failure is CG_EIO saying why. */

@@ -74,10 +74,8 @@ typedef struct gen_opts {
  * from (embedded in the binding as the writer schema). Errors: CG_EINVALID_SCHEMA for a
  * schema the language cannot express, naming the type and the reason. */
 cg_err *gen_c(const reg_schema *s, const char *schema_text, const gen_opts *o, gen_files *out);
-cg_err *gen_python(const reg_schema *s, const char *schema_text, const gen_opts *o,
-                   gen_files *out);
-cg_err *gen_java(const reg_schema *s, const char *schema_text, const gen_opts *o,
-                 gen_files *out);
+cg_err *gen_python(const reg_schema *s, const char *schema_text, const gen_opts *o, gen_files *out);
+cg_err *gen_java(const reg_schema *s, const char *schema_text, const gen_opts *o, gen_files *out);
 
 /* Dispatches to the generator of lang. */
 cg_err *gen_run(gen_lang lang, const reg_schema *s, const char *schema_text, const gen_opts *o,

@@ -82,6 +82,8 @@ const char *cg_err_msg(const cg_err *e)
 
 const char *cg_code_name(int code)
 {
+    /* one line per code reads as the table it is */
+    /* clang-format off */
     switch (code) {
     case 0: return "OK";
     case CG_EINVAL: return "EINVAL";
@@ -120,6 +122,7 @@ const char *cg_code_name(int code)
     case CG_EFORWARD: return "FORWARD_ERROR";
     default: return "UNKNOWN";
     }
+    /* clang-format on */
 }
 
 void cg_err_free(cg_err *e)

@@ -15,22 +15,22 @@ typedef struct cg_err cg_err;
 
 enum cg_code {
     /* generic */
-    CG_EINVAL = 1,   /* bad argument or malformed input */
-    CG_ENOMEM = 2,   /* allocation failed */
-    CG_EIO = 3,      /* file or socket error */
-    CG_EPARSE = 4,   /* malformed JSON or other syntax */
-    CG_ESTATE = 5,   /* operation not allowed in the current state */
-    CG_EKAFKA = 6,   /* librdkafka reported an error */
-    CG_EDECODE = 7,  /* Avro bytes that do not decode */
+    CG_EINVAL = 1,  /* bad argument or malformed input */
+    CG_ENOMEM = 2,  /* allocation failed */
+    CG_EIO = 3,     /* file or socket error */
+    CG_EPARSE = 4,  /* malformed JSON or other syntax */
+    CG_ESTATE = 5,  /* operation not allowed in the current state */
+    CG_EKAFKA = 6,  /* librdkafka reported an error */
+    CG_EDECODE = 7, /* Avro bytes that do not decode */
 
     /* Confluent Schema Registry codes, used verbatim on the wire */
-    CG_EHTTP_NOT_FOUND = 404,            /* HTTP 404 with no finer code */
-    CG_EHTTP_METHOD = 405,               /* method not allowed */
-    CG_EHTTP_NOT_ACCEPTABLE = 406,       /* Accept header not satisfiable */
-    CG_EINCOMPATIBLE = 409,              /* schema incompatible with earlier versions */
-    CG_EHTTP_TOO_LARGE = 413,            /* request body over the limit */
-    CG_EHTTP_UNSUPPORTED_MEDIA = 415,    /* Content-Type not supported */
-    CG_EHTTP_UNPROCESSABLE = 422,        /* bad request body (not JSON, wrong fields) */
+    CG_EHTTP_NOT_FOUND = 404,         /* HTTP 404 with no finer code */
+    CG_EHTTP_METHOD = 405,            /* method not allowed */
+    CG_EHTTP_NOT_ACCEPTABLE = 406,    /* Accept header not satisfiable */
+    CG_EINCOMPATIBLE = 409,           /* schema incompatible with earlier versions */
+    CG_EHTTP_TOO_LARGE = 413,         /* request body over the limit */
+    CG_EHTTP_UNSUPPORTED_MEDIA = 415, /* Content-Type not supported */
+    CG_EHTTP_UNPROCESSABLE = 422,     /* bad request body (not JSON, wrong fields) */
     CG_ESUBJECT_NOT_FOUND = 40401,
     CG_EVERSION_NOT_FOUND = 40402,
     CG_ESCHEMA_NOT_FOUND = 40403,
@@ -48,7 +48,7 @@ enum cg_code {
     CG_EREFERENCE_EXISTS = 42206,
     CG_EID_MISMATCH = 42207,
     CG_EINVALID_SUBJECT = 42208,
-    CG_ESTORE = 50001,                   /* error in the backend data store */
+    CG_ESTORE = 50001, /* error in the backend data store */
     CG_ETIMEOUT = 50002,
     CG_EFORWARD = 50003,
 };

@@ -1143,9 +1143,9 @@ static cg_err *finish(const canon_engine *e, canon_state *st, const canon_msg *m
     }
     if (!canon_wbuf_ok(b))
         return cg_err_new(CG_ENOMEM, "out of memory encoding an envelope");
-    /* What librdkafka counts against message.max.bytes: the value, the key, and at most
-     * 36 bytes of a v2 record's framing (no headers on canon records). */
-    size_t wire = b->len + ent->key_len + 36;
+    /* What librdkafka counts against message.max.bytes: the value, the key, and the
+     * record's framing (no headers on canon records). */
+    size_t wire = b->len + ent->key_len + CANON_RECORD_FRAMING;
     if (m->max_record && wire > m->max_record) {
         reject(r, CANON_R_TOO_LARGE,
                "the canon record would take %zu bytes (envelope %zu, key %zu), more than the "

@@ -95,6 +95,11 @@ typedef struct canon_msg {
     size_t max_record;
 } canon_msg;
 
+/* The most bytes a v2 Kafka record adds to its key and value, headers aside (length,
+ * attributes, timestamp and offset deltas, key and value lengths, header count, as
+ * varints): what a record counts against message.max.bytes beyond them. */
+#define CANON_RECORD_FRAMING 36
+
 typedef struct canon_result {
     canon_verdict verdict;
     canon_reason reason; /* CANON_OK unless rejected */

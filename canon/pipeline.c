@@ -131,7 +131,6 @@ struct canon_pipeline {
     int64_t cp_last_ms;
     int64_t outage_ms;      /* atomic: when a broker outage began (now_ms()), 0: none */
     size_t max_record;      /* the producers' message.max.bytes (canon_msg.max_record) */
-    size_t max_batch;       /* the producers' batch limit: batch.size or message.max.bytes */
     char batch_set[24];     /* batch.size the producers are made with ("": as configured) */
     int txn_ready;          /* the producers' transactions are initialised */
     int64_t limits_read_ms; /* when topic_configs() last read (now_ms()) */
@@ -480,7 +479,6 @@ static int json_id(json_t *obj, const char *member)
     return json_is_integer(id) ? (int)json_integer_value(id) : -1;
 }
 
-/* GET /canon/entities/{name}: ids of the latest canonical, update and envelope schemas. */
 /* The schema ids of one entity object of /canon/entities (where: the path it came from). */
 static cg_err *entity_ids(json_t *obj, const char *name, const char *where, int32_t *canonical,
                           int32_t *updates, int32_t *envelope)
@@ -496,6 +494,7 @@ static cg_err *entity_ids(json_t *obj, const char *name, const char *where, int3
     return NULL;
 }
 
+/* GET /canon/entities/{name}: ids of the latest canonical, update and envelope schemas. */
 static cg_err *entity_info(canon_pipeline *p, const char *name, int32_t *canonical,
                            int32_t *updates, int32_t *envelope)
 {
@@ -920,6 +919,14 @@ static cg_err *entity_load(canon_pipeline *p, const char *name, int create_updat
 fail:
     entity_free(e);
     return err;
+}
+
+static entity *find_entity(canon_pipeline *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_ents; i++)
+        if (!strcmp(p->ents[i]->name, name))
+            return p->ents[i];
+    return NULL;
 }
 
 static entity *find_entity_topic(canon_pipeline *p, const char *topic)
@@ -1538,14 +1545,14 @@ static void topic_handles_drop(canon_pipeline *p, const rd_kafka_t *rk)
     p->n_trefs = w;
 }
 
+static cg_err *renew_producer(canon_pipeline *p, int idx);
+
 /* Replaces a producer that hit a fatal error other than fencing. Seen after a broker
  * outage longer than transaction.timeout.ms: the coordinator aborts the timed-out
  * transaction itself when it is back, and our own abort of it then fails with
  * INVALID_TXN_STATE, which librdkafka makes fatal. A new producer with the same
  * transactional id fences the old epoch and aborts whatever it left open
  * (init_transactions), so the caller's rewind and restore start from committed data only. */
-static cg_err *renew_producer(canon_pipeline *p, int idx);
-
 static cg_err *replace_producer(canon_pipeline *p, int idx, const char *why)
 {
     logf_(p, "producer %d: fatal error (%s): replacing it", idx, why);
@@ -1629,14 +1636,14 @@ static cg_err *flight_wait(canon_pipeline *p, int *failed)
     return err;
 }
 
+static cg_err *fit_producers(canon_pipeline *p);
+
 /* Aborts the open transaction, rewinds every partition it consumed from to its batch
  * start, and rebuilds those partitions' state from the canon topic (where the aborted
  * records are invisible). A batch still flying settles first: if its commit landed it
  * stays; if it failed (flight_failed: the caller already knows) it is aborted too, with
  * the open batch merged on top of it, and a partition is rewound to the start of the
  * earlier of the two batches it has updates in. */
-static cg_err *fit_producers(canon_pipeline *p);
-
 static cg_err *abort_and_rewind(canon_pipeline *p, const char *why, int flight_failed)
 {
     cg_err *err = NULL;
@@ -2112,20 +2119,20 @@ static cg_err *fit_producers(canon_pipeline *p)
             which = e->dlq_topic;
         }
     }
-    if (!want || (p->max_batch && p->max_batch <= want))
+    /* what the producers put in one batch now: batch.size, or message.max.bytes if less */
+    size_t have = limit_min(producer_setting(p, "batch.size"), p->max_record);
+    if (!want || (have && have <= want))
         return NULL;
     logf_(p,
           "%s takes record batches of at most %zu bytes (max.message.bytes): the producers "
           "are made with batch.size %zu (was %zu)",
-          which, want + CANON_BATCH_FRAMING, want, p->max_batch);
+          which, want + CANON_BATCH_FRAMING, want, have);
     /* the open batch's records are the old producers' */
     cg_err *err = commit_txn(p);
     snprintf(p->batch_set, sizeof(p->batch_set), "%zu", want);
     for (int k = 0; k < 2 && !err; k++)
         if (p->prod[k])
             err = renew_producer(p, k);
-    if (!err)
-        p->max_batch = want;
     return err;
 }
 
@@ -2220,8 +2227,9 @@ static cg_err *dead_letter(canon_pipeline *p, entity *e, const rd_kafka_message_
     /* Held to the DLQ's limit here, not by the broker after the batch was sent (which
      * would fail the transaction at every attempt): it cannot be written whole, and it is
      * not written cut, so the aggregator stops before committing past it. As in merge.c,
-     * the value, the key and 36 bytes of record framing, plus each header's. */
-    size_t wire = m->len + m->key_len + 36, cap = limit_min(p->max_record, e->dlq_max);
+     * the value, the key and the record's framing, plus each header's. */
+    size_t wire = m->len + m->key_len + CANON_RECORD_FRAMING,
+           cap = limit_min(p->max_record, e->dlq_max);
     {
         const char *name;
         const void *v;
@@ -2352,12 +2360,12 @@ static cg_err *handle(canon_pipeline *p, rd_kafka_message_t *m)
     }
 }
 
-/* Picks up a new canonical version of e: a new engine (the state layout follows the field
- * count), then the assigned partitions are restored with it from the canon topic. Called
- * with no transaction open. */
 static cg_err *refresh_entity_to(canon_pipeline *p, entity *e, int32_t cid, int32_t uid,
                                  int32_t eid);
 
+/* Picks up a new canonical version of e: a new engine (the state layout follows the field
+ * count), then the assigned partitions are restored with it from the canon topic. Called
+ * with no transaction open. */
 static cg_err *refresh_entity(canon_pipeline *p, entity *e)
 {
     int32_t cid, uid, eid;
@@ -2409,86 +2417,68 @@ static cg_err *refresh_entity_to(canon_pipeline *p, entity *e, int32_t cid, int3
 static cg_err *refresh(canon_pipeline *p)
 {
     cg_err *err = NULL;
-    json_t *body = NULL; /* /canon/entities, when serving every entity */
+    json_t *body = NULL;
+    int status = 0;
     p->last_refresh_ms = now_ms();
-    if (!p->n_want) {
-        int status = 0;
-        if ((err = canon_registry_request(p->reg, "GET", "/canon/entities", NULL, &status, &body)))
-            return err;
-        if (status != 200 || !json_is_array(body)) {
-            json_decref(body);
-            body = NULL;
-        }
-        size_t n0 = p->n_ents, i;
-        json_t *v;
-        if (body)
-            json_array_foreach(body, i, v)
-            {
-                json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
-                if (!json_is_string(n))
-                    continue;
-                const char *name = json_string_value(n);
-                int have = 0;
-                for (size_t j = 0; j < p->n_ents; j++)
-                    have |= !strcmp(p->ents[j]->name, name);
-                if (have)
-                    continue;
-                entity *e = NULL;
-                if ((err = entity_load(p, name, 1, &e))) {
-                    logf_(p, "entity '%s' not served yet: %s", name, cg_err_msg(err));
-                    cg_err_free(err);
-                    err = NULL;
-                    continue;
-                }
-                if ((err = add_entity(p, e))) {
-                    entity_free(e);
-                    break;
-                }
-                logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic,
-                      e->canon_topic, (int)e->n_parts);
-            }
-        int added = p->n_ents > n0;
-        if (!err && added)
-            err = fit_producers(p);
-        /* (before canon_pipeline_run(), which subscribes once: a second subscribe would
-         * leave and rejoin the group) */
-        if (!err && added && p->running)
-            err = subscribe(p);
-        if (err)
-            goto done;
+    if (!p->n_want &&
+        (err = canon_registry_request(p->reg, "GET", "/canon/entities", NULL, &status, &body)))
+        return err;
+    if (status != 200 || !json_is_array(body)) {
+        /* New canonical versions of the served entities, asked one by one (--entity, or
+         * a list that did not come). */
+        json_decref(body);
+        for (size_t i = 0; i < p->n_ents && !err; i++)
+            err = refresh_entity(p, p->ents[i]);
+        return err;
     }
-    /* New canonical versions of the served entities: from the list when it was read (one
-     * request, not one per entity every 5 s), else asked one by one. */
-    for (size_t i = 0; i < p->n_ents && !err; i++) {
-        entity *e = p->ents[i];
-        if (!body) {
-            err = refresh_entity(p, e);
+    /* Serving every entity: the list says both which entities are new and, in each
+     * entity's object, its current schema ids (one request, not one per entity). */
+    size_t n0 = p->n_ents, i;
+    json_t *v;
+    json_array_foreach(body, i, v)
+    {
+        json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
+        if (!json_is_string(n))
+            continue;
+        const char *name = json_string_value(n);
+        entity *e = find_entity(p, name);
+        if (e && !json_is_object(v)) { /* a list of names only */
+            if ((err = refresh_entity(p, e)))
+                break;
             continue;
         }
-        size_t j;
-        json_t *v;
-        json_array_foreach(body, j, v)
-        {
-            json_t *n = json_is_object(v) ? json_object_get(v, "entity") : v;
-            if (!json_is_string(n) || strcmp(json_string_value(n), e->name))
-                continue;
-            if (!json_is_object(v)) { /* a list of names only */
-                err = refresh_entity(p, e);
-                break;
-            }
+        if (e) {
             int32_t cid, uid, eid;
-            cg_err *bad = entity_ids(v, e->name, "/canon/entities", &cid, &uid, &eid);
+            cg_err *bad = entity_ids(v, name, "/canon/entities", &cid, &uid, &eid);
             if (bad) {
                 logf_(p, "%s", cg_err_msg(bad));
                 cg_err_free(bad);
-            } else {
-                err = refresh_entity_to(p, e, cid, uid, eid);
+            } else if ((err = refresh_entity_to(p, e, cid, uid, eid))) {
+                break;
             }
+            continue;
+        }
+        if ((err = entity_load(p, name, 1, &e))) {
+            logf_(p, "entity '%s' not served yet: %s", name, cg_err_msg(err));
+            cg_err_free(err);
+            err = NULL;
+            continue;
+        }
+        if ((err = add_entity(p, e))) {
+            entity_free(e);
             break;
         }
+        logf_(p, "serving entity '%s' (%s -> %s, %d partitions)", name, e->updates_topic,
+              e->canon_topic, (int)e->n_parts);
     }
-done:
     json_decref(body);
+    int added = p->n_ents > n0;
+    if (!err && added)
+        err = fit_producers(p);
+    /* (before canon_pipeline_run(), which subscribes once: a second subscribe would leave
+     * and rejoin the group) */
+    if (!err && added && p->running)
+        err = subscribe(p);
     return err;
 }
 
@@ -2814,9 +2804,6 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
         /* A canon record librdkafka would refuse locally is a dead letter (TOO_LARGE), not
          * an error at every restart: the merge checks the limit (-X message.max.bytes). */
         p->max_record = producer_setting(p, "message.max.bytes");
-        p->max_batch = producer_setting(p, "batch.size");
-        if (p->max_record && (!p->max_batch || p->max_record < p->max_batch))
-            p->max_batch = p->max_record;
     }
     if (!(p->cq = rd_kafka_queue_get_consumer(p->consumer))) {
         err = cg_err_new(CG_EKAFKA, "the consumer has no queue");

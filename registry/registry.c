@@ -2831,8 +2831,6 @@ static cg_err *canon_check_derived(reg_registry *r, const char *subject, const r
     return err;
 }
 
-/* Entity description with versions; write lock held (parsing is lazy). NULL if the
- * subject has no live version or its latest does not hold the contract. */
 static json_t *entity_json_make(reg_registry *r, const char *entity, subject_ent *s);
 
 /* entity_json_make()'s answer, remembered: the aggregator asks for every entity every few
@@ -2869,6 +2867,8 @@ static json_t *entity_json(reg_registry *r, const char *entity, subject_ent *s)
     return j;
 }
 
+/* Entity description with versions; write lock held (parsing is lazy). NULL if the
+ * subject has no live version or its latest does not hold the contract. */
 static json_t *entity_json_make(reg_registry *r, const char *entity, subject_ent *s)
 {
     version_ent *latest = find_version(s, -1, 0);

@@ -10,20 +10,14 @@ looks every half second and a canon topic that rolls segments every 300 ms. Abou
 
     CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_compaction.py
 """
-import datetime
 import time
 import uuid
 
 from aggregator_support import Aggregator, Entity
+from test_pipeline import ms
 
 N_KEYS = 40
 N_DELETED = 10
-
-
-def ms(t):
-    if isinstance(t, datetime.datetime):
-        return round(t.timestamp() * 1000)
-    return t
 
 
 def per_key(entity, records):

@@ -16,32 +16,16 @@ restored from it. Real Kafka; about 50 s:
 """
 import signal
 import subprocess
-import time
-import uuid
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from aggregator_support import Aggregator, Entity
+from test_pipeline import headers, key
+from test_pipelined_commit import set_max_message_bytes
 
 LIMIT = 8000  # the topics' max.message.bytes below: a canon record is 300 to 500 bytes
 BATCH = LIMIT - 512  # what the producers are made with (CANON_BATCH_FRAMING)
 N_SMALL = 600  # small updates: 200 KB of canon records, batches of 1 MB without the fit
-
-
-def key():
-    return str(uuid.uuid4())
-
-
-def headers(m):
-    return {k: v.decode() for k, v in (m.headers() or [])}
-
-
-def set_max_message_bytes(kafka, topic, value):
-    entry = ConfigEntry("max.message.bytes", str(value), incremental_operation=AlterConfigOpType.SET)
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])
-    for fut in kafka.admin().incremental_alter_configs([res]).values():
-        fut.result(timeout=30)
 
 
 def small_updates(entity, n=N_SMALL):

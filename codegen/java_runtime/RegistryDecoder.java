@@ -2,6 +2,7 @@ package canongate.runtime;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -48,12 +49,141 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
 
   /** A writer schema other than the reader's, with the Avro objects that resolve it. */
   private static final class Writer {
+    final Schema schema;
     final GenericDatumReader<Object> read;
     final GenericDatumWriter<Object> write;
+    /** The fewest bytes a value of each type in the writer schema encodes to. */
+    final Map<Schema, Integer> min = new IdentityHashMap<>();
 
     Writer(Schema writer, Schema reader) {
+      this.schema = writer;
       this.read = new GenericDatumReader<>(writer, reader, GenericData.get());
       this.write = new GenericDatumWriter<>(reader, GenericData.get());
+      minSize(writer);
+    }
+
+    /** Fills min for s and the types it holds; a record met again inside itself counts 0. */
+    private int minSize(Schema s) {
+      Integer known = min.get(s);
+      if (known != null) return known;
+      int n;
+      switch (s.getType()) {
+        case NULL:
+          n = 0;
+          break;
+        case FLOAT:
+          n = 4;
+          break;
+        case DOUBLE:
+          n = 8;
+          break;
+        case FIXED:
+          n = s.getFixedSize();
+          break;
+        case RECORD:
+          min.put(s, 0);
+          long sum = 0;
+          for (Schema.Field f : s.getFields()) sum += minSize(f.schema());
+          n = (int) Math.min(sum, Integer.MAX_VALUE);
+          break;
+        case UNION:
+          for (Schema b : s.getTypes()) minSize(b);
+          n = 1;
+          break;
+        case ARRAY:
+          minSize(s.getElementType());
+          n = 1;
+          break;
+        case MAP:
+          minSize(s.getValueType());
+          n = 1;
+          break;
+        default: // boolean, int, long, string, bytes, enum: at least one byte
+          n = 1;
+      }
+      min.put(s, n);
+      return n;
+    }
+
+    /** Reads over one value of s, building nothing, with the generated decoders' limits. */
+    void skim(Schema s, BinaryDecoder in, long[] e) throws IOException {
+      switch (s.getType()) {
+        case NULL:
+          return;
+        case BOOLEAN:
+          in.readBoolean();
+          return;
+        case INT:
+          in.readInt();
+          return;
+        case LONG:
+          in.readLong();
+          return;
+        case FLOAT:
+          in.readFloat();
+          return;
+        case DOUBLE:
+          in.readDouble();
+          return;
+        case STRING:
+        case BYTES:
+          skipLength(in, s.getType() == Schema.Type.STRING ? "string" : "bytes");
+          return;
+        case FIXED:
+          in.skipFixed(s.getFixedSize());
+          return;
+        case ENUM: {
+          int i = in.readEnum();
+          if (i < 0 || i >= s.getEnumSymbols().size())
+            throw new IOException("enum index " + i + " out of range for " + s.getFullName());
+          return;
+        }
+        case UNION: {
+          int i = in.readIndex();
+          if (i < 0 || i >= s.getTypes().size()) throw new IOException("union index " + i + " out of range");
+          skim(s.getTypes().get(i), in, e);
+          return;
+        }
+        case RECORD:
+          Wire.enter(e);
+          for (Schema.Field f : s.getFields()) skim(f.schema(), in, e);
+          e[1]--;
+          return;
+        case ARRAY: {
+          Schema item = s.getElementType();
+          int m = min.get(item);
+          long have = 0;
+          for (long n = Wire.block(in, in.readArrayStart(), m, have, e); n != 0;
+              n = Wire.block(in, in.arrayNext(), m, have, e)) {
+            for (long i = 0; i < n; i++) skim(item, in, e);
+            have += n;
+          }
+          return;
+        }
+        case MAP: {
+          Schema value = s.getValueType();
+          int m = (int) Math.min(1L + min.get(value), Integer.MAX_VALUE); // the key's length
+          long have = 0;
+          for (long n = Wire.block(in, in.readMapStart(), m, have, e); n != 0;
+              n = Wire.block(in, in.mapNext(), m, have, e)) {
+            for (long i = 0; i < n; i++) {
+              skipLength(in, "map key");
+              skim(value, in, e);
+            }
+            have += n;
+          }
+          return;
+        }
+        default:
+          throw new IOException("unexpected type " + s.getType());
+      }
+    }
+
+    /** A string's or bytes' length, then its bytes: past the input is an EOFException. */
+    private static void skipLength(BinaryDecoder in, String what) throws IOException {
+      long n = in.readLong();
+      if (n < 0 || n > Integer.MAX_VALUE) throw new IOException(what + " length " + n + " is out of range");
+      in.skipFixed((int) n);
     }
   }
 
@@ -114,9 +244,13 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
     Writer w = writer(id);
     if (w == null) return framed.decode(bytes);
     State s = state.get();
-    s.dec = DecoderFactory.get().binaryDecoder(bytes, RecordCodec.FRAME_HEADER, bytes.length - RecordCodec.FRAME_HEADER, s.dec);
+    int len = bytes.length - RecordCodec.FRAME_HEADER;
     s.buf.reset();
     try {
+      s.dec = DecoderFactory.get().binaryDecoder(bytes, RecordCodec.FRAME_HEADER, len, s.dec);
+      w.skim(w.schema, s.dec, new long[2]);
+      if (!s.dec.isEnd()) throw new IOException("trailing bytes after the encoded value");
+      s.dec = DecoderFactory.get().binaryDecoder(bytes, RecordCodec.FRAME_HEADER, len, s.dec);
       Object datum = w.read.read(null, s.dec);
       if (!s.dec.isEnd()) throw new IOException("trailing bytes after the encoded value");
       s.enc = EncoderFactory.get().binaryEncoder(s.buf, s.enc);

@@ -112,6 +112,26 @@ public final class ResolveCheck {
         && e.getCause().getPartition() == 1 && e.getCause().getOffset() == 99L;
   }
 
+  /**
+   * An envelope in schema env framed with id, cut after the count of its changed list (n)
+   * or, when provenance, after the count of its provenance map (n, changed empty): a few
+   * bytes that ask for n items.
+   */
+  private static byte[] counted(Schema env, int id, long n, boolean provenance) throws IOException {
+    ByteArrayOutputStream bo = new ByteArrayOutputStream();
+    bo.write(new byte[] {0, (byte) (id >>> 24), (byte) (id >>> 16), (byte) (id >>> 8), (byte) id});
+    BinaryEncoder be = EncoderFactory.get().binaryEncoder(bo, null);
+    be.writeString(KEY.toString());
+    be.writeLong(3L);
+    be.writeEnum(env.getField("op").schema().getEnumOrdinal("UPDATE"));
+    be.writeIndex(0); // before: null
+    be.writeIndex(0); // after: null
+    be.writeLong(provenance ? 0 : n);
+    if (provenance) be.writeLong(n);
+    be.flush();
+    return bo.toByteArray();
+  }
+
   private static String failure(RegistryDecoder<PersonEnvelope> d, byte[] framed) {
     try {
       d.decode(framed);
@@ -179,6 +199,30 @@ public final class ResolveCheck {
     }
     check(threw, "no registry URL and none built in");
     System.out.println("ok errors");
+
+    // Counts and lengths the input cannot hold are refused before Avro allocates for them
+    // (its reader made an array of the count first: Integer.MAX_VALUE - 8 references, an
+    // OutOfMemoryError, not an IOException).
+    long huge = Integer.MAX_VALUE - 8;
+    m = failure(dec, counted(legacy, legacyId, huge, false));
+    check(m != null && m.contains("schema id " + legacyId) && m.contains("block count " + huge + " exceeds the 0 bytes left"),
+        "huge array count: " + m);
+    m = failure(dec, counted(legacy, legacyId, huge, true));
+    check(m != null && m.contains("schema id " + legacyId) && m.contains("block count " + huge + " exceeds the 0 bytes left"),
+        "huge map count: " + m);
+    byte[] longKey = Arrays.copyOf(old, 5 + 5);
+    ByteArrayOutputStream lk = new ByteArrayOutputStream();
+    BinaryEncoder lke = EncoderFactory.get().binaryEncoder(lk, null);
+    lke.writeLong(huge);
+    lke.flush();
+    System.arraycopy(lk.toByteArray(), 0, longKey, 5, lk.size());
+    m = failure(dec, Arrays.copyOf(longKey, 5 + lk.size()));
+    check(m != null && m.contains("schema id " + legacyId) && m.contains("EOFException"), "huge string length: " + m);
+    m = failure(dec, counted(legacy, legacyId, -3, false));
+    check(m != null && m.contains("schema id " + legacyId), "negative count: " + m);
+    // the limits leave a value that holds what it counts alone
+    check(same(dec.decode(old).value(), -1, -1L, -1L, -1L), "legacy envelope after the refusals");
+    System.out.println("ok limits");
 
     // One decoder shared by threads, first use racing: both versions, every time.
     RegistryDecoder<PersonEnvelope> shared = PersonCanon.envelopeDecoder(url);

@@ -89,4 +89,5 @@ def test_envelopes_of_other_versions_resolve_through_the_registry(generate, tmp_
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split("\n")[:-1] == ["ok legacy envelope",
                                          "ok exact-version decoder refuses legacy bytes",
-                                         "ok own envelope", "ok errors", "ok threads"], r.stdout
+                                         "ok own envelope", "ok errors", "ok limits",
+                                         "ok threads"], r.stdout

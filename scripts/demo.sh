@@ -175,7 +175,7 @@ for f in s["fields"]:
         f["canon.writers"].append("support")
 print(json.dumps({"schema": json.dumps(s)}))
 PY
-    echo '(given_name: "canon.writers": ["hr", "support"])'
+    echo '(given_name: "canon.writers": ["hr", "crm", "support"])'
     show POST /subjects/canon.person.entity/versions "$work/person3.json"
     for _ in $(seq 150); do # the aggregator asks the registry for new versions every 5 s
         grep -q "entity 'person': canonical schema id" "$work/err" 2>/dev/null && break

@@ -134,6 +134,7 @@ struct canon_pipeline {
     char batch_set[24];     /* batch.size the producers are made with ("": as configured) */
     int txn_ready;          /* the producers' transactions are initialised */
     int64_t limits_read_ms; /* when topic_configs() last read (now_ms()) */
+    json_t *unserved;       /* entity name -> why it is not served, as last said (refresh) */
     /* The pipelined commit (see the top of the file). fl_* are shared with the commit
      * thread under fl_lock; the rest belongs to the loop thread. */
     int pipelined; /* transactions on: commits run on the commit thread */
@@ -389,6 +390,8 @@ static cg_err *kerr(const char *what, rd_kafka_error_t *e)
  * the outage is said, and the call is made again (librdkafka allows that after a
  * timeout: the operation goes on in the background). */
 #define TXN_CALL_MS 5000
+/* How often the registry is asked for new entities and canonical versions. */
+#define REFRESH_MS 5000
 
 /* canon_pipeline.fl_state: nothing flying; posted to the commit thread; its records all
  * written (two producers only); committed or failed */
@@ -405,10 +408,15 @@ static void outage_begin(canon_pipeline *p, const char *what, const char *why)
     if (!__atomic_compare_exchange_n(&p->outage_ms, &none, now_ms(), 0, __ATOMIC_RELAXED,
                                      __ATOMIC_RELAXED))
         return;
-    logf_(p,
-          "broker unreachable, waiting for it (%s: %s); nothing is lost, the stream resumes "
-          "when it is back",
-          what, why);
+    /* At start nothing is running yet to resume: the start waits for its requests' own
+     * timeouts and fails with them if the broker stays away. */
+    if (!p->running)
+        logf_(p, "broker unreachable while starting (%s: %s)", what, why);
+    else
+        logf_(p,
+              "broker unreachable, waiting for it (%s: %s); nothing is lost, the stream resumes "
+              "when it is back",
+              what, why);
 }
 
 static void outage_end(canon_pipeline *p)
@@ -661,7 +669,8 @@ static cg_err *topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n)
     rd_kafka_resp_err_t ke = rd_kafka_metadata(rk, 0, t, &md, 10000);
     rd_kafka_topic_destroy(t);
     if (ke)
-        return cg_err_new(CG_EKAFKA, "metadata of topic %s: %s", topic, rd_kafka_err2str(ke));
+        return cg_err_new(CG_EKAFKA, "metadata of topic %s: %s%s", topic, rd_kafka_err2str(ke),
+                          transient(ke) ? " (is Kafka at --bootstrap-servers reachable?)" : "");
     if (md->topic_cnt == 1 && !md->topics[0].err)
         *n = md->topics[0].partition_cnt;
     else if (md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
@@ -2458,12 +2467,19 @@ static cg_err *refresh(canon_pipeline *p)
             }
             continue;
         }
-        if ((err = entity_load(p, name, 1, &e))) {
-            logf_(p, "entity '%s' not served yet: %s", name, cg_err_msg(err));
+        if ((err = entity_load(p, name, p->cfg.create_updates, &e))) {
+            /* tried again at each refresh; said again only when the reason changes */
+            json_t *said = json_object_get(p->unserved, name);
+            if (!said || strcmp(json_string_value(said), cg_err_msg(err))) {
+                logf_(p, "entity '%s' not served yet (tried again every %d s): %s", name,
+                      REFRESH_MS / 1000, cg_err_msg(err));
+                json_object_set_new(p->unserved, name, json_string(cg_err_msg(err)));
+            }
             cg_err_free(err);
             err = NULL;
             continue;
         }
+        json_object_del(p->unserved, name);
         if ((err = add_entity(p, e))) {
             entity_free(e);
             break;
@@ -2640,7 +2656,7 @@ static cg_err *run_loop(canon_pipeline *p)
             p->t_report_ms = now;
         }
         /* (refresh() commits first when it finds a new canonical version) */
-        if (now - p->last_refresh_ms >= 5000 && (err = refresh(p))) {
+        if (now - p->last_refresh_ms >= REFRESH_MS && (err = refresh(p))) {
             logf_(p, "registry refresh: %s", cg_err_msg(err));
             cg_err_free(err);
             err = NULL;
@@ -2767,8 +2783,9 @@ cg_err *canon_pipeline_new(const canon_pipeline_config *cfg, canon_pipeline **ou
     p->want = calloc(cfg->n_entities + 1, sizeof(char *));
     /* the second producer's id follows from the first, so both are fenced by a restart */
     p->txn_id2 = p->txn_id ? fmt_str("%s.1", p->txn_id) : NULL;
+    p->unserved = json_object();
     if (!p->bootstrap || !p->registry_url || !p->group_id || !p->txn_id || !p->txn_id2 ||
-        !p->props || !p->want) {
+        !p->props || !p->want || !p->unserved) {
         err = cg_err_new(CG_ENOMEM, "out of memory");
         goto fail;
     }
@@ -2892,6 +2909,7 @@ void canon_pipeline_free(canon_pipeline *p)
     free(p->want);
     free(p->bootstrap);
     free(p->registry_url);
+    json_decref(p->unserved);
     free(p->group_id);
     free(p->txn_id);
     free(p->txn_id2);

@@ -37,9 +37,11 @@ typedef struct canon_pipeline_config {
     size_t n_props;               /*   consumer and producer (unknown keys fail the start) */
     int commit_interval_ms;       /* 0: 100. Longest a batch stays open under load */
     int batch_max;                /* 0: 100000. Most updates in one transaction */
-    int create_partitions;        /* 0: 6. Partitions of an updates topic created because
-                                     it was missing (only when entities come from the
-                                     registry, i.e. `canon serve`) */
+    int create_updates;           /* 1: an entity served from the registry's list whose
+                                     updates topic is missing gets one (`canon serve`);
+                                     0: it is not served until the topic exists, said once
+                                     (`canon aggregate`, which does not guess a count) */
+    int create_partitions;        /* 0: 6. Partitions of an updates topic so created */
     int no_transactions;          /* 1: plain idempotent producer, offsets committed after
                                      the batch's deliveries (at-least-once; for clusters
                                      without transactions, e.g. librdkafka's mock) */

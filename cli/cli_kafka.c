@@ -42,8 +42,11 @@ int cli_parse_number(const char *cmd, const char *opt, const char *text, long lo
     char *end = NULL;
     errno = 0;
     long long n = text[0] >= '0' && text[0] <= '9' ? strtoll(text, &end, 10) : -1;
-    if (!end || *end || errno == ERANGE || n < min || n > max) {
-        if (max == LLONG_MAX)
+    /* Too large for the option, or for a long long: the bound is named even when the
+     * option has none of its own, since ">= MIN" alone is what such a value meets. */
+    int too_large = end && !*end && (errno == ERANGE || n > max);
+    if (!end || *end || too_large || n < min) {
+        if (max == LLONG_MAX && !too_large)
             return cli_usage_error(cmd, "%s wants a number >= %lld, got '%s'", opt, min, text);
         return cli_usage_error(cmd, "%s wants a number >= %lld and <= %lld, got '%s'", opt, min,
                                max, text);
@@ -406,8 +409,11 @@ int cli_registry_open(const char *cmd, cli_kafka *k)
     if (!err)
         return 0;
     fprintf(stderr, "canon %s: %s\n", cmd, cg_err_msg(err));
+    /* CG_EINVAL: the URL (or a CANON_REGISTRY_* setting) is malformed, which no retry
+     * fixes: the caller's input is wrong, a usage error like a bad number. */
+    int rc = cg_err_code(err) == CG_EINVAL ? 2 : 1;
     cg_err_free(err);
-    return -1;
+    return rc;
 }
 
 int cli_kafka_consumer_conf(const char *cmd, cli_kafka *k, const char *group)
@@ -437,10 +443,11 @@ void cli_kafka_new(const char *cmd, rd_kafka_type_t type, cli_kafka *k)
     k->conf = NULL;
 }
 
-int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint)
+int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint,
+                             int timeout_ms)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, rkt, &k->md, 10000);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, rkt, &k->md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (e) {
         fprintf(stderr, "canon %s: Kafka at %s: cannot read metadata of %s: %s\n", cmd,

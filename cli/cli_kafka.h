@@ -39,8 +39,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* The value text of option opt as a whole decimal number from min to max (min >= 0):
  * digits only, nothing before or after them, no overflow. 0 and *out, or 2 (the exit code
  * of a usage error) after printing "canon CMD: OPT wants a number >= MIN and <= MAX, got
- * 'TEXT'" (no "<= MAX" when max is LLONG_MAX). atoi read "10abc" as 10 and 4294967297
- * as 1. */
+ * 'TEXT'" (no "<= MAX" when max is LLONG_MAX, unless TEXT is a number above it). atoi
+ * read "10abc" as 10 and 4294967297 as 1. */
 int cli_parse_number(const char *cmd, const char *opt, const char *text, long long min,
                      long long max, long long *out);
 
@@ -88,7 +88,9 @@ int cli_props_merge(const char *cmd, const char *path, const char *const *xs, si
                     cli_props *out);
 void cli_props_free(cli_props *p); /* a zeroed cli_props is fine */
 
-/* Opens the registry client at k->registry_url into k->reg; 0, or -1 after printing why. */
+/* Opens the registry client at k->registry_url into k->reg. 0; or, after printing why, 2
+ * (the exit code of a usage error) when the URL or a CANON_REGISTRY_* setting is
+ * malformed, 1 on any other failure. */
 int cli_registry_open(const char *cmd, cli_kafka *k);
 
 /* Sets k->conf up for reading without a consumer group's side effects: k->bootstrap,
@@ -100,10 +102,12 @@ int cli_kafka_consumer_conf(const char *cmd, cli_kafka *k, const char *group);
  * (k->conf becomes NULL); k->rk stays NULL after printing why. */
 void cli_kafka_new(const char *cmd, rd_kafka_type_t type, cli_kafka *k);
 
-/* Reads topic's metadata into k->md; 0 when the topic exists with at least one partition,
- * else -1 after printing why, with hint (may be "") appended to the message for a topic
- * that is missing or has no partitions. */
-int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint);
+/* Reads topic's metadata into k->md, waiting at most timeout_ms (> 0) for the cluster (a
+ * command's --timeout-ms bounds an unreachable broker too); 0 when the topic exists with at
+ * least one partition, else -1 after printing why, with hint (may be "") appended to the
+ * message for a topic that is missing or has no partitions. */
+int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint,
+                             int timeout_ms);
 
 /* 1 when a consumer error means reading cannot go on (the topic or partition is gone,
  * access is refused, the client failed fatally); 0 for the passing ones (a broker down

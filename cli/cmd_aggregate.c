@@ -63,7 +63,8 @@ static void usage(FILE *out)
         "  -v, --verbose           log restores and commits\n"
         "  -h, --help              this help\n"
         "\n"
-        "Topics: canon.E.updates must exist; canon.E (compacted) and canon.E.dlq are created\n"
+        "Topics: canon.E.updates must exist (without --entity, an entity whose updates topic\n"
+        "is missing waits for it, said once); canon.E (compacted) and canon.E.dlq are created\n"
         "with its partition count when missing. Metrics: --metrics-listen, or 'canon serve'.\n");
 }
 
@@ -72,8 +73,11 @@ static void usage(FILE *out)
 static canon_pipeline *volatile running;
 static volatile sig_atomic_t stop_early;
 
-/* One request: the metrics are rendered fresh (canon_pipeline_metrics() is thread-safe);
- * /health says the process runs its loop, which is all a liveness probe needs. */
+/* One request, on libmicrohttpd's thread: the metrics are rendered fresh
+ * (canon_pipeline_metrics() is thread-safe); /health says the process runs its loop, which
+ * is all a liveness probe needs. cls is the slot of the pipeline, NULL (503) while it starts:
+ * the server listens before the pipeline exists, so that an address it cannot take stops
+ * the command before its transactional ids fence a running instance. */
 static enum MHD_Result metrics_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version, const char *upload,
                                       size_t *upload_size, void **con_cls)
@@ -82,13 +86,18 @@ static enum MHD_Result metrics_handle(void *cls, struct MHD_Connection *conn, co
     (void)upload;
     (void)upload_size;
     (void)con_cls;
-    canon_pipeline *p = cls;
+    canon_pipeline *p = __atomic_load_n((canon_pipeline **)cls, __ATOMIC_ACQUIRE);
     struct MHD_Response *r = NULL;
     unsigned status = MHD_HTTP_OK;
     const char *ctype = "text/plain; charset=utf-8";
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
         r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n",
+                                            MHD_RESPMEM_PERSISTENT);
+    } else if (!p && (!strcmp(url, "/metrics") || !strcmp(url, "/health"))) {
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        ctype = "application/json";
+        r = MHD_create_response_from_buffer(22, (void *)"{\"status\":\"STARTING\"}",
                                             MHD_RESPMEM_PERSISTENT);
     } else if (!strcmp(url, "/metrics")) {
         size_t len = 0;
@@ -119,10 +128,14 @@ static enum MHD_Result metrics_handle(void *cls, struct MHD_Connection *conn, co
     return ret;
 }
 
-/* Starts the metrics server on HOST:PORT (IPv4 literal or "localhost"); NULL on error,
- * with the reason on stderr. */
-static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline *p)
+/* Starts the metrics server on HOST:PORT (IPv4 literal or "localhost"), serving the
+ * pipeline *slot once it is set; NULL on error, with the reason on stderr and in *rc (2: the
+ * address is malformed, 1: it cannot be listened on). The URL goes in url (for the line
+ * said once the pipeline is served: tools wait for it). */
+static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline **slot, int *rc,
+                                        char url[96])
 {
+    *rc = 2;
     char host[64];
     const char *colon = strrchr(listen, ':');
     char *end = NULL;
@@ -146,15 +159,15 @@ static struct MHD_Daemon *metrics_start(const char *listen, canon_pipeline *p)
     }
     struct MHD_Daemon *d =
         MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                         metrics_handle, p, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         metrics_handle, slot, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "canon aggregate: --metrics-listen %s: cannot listen\n", listen);
+        fprintf(stderr, "canon aggregate: --metrics-listen %s: cannot listen (in use?)\n", listen);
+        *rc = 1;
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "canon aggregate: metrics on http://%s:%u/metrics\n", host,
-            di ? (unsigned)di->port : (unsigned)port);
+    snprintf(url, 96, "http://%s:%u/metrics", host, di ? (unsigned)di->port : (unsigned)port);
     return d;
 }
 
@@ -210,6 +223,8 @@ int cmd_aggregate(int argc, char **argv)
     int rc = 2;
     const char *metrics_listen = NULL;
     struct MHD_Daemon *mhd = NULL;
+    canon_pipeline *metrics_of = NULL; /* what the metrics server serves (atomic) */
+    char metrics_url[96] = "";
     agg_auth auth = {0};
     if (!ents || !props) {
         fprintf(stderr, "canon aggregate: out of memory\n");
@@ -230,18 +245,20 @@ int cmd_aggregate(int argc, char **argv)
             cfg.no_transactions = 1;
             continue;
         }
-        if (!v ||
-            (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
-             strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
-             strcmp(a, "--kafka-config") && strcmp(a, "--commit-interval-ms") &&
-             strcmp(a, "--batch-max") && strcmp(a, "--metrics-listen") &&
-             strcmp(a, "--checkpoint") && strcmp(a, "--checkpoint-interval-s") &&
-             strcmp(a, "--auth-file"))) {
+        if (strcmp(a, "--bootstrap-servers") && strcmp(a, "--registry") && strcmp(a, "--entity") &&
+            strcmp(a, "--group-id") && strcmp(a, "--transactional-id") && strcmp(a, "-X") &&
+            strcmp(a, "--kafka-config") && strcmp(a, "--commit-interval-ms") &&
+            strcmp(a, "--batch-max") && strcmp(a, "--metrics-listen") &&
+            strcmp(a, "--checkpoint") && strcmp(a, "--checkpoint-interval-s") &&
+            strcmp(a, "--auth-file")) {
             fprintf(stderr,
-                    v ? "canon aggregate: unknown option '%s'\n"
-                      : "canon aggregate: '%s' needs a value\n",
+                    a[0] == '-' ? "canon aggregate: unknown option '%s' (see --help)\n"
+                                : "canon aggregate: unexpected argument '%s' (see --help)\n",
                     a);
-            usage(stderr);
+            goto done;
+        }
+        if (!v) {
+            fprintf(stderr, "canon aggregate: '%s' needs a value (see --help)\n", a);
             goto done;
         }
         i++;
@@ -282,11 +299,19 @@ int cmd_aggregate(int argc, char **argv)
         usage(stderr);
         goto done;
     }
+    if (strncmp(cfg.registry_url, "http://", 7) && strncmp(cfg.registry_url, "https://", 8)) {
+        fprintf(stderr, "canon aggregate: registry URL '%s' must start with http:// or https://\n",
+                cfg.registry_url);
+        goto done;
+    }
     cfg.entities = ents;
     if (cli_props_merge("aggregate", kafka_config, props, cfg.n_props, &kprops))
         goto done;
     cfg.props = kprops.v;
     cfg.n_props = kprops.n;
+    if (metrics_listen && !(mhd = metrics_start(metrics_listen, &metrics_of, &rc, metrics_url)))
+        goto done;
+    rc = 2;
     /* A test hook, not an option: see canon_pipeline_config.test_replay_every. */
     const char *replay = getenv("CANON_TEST_REPLAY_EVERY");
     if (replay)
@@ -318,11 +343,9 @@ int cmd_aggregate(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (metrics_listen && !(mhd = metrics_start(metrics_listen, p))) {
-        canon_pipeline_free(p);
-        rc = 1;
-        goto done;
-    }
+    __atomic_store_n(&metrics_of, p, __ATOMIC_RELEASE);
+    if (mhd)
+        fprintf(stderr, "canon aggregate: metrics on %s\n", metrics_url);
     running = p;
     if (stop_early)
         canon_pipeline_stop(p);
@@ -338,8 +361,11 @@ int cmd_aggregate(int argc, char **argv)
     running = NULL;
     if (mhd)
         MHD_stop_daemon(mhd); /* before the pipeline its handler reads */
+    mhd = NULL;
     canon_pipeline_free(p);
 done:
+    if (mhd)
+        MHD_stop_daemon(mhd);
     reg_auth_free(auth.auth);
     free(ents);
     free(props);

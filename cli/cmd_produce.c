@@ -68,8 +68,9 @@ static void usage(FILE *out)
         "  "
         "{\"line\":1,\"topic\":\"canon.person.updates\",\"partition\":2,\"offset\":17,\"key\":\"..."
         "\"}\n"
-        "and \"line N: reason\" on stderr for each one refused. Exit 0 when every update\n"
-        "was delivered, 1 when any was not, 2 on a usage error.\n");
+        "and \"line N: reason\" on stderr for each one refused, then a count of delivered,\n"
+        "refused and not delivered updates (also when the input held none). Exit 0 when\n"
+        "every update was delivered, 1 when any was not, 2 on a usage error.\n");
 }
 
 /* Delivery reports arrive on this thread, from rd_kafka_poll()/flush(). */
@@ -166,6 +167,17 @@ static const char *complete_update(json_t *u, const reg_node *root, cg_err **err
         *err = cg_err_new(CG_EINVAL, "%s: the key contains a NUL character (\\u0000)", kf->name);
         return NULL;
     }
+    /* the aggregator dead-letters any other source (SOURCE, canon/merge.c): refused here
+     * instead, where the line can still be fixed */
+    json_t *source = json_object_get(u, "source");
+    if (json_is_string(source) &&
+        (json_string_length(source) == 0 || json_string_length(source) > 255)) {
+        *err = cg_err_new(CG_EINVAL,
+                          "source: must be 1 to 255 bytes, not %zu (the aggregator would "
+                          "dead-letter it as SOURCE)",
+                          json_string_length(source));
+        return NULL;
+    }
     json_t *et = json_object_get(u, "event_time");
     if (!et && field_named(root, "event_time"))
         json_object_set_new(u, "event_time", json_integer(now_ms()));
@@ -216,6 +228,21 @@ static const char *complete_update(json_t *u, const reg_node *root, cg_err **err
     return json_string_value(key);
 }
 
+/* The refusal of an update that librdkafka will not even queue: the producer's own
+ * message.max.bytes (a -X or --kafka-config setting), not the broker, refused it, though
+ * librdkafka words it "Broker: Message size too large". size counts value and key. */
+static cg_err *too_large(rd_kafka_t *rk, size_t size)
+{
+    char limit[32] = "?";
+    size_t n = sizeof(limit);
+    rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", limit, &n);
+    return cg_err_new(CG_EKAFKA,
+                      "not sent: the update is %zu bytes with its key, over the producer's "
+                      "own limit message.max.bytes=%s (record overhead included; -X "
+                      "message.max.bytes sets it)",
+                      size, limit);
+}
+
 /* Encodes and sends one update. Refusals are reported here; delivery in on_delivery. */
 static int send_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *text, long line,
                     const reg_node *root, int32_t schema_id, int flags)
@@ -257,6 +284,10 @@ static int send_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *text, lon
                              (void *)(intptr_t)line) == 0)
             break;
         rd_kafka_resp_err_t e = rd_kafka_last_error();
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            err = too_large(rk, body_len + 5 + strlen(key));
+            goto done;
+        }
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             err = cg_err_new(CG_EKAFKA, "cannot produce: %s", rd_kafka_err2str(e));
             goto done;
@@ -351,8 +382,10 @@ int cmd_produce(int argc, char **argv)
     /* the schema first: nothing is sent when the entity is unknown */
     int32_t schema_id = 0;
     const reg_schema *schema = NULL;
-    if (cli_registry_open("produce", &k))
+    rc = cli_registry_open("produce", &k);
+    if (rc)
         goto done;
+    rc = 1;
     err = canon_registry_latest(k.reg, subject, &schema_id, NULL, &schema);
     if (err) {
         if (cg_err_code(err) == CG_ESUBJECT_NOT_FOUND)
@@ -397,8 +430,9 @@ int cmd_produce(int argc, char **argv)
         goto done;
     }
 
-    size_t refused = 0;
+    size_t refused = 0, updates = 0;
     if (json_text) {
+        updates++;
         if (send_one(k.rk, rkt, json_text, 1, root, schema_id, flags))
             refused++;
     } else {
@@ -414,6 +448,7 @@ int cmd_produce(int argc, char **argv)
                 p++;
             if (!*p)
                 continue; /* blank lines are allowed between updates */
+            updates++;
             if (send_one(k.rk, rkt, line, n, root, schema_id, flags))
                 refused++;
         }
@@ -424,7 +459,8 @@ int cmd_produce(int argc, char **argv)
         fprintf(stderr, "canon produce: %d updates not delivered: %s\n", rd_kafka_outq_len(k.rk),
                 rd_kafka_err2str(fe));
     rc = (refused || run.failed || fe) ? 1 : 0;
-    if (rc)
+    /* an empty input is told too: a forgotten `< file` must not pass for a success */
+    if (rc || !updates)
         fprintf(stderr, "canon produce: %zu delivered, %zu refused, %zu not delivered\n",
                 run.delivered, refused, run.failed);
 done:

@@ -534,13 +534,15 @@ fail:
 /* Both topics exist; notes the updates topic's partition count. */
 static int check_topics(replay *r, cli_kafka *k)
 {
-    if (cli_kafka_topic_metadata("replay", k, r->updates, " (is the entity name right?)"))
+    /* --timeout-ms (no progress for T ms) bounds the wait for an unreachable broker too */
+    int wait_ms = r->timeout_ms < 10000 ? (int)r->timeout_ms : 10000;
+    if (cli_kafka_topic_metadata("replay", k, r->updates, " (is the entity name right?)", wait_ms))
         return -1;
     r->n_updates_parts = k->md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(k->md);
     k->md = NULL;
-    if (cli_kafka_topic_metadata("replay", k, r->dlq,
-                                 " (the aggregator creates it when it starts)"))
+    if (cli_kafka_topic_metadata("replay", k, r->dlq, " (the aggregator creates it when it starts)",
+                                 wait_ms))
         return -1;
     int n = k->md->topics[0].partition_cnt;
     if (r->only_part >= n) {

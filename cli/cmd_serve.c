@@ -300,6 +300,7 @@ int cmd_serve(int argc, char **argv)
                 mock_boot);
         }
         acfg.registry_url = url;
+        acfg.create_updates = 1;
         if (rcfg.auth_file) {
             /* The aggregator reads the registry over HTTP like any client: it gets an API
              * key of its own, a reader of everything, which the registry client sends. */

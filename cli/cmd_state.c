@@ -53,8 +53,8 @@ static void usage(FILE *out)
             "options:\n"
             "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
             "  --registry URL         schema registry (http://HOST:PORT)\n"
-            "  --timeout-ms T         fail if the partition's end is not reached within T ms\n"
-            "                         (default 30000)\n"
+            "  --timeout-ms T         fail if the partition's end is not reached within T ms,\n"
+            "                         an unreachable broker included (default 30000)\n"
             "  --envelope             print the whole envelope in Avro's JSON encoding instead\n"
             "  -X KEY=VALUE           a librdkafka consumer property (repeatable)\n"
             "  --kafka-config FILE    librdkafka properties file (KEY=VALUE lines, '#'\n"
@@ -207,14 +207,19 @@ int cmd_state(int argc, char **argv)
     }
     snprintf(topic, sizeof(topic), "canon.%s", entity);
     snprintf(hint, sizeof(hint), " (is '%s' an entity?)", entity);
-    if (cli_registry_open("state", &k)) {
-        rc = 2;
+    rc = cli_registry_open("state", &k);
+    if (rc)
         goto done;
-    }
+    rc = 1;
     if (cli_kafka_consumer_conf("state", &k, "canon-state"))
         goto done;
     cli_kafka_new("state", RD_KAFKA_CONSUMER, &k);
-    if (!k.rk || cli_kafka_topic_metadata("state", &k, topic, hint))
+    /* --timeout-ms bounds an unreachable broker too: the clock starts before the metadata
+     * request, which waits no longer than T (nor than the usual 10 s) */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!k.rk || cli_kafka_topic_metadata("state", &k, topic, hint,
+                                          timeout_ms < 10000 ? (int)timeout_ms : 10000))
         goto done;
     int n_parts = k.md->topics[0].partition_cnt;
     size_t klen = strlen(key);
@@ -230,8 +235,6 @@ int cmd_state(int argc, char **argv)
                 rd_kafka_err2str(e));
         goto done;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     int found = 0;
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);

@@ -60,8 +60,9 @@ static void usage(FILE *out)
         "  --follow               keep waiting for new records (stop with Ctrl-C)\n"
         "  --max N                stop after N records\n"
         "  --timeout-ms T         without --follow: fail if the end is not reached within\n"
-        "                         T ms (default 30000); with --follow: stop after T ms\n"
-        "                         without a new record (default: never)\n"
+        "                         T ms, an unreachable broker included (default 30000);\n"
+        "                         with --follow: stop after T ms without a new record\n"
+        "                         (default: never); T >= 1\n"
         "  --plain                union values bare ({\"email\": \"a@b.c\"}): easier to\n"
         "                         read, not always reversible\n"
         "  -X KEY=VALUE           a librdkafka consumer property (repeatable)\n"
@@ -206,11 +207,14 @@ int cmd_tail(int argc, char **argv)
             flags = CANON_AVRO_JSON_PLAIN;
         } else if (!strcmp(a, "--max") || !strcmp(a, "--timeout-ms") || !strcmp(a, "--partition") ||
                    !strcmp(a, "--offset")) {
-            /* partitions are int32, and a timeout ends within librdkafka's int ms */
-            long long n, max_n = !strcmp(a, "--partition")    ? INT32_MAX
-                                 : !strcmp(a, "--timeout-ms") ? INT_MAX
-                                                              : LLONG_MAX;
-            if (cli_parse_number("tail", a, argv[++i], 0, max_n, &n)) {
+            /* partitions are int32, and a timeout ends within librdkafka's int ms; a
+             * timeout of 0 could only fail (without --follow) or stop at once (with it),
+             * so it starts at 1 as produce's and state's do */
+            int is_timeout = !strcmp(a, "--timeout-ms");
+            long long n, max_n = !strcmp(a, "--partition") ? INT32_MAX
+                                 : is_timeout              ? INT_MAX
+                                                           : LLONG_MAX;
+            if (cli_parse_number("tail", a, argv[++i], is_timeout ? 1 : 0, max_n, &n)) {
                 rc = 2;
                 goto done;
             }
@@ -243,9 +247,12 @@ int cmd_tail(int argc, char **argv)
     }
     if (timeout_ms < 0 && !follow)
         timeout_ms = 30000;
-    if (k.registry_url && cli_registry_open("tail", &k)) {
-        rc = 2;
-        goto done;
+    if (k.registry_url) {
+        int r = cli_registry_open("tail", &k);
+        if (r) {
+            rc = r;
+            goto done;
+        }
     }
     if (cli_kafka_consumer_conf("tail", &k, "canon-tail"))
         goto done;
@@ -259,7 +266,11 @@ int cmd_tail(int argc, char **argv)
         goto done;
     }
     cli_kafka_new("tail", RD_KAFKA_CONSUMER, &k);
-    if (!k.rk || cli_kafka_topic_metadata("tail", &k, topic, ""))
+    /* --timeout-ms bounds an unreachable broker too: the clock starts before the metadata
+     * request, which waits no longer than T (nor than the usual 10 s) */
+    long long last = cli_mono_ms();
+    int md_ms = timeout_ms >= 0 && timeout_ms < 10000 ? (int)timeout_ms : 10000;
+    if (!k.rk || cli_kafka_topic_metadata("tail", &k, topic, "", md_ms))
         goto done;
     int n_parts = k.md->topics[0].partition_cnt;
     if (only_part >= n_parts) {
@@ -287,7 +298,7 @@ int cmd_tail(int argc, char **argv)
         goto done;
     }
 
-    long long printed = 0, last = cli_mono_ms();
+    long long printed = 0;
     rc = 0;
     while (max < 0 || printed < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k.rk, 100);

@@ -152,9 +152,10 @@ int cmd_translate(int argc, char **argv)
         print_err(NULL, err);
         goto done;
     }
-    rc = 1;
-    if (cli_registry_open("translate", &k))
+    rc = cli_registry_open("translate", &k); /* 2: a malformed URL, a usage error */
+    if (rc)
         goto done;
+    rc = 1;
     const char *entity = tr_mapping_entity(m);
     char subject[300];
     const reg_schema *canonical = NULL, *update = NULL;

@@ -3,7 +3,10 @@ metric and the aggregator's own /metrics and /health (--metrics-listen).
 
     CANON_BIN=build/canon .venv/bin/python -m pytest -q tests/aggregator/test_ops.py
 """
+import json
 import re
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -68,6 +71,96 @@ def test_metrics_listen_rejects_bad_address(entity, aggregator):
     agg = aggregator(entity, extra=("--metrics-listen", "nohost"))
     assert agg.proc.wait(timeout=60) != 0
     assert "expected HOST:PORT" in agg.text()
+
+
+def test_a_metrics_address_it_cannot_take_does_not_fence_the_running_instance(entity, aggregator):
+    """A second `canon aggregate` of the same entity and transactional id whose
+    --metrics-listen is taken or malformed stops before it makes its Kafka clients: their
+    init_transactions would fence the running instance, and both would be gone (an
+    audit found exactly that with a copy of the running command)."""
+    a = aggregator(entity, extra=("--metrics-listen", "127.0.0.1:0"))
+    base = metrics_url(a)
+    k = str(uuid.uuid4())
+    entity.update(k, "hr", 1000, {"given_name": "Ann"})
+    assert len(entity.envelopes(1)) == 1
+    taken = aggregator(entity, extra=("--metrics-listen", "127.0.0.1:" + base.rsplit(":", 1)[1]))
+    assert taken.proc.wait(timeout=60) == 1
+    assert "cannot listen" in taken.text(), taken.text()[-2000:]
+    bad = aggregator(entity, extra=("--metrics-listen", "nonsense"))
+    assert bad.proc.wait(timeout=60) == 2  # a usage error
+    entity.update(k, "crm", 2000, {"email": "ann@example.org"})
+    env = entity.envelopes(2)
+    assert [e[1]["version"] for e in env] == [1, 2], a.text()[-2000:]
+    assert a.proc.poll() is None, a.text()[-2000:]
+    assert "fenced" not in a.text()
+
+
+def test_unknown_options_and_arguments_are_named(canon):
+    """Each wrong word is named for what it is, as the other commands do, and exits 2."""
+    for extra, want in ((["--bogus"], "unknown option '--bogus' (see --help)"),
+                        (["extra"], "unexpected argument 'extra' (see --help)"),
+                        (["--entity"], "'--entity' needs a value"),
+                        (["--registry", "notaurl"],
+                         "registry URL 'notaurl' must start with http:// or https://")):
+        r = subprocess.run([canon, "aggregate", "--bootstrap-servers", "127.0.0.1:1",
+                            "--registry", "http://127.0.0.1:1", *extra],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and want in r.stderr, (extra, r.returncode, r.stderr)
+
+
+def test_an_unreachable_broker_at_start_is_an_error_not_a_wait(canon, registry, entity):
+    """Nothing runs yet at start, so nothing 'resumes when it is back': the start fails
+    with its request's error and a hint, and says nothing of waiting."""
+    r = subprocess.run([canon, "aggregate", "--bootstrap-servers", "127.0.0.1:1",
+                        "--registry", registry.url, "--entity", entity.name],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "is Kafka at --bootstrap-servers reachable?" in r.stderr, r.stderr
+    assert "waiting for it" not in r.stderr and "resumes" not in r.stderr, r.stderr
+
+
+def test_serving_every_entity_waits_for_a_missing_updates_topic(canon, kafka, registry, tmp_path):
+    """Without --entity, an entity registered before its updates topic exists is not
+    served, and no topic is made with a guessed partition count (canon serve creates it,
+    canon aggregate does not): said once, then served when the topic appears, its canon
+    topic made with the updates topic's count."""
+    from aggregator_support import person_schema
+    from pathlib import Path
+    reg2 = type(registry)(canon, tmp_path / "reg2.db", tmp_path / "reg2.log")
+    proc = None
+    try:
+        name = "p" + uuid.uuid4().hex[:10]
+        reg2.post(f"/subjects/canon.{name}.entity/versions", {"schema": json.dumps(person_schema())})
+        log = tmp_path / "agg-wait.log"
+        proc = subprocess.Popen([canon, "aggregate", "--bootstrap-servers", kafka.bootstrap,
+                                 "--registry", reg2.url, "--group-id", "g-wait-" + name,
+                                 "--transactional-id", "tx-wait-" + name, "-v"],
+                                stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        said = f"entity '{name}' not served yet"
+        deadline = time.monotonic() + 60
+        while said not in Path(log).read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, Path(log).read_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(11)  # two refreshes more
+        text = Path(log).read_text()
+        assert text.count(said) == 1, text[-3000:]
+        assert f"topic canon.{name}.updates does not exist" in text, text[-3000:]
+        topics = kafka.admin().list_topics(timeout=10).topics
+        assert f"canon.{name}.updates" not in topics and f"canon.{name}" not in topics
+        kafka.create_topic(f"canon.{name}.updates", 2)
+        deadline = time.monotonic() + 30
+        while f"serving entity '{name}'" not in Path(log).read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"serving entity '{name}'" in Path(log).read_text(), Path(log).read_text()[-3000:]
+        topics = kafka.admin().list_topics(timeout=10).topics
+        assert len(topics[f"canon.{name}"].partitions) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "Sanitizer" not in Path(log).read_text()
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+        reg2.stop()
 
 
 def test_consumer_lag_appears_and_drains(entity, aggregator):

@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import time
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -96,7 +98,7 @@ def test_db_file_is_where_db_says(tmp_path):
 B = ["--bootstrap-servers", "127.0.0.1:1"]
 NUMERIC_OPTIONS = [
     ("produce", ["x", *B], "--timeout-ms", 1, 2147483647),
-    ("tail", ["t", *B], "--timeout-ms", 0, 2147483647),
+    ("tail", ["t", *B], "--timeout-ms", 1, 2147483647),
     ("tail", ["t", *B], "--max", 0, None),
     ("tail", ["t", *B], "--partition", 0, 2147483647),
     ("tail", ["t", *B], "--offset", 0, None),
@@ -119,13 +121,18 @@ NUMERIC_OPTIONS = [
                          ids=[f"{c}{o}" for c, _, o, _, _ in NUMERIC_OPTIONS])
 def test_numeric_options_refuse_what_is_not_a_number_in_range(cmd, args, opt, lo, hi):
     bad = ["10abc", "", " 5", "+5", "0x10", "1e3", "-1", str(lo - 1),
-           "99999999999999999999", "4294967297" if hi else "9223372036854775808"]
+           "99999999999999999999", "99999999999999999999999",
+           "4294967297" if hi else "9223372036854775808"]
     if hi:
         bad.append(str(hi + 1))
+    largest = hi or 2**63 - 1
     for value in bad:
         r = run(cmd, *args, opt, value)
         assert r.returncode == 2, (value, r.stderr)
-        bound = f" and <= {hi}" if hi else ""
+        # A number too large names the largest accepted, even for an option without a
+        # bound of its own: ">= 0" alone is a rule that 99999999999999999999999 meets.
+        too_large = value.isdigit() and int(value) > largest
+        bound = f" and <= {largest}" if hi or too_large else ""
         assert f"canon {cmd}: {opt} wants a number >= {lo}{bound}, got '{value}'" in r.stderr, \
             (value, r.stderr)
 
@@ -135,3 +142,35 @@ def test_produce_takes_the_largest_timeout_and_goes_on_to_its_real_work():
     r = run("produce", "x", "--bootstrap-servers", "127.0.0.1:1", "--registry",
             "http://127.0.0.1:1", "--timeout-ms", "2147483647")
     assert r.returncode == 1 and "cannot connect" in r.stderr, r.stderr
+
+
+# A malformed --registry is a usage error (exit 2) in every Kafka tool, as a bad number is;
+# the URL is checked before Kafka is contacted, so none is needed.
+HR_MAPPING = str(Path(__file__).resolve().parents[2] / "translators" / "examples" / "hr" / "mapping.json")
+REGISTRY_USERS = [("produce", ["x", *B, "--json", "{}"]), ("tail", ["t", *B]),
+                  ("state", ["e", "k", *B]), ("translate", ["--mapping", HR_MAPPING, *B])]
+
+
+@pytest.mark.parametrize("cmd,args", REGISTRY_USERS, ids=[c for c, _ in REGISTRY_USERS])
+@pytest.mark.parametrize("url", ["notaurl", "http://:80", "http://h:8x"])
+def test_a_malformed_registry_url_is_a_usage_error(cmd, args, url):
+    r = run(cmd, *args, "--registry", url)
+    assert r.returncode == 2, r.stderr
+    assert f"canon {cmd}: registry URL" in r.stderr, r.stderr
+
+
+# --timeout-ms bounds an unreachable broker too: the metadata request used a fixed 10 s, so
+# `--timeout-ms 1000` against a closed port took 10 s. 6 s leaves room for a slow machine
+# and still fails the old fixed wait.
+UNREACHABLE = [("tail", ["canon.x.dlq"]), ("tail", ["canon.x.dlq", "--follow"]),
+               ("state", ["x", "k", "--registry", "http://127.0.0.1:1"]), ("replay", ["x"])]
+
+
+@pytest.mark.parametrize("cmd,args", UNREACHABLE, ids=["tail", "tail-follow", "state", "replay"])
+def test_timeout_ms_bounds_an_unreachable_broker(cmd, args):
+    t0 = time.monotonic()
+    r = run(cmd, *args, *B, "--timeout-ms", "1000")
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 1, r.stderr
+    assert "Kafka at 127.0.0.1:1: cannot read metadata" in r.stderr, r.stderr
+    assert elapsed < 6, f"took {elapsed:.1f} s with --timeout-ms 1000"

@@ -276,6 +276,49 @@ def test_produce_says_clearly_what_is_missing(entity, canon, kafka, registry):
     assert r.returncode == 1 and f"canon.{other}.updates" in r.stderr
 
 
+def test_produce_names_the_local_size_limit_an_update_exceeds(entity):
+    """librdkafka refuses an update over -X message.max.bytes itself, before sending, but
+    words it "Broker: Message size too large": the message says it is the producer's own
+    limit, and the update's size, and the other lines are still sent."""
+    k = str(uuid.uuid4())
+    big = json.dumps({"person_id": k, "source": "crm", "values": {"email": "x" * 5000}})
+    small = json.dumps({"person_id": k, "source": "crm", "values": {"email": "a@b.c"}})
+    r = entity.run("produce", entity.name, "-X", "message.max.bytes=1000",
+                   input=big + "\n" + small + "\n")
+    assert r.returncode == 1
+    m = [x for x in r.stderr.splitlines() if x.startswith("line 1: ")]
+    assert m and "over the producer's own limit message.max.bytes=1000" in m[0], r.stderr
+    # the framed Avro body (5000 characters and a few bytes) and the 36-byte key
+    n = int(m[0].split("the update is ")[1].split(" bytes")[0])
+    assert 5036 < n < 5200, m[0]
+    assert "Broker" not in r.stderr
+    assert [x["line"] for x in lines(r.stdout)] == [2]
+    assert "1 delivered, 1 refused, 0 not delivered" in r.stderr
+
+
+def test_produce_with_no_update_says_so(entity):
+    """An empty input (a forgotten `< file`) exited 0 without a word."""
+    for text in ["", "\n  \n\n"]:
+        r = entity.run("produce", entity.name, input=text)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == ""
+        assert "canon produce: 0 delivered, 0 refused, 0 not delivered" in r.stderr
+
+
+def test_produce_refuses_a_source_the_aggregator_would_dead_letter(entity):
+    """The aggregator dead-letters a source that is empty or longer than 255 bytes
+    (SOURCE): produce refuses it with the line, and sends the 1- and 255-byte ones."""
+    k = str(uuid.uuid4())
+    sources = ["", "é" * 128, "s", "é" * 127 + "x"]  # 0, 256, 1 and 255 bytes of UTF-8
+    text = "\n".join(json.dumps({"person_id": k, "source": src}) for src in sources)
+    r = entity.run("produce", entity.name, input=text)
+    assert r.returncode == 1
+    assert "line 1: source: must be 1 to 255 bytes, not 0" in r.stderr
+    assert "line 2: source: must be 1 to 255 bytes, not 256" in r.stderr
+    assert sorted(x["line"] for x in lines(r.stdout)) == [3, 4]
+    assert "2 delivered, 2 refused" in r.stderr
+
+
 # ---- tail ----------------------------------------------------------------------------
 
 

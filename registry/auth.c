@@ -68,7 +68,7 @@ struct reg_auth {
     _Atomic long refs;
     reg_auth_principal *p;
     size_t n;
-    unsigned max_iterations; /* the dummy check for unknown users costs as much */
+    unsigned max_iterations; /* a refusal (unknown user, wrong password) costs as much */
     unsigned char cache_key[HASH_LEN];
     pthread_mutex_t cache_mu; /* guards cache */
     cache_slot cache[CACHE_SLOTS];
@@ -732,6 +732,12 @@ static reg_auth_result check_basic(reg_auth *a, const char *b64, const reg_auth_
         goto done;
     }
     if (pbkdf2(pw, pwlen, p->salt, p->iterations, got) || gnutls_memcmp(got, p->hash, HASH_LEN)) {
+        /* Padded to the unknown user's cost (max_iterations): with users of different
+         * counts in one file, a quick refusal would tell that the name exists. */
+        if (p->iterations < a->max_iterations) {
+            unsigned char salt[SALT_LEN] = {0};
+            pbkdf2(pw, pwlen, salt, a->max_iterations - p->iterations, got);
+        }
         res = REG_AUTH_BAD_PASSWORD;
         goto done;
     }

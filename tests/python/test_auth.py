@@ -183,6 +183,37 @@ def test_bad_password_and_unknown_user_look_the_same_but_are_logged_apart(setup)
     assert "nope" not in log and "bi-pw" not in log  # passwords never logged
 
 
+def test_a_wrong_password_costs_what_an_unknown_user_costs(tmp_path):
+    """An unknown user is checked at the file's highest PBKDF2 iteration count; a wrong
+    password for a user of fewer iterations is padded to it, or its quick refusal (1 ms
+    against about 100 ms here) would tell that the name exists. Medians of five: the
+    two differ by the 300x of the iteration counts without the padding."""
+    import statistics
+    out = subprocess.run([canon_bin(), "auth", "hash-password", "--iterations", "300000"],
+                         input="slow-pw\n", capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = {"users": [{"name": "fast", "password": hash_password("fast-pw"), "role": "admin"},
+                     {"name": "slow", "password": out.stdout.strip(), "role": "admin"}]}
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(doc))
+    reg = Registry(tmp_path / "t.db", tmp_path / "t.log", ["--auth-file", path]).start()
+    try:
+        def median(user, pw):
+            times = []
+            for _ in range(5):
+                t0 = time.monotonic()
+                r = requests.get(reg.url + "/subjects", auth=(user, pw), timeout=30)
+                times.append(time.monotonic() - t0)
+                assert r.status_code == 401, r.text
+            return statistics.median(times)
+        unknown = median("ghost", "x")
+        wrong = median("fast", "x")
+        assert wrong > 0.4 * unknown, f"wrong password {wrong * 1000:.1f} ms, unknown user {unknown * 1000:.1f} ms"
+        assert requests.get(reg.url + "/subjects", auth=("fast", "fast-pw"), timeout=30).status_code == 200
+    finally:
+        finish(reg)
+
+
 def test_user_names_and_subjects_cannot_forge_log_lines(setup):
     """What a client chose (a Basic user name, a subject in a path) is logged with its
     control bytes, and anything not printable ASCII, escaped as \\xNN: a newline in it

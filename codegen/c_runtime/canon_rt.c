@@ -220,8 +220,10 @@ int canon_read_finish(canon_reader *r, int rc, canon_error *err)
         return 0;
     if (err && err->code == CANON_OK)
         err->offset = r->fail_at;
-    return canon_error_set(err, CANON_EDECODE, "%s: %s (byte %zu)", r->path ? r->path : "value",
-                           r->reason ? r->reason : "invalid input", r->fail_at);
+    /* (a bad header is CANON_EFRAME, as the resolving decoder says it) */
+    return canon_error_set(err, r->frame_bad ? CANON_EFRAME : CANON_EDECODE, "%s: %s (byte %zu)",
+                           r->path ? r->path : "value", r->reason ? r->reason : "invalid input",
+                           r->fail_at);
 }
 
 /* Text areas are sized from the input left, so that one area usually serves the whole
@@ -326,6 +328,7 @@ void *canon_read_grow_slow(canon_reader *r, void *items, size_t len, size_t more
 
 int canon_read_frame(canon_reader *r, int32_t *schema_id)
 {
+    r->frame_bad = r->end - r->p < 5 || r->p[0] != 0;
     if (r->end - r->p < 5)
         return canon_read_error(r, "shorter than the 5-byte Confluent header");
     if (r->p[0] != 0)

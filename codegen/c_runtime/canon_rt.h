@@ -376,7 +376,8 @@ typedef struct canon_reader {
     const char *path;      /* innermost field that failed */
     size_t fail_at;        /* offset of the failure */
     int depth;
-    size_t empty; /* items that encode to no bytes so far (CANON_MAX_EMPTY_TOTAL) */
+    size_t empty;   /* items that encode to no bytes so far (CANON_MAX_EMPTY_TOTAL) */
+    bool frame_bad; /* the failure is the Confluent header's: CANON_EFRAME */
 } canon_reader;
 
 static inline void canon_reader_init(canon_reader *r, const void *data, size_t len, canon_arena *a)
@@ -391,6 +392,7 @@ static inline void canon_reader_init(canon_reader *r, const void *data, size_t l
     r->fail_at = 0;
     r->depth = 0;
     r->empty = 0;
+    r->frame_bad = false;
 }
 
 /* Records reason (first wins) and returns -1. */

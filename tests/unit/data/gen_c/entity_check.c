@@ -157,6 +157,15 @@ int main(void)
     b.data[0] = 1; /* not the Confluent magic byte */
     CHECK(person_envelope_decode_framed(&e2, &id, b.data, b.len, a, &ferr) == -1);
     CHECK(strstr(ferr.msg, "Confluent") != NULL);
+    /* the framing's own code, as the resolving decoder gives it (was CANON_EDECODE) */
+    CHECK(ferr.code == CANON_EFRAME);
+    canon_error serr = {0};
+    CHECK(person_envelope_decode_framed(&e2, &id, b.data, 3, a, &serr) == -1);
+    CHECK(serr.code == CANON_EFRAME && strstr(serr.msg, "5-byte Confluent header") != NULL);
+    b.data[0] = 0;
+    canon_error derr2 = {0}; /* a body error after a good header stays CANON_EDECODE */
+    CHECK(person_envelope_decode_framed(&e2, &id, b.data, b.len - 3, a, &derr2) == -1);
+    CHECK(derr2.code == CANON_EDECODE);
 
     canon_buf_free(&b);
     canon_arena_free(a);

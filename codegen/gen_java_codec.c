@@ -437,7 +437,7 @@ static const char *rexpr(codec *c, const reg_node *n)
     case REG_NULL:
         return "canongate.runtime.Wire.readNull(in)";
     case REG_BOOLEAN:
-        return "in.readBoolean()";
+        return "canongate.runtime.Wire.readBoolean(in)";
     case REG_INT:
         return "canongate.runtime.Wire.readInt(in)";
     case REG_LONG:

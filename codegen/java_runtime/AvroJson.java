@@ -308,7 +308,7 @@ public final class AvroJson {
         sb.append("null");
         return;
       case BOOLEAN:
-        sb.append(in.readBoolean());
+        sb.append(Wire.readBoolean(in));
         return;
       case INT:
         sb.append(Wire.readInt(in));

@@ -174,6 +174,9 @@ public final class RecordCodec<T extends SpecificRecordBase> {
     T value;
     try {
       value = reader.read(s.dec);
+    } catch (java.io.EOFException e) {
+      // Avro's carries no message: say what it means
+      throw new IOException("truncated Avro binary: the " + len + " bytes end inside the value", e);
     } catch (RuntimeException e) {
       throw new IOException("malformed Avro binary: " + e, e);
     }

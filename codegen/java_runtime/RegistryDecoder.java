@@ -111,7 +111,7 @@ public final class RegistryDecoder<T> implements CanonConsumer.FramedDecoder<T> 
         case NULL:
           return;
         case BOOLEAN:
-          in.readBoolean();
+          Wire.readBoolean(in);
           return;
         case INT:
           in.readInt();

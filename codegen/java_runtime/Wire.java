@@ -192,6 +192,26 @@ public final class Wire {
     return int32(in.readLong(), "int");
   }
 
+  /** One byte of boolean input per thread (readFixed needs an array). */
+  private static final ThreadLocal<byte[]> ONE_BYTE = ThreadLocal.withInitial(() -> new byte[1]);
+
+  /**
+   * Reads an Avro boolean. On a BinaryDecoder the byte must be 0 or 1, as the C and Python
+   * bindings require: Avro's own readBoolean reads any other byte as false. Another Decoder
+   * (JSON, resolving) is asked for a boolean as usual.
+   *
+   * @param in the decoder
+   * @return the value
+   * @throws IOException when the byte is neither 0 nor 1 or the input ends early
+   */
+  public static boolean readBoolean(Decoder in) throws IOException {
+    if (!(in instanceof BinaryDecoder)) return in.readBoolean();
+    byte[] b = ONE_BYTE.get();
+    in.readFixed(b, 0, 1);
+    if ((b[0] & 0xfe) != 0) throw new IOException("boolean byte " + (b[0] & 0xff) + " is neither 0 nor 1");
+    return b[0] == 1;
+  }
+
   /**
    * Reads a union branch index, as {@link #readInt} reads an int.
    *

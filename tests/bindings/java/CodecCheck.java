@@ -52,11 +52,11 @@ public final class CodecCheck {
 
   /**
    * A Hostile record with one field's encoding replaced: i, nulls, empties, longs, s, b, m,
-   * e, u, price, d, nn, next (the schema's order). Every other field is its shortest value.
+   * e, u, price, d, nn, flag, next (the schema's order). Every other field is its shortest value.
    */
   private static byte[] rec(String field, byte[] value) {
-    String[] names = {"i", "nulls", "empties", "longs", "s", "b", "m", "e", "u", "price", "d", "nn", "next"};
-    String[] plain = {"00", "00", "00", "00", "00", "00", "00", "00", "00", "0200", "00", "00", "00"};
+    String[] names = {"i", "nulls", "empties", "longs", "s", "b", "m", "e", "u", "price", "d", "nn", "flag", "next"};
+    String[] plain = {"00", "00", "00", "00", "00", "00", "00", "00", "00", "0200", "00", "00", "00", "00"};
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     boolean found = false;
     for (int k = 0; k < names.length; k++) {
@@ -71,7 +71,7 @@ public final class CodecCheck {
   private static Hostile good() {
     return Hostile.newBuilder().setI(7).setNulls(List.of()).setEmpties(List.of()).setLongs(List.of(1L, 2L))
         .setS("text").setB(java.nio.ByteBuffer.wrap(new byte[] {1, 2})).setM(java.util.Map.of()).setE(E.B)
-        .setU("u").setPrice(new BigDecimal("1.50")).setD(java.time.LocalDate.of(2024, 1, 2)).setNn(List.of()).setNext(null).build();
+        .setU("u").setPrice(new BigDecimal("1.50")).setD(java.time.LocalDate.of(2024, 1, 2)).setNn(List.of()).setFlag(true).setNext(null).build();
   }
 
   private static void encodeChecks() throws IOException {
@@ -182,6 +182,12 @@ public final class CodecCheck {
     deep.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
     hostile("nested " + depth + " deep", deep.toByteArray());
     hostile("513 records deep", chain(level, 513), "records nested more than 512 deep");
+    // a boolean is one byte, 0 or 1 (Avro Java read any other as false; C and Python refuse)
+    hostile("boolean byte 2", rec("flag", hex("02")), "boolean byte 2 is neither 0 nor 1");
+    hostile("boolean byte 255", rec("flag", hex("ff")), "boolean byte 255 is neither 0 nor 1");
+    // input that ends inside the value says so (Avro's EOFException has no message)
+    byte[] whole = good().toByteArray();
+    hostile("cut short", java.util.Arrays.copyOf(whole, whole.length - 1), "truncated Avro binary");
     // and what is within the limits still decodes
     accept("65536 nulls", rec("nulls", cat(varint(65536), end)), 65536);
     accept("65536 nulls in 2 blocks", rec("nulls", cat(varint(65000), varint(-536), varint(0), end)), 65536);
@@ -194,6 +200,7 @@ public final class CodecCheck {
     nested.write(rec("next", varint(0)), 0, rec("next", varint(0)).length);
     accept("nested 200 deep", nested.toByteArray(), 0);
     accept("512 records deep", chain(level, 512), 0);
+    accept("boolean byte 1", rec("flag", hex("01")), 0);
   }
 
   /** n records, each the next of the one before (level: a record with next = branch 1). */

@@ -1,7 +1,8 @@
 """The Java binding's binary codec when an encode fails and on hostile input
 (CodecCheck.java): a failed encode leaves nothing behind for the next one; counts and
 lengths are checked against the input before anything is allocated, ints must fit 32
-bits, and records nested more than 512 deep are a decode error, not an Error."""
+bits, a boolean byte must be 0 or 1, input cut short says so, and records nested more than
+512 deep are a decode error, not an Error."""
 import json
 import subprocess
 
@@ -23,6 +24,7 @@ HOSTILE = json.dumps({
                                    "precision": 10, "scale": 2}},
         {"name": "d", "type": {"type": "int", "logicalType": "date"}},
         {"name": "nn", "type": {"type": "array", "items": {"type": "array", "items": "null"}}},
+        {"name": "flag", "type": "boolean"},
         {"name": "next", "type": ["null", "Hostile"]},
     ]})
 
@@ -48,4 +50,4 @@ def test_ints_beyond_32_bits_are_a_decode_error(generate):
 
 
 def test_hostile_input_is_a_decode_error(generate):
-    assert len(run_check(generate, "hostile")) == 27
+    assert len(run_check(generate, "hostile")) == 31

@@ -4,7 +4,7 @@
  * hashes; these subcommands make them, so nobody has to compute PBKDF2 by hand:
  *   canon auth hash-password   password on stdin -> "pbkdf2-sha256$ITER$SALT$HASH"
  *   canon auth new-key         a random API key and its "sha256$..." stored form
- *   canon auth check FILE      loads FILE as the registry would and lists its principals
+ *   canon auth check FILE      loads FILE as the registry would and counts its principals
  * Also here: the listen-address rule shared by `canon registry` and `canon serve`. */
 #include <errno.h>
 #include <stdio.h>
@@ -51,8 +51,8 @@ static void usage(FILE *out)
             "        for a key's \"key\". Give the key to the client (it sends\n"
             "        'Authorization: Bearer KEY'); it is not kept anywhere else.\n"
             "  check FILE\n"
-            "        load FILE as the registry would; print its principals, or the error\n"
-            "        (naming the entry and field) and exit 1\n"
+            "        load FILE as the registry would; print 'FILE: N principal(s), OK',\n"
+            "        or the error (naming the entry and field) and exit 1\n"
             "\n"
             "examples:\n"
             "  printf '%%s\\n' 's3cret' | canon auth hash-password\n"

@@ -46,7 +46,13 @@ void registry_options_help(FILE *out)
 void registry_reload_auth(const char *prog, reg_server *srv)
 {
     cg_err *err = reg_server_reload_auth(srv);
-    if (err)
+    /* CG_ESTATE: started without --auth-file, so there is no access control to keep. */
+    if (err && cg_err_code(err) == CG_ESTATE)
+        fprintf(stderr,
+                "%s: SIGHUP: no auth file to reload (started without --auth-file); serving "
+                "without authentication as before\n",
+                prog);
+    else if (err)
         fprintf(stderr, "%s: SIGHUP: %s; the previous access control stays in force\n", prog,
                 cg_err_msg(err));
     else

@@ -566,10 +566,11 @@ static int auth_check(reg_server *srv, struct MHD_Connection *conn, reg_auth *a,
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     reg_auth_result r = reg_auth_authenticate(a, h, who, &user);
     if (r != REG_AUTH_OK) {
-        /* The log says which of user and password was wrong; the client is not told. */
-        if (r != REG_AUTH_NO_CREDENTIALS)
-            auth_log("401 %s %s: %s%s%s%s", q->method, url, reg_auth_result_name(r),
-                     user ? " (user '" : "", user ? user : "", user ? "')" : "");
+        /* The log says which of user and password was wrong; the client is not told.
+         * A request without credentials is logged too, as every other 401: a scan of the
+         * port or a client that lost its settings is a security event like a bad key. */
+        auth_log("401 %s %s: %s%s%s%s", q->method, url, reg_auth_result_name(r),
+                 user ? " (user '" : "", user ? user : "", user ? "')" : "");
         free(user);
         reg_http_error(resp, REG_AUTH_E_UNAUTHORIZED, reg_auth_result_message(r));
         resp->auth_challenge = 1;

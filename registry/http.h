@@ -69,8 +69,9 @@ reg_registry *reg_server_registry(reg_server *s);
 void reg_server_stop(reg_server *s);
 
 /* Re-reads cfg.auth_file and swaps it in atomically: requests already running finish
- * with the old one, later ones see the new one. On error (a bad file, or no auth_file
- * configured) the old configuration stays in force and the error says why. Call it from
+ * with the old one, later ones see the new one. On error the old configuration stays in
+ * force and the error says why: a bad file, or CG_ESTATE when no auth_file is configured
+ * (then there is none: the server runs without authentication). Call it from
  * an ordinary thread (e.g. the one that takes SIGHUP), not from a signal handler. */
 cg_err *reg_server_reload_auth(reg_server *s);
 

@@ -2352,7 +2352,9 @@ static const setting_kind mode_setting = {
     .global_default = MODE_READWRITE,
     .not_configured = CG_ESUBJECT_MODE_NOT_CONFIGURED,
     .invalid = CG_EINVALID_MODE,
-    .invalid_msg = "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT.",
+    /* Every mode PUT /mode accepts (mode_names), as Confluent's newer releases word it. */
+    .invalid_msg = "Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, and "
+                   "IMPORT.",
     .parse = mode_parse,
     .name = mode_name,
     .put_check = import_check,

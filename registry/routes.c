@@ -196,15 +196,22 @@ void reg_http_error_from(reg_http_resp *resp, cg_err *e)
 }
 
 /* As Confluent's Integer path parameter: an optional sign and digits, no spaces (strtoll
- * alone would also take leading white space). */
+ * alone would also take leading white space). A number out of range reads as an id
+ * nobody has ("Schema -1 not found"); any other text is quoted and called what it is,
+ * since "Schema  1 not found" (a leading space) looks like id 1 went missing. */
 static cg_err *parse_id(const char *s, int64_t *id)
 {
     const char *d = s + (*s == '+' || *s == '-');
     char *end = NULL;
     errno = 0;
     long long v = *d >= '0' && *d <= '9' ? strtoll(s, &end, 10) : -1;
-    if (v < 0 || !end || *end || errno || v > INT32_MAX)
+    if (end && !*end && (v < 0 || errno || v > INT32_MAX))
         return cg_err_new(CG_ESCHEMA_NOT_FOUND, "Schema %s not found", s);
+    if (v < 0 || !end || *end)
+        return cg_err_new(CG_ESCHEMA_NOT_FOUND,
+                          "Schema '%.64s' not found: a schema id is a decimal number (no "
+                          "spaces or other characters)",
+                          s);
     *id = v;
     return NULL;
 }

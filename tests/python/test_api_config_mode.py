@@ -4,10 +4,11 @@ Reference: Confluent API reference, "Config" and "Mode" sections. GET /config an
 {"compatibilityLevel": ...}; PUT answers the request, {"compatibility": ...}; GET
 /config/{s} answers 40408 when the subject has no level of its own unless
 ?defaultToGlobal=true; DELETE /config/{s} answers the level it removed, 40401 when there was
-none; 42203 invalid compatibility level. Modes READWRITE, READONLY, IMPORT: GET /mode answers
-{"mode": ...}; 42204 invalid mode; 40409 no subject-level mode; 42205 operation not permitted
-(writes in READONLY, explicit ids outside IMPORT, switching to IMPORT while schemas exist
-without ?force=true). In IMPORT mode a schema is registered with the id and version given.
+none; 42203 invalid compatibility level. Modes READWRITE, READONLY, READONLY_OVERRIDE, IMPORT:
+GET /mode answers {"mode": ...}; 42204 invalid mode; 40409 no subject-level mode; 42205
+operation not permitted (writes in READONLY, explicit ids outside IMPORT, switching to IMPORT
+while schemas exist without ?force=true). In IMPORT mode a schema is registered with the id
+and version given.
 """
 import json
 
@@ -93,12 +94,24 @@ def test_global_mode_default_and_update(fresh):
 @pytest.mark.parametrize("bad", ["WRITEONLY", "", "READ_WRITE"])
 def test_invalid_mode_42204(fresh, bad):
     body = assert_error(fresh.set_mode(None, bad), 422, 42204)
-    # Confluent: "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT." (newer
-    # releases also list READONLY_OVERRIDE)
-    assert body["message"].startswith("Invalid mode. Valid values are READWRITE, READONLY"), body
-    assert "IMPORT" in body["message"], body
-    assert_error(fresh.set_mode("s", bad), 422, 42204)
+    # Confluent's newer releases list READONLY_OVERRIDE too; the message names every mode
+    # PUT /mode accepts, so a reader is never told a mode that works is invalid.
+    assert body["message"] == ("Invalid mode. Valid values are READWRITE, READONLY, "
+                               "READONLY_OVERRIDE, and IMPORT."), body
+    body = assert_error(fresh.set_mode("s", bad), 422, 42204)
+    assert "READONLY_OVERRIDE" in body["message"], body
     assert fresh.get("/mode").json() == {"mode": "READWRITE"}
+
+
+def test_every_mode_the_42204_message_lists_is_accepted(fresh):
+    body = assert_error(fresh.set_mode(None, "SIDEWAYS"), 422, 42204)
+    listed = body["message"].split("Valid values are ", 1)[1].rstrip(".")
+    modes = [m.strip() for m in listed.replace(", and ", ", ").split(",")]
+    assert modes == ["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"], body
+    for mode in modes:
+        r = fresh.set_mode(None, mode)
+        assert r.status_code == 200 and r.json() == {"mode": mode}, r.text
+    assert fresh.set_mode(None, "READWRITE").status_code == 200
 
 
 def test_global_readonly_blocks_writes_42205(fresh):

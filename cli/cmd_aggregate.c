@@ -34,7 +34,7 @@ static void usage(FILE *out)
         "\n"
         "options:\n"
         "  --bootstrap-servers B   Kafka bootstrap servers (required)\n"
-        "  --registry URL          schema registry, http://HOST:PORT (required)\n"
+        "  --registry URL          schema registry, http:// or https://HOST:PORT (required)\n"
         "  --entity E              serve entity E (repeatable); default: every entity the\n"
         "                          registry lists, and new ones as they are registered\n"
         "  --group-id G            consumer group (default canon-aggregator)\n"

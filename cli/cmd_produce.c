@@ -53,7 +53,7 @@ static void usage(FILE *out)
         "\n"
         "options:\n"
         "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
-        "  --registry URL         schema registry (http://HOST:PORT)\n"
+        "  --registry URL         schema registry (http:// or https://HOST:PORT)\n"
         "  --json TEXT            send this one update instead of reading stdin\n"
         "  --strict               Avro JSON only: union values must be wrapped\n"
         "                         ({\"email\": {\"string\": \"a@b.c\"}})\n"

@@ -52,7 +52,7 @@ static void usage(FILE *out)
             "\n"
             "options:\n"
             "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
-            "  --registry URL         schema registry (http://HOST:PORT)\n"
+            "  --registry URL         schema registry (http:// or https://HOST:PORT)\n"
             "  --timeout-ms T         fail if the partition's end is not reached within T ms,\n"
             "                         an unreachable broker included (default 30000)\n"
             "  --envelope             print the whole envelope in Avro's JSON encoding instead\n"

@@ -48,7 +48,7 @@ static void usage(FILE *out)
             "options:\n"
             "  --mapping FILE         the mapping file (required)\n"
             "  --bootstrap-servers B  Kafka brokers (HOST:PORT[,...])\n"
-            "  --registry URL         schema registry (http://HOST:PORT)\n"
+            "  --registry URL         schema registry (http:// or https://HOST:PORT)\n"
             "  --group-id G           consumer group (default canon.translate.DOMAIN); run more\n"
             "                         translators with the same group to share the partitions\n"
             "  --from-beginning       reprocess the topic from its beginning, whatever the\n"

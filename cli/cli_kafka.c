@@ -447,6 +447,9 @@ int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, c
                              int timeout_ms)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+    /* the command's --timeout-ms bounds an unreachable broker too, within the usual 10 s */
+    if (timeout_ms < 0 || timeout_ms > 10000)
+        timeout_ms = 10000;
     rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, rkt, &k->md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (e) {

@@ -102,8 +102,9 @@ int cli_kafka_consumer_conf(const char *cmd, cli_kafka *k, const char *group);
  * (k->conf becomes NULL); k->rk stays NULL after printing why. */
 void cli_kafka_new(const char *cmd, rd_kafka_type_t type, cli_kafka *k);
 
-/* Reads topic's metadata into k->md, waiting at most timeout_ms (> 0) for the cluster (a
- * command's --timeout-ms bounds an unreachable broker too); 0 when the topic exists with at
+/* Reads topic's metadata into k->md, waiting at most timeout_ms for the cluster (a
+ * command's --timeout-ms bounds an unreachable broker too), and never more than 10 s
+ * (also when timeout_ms is negative: no timeout given); 0 when the topic exists with at
  * least one partition, else -1 after printing why, with hint (may be "") appended to the
  * message for a topic that is missing or has no partitions. */
 int cli_kafka_topic_metadata(const char *cmd, cli_kafka *k, const char *topic, const char *hint,

@@ -534,8 +534,7 @@ fail:
 /* Both topics exist; notes the updates topic's partition count. */
 static int check_topics(replay *r, cli_kafka *k)
 {
-    /* --timeout-ms (no progress for T ms) bounds the wait for an unreachable broker too */
-    int wait_ms = r->timeout_ms < 10000 ? (int)r->timeout_ms : 10000;
+    int wait_ms = (int)r->timeout_ms; /* (no progress for T ms: a broker away included) */
     if (cli_kafka_topic_metadata("replay", k, r->updates, " (is the entity name right?)", wait_ms))
         return -1;
     r->n_updates_parts = k->md->topics[0].partition_cnt;
